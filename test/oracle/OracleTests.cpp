@@ -16,6 +16,7 @@
 #include <limits>
 #include <ostream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -342,7 +343,8 @@ randomChunk(int64_t n, uint64_t seed, bool withGate) {
 TEST(UtTransform, SolvesUnitLowerSystem) {
   for (int64_t n : {1, 5, 16, 17, 31, 32, 50, 64, 100, 128}) {
     for (bool withGate : {false, true}) {
-      auto [a, beta] = randomChunk(n, 100 + n, withGate);
+      std::vector<double> a, beta;
+      std::tie(a, beta) = randomChunk(n, 100 + n, withGate);
       std::vector<double> t = utTransform(a, beta, n);
       std::vector<double> x = unitLowerInverseBlocked(a, n);
       double maxT = 0.0;
@@ -381,7 +383,8 @@ TEST(UtTransform, SolvesUnitLowerSystem) {
 TEST(UtTransform, BlockSizeDoesNotChangeResult) {
   // blockSize >= n is plain forward substitution over the whole chunk.
   for (int64_t n : {16, 33, 64, 128}) {
-    auto [a, beta] = randomChunk(n, 200 + n, true);
+    std::vector<double> a, beta;
+    std::tie(a, beta) = randomChunk(n, 200 + n, true);
     std::vector<double> plain = unitLowerInverseBlocked(a, n, n);
     for (int64_t bs : {1, 4, 16, 32})
       EXPECT_LT(relL2(unitLowerInverseBlocked(a, n, bs), plain), 1e-13)
