@@ -236,6 +236,63 @@ double GatedDeltaRuleOp::getEffectiveScale() {
 }
 
 //===----------------------------------------------------------------------===//
+// ChunkLoopOp
+//===----------------------------------------------------------------------===//
+
+ChunkYieldOp ChunkLoopOp::getYield() {
+  return cast<ChunkYieldOp>(getBody().front().getTerminator());
+}
+
+LogicalResult ChunkLoopOp::verify() {
+  if (failed(verifyDeltaRuleLike(*this, getQ(), getK(), getV(), Value(),
+                                 getBeta(), getInitialState(), getCuSeqlens(),
+                                 getO(), getFinalState(), getChunk(),
+                                 FloatAttr())))
+    return failure();
+  int64_t dk = dimOf(getQ(), 3), dv = dimOf(getV(), 3);
+  if (ShapedType::isDynamic(dk) || ShapedType::isDynamic(dv))
+    return emitOpError() << "needs static head dimensions (dk = 'q' dimension "
+                            "3, dv = 'v' dimension 3)";
+  int64_t c = getChunk(), bv = getBlockV();
+  if (dv % bv != 0)
+    return emitOpError() << "'tile' block_v (" << bv
+                         << ") must divide dv ('v' dimension 3, " << dv << ")";
+
+  // The body computes on one chunk's tiles.
+  Block &body = getBody().front();
+  Type elt = getElementTypeOrSelf(getQ().getType());
+  Type f32 = Float32Type::get(getContext());
+  auto tile = [&](ArrayRef<int64_t> shape, Type e) -> Type {
+    return RankedTensorType::get(shape, e);
+  };
+  Type expected[] = {tile({c, dk}, elt), tile({c, dk}, elt),
+                     tile({c, bv}, elt), tile({c}, f32),
+                     tile({dk, bv}, f32), f32};
+  static const char *const names[] = {"q tile", "k tile", "v tile",
+                                      "beta tile", "state tile", "scale"};
+  if (body.getNumArguments() != 6)
+    return emitOpError() << "body must take 6 arguments (q, k, v, beta, "
+                            "state tiles and the scale), got "
+                         << body.getNumArguments();
+  for (unsigned i = 0; i < 6; ++i)
+    if (body.getArgument(i).getType() != expected[i])
+      return emitOpError() << "body argument #" << i << " (" << names[i]
+                           << ") must be " << expected[i] << ", got "
+                           << body.getArgument(i).getType();
+  auto yield = dyn_cast<ChunkYieldOp>(body.getTerminator());
+  if (!yield)
+    return emitOpError() << "body must end with 'delta.chunk_yield'";
+  auto out = cast<RankedTensorType>(yield.getOutput().getType());
+  if (out.getShape() != ArrayRef<int64_t>{c, bv})
+    return yield.emitOpError() << "output tile must be " << c << "x" << bv
+                               << " (chunk x block_v), got " << out;
+  if (yield.getState().getType() != expected[4])
+    return yield.emitOpError() << "state tile must be " << expected[4]
+                               << ", got " << yield.getState().getType();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // ShortConvOp
 //===----------------------------------------------------------------------===//
 

@@ -49,6 +49,23 @@ def Delta_ActivationKind : I32EnumAttr<"ActivationKind",
 def Delta_ActivationKindAttr
     : EnumAttr<Delta_Dialect, Delta_ActivationKind, "activation">;
 
+def Delta_TileAttr : AttrDef<Delta_Dialect, "Tile"> {
+  let mnemonic = "tile";
+  let summary = "tile configuration of a chunkwise delta-rule kernel";
+  let description = [{
+    How `delta-chunk-tile` splits a delta-rule layer and how the kernels
+    that run it are shaped: `chunk` rows per chunk (C), `block_v` columns of
+    the value/state per program (the state tile is dk x block_v; dk is kept
+    whole), `warps` per program, and `stages` of the load pipeline.
+
+    Example: `#delta.tile<chunk = 64, block_v = 64, warps = 4, stages = 1>`
+  }];
+  let parameters = (ins "int64_t":$chunk, "int64_t":$block_v,
+                        "int64_t":$warps, "int64_t":$stages);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Base class and type constraints
 //===----------------------------------------------------------------------===//

@@ -340,4 +340,6 @@ def Delta_EmbeddingOp : Delta_Op<"embedding", [Pure]> {
   let hasVerifier = 1;
 }
 
+include "deltajit/Dialect/DeltaTileOps.td"
+
 #endif // DELTAJIT_DIALECT_DELTAOPS_TD

@@ -9,6 +9,7 @@
 #define DELTAJIT_PASSES_PASSES_H
 
 #include "deltajit/Dialect/DeltaDialect.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Pass/Pass.h"
 
 namespace deltajit {

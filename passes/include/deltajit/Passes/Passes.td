@@ -34,4 +34,36 @@ def DeltaFuseQKL2Norm : Pass<"delta-fuse-qk-l2norm"> {
   let dependentDialects = ["::deltajit::delta::DeltaDialect"];
 }
 
+def DeltaChunkTile : Pass<"delta-chunk-tile"> {
+  let summary = "Tile delta-rule layers into the chunkwise WY form";
+  let description = [{
+    Rewrites every `delta.delta_rule` into a `delta.chunk_loop` whose body
+    computes one chunk with tile ops (ALGORITHM.md section 3):
+
+        A  = strict_lower(diag(beta) K K^T)        tile_matmul, tile_row_scale, tile_mask
+        T  = (I + A)^-1 diag(beta)                  tile_ut_transform (blocked, 16)
+        W  = T K,  U = T V                          tile_matmul
+        Vn = U - W S                                tile_matmul {negate}
+        O  = scale (Q S + mask_incl_diag(Q K^T) Vn) tile_matmul, tile_mask
+        S' = S + K^T Vn                             tile_matmul {transpose_a}
+
+    W, U and Vn are rounded to the input element type (as the reference
+    library stores them); A, T, the products with S and the state are f32.
+    The chunk size comes from the op's `chunk_size`; the other tile
+    parameters from the options (`block-v` is capped at dv). Ops with dynamic
+    head dimensions, or whose dv is not a multiple of `block-v`, are left
+    alone with a remark.
+  }];
+  let options = [
+    Option<"blockV", "block-v", "int64_t", /*default=*/"64",
+           "Value/state columns per program (dv is split into such tiles)">,
+    Option<"warps", "warps", "int64_t", /*default=*/"4",
+           "Warps per program">,
+    Option<"stages", "stages", "int64_t", /*default=*/"1",
+           "Stages of the load pipeline">,
+  ];
+  let dependentDialects = ["::deltajit::delta::DeltaDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif // DELTAJIT_PASSES_PASSES_TD
