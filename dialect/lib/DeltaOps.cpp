@@ -8,8 +8,10 @@
 #include "deltajit/Dialect/DeltaOps.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/STLExtras.h"
 
 #include <cmath>
@@ -233,6 +235,79 @@ LogicalResult GatedDeltaRuleOp::verify() {
 
 double GatedDeltaRuleOp::getEffectiveScale() {
   return effectiveScale(getScaleAttr(), getQ());
+}
+
+//===----------------------------------------------------------------------===//
+// DeltaRuleStepOp / LaunchOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult DeltaRuleStepOp::verify() {
+  ShapeVerifier sv(*this);
+  Value q = getQ(), k = getK(), v = getV(), beta = getBeta(), s = getState();
+  if (failed(sv.rank("q", q, 3, "[N, H, dk]")) ||
+      failed(sv.rank("k", k, 3, "[N, H, dk]")) ||
+      failed(sv.rank("v", v, 3, "[N, HV, dv]")) ||
+      failed(sv.rank("beta", beta, 2, "[N, HV]")) ||
+      failed(sv.rank("state", s, 4, "[N, HV, dk, dv]")) ||
+      failed(sv.rank("o", getO(), 3, "[N, HV, dv]")))
+    return failure();
+  static const char *const qkDims[] = {"N", "H", "dk"};
+  for (int64_t d = 0; d < 3; ++d)
+    if (failed(sv.dim("k", k, d, qkDims[d], dimOf(q, d), "'q'")))
+      return failure();
+  int64_t n = dimOf(q, 0), h = dimOf(q, 1), dk = dimOf(q, 2);
+  int64_t hv = dimOf(v, 1), dv = dimOf(v, 2);
+  if (failed(sv.dim("v", v, 0, "N", n, "'q'")))
+    return failure();
+  if (!ShapedType::isDynamic(hv) && !ShapedType::isDynamic(h) &&
+      (h == 0 || hv % h != 0))
+    return emitOpError()
+           << "the number of value heads ('v' dimension 1, " << hv
+           << ") must be a multiple of the number of q/k heads ('q' "
+              "dimension 1, "
+           << h << ")";
+  if (failed(sv.dim("beta", beta, 0, "N", n, "'q'")) ||
+      failed(sv.dim("beta", beta, 1, "HV", hv, "'v'")) ||
+      failed(sv.sameElementType("k", k, "q", q)) ||
+      failed(sv.sameElementType("v", v, "q", q)))
+    return failure();
+  for (auto [name, val] : {std::pair<StringRef, Value>{"state", s},
+                           std::pair<StringRef, Value>{"new_state",
+                                                       getNewState()}})
+    if (failed(sv.dim(name, val, 0, "N", n, "'q'")) ||
+        failed(sv.dim(name, val, 1, "HV", hv, "'v'")) ||
+        failed(sv.dim(name, val, 2, "dk", dk, "'q'")) ||
+        failed(sv.dim(name, val, 3, "dv", dv, "'v'")))
+      return failure();
+  if (failed(sv.dim("o", getO(), 0, "N", n, "'q'")) ||
+      failed(sv.dim("o", getO(), 1, "HV", hv, "'v'")) ||
+      failed(sv.dim("o", getO(), 2, "dv", dv, "'v'")) ||
+      failed(sv.sameElementType("o", getO(), "v", v)))
+    return failure();
+  std::optional<double> scale;
+  if (auto attr = getScale())
+    scale = attr->convertToDouble();
+  return verifyPositive(*this, "scale", scale);
+}
+
+double DeltaRuleStepOp::getEffectiveScale() {
+  if (auto s = getScale())
+    return s->convertToDouble();
+  int64_t dk = dimOf(getQ(), 2);
+  return ShapedType::isDynamic(dk) ? 1.0 : 1.0 / std::sqrt(double(dk));
+}
+
+LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  // The kernel lives in a gpu.module (or gpu.binary once serialised) that the
+  // host module holds; only its presence is checked.
+  auto module = (*this)->getParentOfType<ModuleOp>();
+  if (!module)
+    return success();
+  StringAttr root = getKernel().getRootReference();
+  if (!symbolTable.lookupSymbolIn(module, root))
+    return emitOpError() << "kernel container '" << root
+                         << "' is not defined in the module";
+  return success();
 }
 
 //===----------------------------------------------------------------------===//

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "deltajit/Codegen/Passes.h"
 #include "deltajit/Dialect/DeltaDialect.h"
 #include "deltajit/Passes/Passes.h"
 
@@ -16,10 +17,12 @@
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   deltajit::registerDeltajitPassesAndPipelines();
+  deltajit::registerCodegenPassesAndPipelines();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
   registry.insert<deltajit::delta::DeltaDialect>();
+  deltajit::registerCodegenDialects(registry);
 
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "deltajit optimizer driver (delta-opt)\n", registry));

@@ -12,6 +12,7 @@
 include "deltajit/Dialect/DeltaDialect.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/IR/SymbolInterfaces.td"
 
 //===----------------------------------------------------------------------===//
 // Delta-rule layers
@@ -117,6 +118,70 @@ def Delta_GatedDeltaRuleOp
   let extraClassDeclaration = [{
     /// The scale applied to the output: the attribute, or dk^-1/2.
     double getEffectiveScale();
+  }];
+}
+
+def Delta_DeltaRuleStepOp : Delta_Op<"delta_rule_step", [Pure]> {
+  let summary = "one decode step of the delta rule for a batch of sequences";
+  let description = [{
+    The recurrence of ALGORITHM.md section 2 applied once per sequence (the
+    inference path of a DeltaNet layer): `q`, `k` `[N, H, dk]`, `v`
+    `[N, HV, dv]`, `beta` `[N, HV]`, `state` `[N, HV, dk, dv]` (f32).
+    Results: `o` `[N, HV, dv]` and the updated state. `scale` and
+    `use_qk_l2norm` as for `delta.delta_rule`. (The runtime may update the
+    state in place.)
+
+    Example:
+
+    ```mlir
+    %o, %s1 = delta.delta_rule_step %q, %k, %v, %beta, %s0 {use_qk_l2norm}
+        : tensor<?x16x128xbf16>, tensor<?x16x128xbf16>, tensor<?x16x128xbf16>,
+          tensor<?x16xbf16>, tensor<?x16x128x128xf32>
+        -> tensor<?x16x128xbf16>, tensor<?x16x128x128xf32>
+    ```
+  }];
+  let arguments = (ins Delta_FloatTensor:$q, Delta_FloatTensor:$k,
+                       Delta_FloatTensor:$v, Delta_FloatTensor:$beta,
+                       Delta_StateTensor:$state,
+                       OptionalAttr<F32Attr>:$scale,
+                       UnitAttr:$use_qk_l2norm);
+  let results = (outs Delta_FloatTensor:$o, Delta_StateTensor:$new_state);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `,` $beta `,` $state attr-dict `:` type($q) `,` type($k)
+    `,` type($v) `,` type($beta) `,` type($state) `->` type($o) `,`
+    type($new_state)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The scale applied to the output: the attribute, or dk^-1/2.
+    double getEffectiveScale();
+  }];
+}
+
+def Delta_LaunchOp : Delta_Op<"launch", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "host-side launch of a compiled deltajit kernel on tensors";
+  let description = [{
+    What `convert-delta-to-nvvm` leaves in host code in place of a lowered
+    layer op: a call of the kernel `kernel` (a `gpu.func` of a `gpu.module`,
+    or after serialisation a `gpu.binary`) on the layer's tensors. `launch`
+    carries what the runtime needs (see docs/package-format.md): the
+    package `entry` (op name, dtype, head sizes, tile), the `grid` formulas,
+    the `block` size, `shared_bytes` of dynamic shared memory and the
+    kernel's `params` (name and type, in order).
+
+    Example:
+
+    ```mlir
+    %o, %s = delta.launch @deltajit_kernels::@dj_delta_rule_fwd_0(%q, %k, %v, %b)
+        {launch = {...}} : (...) -> (...)
+    ```
+  }];
+  let arguments = (ins SymbolRefAttr:$kernel, Variadic<AnyType>:$args,
+                       DictionaryAttr:$launch);
+  let results = (outs Variadic<AnyType>:$results);
+  let assemblyFormat = [{
+    $kernel `(` $args `)` attr-dict `:` functional-type($args, $results)
   }];
 }
 

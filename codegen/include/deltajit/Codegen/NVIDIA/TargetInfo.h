@@ -1,0 +1,73 @@
+//===- TargetInfo.h - NVIDIA target facts and instruction families -*- C++ -*-===//
+//
+// What the NVIDIA lowering needs to know about a target (chip, PTX features,
+// shared memory) and which tensor-core instruction family emits tile
+// products for it. Adding a chip family is a new TensorCoreEmitter, not
+// edits in the kernels.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DELTAJIT_CODEGEN_NVIDIA_TARGETINFO_H
+#define DELTAJIT_CODEGEN_NVIDIA_TARGETINFO_H
+
+#include "mlir/IR/Value.h"
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace deltajit::nvidia {
+
+class KernelBuilder;
+struct TileView;
+
+/// One warp-distributed tile product: out(m, n) = sum_k A(m, k) B(k, n),
+/// M x N x K, with A and B read through strided shared-memory views and
+/// rounded to `inputType` (bf16 or f16); accumulation in f32. The epilogue
+/// receives every accumulator element with its (row, col) as i32.
+struct TileProduct {
+  const TileView *a = nullptr;
+  const TileView *b = nullptr;
+  int64_t m = 0, n = 0, k = 0;
+  mlir::Type inputType;
+  llvm::function_ref<void(mlir::Value row, mlir::Value col, mlir::Value acc)>
+      epilogue;
+};
+
+/// A tensor-core instruction family (mma.sync, wgmma, ...).
+class TensorCoreEmitter {
+public:
+  virtual ~TensorCoreEmitter();
+  /// The instruction, as recorded in package manifests.
+  virtual llvm::StringRef name() const = 0;
+  /// Why `p` cannot be emitted, or nullopt when it can.
+  virtual std::optional<std::string> unsupported(const TileProduct &p) const = 0;
+  /// Emits `p` spread over `numWarps` warps; `warp` and `lane` are i32.
+  virtual void emit(KernelBuilder &kb, const TileProduct &p, mlir::Value warp,
+                    mlir::Value lane, int64_t numWarps) const = 0;
+};
+
+/// mma.sync.aligned.m16n8k16 (sm_80 and later).
+std::unique_ptr<TensorCoreEmitter> createMmaSyncEmitter();
+
+/// Facts about one NVIDIA target.
+struct TargetInfo {
+  std::string chip;        ///< e.g. "sm_90a", "sm_80"
+  int sm = 0;              ///< compute capability * 10, e.g. 90
+  std::string ptxFeatures; ///< e.g. "+ptx80"
+  /// Dynamic shared memory a block may use, in bytes.
+  int64_t maxSharedBytes = 0;
+
+  /// Parses "sm_80", "sm_86", "sm_89", "sm_90", "sm_90a"; nullopt (and
+  /// `error` set) otherwise.
+  static std::optional<TargetInfo> get(llvm::StringRef chip,
+                                       std::string &error);
+  /// The instruction family for tile products on this target.
+  std::unique_ptr<TensorCoreEmitter> tensorCores() const;
+};
+
+} // namespace deltajit::nvidia
+
+#endif // DELTAJIT_CODEGEN_NVIDIA_TARGETINFO_H

@@ -1,0 +1,44 @@
+//===- Passes.td - deltajit's target lowering passes -------*- tablegen -*-===//
+//
+// Conversions of the tile-level `delta` IR to GPU kernels and CPU loops.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DELTAJIT_CODEGEN_PASSES_TD
+#define DELTAJIT_CODEGEN_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
+  let summary = "Lower chunk loops and decode steps to NVIDIA GPU kernels";
+  let description = [{
+    Outlines every `delta.chunk_loop` (from `delta-chunk-tile`) and every
+    `delta.delta_rule_step` into a `gpu.func` kernel of the
+    `gpu.module @deltajit_kernels` (target `#nvvm.target` for `chip`), and
+    replaces it in host code by `delta.launch` carrying the launch contract
+    of docs/package-format.md (entry, grid formulas, block, dynamic shared
+    memory, parameters).
+
+    Chunk-loop kernels run one program per (value tile, sequence x v-head):
+    they keep the state tile in shared memory, loop over the sequence's
+    chunks, load the chunk's q/k/v/beta tiles (zero past the end; q/k
+    L2-normalised when asked) and execute the body's tile ops in order:
+    tile products on tensor cores (the target's instruction family, today
+    mma.sync.m16n8k16), masks, row scales and the blocked UT transform on
+    CUDA cores. Tile values live in shared memory; buffers are reused once
+    a value is dead, and accumulating products write in place.
+
+    Decode kernels run one thread per value column of a (sequence, v-head):
+    they read the state column twice (k^T S, then the update and q^T S').
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"",
+           "Target chip (sm_80, sm_86, sm_89, sm_90, sm_90a)">,
+  ];
+  let dependentDialects = [
+    "::mlir::gpu::GPUDialect", "::mlir::NVVM::NVVMDialect",
+    "::mlir::LLVM::LLVMDialect", "::mlir::scf::SCFDialect",
+    "::mlir::arith::ArithDialect"];
+}
+
+#endif // DELTAJIT_CODEGEN_PASSES_TD

@@ -1,0 +1,917 @@
+//===- ConvertDeltaToNVVM.cpp - the convert-delta-to-nvvm pass ------------===//
+//
+// Outlines delta.chunk_loop and delta.delta_rule_step into gpu.func kernels
+// (tensor cores through the target's TensorCoreEmitter) and replaces them in
+// host code by delta.launch with the launch contract of the package format.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelBuilder.h"
+#include "deltajit/Codegen/NVIDIA/TargetInfo.h"
+#include "deltajit/Codegen/Passes.h"
+#include "deltajit/Dialect/DeltaOps.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace deltajit {
+#define GEN_PASS_DEF_CONVERTDELTATONVVM
+#include "deltajit/Codegen/Passes.h.inc"
+} // namespace deltajit
+
+using namespace mlir;
+using namespace deltajit;
+using namespace deltajit::delta;
+using namespace deltajit::nvidia;
+using arith::CmpIPredicate;
+
+namespace {
+
+constexpr StringLiteral kKernelModule = "deltajit_kernels";
+constexpr StringLiteral kSmemSymbol = "dj_smem";
+constexpr int64_t kSmemAlign = 16;
+constexpr double kL2NormEps = 1.0e-6;
+
+std::string dtypeName(Type t) {
+  if (t.isBF16())
+    return "bf16";
+  if (t.isF16())
+    return "fp16";
+  return "fp32";
+}
+
+//===----------------------------------------------------------------------===//
+// Shared-memory plan of a chunk body
+//===----------------------------------------------------------------------===//
+
+/// Assigns a shared tile to every tile value of a chunk body: the block
+/// arguments first (live for the whole loop), then op results by first fit
+/// over their live ranges; products that accumulate into a value dying at
+/// them, and element-wise ops on such a value, reuse its tile.
+class SmemPlan {
+public:
+  LogicalResult build(ChunkLoopOp loop, int64_t utScratchBytes) {
+    Block &body = loop.getBody().front();
+    for (auto [i, op] : llvm::enumerate(body))
+      index[&op] = i;
+    int64_t end = body.getOperations().size();
+    for (BlockArgument arg : body.getArguments())
+      if (isa<RankedTensorType>(arg.getType()))
+        allocate(arg, 0, end + 1);
+    for (Operation &op : body) {
+      if (op.getNumResults() != 1)
+        continue;
+      Value result = op.getResult(0);
+      int64_t def = index[&op], last = lastUse(result);
+      if (Value reuse = inPlaceOperand(op)) {
+        tiles[result] = tiles[reuse];
+        extend(reuse, last);
+        continue;
+      }
+      allocate(result, def, last);
+      if (isa<TileUTTransformOp>(op))
+        scratch[&op] = place(utScratchBytes, def, def);
+    }
+    return success();
+  }
+
+  const SmemTile &tile(Value v) const { return tiles.find(v)->second; }
+  SmemTile scratchOf(Operation *op, Type f32, int64_t cols) const {
+    SmemTile t;
+    t.offset = scratch.find(op)->second;
+    t.rows = 16;
+    t.cols = cols;
+    t.elt = f32;
+    return t;
+  }
+  int64_t totalBytes() const { return total; }
+
+private:
+  struct Live {
+    int64_t offset, bytes, end;
+    Value owner;
+  };
+
+  int64_t lastUse(Value v) {
+    int64_t last = index[v.getDefiningOp()];
+    for (Operation *user : v.getUsers())
+      last = std::max(last, index[user]);
+    return last;
+  }
+
+  /// The operand whose tile the result of `op` may take over, if any.
+  Value inPlaceOperand(Operation &op) {
+    Value candidate;
+    if (auto mm = dyn_cast<TileMatmulOp>(op)) {
+      candidate = mm.getAcc();
+      if (candidate && (candidate == mm.getA() || candidate == mm.getB()))
+        return {};
+    } else if (isa<TileMaskOp, TileRowScaleOp>(op)) {
+      candidate = op.getOperand(0);
+    }
+    if (!candidate || candidate.getType() != op.getResult(0).getType())
+      return {};
+    // The candidate must die here: its only remaining use is `op`.
+    for (Operation *user : candidate.getUsers())
+      if (user != &op && index[user] >= index[&op])
+        return {};
+    if (isa<BlockArgument>(candidate) &&
+        candidate != cast<ChunkLoopOp>(op.getParentOp()).getStateTile())
+      return {}; // q, k, v, beta tiles are reloaded: never overwrite them.
+    return candidate;
+  }
+
+  void extend(Value v, int64_t end) {
+    for (Live &l : live)
+      if (tiles[l.owner].offset == tiles[v].offset)
+        l.end = std::max(l.end, end);
+  }
+
+  int64_t place(int64_t bytes, int64_t def, int64_t end) {
+    SmallVector<std::pair<int64_t, int64_t>> busy;
+    for (const Live &l : live)
+      if (l.end >= def)
+        busy.push_back({l.offset, l.offset + l.bytes});
+    llvm::sort(busy);
+    int64_t offset = 0;
+    for (auto [lo, hi] : busy) {
+      if (offset + bytes <= lo)
+        break;
+      offset = std::max<int64_t>(offset, llvm::alignTo(hi, kSmemAlign));
+    }
+    live.push_back({offset, bytes, end, Value()});
+    total = std::max(total, offset + bytes);
+    return offset;
+  }
+
+  void allocate(Value v, int64_t def, int64_t end) {
+    auto type = cast<RankedTensorType>(v.getType());
+    SmemTile t;
+    t.rows = type.getDimSize(0);
+    t.cols = type.getRank() > 1 ? type.getDimSize(1) : 1;
+    t.elt = type.getElementType();
+    t.offset = place(t.bytes(), def, end);
+    live.back().owner = v;
+    tiles[v] = t;
+  }
+
+  llvm::DenseMap<Operation *, int64_t> index;
+  llvm::DenseMap<Value, SmemTile> tiles;
+  llvm::DenseMap<Operation *, int64_t> scratch;
+  SmallVector<Live> live;
+  int64_t total = 0;
+};
+
+//===----------------------------------------------------------------------===//
+// Kernel emission
+//===----------------------------------------------------------------------===//
+
+struct KernelParam {
+  std::string name, type; // type: ptr, i32, f32
+};
+
+/// What a kernel needs from its host-side launch.
+struct LaunchSpec {
+  std::string kernel;
+  SmallVector<std::string, 3> grid;
+  int64_t block = 0;
+  int64_t sharedBytes = 0;
+  SmallVector<KernelParam> params;
+  NamedAttrList entry;
+};
+
+/// Creates `gpu.func @name(params) kernel` with an entry block and returns
+/// it; the builder is left inside the body.
+gpu::GPUFuncOp createKernel(OpBuilder &b, Location loc, gpu::GPUModuleOp mod,
+                            StringRef name, ArrayRef<KernelParam> params,
+                            int64_t blockSize) {
+  MLIRContext *ctx = b.getContext();
+  SmallVector<Type> types;
+  for (const KernelParam &p : params) {
+    if (p.type == "ptr")
+      types.push_back(LLVM::LLVMPointerType::get(ctx, /*addressSpace=*/1));
+    else if (p.type == "i32")
+      types.push_back(b.getI32Type());
+    else
+      types.push_back(b.getF32Type());
+  }
+  b.setInsertionPointToEnd(mod.getBody());
+  auto func = gpu::GPUFuncOp::create(b, loc, name,
+                                     b.getFunctionType(types, TypeRange{}));
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  func.setKnownBlockSizeAttr(
+      b.getDenseI32ArrayAttr({int32_t(blockSize), 1, 1}));
+  b.setInsertionPointToStart(&func.getBody().front());
+  return func;
+}
+
+/// Lowers one delta.chunk_loop to a kernel (see Passes.td).
+class ChunkLoopKernel {
+public:
+  ChunkLoopKernel(ChunkLoopOp loop, const TargetInfo &target,
+                  const TensorCoreEmitter &tc)
+      : loop(loop), target(target), tc(tc) {
+    auto qType = cast<RankedTensorType>(loop.getQ().getType());
+    elt = qType.getElementType();
+    dk = qType.getDimSize(3);
+    dv = cast<RankedTensorType>(loop.getV().getType()).getDimSize(3);
+    chunk = loop.getChunk();
+    bv = loop.getBlockV();
+    warps = loop.getTile().getWarps();
+    threads = warps * 32;
+  }
+
+  /// Checks what this lowering supports; emits an error on `loop` if not.
+  LogicalResult check() {
+    if (!elt.isBF16() && !elt.isF16())
+      return loop.emitOpError()
+             << "the NVIDIA lowering needs bf16 or f16 q/k/v, got " << elt;
+    if (dk % 16 != 0 || bv % 8 != 0)
+      return loop.emitOpError() << "the NVIDIA lowering needs dk % 16 == 0 "
+                                   "and block_v % 8 == 0, got dk = "
+                                << dk << ", block_v = " << bv;
+    Block &body = loop.getBody().front();
+    for (Operation &op : body.without_terminator()) {
+      if (!isa<TileMatmulOp, TileMaskOp, TileRowScaleOp, TileUTTransformOp>(
+              op))
+        return op.emitOpError() << "is not supported in chunk bodies by the "
+                                   "NVIDIA lowering";
+      if (auto mm = dyn_cast<TileMatmulOp>(op)) {
+        TileProduct p = product(mm, nullptr, nullptr);
+        if (auto why = tc.unsupported(p))
+          return mm.emitOpError() << *why;
+      }
+    }
+    if (failed(plan.build(loop, 16 * chunk * 4)))
+      return failure();
+    if (plan.totalBytes() > target.maxSharedBytes)
+      return loop.emitOpError()
+             << "needs " << plan.totalBytes()
+             << " bytes of shared memory, more than the "
+             << target.maxSharedBytes << " of " << target.chip
+             << ": use a smaller block_v or chunk";
+    return success();
+  }
+
+  LaunchSpec emit(OpBuilder &b, gpu::GPUModuleOp mod, StringRef name) {
+    LaunchSpec spec;
+    spec.kernel = name.str();
+    spec.params = {{"q", "ptr"},       {"k", "ptr"},      {"v", "ptr"},
+                   {"beta", "ptr"},    {"o", "ptr"},      {"h0", "ptr"},
+                   {"ht", "ptr"},      {"cu_seqlens", "ptr"},
+                   {"H", "i32"},       {"HV", "i32"},     {"has_h0", "i32"},
+                   {"has_ht", "i32"},  {"scale", "f32"}};
+    spec.grid = {std::to_string(dv / bv), "N * HV", "1"};
+    spec.block = threads;
+    spec.sharedBytes = plan.totalBytes();
+
+    Location loc = loop.getLoc();
+    gpu::GPUFuncOp func = createKernel(b, loc, mod, name, spec.params, threads);
+    for (auto [i, p] : llvm::enumerate(spec.params))
+      params[p.name] = func.getArgument(i);
+    Value smem = LLVM::AddressOfOp::create(
+        b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3), kSmemSymbol);
+    KernelBuilder kb(b, loc, smem);
+    emitBody(kb);
+    gpu::ReturnOp::create(b, loc);
+    return spec;
+  }
+
+private:
+  TileProduct product(TileMatmulOp mm, const TileView *a, const TileView *b) {
+    auto at = cast<RankedTensorType>(mm.getA().getType());
+    auto rt = cast<RankedTensorType>(mm.getResult().getType());
+    TileProduct p;
+    p.a = a;
+    p.b = b;
+    p.m = rt.getDimSize(0);
+    p.n = rt.getDimSize(1);
+    p.k = mm.getTransposeA() ? at.getDimSize(0) : at.getDimSize(1);
+    p.inputType = elt;
+    return p;
+  }
+
+  Value param(StringRef name) { return params.lookup(name); }
+
+  void emitBody(KernelBuilder &kb) {
+    Value tid = kb.threadIdX();
+    warp = kb.div(tid, kb.c32(32));
+    lane = kb.rem(tid, kb.c32(32));
+    Value hvCount = param("HV");
+    Value nh = kb.blockIdY();
+    Value n = kb.div(nh, hvCount);
+    hv = kb.rem(nh, hvCount);
+    h = kb.div(hv, kb.div(hvCount, param("H")));
+    v0 = kb.mul(kb.blockIdX(), kb.c32(bv));
+    Value cu = param("cu_seqlens");
+    Value bos = kb.trunc32(kb.load(kb.i64(), kb.gep(cu, n, kb.i64())));
+    eos = kb.trunc32(
+        kb.load(kb.i64(), kb.gep(cu, kb.add(n, kb.c32(1)), kb.i64())));
+
+    // Element index of S[0][v0] of this (sequence, v-head) in h0 / ht.
+    stateBase = kb.add(
+        kb.mul(kb.ext64(kb.add(kb.mul(n, hvCount), hv)), kb.c64(dk * dv)),
+        kb.ext64(v0));
+
+    const SmemTile &s = plan.tile(loop.getStateTile());
+    Value hasH0 = kb.cmp(CmpIPredicate::ne, param("has_h0"), kb.c32(0));
+    kb.forEachThreaded(dk * bv, threads, [&](Value idx) {
+      Value val = kb.ifThenElse(
+          hasH0, kb.f32(), [&] { return kb.load(kb.f32(), stateAddr(kb, "h0", idx)); },
+          [&] { return kb.cf32(0.0); });
+      kb.storeSmem(s, idx, val);
+    });
+    kb.barrier();
+
+    Value len = kb.sub(eos, bos);
+    Value numChunks = kb.div(kb.add(len, kb.c32(chunk - 1)), kb.c32(chunk));
+    kb.forRange(kb.c32(0), numChunks, kb.c32(1), [&](Value c) {
+      t0 = kb.add(bos, kb.mul(c, kb.c32(chunk)));
+      emitChunk(kb);
+    });
+
+    Value hasHt = kb.cmp(CmpIPredicate::ne, param("has_ht"), kb.c32(0));
+    kb.ifThen(hasHt, [&] {
+      kb.forEachThreaded(dk * bv, threads, [&](Value idx) {
+        kb.store(kb.loadSmem(s, idx), stateAddr(kb, "ht", idx));
+      });
+    });
+  }
+
+  /// Address in h0/ht of element `idx` (= d * block_v + j) of the tile.
+  Value stateAddr(KernelBuilder &kb, StringRef which, Value idx) {
+    Value d = kb.div(idx, kb.c32(bv)), j = kb.rem(idx, kb.c32(bv));
+    Value off = kb.add(stateBase,
+                       kb.ext64(kb.add(kb.mul(d, kb.c32(dv)), j)));
+    return kb.gep(param(which), off, kb.f32());
+  }
+
+  /// Global element offset (i64) of token `tok`, head `head`, column `col`
+  /// of a [tokens, heads, width] tensor.
+  Value tokenOffset(KernelBuilder &kb, Value tok, Value heads, Value head,
+                    int64_t width, Value col) {
+    Value row = kb.add(kb.mul(kb.ext64(tok), kb.ext64(heads)), kb.ext64(head));
+    return kb.add(kb.mul(row, kb.c64(width)), kb.ext64(col));
+  }
+
+  void emitChunk(KernelBuilder &kb) {
+    const SmemTile &qs = plan.tile(loop.getQTile());
+    const SmemTile &ks = plan.tile(loop.getKTile());
+    const SmemTile &vs = plan.tile(loop.getVTile());
+    const SmemTile &bs = plan.tile(loop.getBetaTile());
+    Value zero = kb.zero(elt);
+
+    // q and k rows.
+    kb.forEachThreaded(chunk * dk, threads, [&](Value idx) {
+      Value r = kb.div(idx, kb.c32(dk)), d = kb.rem(idx, kb.c32(dk));
+      Value tok = kb.add(t0, r);
+      Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
+      Value off = tokenOffset(kb, tok, param("H"), h, dk, d);
+      for (auto [name, tile] : {std::pair<StringRef, const SmemTile *>{"q", &qs},
+                                {"k", &ks}}) {
+        Value x = kb.ifThenElse(
+            valid, elt,
+            [&] { return kb.load(elt, kb.gep(param(name), off, elt)); },
+            [&] { return zero; });
+        kb.storeSmem(*tile, idx, x);
+      }
+    });
+    // The v tile.
+    kb.forEachThreaded(chunk * bv, threads, [&](Value idx) {
+      Value r = kb.div(idx, kb.c32(bv)), j = kb.rem(idx, kb.c32(bv));
+      Value tok = kb.add(t0, r);
+      Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
+      Value off = tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, j));
+      Value x = kb.ifThenElse(
+          valid, elt, [&] { return kb.load(elt, kb.gep(param("v"), off, elt)); },
+          [&] { return zero; });
+      kb.storeSmem(vs, idx, x);
+    });
+    // beta, widened to f32.
+    Type betaType = getElementTypeOrSelf(loop.getBeta().getType());
+    kb.forEachThreaded(chunk, threads, [&](Value r) {
+      Value tok = kb.add(t0, r);
+      Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
+      Value off = kb.add(kb.mul(kb.ext64(tok), kb.ext64(param("HV"))),
+                         kb.ext64(hv));
+      Value x = kb.ifThenElse(
+          valid, kb.f32(),
+          [&] {
+            return kb.toF32(kb.load(betaType, kb.gep(param("beta"), off, betaType)));
+          },
+          [&] { return kb.cf32(0.0); });
+      kb.storeSmem(bs, r, x);
+    });
+    kb.barrier();
+
+    if (loop.getUseQkL2norm()) {
+      normalizeRows(kb, qs);
+      normalizeRows(kb, ks);
+      kb.barrier();
+    }
+
+    Block &body = loop.getBody().front();
+    for (Operation &op : body.without_terminator()) {
+      if (auto mm = dyn_cast<TileMatmulOp>(op))
+        emitMatmul(kb, mm);
+      else if (auto mask = dyn_cast<TileMaskOp>(op))
+        emitMask(kb, mask);
+      else if (auto scale = dyn_cast<TileRowScaleOp>(op))
+        emitRowScale(kb, scale);
+      else
+        emitUTTransform(kb, cast<TileUTTransformOp>(op));
+      kb.barrier();
+    }
+
+    ChunkYieldOp yield = loop.getYield();
+    const SmemTile &out = plan.tile(yield.getOutput());
+    Type oType = getElementTypeOrSelf(loop.getO().getType());
+    kb.forEachThreaded(chunk * bv, threads, [&](Value idx) {
+      Value r = kb.div(idx, kb.c32(bv)), j = kb.rem(idx, kb.c32(bv));
+      Value tok = kb.add(t0, r);
+      kb.ifThen(kb.cmp(CmpIPredicate::slt, tok, eos), [&] {
+        Value off = tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, j));
+        Value x = kb.fromF32(kb.toF32(kb.loadSmem(out, idx)), oType);
+        kb.store(x, kb.gep(param("o"), off, oType));
+      });
+    });
+    const SmemTile &next = plan.tile(yield.getState());
+    const SmemTile &state = plan.tile(loop.getStateTile());
+    if (next.offset != state.offset)
+      kb.forEachThreaded(dk * bv, threads, [&](Value idx) {
+        kb.storeSmem(state, idx, kb.loadSmem(next, idx));
+      });
+    kb.barrier();
+  }
+
+  /// x[r] *= 1 / sqrt(sum(x[r]^2) + eps) for every row of a [chunk, dk] tile.
+  void normalizeRows(KernelBuilder &kb, const SmemTile &t) {
+    kb.forEachThreaded(chunk, threads, [&](Value r) {
+      Value base = kb.mul(r, kb.c32(dk));
+      Value sum = kb.forRangeReduce(
+          kb.c32(0), kb.c32(dk), kb.c32(1), kb.cf32(0.0), [&](Value d, Value acc) {
+            Value x = kb.toF32(kb.loadSmem(t, kb.add(base, d)));
+            return kb.fadd(acc, kb.fmul(x, x));
+          });
+      Value inv = kb.rsqrt(kb.fadd(sum, kb.cf32(kL2NormEps)));
+      kb.forRange(kb.c32(0), kb.c32(dk), kb.c32(1), [&](Value d) {
+        Value idx = kb.add(base, d);
+        Value x = kb.toF32(kb.loadSmem(t, idx));
+        kb.storeSmem(t, idx, kb.fromF32(kb.fmul(x, inv), t.elt));
+      });
+    });
+  }
+
+  Value mapScalar(Value v) {
+    // The only scalar a body sees is its scale argument.
+    assert(v == loop.getScaleArg() && "unexpected scalar in chunk body");
+    return param("scale");
+  }
+
+  void emitMatmul(KernelBuilder &kb, TileMatmulOp mm) {
+    TileView a = TileView::of(plan.tile(mm.getA()), mm.getTransposeA());
+    TileView b = TileView::of(plan.tile(mm.getB()), mm.getTransposeB());
+    TileProduct p = product(mm, &a, &b);
+    const SmemTile &out = plan.tile(mm.getResult());
+    std::optional<SmemTile> acc;
+    if (mm.getAcc())
+      acc = plan.tile(mm.getAcc());
+    Value alpha = mm.getAlpha() ? mapScalar(mm.getAlpha()) : Value();
+    bool negate = mm.getNegate();
+    auto epilogue = [&](Value r, Value c, Value x) {
+      if (alpha)
+        x = kb.fmul(x, alpha);
+      if (negate)
+        x = kb.fneg(x);
+      Value idx = kb.add(kb.mul(r, kb.c32(out.cols)), c);
+      if (acc)
+        x = kb.fadd(x, kb.toF32(kb.loadSmem(*acc, idx)));
+      kb.storeSmem(out, idx, kb.fromF32(x, out.elt));
+    };
+    p.epilogue = epilogue;
+    tc.emit(kb, p, warp, lane, warps);
+  }
+
+  void emitMask(KernelBuilder &kb, TileMaskOp op) {
+    const SmemTile &x = plan.tile(op.getX());
+    const SmemTile &out = plan.tile(op.getResult());
+    bool strict = op.getKind() == TileMaskKind::strict_lower;
+    kb.forEachThreaded(x.rows * x.cols, threads, [&](Value idx) {
+      Value r = kb.div(idx, kb.c32(x.cols)), c = kb.rem(idx, kb.c32(x.cols));
+      Value keep = kb.cmp(strict ? CmpIPredicate::slt : CmpIPredicate::sle, c, r);
+      Value v = kb.loadSmem(x, idx);
+      kb.storeSmem(out, idx, kb.select(keep, v, kb.zero(x.elt)));
+    });
+  }
+
+  void emitRowScale(KernelBuilder &kb, TileRowScaleOp op) {
+    const SmemTile &x = plan.tile(op.getX());
+    const SmemTile &s = plan.tile(op.getS());
+    const SmemTile &out = plan.tile(op.getResult());
+    kb.forEachThreaded(x.rows * x.cols, threads, [&](Value idx) {
+      Value r = kb.div(idx, kb.c32(x.cols));
+      Value v = kb.fmul(kb.toF32(kb.loadSmem(x, idx)),
+                        kb.toF32(kb.loadSmem(s, r)));
+      kb.storeSmem(out, idx, kb.fromF32(v, out.elt));
+    });
+  }
+
+  /// T = (I + A)^-1 diag(beta), by blocks of 16 (see DeltaTileOps.td).
+  void emitUTTransform(KernelBuilder &kb, TileUTTransformOp op) {
+    const SmemTile &a = plan.tile(op.getA());
+    const SmemTile &beta = plan.tile(op.getBeta());
+    const SmemTile &x = plan.tile(op.getResult());
+    int64_t c = a.rows, blk = op.getBlock(), nb = c / blk;
+    SmemTile y = plan.scratchOf(op, kb.f32(), c);
+    auto at = [&](const SmemTile &t, Value r, Value col) {
+      return kb.add(kb.mul(r, kb.c32(t.cols)), col);
+    };
+
+    // X = 0, then the diagonal blocks by forward substitution: thread j
+    // owns column j of its block and keeps it in registers.
+    kb.forEachThreaded(c * c, threads, [&](Value idx) {
+      kb.storeSmem(x, idx, kb.cf32(0.0));
+    });
+    kb.barrier();
+    kb.forEachThreaded(c, threads, [&](Value j) {
+      Value b0 = kb.mul(kb.div(j, kb.c32(blk)), kb.c32(blk));
+      Value jj = kb.rem(j, kb.c32(blk));
+      SmallVector<Value> col;
+      for (int64_t rr = 0; rr < blk; ++rr) {
+        Value r = kb.add(b0, kb.c32(rr));
+        Value isDiag = kb.cmp(CmpIPredicate::eq, jj, kb.c32(rr));
+        Value v = kb.select(isDiag, kb.cf32(1.0), kb.cf32(0.0));
+        for (int64_t mm = 0; mm < rr; ++mm) {
+          Value aRM = kb.loadSmem(a, at(a, r, kb.add(b0, kb.c32(mm))));
+          v = kb.fsub(v, kb.fmul(aRM, col[mm]));
+        }
+        col.push_back(v);
+        kb.storeSmem(x, at(x, r, j), v);
+      }
+    });
+    kb.barrier();
+
+    // Block rows below: X_ij = -X_ii (sum_{j<=m<i} A_im X_mj).
+    for (int64_t i = 1; i < nb; ++i) {
+      int64_t count = i * blk * blk;
+      auto decompose = [&](Value idx, Value &jb, Value &rr, Value &cc) {
+        jb = kb.div(idx, kb.c32(blk * blk));
+        rr = kb.rem(kb.div(idx, kb.c32(blk)), kb.c32(blk));
+        cc = kb.rem(idx, kb.c32(blk));
+      };
+      kb.forEachThreaded(count, threads, [&](Value idx) {
+        Value jb, rr, cc;
+        decompose(idx, jb, rr, cc);
+        Value row = kb.add(kb.c32(i * blk), rr);
+        Value colX = kb.add(kb.mul(jb, kb.c32(blk)), cc);
+        Value sum = kb.forRangeReduce(
+            kb.mul(jb, kb.c32(blk)), kb.c32(i * blk), kb.c32(1), kb.cf32(0.0),
+            [&](Value m, Value acc) {
+              Value av = kb.loadSmem(a, at(a, row, m));
+              Value xv = kb.loadSmem(x, at(x, m, colX));
+              return kb.fadd(acc, kb.fmul(av, xv));
+            });
+        kb.storeSmem(y, at(y, rr, colX), sum);
+      });
+      kb.barrier();
+      kb.forEachThreaded(count, threads, [&](Value idx) {
+        Value jb, rr, cc;
+        decompose(idx, jb, rr, cc);
+        Value row = kb.add(kb.c32(i * blk), rr);
+        Value colX = kb.add(kb.mul(jb, kb.c32(blk)), cc);
+        Value sum = kb.forRangeReduce(
+            kb.c32(0), kb.c32(blk), kb.c32(1), kb.cf32(0.0),
+            [&](Value m, Value acc) {
+              Value xv = kb.loadSmem(x, at(x, row, kb.add(kb.c32(i * blk), m)));
+              Value yv = kb.loadSmem(y, at(y, m, colX));
+              return kb.fadd(acc, kb.fmul(xv, yv));
+            });
+        kb.storeSmem(x, at(x, row, colX), kb.fneg(sum));
+      });
+      kb.barrier();
+    }
+
+    // Scale column j by beta[j].
+    kb.forEachThreaded(c * c, threads, [&](Value idx) {
+      Value j = kb.rem(idx, kb.c32(c));
+      kb.storeSmem(x, idx, kb.fmul(kb.loadSmem(x, idx), kb.loadSmem(beta, j)));
+    });
+  }
+
+  ChunkLoopOp loop;
+  const TargetInfo &target;
+  const TensorCoreEmitter &tc;
+  Type elt;
+  int64_t dk, dv, chunk, bv, warps, threads;
+  SmemPlan plan;
+  llvm::StringMap<Value> params;
+  Value warp, lane, hv, h, v0, eos, t0, stateBase;
+};
+
+/// Lowers one delta.delta_rule_step to a decode kernel: one thread per value
+/// column of a (sequence, v-head).
+LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
+                            DeltaRuleStepOp op, StringRef name) {
+  auto qType = cast<RankedTensorType>(op.getQ().getType());
+  Type elt = qType.getElementType();
+  Type betaType = getElementTypeOrSelf(op.getBeta().getType());
+  Type oType = getElementTypeOrSelf(op.getO().getType());
+  int64_t dk = qType.getDimSize(2);
+  int64_t dv = cast<RankedTensorType>(op.getV().getType()).getDimSize(2);
+  int64_t bv = std::min<int64_t>(dv, 128);
+
+  LaunchSpec spec;
+  spec.kernel = name.str();
+  spec.params = {{"q", "ptr"},        {"k", "ptr"},         {"v", "ptr"},
+                 {"beta", "ptr"},     {"o", "ptr"},         {"state_in", "ptr"},
+                 {"state_out", "ptr"}, {"H", "i32"},        {"HV", "i32"},
+                 {"scale", "f32"}};
+  spec.grid = {std::to_string(dv / bv), "N * HV", "1"};
+  spec.block = bv;
+
+  Location loc = op.getLoc();
+  gpu::GPUFuncOp func = createKernel(b, loc, mod, name, spec.params, bv);
+  llvm::StringMap<Value> p;
+  for (auto [i, param] : llvm::enumerate(spec.params))
+    p[param.name] = func.getArgument(i);
+  Value smem = LLVM::AddressOfOp::create(
+      b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3), kSmemSymbol);
+  KernelBuilder kb(b, loc, smem);
+
+  Value hvCount = p["HV"];
+  Value nh = kb.blockIdY();
+  Value n = kb.div(nh, hvCount), hv = kb.rem(nh, hvCount);
+  Value h = kb.div(hv, kb.div(hvCount, p["H"]));
+  Value j = kb.add(kb.mul(kb.blockIdX(), kb.c32(bv)), kb.threadIdX());
+  Value qkBase = kb.mul(kb.ext64(kb.add(kb.mul(n, p["H"]), h)), kb.c64(dk));
+  Value rowV = kb.ext64(kb.add(kb.mul(n, hvCount), hv));
+  Value vIdx = kb.add(kb.mul(rowV, kb.c64(dv)), kb.ext64(j));
+  Value sBase = kb.add(kb.mul(rowV, kb.c64(dk * dv)), kb.ext64(j));
+  auto qkAt = [&](StringRef which, Value d) {
+    return kb.toF32(kb.load(elt, kb.gep(p[which], kb.add(qkBase, kb.ext64(d)), elt)));
+  };
+  auto sAddr = [&](StringRef which, Value d) {
+    Value off = kb.add(sBase, kb.mul(kb.ext64(d), kb.c64(dv)));
+    return kb.gep(p[which], off, kb.f32());
+  };
+  Value zero = kb.c32(0), one = kb.c32(1), dkv = kb.c32(dk);
+
+  Value invQ = kb.cf32(1.0), invK = kb.cf32(1.0);
+  if (op.getUseQkL2norm()) {
+    auto sumSquares = [&](StringRef which) {
+      return kb.forRangeReduce(zero, dkv, one, kb.cf32(0.0), [&](Value d, Value acc) {
+        Value x = qkAt(which, d);
+        return kb.fadd(acc, kb.fmul(x, x));
+      });
+    };
+    invQ = kb.rsqrt(kb.fadd(sumSquares("q"), kb.cf32(kL2NormEps)));
+    invK = kb.rsqrt(kb.fadd(sumSquares("k"), kb.cf32(kL2NormEps)));
+  }
+  // kv = S[:, j]^T k; u = beta (v_j - kv).
+  Value kv = kb.forRangeReduce(zero, dkv, one, kb.cf32(0.0), [&](Value d, Value acc) {
+    Value s = kb.load(kb.f32(), sAddr("state_in", d));
+    return kb.fadd(acc, kb.fmul(s, kb.fmul(qkAt("k", d), invK)));
+  });
+  Value beta = kb.toF32(kb.load(
+      betaType, kb.gep(p["beta"], rowV, betaType)));
+  Value vj = kb.toF32(kb.load(elt, kb.gep(p["v"], vIdx, elt)));
+  Value u = kb.fmul(beta, kb.fsub(vj, kv));
+  // S'[:, j] = S[:, j] + k u; o_j = scale q^T S'[:, j].
+  Value dot = kb.forRangeReduce(zero, dkv, one, kb.cf32(0.0), [&](Value d, Value acc) {
+    Value s = kb.load(kb.f32(), sAddr("state_in", d));
+    Value s2 = kb.fadd(s, kb.fmul(kb.fmul(qkAt("k", d), invK), u));
+    kb.store(s2, sAddr("state_out", d));
+    return kb.fadd(acc, kb.fmul(s2, qkAt("q", d)));
+  });
+  Value o = kb.fmul(kb.fmul(dot, invQ), p["scale"]);
+  kb.store(kb.fromF32(o, oType), kb.gep(p["o"], vIdx, oType));
+  gpu::ReturnOp::create(b, loc);
+  return spec;
+}
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
+
+struct ConvertDeltaToNVVMPass
+    : deltajit::impl::ConvertDeltaToNVVMBase<ConvertDeltaToNVVMPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    std::string error;
+    std::optional<TargetInfo> target = TargetInfo::get(chip, error);
+    if (!target) {
+      module.emitError() << "convert-delta-to-nvvm: " << error;
+      return signalPassFailure();
+    }
+    std::unique_ptr<TensorCoreEmitter> tc = target->tensorCores();
+
+    SmallVector<Operation *> work;
+    module.walk([&](Operation *op) {
+      if (isa<ChunkLoopOp, DeltaRuleStepOp>(op))
+        work.push_back(op);
+    });
+    if (work.empty())
+      return;
+
+    OpBuilder b(module.getContext());
+    gpu::GPUModuleOp kernels = getOrCreateKernelModule(b, module, *target);
+    for (Operation *op : work) {
+      LogicalResult result =
+          TypeSwitch<Operation *, LogicalResult>(op)
+              .Case([&](ChunkLoopOp loop) {
+                return lowerChunkLoop(b, kernels, loop, *target, *tc);
+              })
+              .Case([&](DeltaRuleStepOp step) {
+                return lowerStep(b, kernels, step);
+              });
+      if (failed(result))
+        return signalPassFailure();
+    }
+  }
+
+  gpu::GPUModuleOp getOrCreateKernelModule(OpBuilder &b, ModuleOp module,
+                                           const TargetInfo &target) {
+    MLIRContext *ctx = module.getContext();
+    module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                    UnitAttr::get(ctx));
+    if (auto existing = module.lookupSymbol<gpu::GPUModuleOp>(kKernelModule))
+      return existing;
+    b.setInsertionPointToEnd(module.getBody());
+    auto nvvmTarget = NVVM::NVVMTargetAttr::get(
+        ctx, /*optLevel=*/3, "nvptx64-nvidia-cuda", target.chip,
+        target.ptxFeatures);
+    auto mod = gpu::GPUModuleOp::create(b, module.getLoc(), kKernelModule,
+                                        b.getArrayAttr({nvvmTarget}));
+    b.setInsertionPointToStart(mod.getBody());
+    // `.extern .shared .align 16 .b8 dj_smem[]`: the dynamic shared memory.
+    LLVM::GlobalOp::create(
+        b, module.getLoc(), LLVM::LLVMArrayType::get(b.getI8Type(), 0),
+        /*isConstant=*/false, LLVM::Linkage::External, kSmemSymbol,
+        Attribute(), /*alignment=*/kSmemAlign, /*addrSpace=*/3);
+    return mod;
+  }
+
+  /// A unique kernel name; identical kernels (same key) share one.
+  std::pair<std::string, bool> kernelName(StringRef base, StringRef key) {
+    auto it = kernelsByKey.find(key);
+    if (it != kernelsByKey.end())
+      return {it->second, false};
+    std::string name = base.str();
+    for (int i = 1; usedNames.count(name); ++i)
+      name = base.str() + "_" + std::to_string(i);
+    usedNames.insert(name);
+    kernelsByKey[key] = name;
+    return {name, true};
+  }
+
+  LogicalResult lowerChunkLoop(OpBuilder &b, gpu::GPUModuleOp kernels,
+                               ChunkLoopOp loop, const TargetInfo &target,
+                               const TensorCoreEmitter &tc) {
+    ChunkLoopKernel kernel(loop, target, tc);
+    if (failed(kernel.check()))
+      return failure();
+    auto qType = cast<RankedTensorType>(loop.getQ().getType());
+    int64_t dk = qType.getDimSize(3);
+    int64_t dv = cast<RankedTensorType>(loop.getV().getType()).getDimSize(3);
+    TileAttr tile = loop.getTile();
+    std::string dtype = dtypeName(qType.getElementType());
+    std::string base = "dj_delta_rule_fwd_" + dtype + "_d" +
+                       std::to_string(dk) + "x" + std::to_string(dv) + "_c" +
+                       std::to_string(tile.getChunk()) + "_v" +
+                       std::to_string(tile.getBlockV()) + "_w" +
+                       std::to_string(tile.getWarps()) +
+                       (loop.getUseQkL2norm() ? "_l2" : "");
+    auto [name, isNew] = kernelName(base, keyOf(loop));
+    LaunchSpec spec;
+    if (isNew) {
+      spec = kernel.emit(b, kernels, name);
+      specs[name] = spec;
+    } else {
+      spec = specs[name];
+    }
+
+    MLIRContext *ctx = loop.getContext();
+    Builder attrs(ctx);
+    NamedAttrList entry;
+    entry.append("op", attrs.getStringAttr("delta_rule_forward"));
+    entry.append("dtype", attrs.getStringAttr(dtype));
+    entry.append("dk", attrs.getI64IntegerAttr(dk));
+    entry.append("dv", attrs.getI64IntegerAttr(dv));
+    entry.append("chunk", attrs.getI64IntegerAttr(tile.getChunk()));
+    entry.append("use_qk_l2norm", attrs.getBoolAttr(loop.getUseQkL2norm()));
+    entry.append("tile", tile);
+    entry.append("mma", attrs.getStringAttr(tc.name()));
+    if (auto c = loop.getScale().getDefiningOp<arith::ConstantFloatOp>())
+      entry.append("scale", attrs.getF32FloatAttr(c.value().convertToFloat()));
+    spec.entry = entry;
+    replaceWithLaunch(loop, kernels, spec);
+    return success();
+  }
+
+  LogicalResult lowerStep(OpBuilder &b, gpu::GPUModuleOp kernels,
+                          DeltaRuleStepOp step) {
+    auto qType = cast<RankedTensorType>(step.getQ().getType());
+    auto vType = cast<RankedTensorType>(step.getV().getType());
+    int64_t dk = qType.getDimSize(2), dv = vType.getDimSize(2);
+    Type elt = qType.getElementType();
+    if (ShapedType::isDynamic(dk) || ShapedType::isDynamic(dv))
+      return step.emitOpError() << "the NVIDIA lowering needs static dk and dv";
+    if (dv > 128 && dv % 128 != 0)
+      return step.emitOpError()
+             << "the NVIDIA lowering needs dv <= 128 or a multiple of 128";
+    if (!elt.isBF16() && !elt.isF16() && !elt.isF32())
+      return step.emitOpError() << "unsupported element type " << elt;
+    std::string dtype = dtypeName(elt);
+    std::string base = "dj_delta_rule_decode_" + dtype + "_d" +
+                       std::to_string(dk) + "x" + std::to_string(dv) +
+                       (step.getUseQkL2norm() ? "_l2" : "");
+    std::string key;
+    llvm::raw_string_ostream os(key);
+    os << "decode " << step.getQ().getType() << step.getV().getType()
+       << step.getBeta().getType() << step.getO().getType()
+       << step.getUseQkL2norm();
+    auto [name, isNew] = kernelName(base, key);
+    LaunchSpec spec;
+    if (isNew) {
+      spec = emitDecodeKernel(b, kernels, step, name);
+      specs[name] = spec;
+    } else {
+      spec = specs[name];
+    }
+    Builder attrs(step.getContext());
+    NamedAttrList entry;
+    entry.append("op", attrs.getStringAttr("delta_rule_decode"));
+    entry.append("dtype", attrs.getStringAttr(dtype));
+    entry.append("dk", attrs.getI64IntegerAttr(dk));
+    entry.append("dv", attrs.getI64IntegerAttr(dv));
+    entry.append("use_qk_l2norm", attrs.getBoolAttr(step.getUseQkL2norm()));
+    entry.append("scale",
+                 attrs.getF32FloatAttr(float(step.getEffectiveScale())));
+    spec.entry = entry;
+    replaceWithLaunch(step, kernels, spec);
+    return success();
+  }
+
+  /// Structural key of a chunk loop's kernel: its types, attributes and
+  /// body, without the (host-only) operands.
+  std::string keyOf(ChunkLoopOp loop) {
+    std::string key;
+    llvm::raw_string_ostream os(key);
+    os << "chunk " << loop.getQ().getType() << loop.getV().getType()
+       << loop.getBeta().getType() << loop.getO().getType() << loop.getTile()
+       << loop.getUseQkL2norm();
+    OpPrintingFlags flags;
+    flags.printGenericOpForm();
+    loop.getBody().front().walk([&](Operation *op) {
+      op->print(os, flags.useLocalScope());
+      os << ";";
+    });
+    return key;
+  }
+
+  void replaceWithLaunch(Operation *op, gpu::GPUModuleOp kernels,
+                         const LaunchSpec &spec) {
+    Builder attrs(op->getContext());
+    SmallVector<Attribute> grid, params;
+    for (const std::string &g : spec.grid)
+      grid.push_back(attrs.getStringAttr(g));
+    for (const KernelParam &p : spec.params)
+      params.push_back(attrs.getArrayAttr(
+          {attrs.getStringAttr(p.name), attrs.getStringAttr(p.type)}));
+    NamedAttrList launch;
+    launch.append("entry", spec.entry.getDictionary(op->getContext()));
+    launch.append("grid", attrs.getArrayAttr(grid));
+    launch.append("block", attrs.getI64ArrayAttr({spec.block, 1, 1}));
+    launch.append("shared_bytes", attrs.getI64IntegerAttr(spec.sharedBytes));
+    launch.append("params", attrs.getArrayAttr(params));
+
+    OpBuilder b(op);
+    SmallVector<Value> args;
+    for (Value v : op->getOperands())
+      if (isa<TensorType>(v.getType()))
+        args.push_back(v);
+    auto symbol = SymbolRefAttr::get(
+        kernels.getNameAttr(),
+        {FlatSymbolRefAttr::get(op->getContext(), spec.kernel)});
+    auto launchOp =
+        LaunchOp::create(b, op->getLoc(), op->getResultTypes(), symbol, args,
+                         launch.getDictionary(op->getContext()));
+    op->replaceAllUsesWith(launchOp->getResults());
+    op->erase();
+  }
+
+  llvm::StringMap<std::string> kernelsByKey;
+  llvm::StringSet<> usedNames;
+  llvm::StringMap<LaunchSpec> specs;
+};
+
+} // namespace

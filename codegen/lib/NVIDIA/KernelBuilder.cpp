@@ -1,0 +1,193 @@
+//===- KernelBuilder.cpp - helpers to emit GPU kernel bodies --------------===//
+//
+// Implements KernelBuilder (see KernelBuilder.h).
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelBuilder.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+using namespace mlir;
+using namespace deltajit::nvidia;
+
+int64_t SmemTile::bytes() const {
+  return rows * cols * int64_t(elt.getIntOrFloatBitWidth() / 8);
+}
+
+TileView TileView::of(const SmemTile &t, bool transposed) {
+  TileView v;
+  v.tile = t;
+  v.rowStride = transposed ? 1 : t.cols;
+  v.colStride = transposed ? t.cols : 1;
+  return v;
+}
+
+KernelBuilder::KernelBuilder(OpBuilder &b, Location loc, Value smemBase)
+    : b(b), loc(loc), smemBase(smemBase) {}
+
+Value KernelBuilder::c32(int64_t v) {
+  return arith::ConstantIntOp::create(b, loc, i32(), v);
+}
+Value KernelBuilder::c64(int64_t v) {
+  return arith::ConstantIntOp::create(b, loc, i64(), v);
+}
+Value KernelBuilder::cf32(double v) {
+  return arith::ConstantFloatOp::create(b, loc, b.getF32Type(),
+                                        llvm::APFloat(float(v)));
+}
+Value KernelBuilder::zero(Type t) {
+  if (isa<FloatType>(t))
+    return arith::ConstantOp::create(b, loc, b.getFloatAttr(t, 0.0));
+  return arith::ConstantOp::create(b, loc, b.getIntegerAttr(t, 0));
+}
+Value KernelBuilder::add(Value x, Value y) {
+  return arith::AddIOp::create(b, loc, x, y);
+}
+Value KernelBuilder::sub(Value x, Value y) {
+  return arith::SubIOp::create(b, loc, x, y);
+}
+Value KernelBuilder::mul(Value x, Value y) {
+  return arith::MulIOp::create(b, loc, x, y);
+}
+Value KernelBuilder::div(Value x, Value y) {
+  return arith::DivSIOp::create(b, loc, x, y);
+}
+Value KernelBuilder::rem(Value x, Value y) {
+  return arith::RemSIOp::create(b, loc, x, y);
+}
+Value KernelBuilder::min(Value x, Value y) {
+  return arith::MinSIOp::create(b, loc, x, y);
+}
+Value KernelBuilder::cmp(arith::CmpIPredicate p, Value x, Value y) {
+  return arith::CmpIOp::create(b, loc, p, x, y);
+}
+Value KernelBuilder::select(Value c, Value t, Value f) {
+  return arith::SelectOp::create(b, loc, c, t, f);
+}
+Value KernelBuilder::ext64(Value v) {
+  return arith::ExtSIOp::create(b, loc, i64(), v);
+}
+Value KernelBuilder::trunc32(Value v) {
+  return arith::TruncIOp::create(b, loc, i32(), v);
+}
+Value KernelBuilder::fadd(Value x, Value y) {
+  return arith::AddFOp::create(b, loc, x, y);
+}
+Value KernelBuilder::fsub(Value x, Value y) {
+  return arith::SubFOp::create(b, loc, x, y);
+}
+Value KernelBuilder::fmul(Value x, Value y) {
+  return arith::MulFOp::create(b, loc, x, y);
+}
+Value KernelBuilder::fneg(Value x) { return arith::NegFOp::create(b, loc, x); }
+Value KernelBuilder::fdiv(Value x, Value y) {
+  return arith::DivFOp::create(b, loc, x, y);
+}
+Value KernelBuilder::rsqrt(Value x) {
+  // sqrt.rn.f32 directly: the gpu-to-nvvm conversion would otherwise call
+  // libdevice for llvm.sqrt, which `format=isa` serialisation does not link.
+  auto root = LLVM::InlineAsmOp::create(
+      b, loc, f32(), ValueRange{x}, "sqrt.rn.f32 $0, $1;", "=f,f",
+      /*has_side_effects=*/false, /*is_align_stack=*/false,
+      LLVM::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr());
+  return fdiv(cf32(1.0), root.getResult(0));
+}
+
+Value KernelBuilder::toF32(Value v) {
+  if (v.getType().isF32())
+    return v;
+  return arith::ExtFOp::create(b, loc, f32(), v);
+}
+Value KernelBuilder::fromF32(Value v, Type t) {
+  if (t.isF32())
+    return v;
+  return arith::TruncFOp::create(b, loc, t, v);
+}
+
+Value KernelBuilder::threadIdX() {
+  if (!tid) {
+    Value idx = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+    tid = arith::IndexCastOp::create(b, loc, i32(), idx);
+  }
+  return tid;
+}
+Value KernelBuilder::blockIdX() {
+  Value idx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  return arith::IndexCastOp::create(b, loc, i32(), idx);
+}
+Value KernelBuilder::blockIdY() {
+  Value idx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
+  return arith::IndexCastOp::create(b, loc, i32(), idx);
+}
+void KernelBuilder::barrier() { gpu::BarrierOp::create(b, loc); }
+
+Value KernelBuilder::gep(Value base, Value index, Type elt) {
+  return LLVM::GEPOp::create(b, loc, base.getType(), elt, base,
+                             ValueRange{index});
+}
+Value KernelBuilder::load(Type t, Value ptr) {
+  return LLVM::LoadOp::create(b, loc, t, ptr);
+}
+void KernelBuilder::store(Value v, Value ptr) {
+  LLVM::StoreOp::create(b, loc, v, ptr);
+}
+Value KernelBuilder::smemPtr(const SmemTile &t, Value index) {
+  Value base = gep(smemBase, c32(t.offset), b.getI8Type());
+  return gep(base, index, t.elt);
+}
+Value KernelBuilder::loadSmem(const SmemTile &t, Value index) {
+  return load(t.elt, smemPtr(t, index));
+}
+void KernelBuilder::storeSmem(const SmemTile &t, Value index, Value v) {
+  store(v, smemPtr(t, index));
+}
+Value KernelBuilder::loadView(const TileView &v, Value r, Value c) {
+  Value idx = add(mul(r, c32(v.rowStride)), mul(c, c32(v.colStride)));
+  return loadSmem(v.tile, idx);
+}
+
+void KernelBuilder::forRange(Value lb, Value ub, Value step,
+                             function_ref<void(Value)> body) {
+  auto loop = scf::ForOp::create(b, loc, lb, ub, step);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(loop.getBody()->getTerminator());
+  body(loop.getInductionVar());
+}
+
+void KernelBuilder::forEachThreaded(int64_t count, int64_t numThreads,
+                                    function_ref<void(Value)> body) {
+  forRange(threadIdX(), c32(count), c32(numThreads), body);
+}
+
+Value KernelBuilder::forRangeReduce(Value lb, Value ub, Value step, Value init,
+                                    function_ref<Value(Value, Value)> body) {
+  auto loop = scf::ForOp::create(b, loc, lb, ub, step, ValueRange{init});
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(loop.getBody());
+  Value next = body(loop.getInductionVar(), loop.getRegionIterArgs()[0]);
+  scf::YieldOp::create(b, loc, next);
+  return loop.getResult(0);
+}
+
+void KernelBuilder::ifThen(Value cond, function_ref<void()> then) {
+  auto op = scf::IfOp::create(b, loc, cond, /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(op.thenBlock()->getTerminator());
+  then();
+}
+
+Value KernelBuilder::ifThenElse(Value cond, Type type,
+                                function_ref<Value()> then,
+                                function_ref<Value()> otherwise) {
+  auto op = scf::IfOp::create(b, loc, TypeRange{type}, cond,
+                              /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(op.thenBlock());
+  scf::YieldOp::create(b, loc, then());
+  b.setInsertionPointToStart(op.elseBlock());
+  scf::YieldOp::create(b, loc, otherwise());
+  return op.getResult(0);
+}

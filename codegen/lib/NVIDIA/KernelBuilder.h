@@ -1,0 +1,116 @@
+//===- KernelBuilder.h - helpers to emit GPU kernel bodies ------*- C++ -*-===//
+//
+// A thin layer over OpBuilder for the NVIDIA kernels: i32 arithmetic, global
+// (addrspace 1) and shared (addrspace 3) pointers, thread-strided loops and
+// the shared-memory tile buffers the tile ops compute in.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DELTAJIT_CODEGEN_NVIDIA_KERNELBUILDER_H
+#define DELTAJIT_CODEGEN_NVIDIA_KERNELBUILDER_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
+
+namespace deltajit::nvidia {
+
+/// A row-major tile in shared memory: `rows x cols` elements of `elt`
+/// starting `offset` bytes into the kernel's dynamic shared memory.
+struct SmemTile {
+  int64_t offset = 0;
+  int64_t rows = 0, cols = 0;
+  mlir::Type elt;
+  int64_t bytes() const;
+};
+
+/// A strided view of a shared tile: element (r, c) lives at element index
+/// r * rowStride + c * colStride of the tile (a transpose swaps the strides).
+struct TileView {
+  SmemTile tile;
+  int64_t rowStride = 0, colStride = 0;
+  static TileView of(const SmemTile &t, bool transposed = false);
+};
+
+class KernelBuilder {
+public:
+  KernelBuilder(mlir::OpBuilder &b, mlir::Location loc, mlir::Value smemBase);
+
+  mlir::OpBuilder &b;
+  mlir::Location loc;
+
+  mlir::Type i16() const { return b.getI16Type(); }
+  mlir::Type i32() const { return b.getI32Type(); }
+  mlir::Type i64() const { return b.getI64Type(); }
+  mlir::Type f32() const { return b.getF32Type(); }
+
+  // Constants and i32/i64 arithmetic (operands of one type).
+  mlir::Value c32(int64_t v);
+  mlir::Value c64(int64_t v);
+  mlir::Value cf32(double v);
+  mlir::Value zero(mlir::Type t);
+  mlir::Value add(mlir::Value a, mlir::Value b);
+  mlir::Value sub(mlir::Value a, mlir::Value b);
+  mlir::Value mul(mlir::Value a, mlir::Value b);
+  mlir::Value div(mlir::Value a, mlir::Value b); ///< signed
+  mlir::Value rem(mlir::Value a, mlir::Value b); ///< signed
+  mlir::Value min(mlir::Value a, mlir::Value b); ///< signed
+  mlir::Value cmp(mlir::arith::CmpIPredicate p, mlir::Value a, mlir::Value b);
+  mlir::Value select(mlir::Value c, mlir::Value t, mlir::Value f);
+  mlir::Value ext64(mlir::Value i32v);
+  mlir::Value trunc32(mlir::Value i64v);
+  // f32 arithmetic.
+  mlir::Value fadd(mlir::Value a, mlir::Value b);
+  mlir::Value fsub(mlir::Value a, mlir::Value b);
+  mlir::Value fmul(mlir::Value a, mlir::Value b);
+  mlir::Value fneg(mlir::Value a);
+  mlir::Value fdiv(mlir::Value a, mlir::Value b);
+  /// 1 / sqrt(a), correctly rounded steps (no libdevice needed).
+  mlir::Value rsqrt(mlir::Value a);
+  /// Widens bf16/f16 to f32 (f32 passes through).
+  mlir::Value toF32(mlir::Value v);
+  /// Rounds an f32 to `t` (bf16, f16 or f32).
+  mlir::Value fromF32(mlir::Value v, mlir::Type t);
+
+  // Thread geometry (i32).
+  mlir::Value threadIdX();
+  mlir::Value blockIdX();
+  mlir::Value blockIdY();
+  void barrier();
+
+  // Memory.
+  mlir::Value gep(mlir::Value base, mlir::Value index, mlir::Type elt);
+  mlir::Value load(mlir::Type t, mlir::Value ptr);
+  void store(mlir::Value v, mlir::Value ptr);
+  /// Pointer to element `index` (i32) of a shared tile.
+  mlir::Value smemPtr(const SmemTile &t, mlir::Value index);
+  mlir::Value loadSmem(const SmemTile &t, mlir::Value index);
+  void storeSmem(const SmemTile &t, mlir::Value index, mlir::Value v);
+  /// Element (r, c) of a view, as f32 or rounded to `as` (then as bits).
+  mlir::Value loadView(const TileView &v, mlir::Value r, mlir::Value c);
+
+  // Control flow.
+  /// for (iv = lb; iv < ub; iv += step) body(iv), all i32.
+  void forRange(mlir::Value lb, mlir::Value ub, mlir::Value step,
+                llvm::function_ref<void(mlir::Value)> body);
+  /// A loop over [0, count) whose iterations are spread over the threads of
+  /// the block: iv = threadIdx.x + k * numThreads.
+  void forEachThreaded(int64_t count, int64_t numThreads,
+                       llvm::function_ref<void(mlir::Value)> body);
+  /// An f32 reduction loop: acc = init; for iv: acc = body(iv, acc).
+  mlir::Value forRangeReduce(
+      mlir::Value lb, mlir::Value ub, mlir::Value step, mlir::Value init,
+      llvm::function_ref<mlir::Value(mlir::Value, mlir::Value)> body);
+  void ifThen(mlir::Value cond, llvm::function_ref<void()> then);
+  mlir::Value ifThenElse(mlir::Value cond, mlir::Type type,
+                         llvm::function_ref<mlir::Value()> then,
+                         llvm::function_ref<mlir::Value()> otherwise);
+
+private:
+  mlir::Value smemBase;
+  mlir::Value tid;
+};
+
+} // namespace deltajit::nvidia
+
+#endif // DELTAJIT_CODEGEN_NVIDIA_KERNELBUILDER_H
