@@ -5,6 +5,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "deltajit/Codegen/NVIDIA/TargetInfo.h"
+#include "deltajit/Codegen/PackageWriter.h"
+#include "deltajit/Codegen/Passes.h"
 #include "deltajit/Dialect/DeltaDialect.h"
 #include "deltajit/Passes/Passes.h"
 
@@ -44,51 +47,68 @@ cl::opt<std::string> outputFilename("o", cl::desc("Output file ('-': stdout)"),
 cl::opt<std::string> emitStage(
     "emit",
     cl::desc(
-        "The stage to print:\n"
-        "  parsed  the input after parsing and verification, unchanged\n"
-        "  delta   after the graph pipeline (q/k L2-norm fusion,\n"
-        "          canonicalization, CSE): the layer-level `delta` module\n"
-        "          that tiling starts from (default)\n"
-        "  all     every available stage in order, each under a\n"
-        "          '// ----- stage: NAME -----' header\n"
-        "Stages of later compiler releases (tiled, gpu, llvm, ptx, package)\n"
-        "are reported as not available in this build."),
+        "The stage to print (each includes the ones before it):\n"
+        "  parsed   the input after parsing and verification, unchanged\n"
+        "  delta    after the graph pipeline (q/k L2-norm fusion,\n"
+        "           canonicalization, CSE): layer-level `delta` ops (default)\n"
+        "  tiled    after delta-chunk-tile: delta-rule layers as\n"
+        "           delta.chunk_loop with tile-op bodies (#delta.tile)\n"
+        "  gpu      after convert-delta-to-nvvm: kernels in a gpu.module,\n"
+        "           delta.launch in host code\n"
+        "  llvm     kernels lowered to the LLVM and NVVM dialects\n"
+        "  ptx      the PTX text of the kernels\n"
+        "  package  write a package directory (-o DIR): manifest.json +\n"
+        "           PTX, what the runtime loads\n"
+        "  all      every textual stage (parsed .. ptx) in order, each under\n"
+        "           a '// ----- stage: NAME -----' header"),
     cl::value_desc("stage"), cl::init("delta"), cl::cat(deltacCategory));
 
-/// The stages this build can produce, in pipeline order.
-enum class Stage { Parsed, Delta };
-constexpr const char *kStageNames[] = {"parsed", "delta"};
+cl::opt<std::string> chip("chip",
+                          cl::desc("Target GPU (sm_80, sm_86, sm_89, sm_90, "
+                                   "sm_90a; default sm_90a)"),
+                          cl::init("sm_90a"), cl::cat(deltacCategory));
+cl::opt<int64_t> blockV("block-v",
+                        cl::desc("Value columns per program of delta-rule "
+                                 "kernels (default 64; capped at dv)"),
+                        cl::init(64), cl::cat(deltacCategory));
+cl::opt<int64_t> warps("warps", cl::desc("Warps per delta-rule program "
+                                         "(1, 2, 4, 8; default 4)"),
+                       cl::init(4), cl::cat(deltacCategory));
 
-/// The stages the design names that this build does not produce yet.
-bool isPlannedStage(llvm::StringRef s) {
-  return llvm::is_contained({"tiled", "gpu", "llvm", "ptx", "package"}, s);
+/// The stages, in pipeline order.
+enum class Stage { Parsed, Delta, Tiled, Gpu, Llvm, Ptx, Package };
+constexpr const char *kStageNames[] = {"parsed", "delta", "tiled", "gpu",
+                                       "llvm",   "ptx",   "package"};
+
+std::optional<Stage> parseStage(llvm::StringRef name) {
+  for (int i = 0; i <= int(Stage::Package); ++i)
+    if (name == kStageNames[i])
+      return Stage(i);
+  return std::nullopt;
 }
 
-/// Prints `module` to `os`, under a stage header when `header` is set.
-void printStage(ModuleOp module, Stage stage, bool header,
-                llvm::raw_ostream &os) {
+void printHeader(Stage stage, bool header, llvm::raw_ostream &os) {
   if (header)
     os << "// ----- stage: " << kStageNames[int(stage)] << " -----\n";
-  module.print(os);
-  os << "\n";
 }
 
 int run() {
-  std::optional<Stage> only =
-      llvm::StringSwitch<std::optional<Stage>>(emitStage)
-          .Case("parsed", Stage::Parsed)
-          .Case("delta", Stage::Delta)
-          .Case("all", std::nullopt)
-          .Default(std::nullopt);
   bool all = emitStage == "all";
-  if (!only && !all) {
-    if (isPlannedStage(emitStage))
-      llvm::errs() << "deltac: error: stage '" << emitStage
-                   << "' is not available in this build (available: parsed, "
-                      "delta, all)\n";
-    else
-      llvm::errs() << "deltac: error: unknown stage '" << emitStage
-                   << "' for --emit (available: parsed, delta, all)\n";
+  std::optional<Stage> target = all ? Stage::Ptx : parseStage(emitStage);
+  if (!target) {
+    llvm::errs() << "deltac: error: unknown stage '" << emitStage
+                 << "' for --emit (available: parsed, delta, tiled, gpu, "
+                    "llvm, ptx, package, all)\n";
+    return 2;
+  }
+  if (*target == Stage::Package && outputFilename == "-") {
+    llvm::errs() << "deltac: error: --emit=package needs -o DIR (the package "
+                    "directory to write)\n";
+    return 2;
+  }
+  std::string targetError;
+  if (!deltajit::nvidia::TargetInfo::get(chip, targetError)) {
+    llvm::errs() << "deltac: error: --chip: " << targetError << "\n";
     return 2;
   }
 
@@ -102,8 +122,9 @@ int run() {
 
   DialectRegistry registry;
   registry.insert<deltajit::delta::DeltaDialect, func::FuncDialect,
-                  ml_program::MLProgramDialect,
-                  arith::ArithDialect, tensor::TensorDialect>();
+                  ml_program::MLProgramDialect, arith::ArithDialect,
+                  tensor::TensorDialect>();
+  deltajit::registerCodegenDialects(registry);
   MLIRContext context(registry);
 
   std::string errorMessage;
@@ -125,17 +146,76 @@ int run() {
 
   std::string buffer;
   llvm::raw_string_ostream os(buffer);
-  if (all || *only == Stage::Parsed)
-    printStage(*module, Stage::Parsed, all, os);
-
-  if (all || *only == Stage::Delta) {
+  auto wanted = [&](Stage s) { return all ? s <= Stage::Ptx : s == *target; };
+  auto runStage = [&](llvm::function_ref<void(PassManager &)> build) {
     PassManager pm(&context);
     if (failed(applyPassManagerCLOptions(pm)))
+      return false;
+    build(pm);
+    return succeeded(pm.run(*module));
+  };
+
+  for (int i = 0; i <= int(*target); ++i) {
+    Stage stage = Stage(i);
+    bool ok = true;
+    switch (stage) {
+    case Stage::Parsed:
+      break;
+    case Stage::Delta:
+      ok = runStage([](PassManager &pm) { deltajit::buildDeltaGraphPipeline(pm); });
+      break;
+    case Stage::Tiled:
+      ok = runStage([](PassManager &pm) {
+        deltajit::DeltaChunkTileOptions options;
+        options.blockV = blockV;
+        options.warps = warps;
+        pm.addPass(deltajit::createDeltaChunkTile(options));
+      });
+      break;
+    case Stage::Gpu:
+      ok = runStage([](PassManager &pm) {
+        deltajit::ConvertDeltaToNVVMOptions options;
+        options.chip = chip;
+        pm.addPass(deltajit::createConvertDeltaToNVVM(options));
+      });
+      break;
+    case Stage::Llvm:
+      ok = runStage([](PassManager &pm) { deltajit::buildKernelsToLLVMPipeline(pm); });
+      break;
+    case Stage::Ptx:
+      ok = runStage([](PassManager &pm) { deltajit::buildKernelsToPTXPipeline(pm); });
+      break;
+    case Stage::Package:
+      break;
+    }
+    if (!ok)
       return 1;
-    deltajit::buildDeltaGraphPipeline(pm);
-    if (failed(pm.run(*module)))
+    if (!wanted(stage) || stage == Stage::Package)
+      continue;
+    printHeader(stage, all, os);
+    if (stage == Stage::Ptx) {
+      for (auto &[name, text] : deltajit::collectPTX(*module))
+        os << "// ----- kernel module: " << name << " -----\n" << text << "\n";
+    } else {
+      module->print(os);
+      os << "\n";
+    }
+  }
+
+  if (*target == Stage::Package) {
+    deltajit::PackageSummary summary;
+    std::string error;
+    if (!deltajit::writePackage(*module, outputFilename,
+                                "deltac " DELTAJIT_VERSION " (MLIR " MLIR_VERSION ")",
+                                summary, error)) {
+      llvm::errs() << "deltac: error: " << error << "\n";
       return 1;
-    printStage(*module, Stage::Delta, all, os);
+    }
+    llvm::outs() << "deltac: wrote package '" << outputFilename << "': "
+                 << summary.numKernels << " kernel(s), " << summary.numEntries
+                 << " entr" << (summary.numEntries == 1 ? "y" : "ies")
+                 << " for " << summary.chip << "\n";
+    return 0;
   }
 
   // Only open (and so create or truncate) the output once all stages
@@ -166,9 +246,12 @@ int main(int argc, char **argv) {
       argc, argv,
       "deltac: the deltajit compiler driver\n\n"
       "Compiles delta-rule linear-attention models written in the `delta`\n"
-      "dialect. The input is verified (errors carry file:line:col and give a\n"
-      "non-zero exit) and run through the pipeline up to --emit's stage.\n\n"
-      "Example:\n"
-      "  deltac frontend/examples/hybrid_deltanet_swa.mlir --emit=all\n");
+      "dialect to GPU kernels. The input is verified (errors carry\n"
+      "file:line:col and give a non-zero exit) and run through the pipeline\n"
+      "up to --emit's stage: parsed -> delta -> tiled -> gpu -> llvm -> ptx\n"
+      "-> package.\n\n"
+      "Examples:\n"
+      "  deltac model.mlir --emit=tiled\n"
+      "  deltac model.mlir --emit=package -o model.djpkg --chip=sm_90a\n");
   return run();
 }

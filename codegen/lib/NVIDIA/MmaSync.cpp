@@ -12,6 +12,7 @@
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
 using namespace deltajit::nvidia;
@@ -44,24 +45,34 @@ public:
       Value row0 = kb.add(kb.mul(mt, kb.c32(kTileM)), group);
       for (int64_t nb = 0; nb < p.n; nb += kColumnBlock) {
         int64_t nTiles = std::min(kColumnBlock, p.n - nb) / kTileN;
-        SmallVector<Value> acc(4 * nTiles, kb.cf32(0.0));
-        for (int64_t k0 = 0; k0 < p.k; k0 += kTileK) {
+        // The contraction is an scf.for over 16-wide steps carrying the
+        // accumulators; the n-tiles of a column block are unrolled.
+        SmallVector<Value> init(4 * nTiles, kb.cf32(0.0));
+        auto loop = scf::ForOp::create(kb.b, kb.loc, kb.c32(0), kb.c32(p.k),
+                                       kb.c32(kTileK), init);
+        {
+          OpBuilder::InsertionGuard guard(kb.b);
+          kb.b.setInsertionPointToStart(loop.getBody());
+          Value k0 = loop.getInductionVar();
+          SmallVector<Value> acc(loop.getRegionIterArgs());
           SmallVector<Value, 4> aRegs;
           for (int64_t i = 0; i < 4; ++i) {
             Value r = kb.add(row0, kb.c32((i % 2) * 8));
-            Value c = kb.add(twoQuad, kb.c32(k0 + (i / 2) * 8));
+            Value c = kb.add(kb.add(twoQuad, k0), kb.c32((i / 2) * 8));
             aRegs.push_back(pack(kb, p, *p.a, r, c, /*alongRows=*/false));
           }
           for (int64_t t = 0; t < nTiles; ++t) {
             Value n = kb.add(group, kb.c32(nb + t * kTileN));
             SmallVector<Value, 2> bRegs;
             for (int64_t j = 0; j < 2; ++j) {
-              Value k = kb.add(twoQuad, kb.c32(k0 + j * 8));
+              Value k = kb.add(kb.add(twoQuad, k0), kb.c32(j * 8));
               bRegs.push_back(pack(kb, p, *p.b, k, n, /*alongRows=*/true));
             }
             mma(kb, p, aRegs, bRegs, MutableArrayRef<Value>(acc).slice(4 * t, 4));
           }
+          scf::YieldOp::create(kb.b, kb.loc, acc);
         }
+        SmallVector<Value> acc(loop.getResults());
         for (int64_t t = 0; t < nTiles; ++t)
           for (int64_t i = 0; i < 4; ++i) {
             Value r = kb.add(row0, kb.c32((i / 2) * 8));

@@ -1,0 +1,238 @@
+//===- PackageWriter.cpp - write a deltajit package -----------------------===//
+//
+// manifest.json (llvm::json) and the PTX of every gpu.binary, written into a
+// temporary sibling directory and renamed into place.
+//
+//===----------------------------------------------------------------------===//
+
+#include "deltajit/Codegen/PackageWriter.h"
+#include "deltajit/Codegen/Passes.h"
+#include "deltajit/Dialect/DeltaOps.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/SHA256.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace deltajit;
+namespace json = llvm::json;
+
+namespace {
+
+std::string hex(ArrayRef<uint8_t> bytes) {
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  for (uint8_t b : bytes)
+    os << llvm::format_hex_no_prefix(b, 2);
+  return out;
+}
+
+/// An attribute of a launch's entry dictionary as JSON.
+json::Value toJSON(Attribute attr) {
+  if (auto s = dyn_cast<StringAttr>(attr))
+    return s.getValue().str();
+  if (auto b = dyn_cast<BoolAttr>(attr))
+    return b.getValue();
+  if (auto i = dyn_cast<IntegerAttr>(attr))
+    return i.getInt();
+  if (auto f = dyn_cast<FloatAttr>(attr))
+    return f.getValueAsDouble();
+  if (auto t = dyn_cast<delta::TileAttr>(attr))
+    return json::Object{{"chunk", t.getChunk()},
+                        {"block_v", t.getBlockV()},
+                        {"warps", t.getWarps()},
+                        {"stages", t.getStages()}};
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  attr.print(os);
+  return text;
+}
+
+bool writeFile(StringRef path, StringRef contents, std::string &error) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
+  if (ec) {
+    error = "cannot write '" + path.str() + "': " + ec.message();
+    return false;
+  }
+  os << contents;
+  os.close();
+  if (os.has_error()) {
+    error = "cannot write '" + path.str() + "': " + os.error().message();
+    return false;
+  }
+  return true;
+}
+
+/// Whether `dir` may be replaced: absent, empty, or an earlier package.
+bool replaceable(StringRef dir, std::string &error) {
+  if (!llvm::sys::fs::exists(dir))
+    return true;
+  if (!llvm::sys::fs::is_directory(dir)) {
+    error = "'" + dir.str() + "' exists and is not a directory";
+    return false;
+  }
+  SmallString<256> manifest(dir);
+  llvm::sys::path::append(manifest, "manifest.json");
+  auto buffer = llvm::MemoryBuffer::getFile(manifest);
+  if (buffer) {
+    auto parsed = json::parse((*buffer)->getBuffer());
+    if (parsed) {
+      if (auto *obj = parsed->getAsObject())
+        if (obj->getString("format") == "deltajit-package")
+          return true;
+    } else {
+      llvm::consumeError(parsed.takeError());
+    }
+  }
+  std::error_code ec;
+  llvm::sys::fs::directory_iterator it(dir, ec), end;
+  if (!ec && it == end)
+    return true;
+  error = "'" + dir.str() +
+          "' exists and is not a deltajit package; refusing to overwrite it";
+  return false;
+}
+
+} // namespace
+
+bool deltajit::writePackage(ModuleOp module, StringRef dir, StringRef producer,
+                            PackageSummary &summary, std::string &error) {
+  if (!replaceable(dir, error))
+    return false;
+
+  std::map<std::string, std::string> ptx = collectPTX(module);
+  if (ptx.empty()) {
+    error = "the module holds no compiled kernels (nothing to package: no "
+            "delta-rule layer was lowered)";
+    return false;
+  }
+
+  // Target, from the first binary's NVVM target.
+  json::Object target;
+  module.walk([&](gpu::BinaryOp binary) {
+    for (Attribute attr : binary.getObjects())
+      if (auto object = dyn_cast<gpu::ObjectAttr>(attr))
+        if (auto nvvm = dyn_cast<NVVM::NVVMTargetAttr>(object.getTarget())) {
+          StringRef chip = nvvm.getChip();
+          int sm = 0;
+          chip.drop_front(3).take_while(llvm::isDigit).getAsInteger(10, sm);
+          summary.chip = chip.str();
+          target = json::Object{{"arch", chip}, {"sm", sm},
+                                {"ptx_features", nvvm.getFeatures()}};
+        }
+  });
+
+  // Kernel modules and their kernels, from the launches.
+  std::map<std::string, std::vector<std::string>> kernelsOf;
+  json::Array entries;
+  llvm::StringSet<> seenEntries, seenKernels, hostOps;
+  module.walk([&](Operation *op) {
+    auto launch = dyn_cast<delta::LaunchOp>(op);
+    if (!launch) {
+      if (op->getDialect() &&
+          op->getDialect()->getNamespace() == "delta" &&
+          !op->getParentOfType<gpu::GPUModuleOp>())
+        hostOps.insert(op->getName().getStringRef());
+      return;
+    }
+    DictionaryAttr info = launch.getLaunch();
+    std::string moduleName = launch.getKernel().getRootReference().str();
+    std::string kernel = launch.getKernel().getLeafReference().str();
+    if (seenKernels.insert(kernel).second)
+      kernelsOf[moduleName].push_back(kernel);
+
+    json::Object entry;
+    for (NamedAttribute a : cast<DictionaryAttr>(info.get("entry")))
+      entry[a.getName().getValue()] = toJSON(a.getValue());
+    json::Array grid, block, params;
+    for (Attribute g : cast<ArrayAttr>(info.get("grid")))
+      grid.push_back(cast<StringAttr>(g).getValue());
+    for (Attribute b : cast<ArrayAttr>(info.get("block")))
+      block.push_back(cast<IntegerAttr>(b).getInt());
+    for (Attribute p : cast<ArrayAttr>(info.get("params"))) {
+      auto pair = cast<ArrayAttr>(p);
+      params.push_back(json::Object{
+          {"name", cast<StringAttr>(pair[0]).getValue()},
+          {"type", cast<StringAttr>(pair[1]).getValue()}});
+    }
+    entry["scratch"] = json::Array();
+    entry["launches"] = json::Array{json::Object{
+        {"kernel", kernel},
+        {"grid", std::move(grid)},
+        {"block", std::move(block)},
+        {"shared_bytes", cast<IntegerAttr>(info.get("shared_bytes")).getInt()},
+        {"params", std::move(params)}}};
+    std::string key;
+    llvm::raw_string_ostream os(key);
+    os << json::Value(json::Object(entry));
+    if (seenEntries.insert(key).second) {
+      entries.push_back(std::move(entry));
+      ++summary.numEntries;
+    }
+  });
+  summary.numKernels = seenKernels.size();
+
+  // Assemble next to the destination, then rename into place.
+  SmallString<256> tmp(dir);
+  tmp += ".tmp-";
+  tmp += std::to_string(llvm::sys::Process::getProcessId());
+  llvm::sys::fs::remove_directories(tmp);
+  if (std::error_code ec = llvm::sys::fs::create_directories(tmp)) {
+    error = "cannot create '" + tmp.str().str() + "': " + ec.message();
+    return false;
+  }
+  json::Array modules;
+  for (auto &[name, text] : ptx) {
+    std::string file = name + ".ptx";
+    SmallString<256> path(tmp);
+    llvm::sys::path::append(path, file);
+    if (!writeFile(path, text, error))
+      return false;
+    json::Array kernels;
+    for (const std::string &k : kernelsOf[name])
+      kernels.push_back(k);
+    modules.push_back(json::Object{
+        {"file", file},
+        {"sha256", hex(llvm::SHA256::hash(
+                       ArrayRef<uint8_t>((const uint8_t *)text.data(),
+                                         text.size())))},
+        {"kernels", std::move(kernels)}});
+  }
+  json::Array host;
+  for (auto &op : hostOps)
+    host.push_back(op.getKey());
+  json::Object manifest{{"format", "deltajit-package"},
+                        {"format_version", 1},
+                        {"producer", producer},
+                        {"target", std::move(target)},
+                        {"modules", std::move(modules)},
+                        {"entries", std::move(entries)},
+                        {"host_ops_not_compiled", std::move(host)}};
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::formatv("{0:2}", json::Value(std::move(manifest))) << "\n";
+  SmallString<256> manifestPath(tmp);
+  llvm::sys::path::append(manifestPath, "manifest.json");
+  if (!writeFile(manifestPath, text, error))
+    return false;
+
+  if (llvm::sys::fs::exists(dir))
+    if (std::error_code ec = llvm::sys::fs::remove_directories(dir)) {
+      error = "cannot replace '" + dir.str() + "': " + ec.message();
+      return false;
+    }
+  if (std::error_code ec = llvm::sys::fs::rename(tmp, dir)) {
+    error = "cannot move the package into '" + dir.str() + "': " + ec.message();
+    return false;
+  }
+  return true;
+}
