@@ -869,12 +869,23 @@ struct ConvertDeltaToNVVMPass
     os << "chunk " << loop.getQ().getType() << loop.getV().getType()
        << loop.getBeta().getType() << loop.getO().getType() << loop.getTile()
        << loop.getUseQkL2norm();
-    OpPrintingFlags flags;
-    flags.printGenericOpForm();
-    loop.getBody().front().walk([&](Operation *op) {
-      op->print(os, flags.useLocalScope());
+    // The body, with values named by position (block argument number or
+    // defining op index) so identical bodies give identical keys.
+    llvm::DenseMap<Value, std::string> ids;
+    Block &body = loop.getBody().front();
+    for (BlockArgument arg : body.getArguments())
+      ids[arg] = "a" + std::to_string(arg.getArgNumber());
+    for (auto [i, op] : llvm::enumerate(body)) {
+      os << op.getName() << "(";
+      for (Value operand : op.getOperands())
+        os << ids.lookup(operand) << ",";
+      os << ")" << op.getAttrDictionary() << "->";
+      for (Value result : op.getResults()) {
+        ids[result] = "r" + std::to_string(i);
+        os << result.getType() << ",";
+      }
       os << ";";
-    });
+    }
     return key;
   }
 
