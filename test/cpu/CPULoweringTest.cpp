@@ -1,0 +1,604 @@
+//===- CPULoweringTest.cpp - the CPU lowering against the fp64 oracle -----===//
+//
+// Builds `func.func @run` around delta.delta_rule (or a hand-written
+// delta.chunk_loop), runs delta-chunk-tile, convert-delta-to-cpu and the
+// CPU-to-LLVM pipeline, JIT-runs it with mlir::ExecutionEngine on random
+// problems and compares o and the final state with the fp64 recurrence.
+// Each test compiles the kernels it needs once (B, T, H, HV and N are
+// dynamic) and runs several problem shapes through them.
+//
+//===----------------------------------------------------------------------===//
+
+#include "DeltaOracle.h"
+#include "deltajit/Codegen/CPU/Passes.h"
+#include "deltajit/Dialect/DeltaDialect.h"
+#include "deltajit/Passes/Passes.h"
+
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace deltajit::oracle;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Kernels
+//===----------------------------------------------------------------------===//
+
+enum class Dtype { F32, BF16 };
+
+/// What one compiled kernel handles: the element type of q/k/v/beta/o, the
+/// head sizes, the tiling and the optional operands.
+struct Config {
+  Dtype dtype = Dtype::F32;
+  int64_t dk = 32, dv = 32;
+  int64_t chunk = 64, blockV = 64;
+  bool l2norm = true, initialState = false, varlen = false;
+};
+
+/// Tensor/memref shapes of the @run arguments for `c` (e.g. "?x?x?x32xf32").
+struct Shapes {
+  std::string qk, v, beta, state, cu = "?xi64";
+  explicit Shapes(const Config &c) {
+    std::string e = c.dtype == Dtype::BF16 ? "bf16" : "f32";
+    qk = "?x?x?x" + std::to_string(c.dk) + "x" + e;
+    v = "?x?x?x" + std::to_string(c.dv) + "x" + e;
+    beta = "?x?x?x" + e;
+    state = "?x?x" + std::to_string(c.dk) + "x" + std::to_string(c.dv) + "xf32";
+  }
+};
+
+/// `func.func @run(q, k, v, beta, h0, cu_seqlens, o, ht)` on memrefs, with
+/// the tensors %qt, %kt, %vt, %bt, %h0t and %cut given to `core`, which
+/// must define %ot and %st (o and the final state).
+std::string wrapRun(const Config &c, const std::string &core) {
+  Shapes s(c);
+  auto m = [](const std::string &shape) { return "memref<" + shape + ">"; };
+  auto t = [](const std::string &shape) { return "tensor<" + shape + ">"; };
+  auto toTensor = [&](const std::string &name, const std::string &shape) {
+    return "  %" + name + "t = bufferization.to_tensor %" + name +
+           " restrict : " + m(shape) + " to " + t(shape) + "\n";
+  };
+  std::string src = "func.func @run(%q: " + m(s.qk) + ", %k: " + m(s.qk) +
+                    ", %v: " + m(s.v) + ", %b: " + m(s.beta) +
+                    ", %h0: " + m(s.state) + ", %cu: " + m(s.cu) +
+                    ", %o: " + m(s.v) + ", %ht: " + m(s.state) +
+                    ") attributes {llvm.emit_c_interface} {\n";
+  src += toTensor("q", s.qk) + toTensor("k", s.qk) + toTensor("v", s.v) +
+         toTensor("b", s.beta) + toTensor("h0", s.state) + toTensor("cu", s.cu);
+  src += core;
+  src += "  bufferization.materialize_in_destination %ot in restrict writable "
+         "%o : (" + t(s.v) + ", " + m(s.v) + ") -> ()\n";
+  src += "  bufferization.materialize_in_destination %st in restrict writable "
+         "%ht : (" + t(s.state) + ", " + m(s.state) + ") -> ()\n";
+  src += "  return\n}\n";
+  return src;
+}
+
+/// The optional operands and the type list of a delta-rule-like op.
+std::string optionalOperands(const Config &c) {
+  Shapes s(c);
+  std::string ops;
+  if (c.initialState)
+    ops += " initial_state(%h0t : tensor<" + s.state + ">)";
+  if (c.varlen)
+    ops += " cu_seqlens(%cut : tensor<" + s.cu + ">)";
+  return ops;
+}
+std::string opTypes(const Config &c) {
+  Shapes s(c);
+  return " : tensor<" + s.qk + ">, tensor<" + s.qk + ">, tensor<" + s.v +
+         ">, tensor<" + s.beta + "> -> tensor<" + s.v + ">, tensor<" +
+         s.state + ">";
+}
+
+/// @run around delta.delta_rule with the op's chunk_size = c.chunk.
+std::string deltaRuleSource(const Config &c) {
+  std::string core = "  %ot, %st = delta.delta_rule %qt, %kt, %vt, %bt" +
+                     optionalOperands(c) + " {chunk_size = " +
+                     std::to_string(c.chunk) + " : i64" +
+                     (c.l2norm ? ", use_qk_l2norm" : "") + "}" + opTypes(c) +
+                     "\n";
+  return wrapRun(c, core);
+}
+
+/// A JIT-compiled @run.
+class Kernel {
+public:
+  using Fn = void (*)(void *, void *, void *, void *, void *, void *, void *,
+                      void *);
+
+  /// Compiles `source`; runs delta-chunk-tile first when `tile` is set.
+  /// Returns null and fills `error` (diagnostics included) on failure.
+  static std::unique_ptr<Kernel> compile(const std::string &source, bool tile,
+                                         int64_t blockV, std::string &error) {
+    static const bool initialized = [] {
+      llvm::InitializeNativeTarget();
+      llvm::InitializeNativeTargetAsmPrinter();
+      return true;
+    }();
+    (void)initialized;
+
+    auto kernel = std::unique_ptr<Kernel>(new Kernel());
+    mlir::DialectRegistry registry;
+    registry.insert<deltajit::delta::DeltaDialect>();
+    deltajit::registerCPUCodegenDialects(registry);
+    kernel->context = std::make_unique<mlir::MLIRContext>(registry);
+    mlir::MLIRContext *ctx = kernel->context.get();
+    std::string diagnostics;
+    mlir::ScopedDiagnosticHandler handler(ctx, [&](mlir::Diagnostic &d) {
+      llvm::raw_string_ostream os(diagnostics);
+      os << d.getLocation() << ": " << d << "\n";
+      return mlir::success();
+    });
+
+    mlir::OwningOpRef<mlir::ModuleOp> module =
+        mlir::parseSourceString<mlir::ModuleOp>(source, ctx);
+    if (!module) {
+      error = "parse error: " + diagnostics;
+      return nullptr;
+    }
+    mlir::PassManager pm(ctx);
+    if (tile) {
+      deltajit::DeltaChunkTileOptions options;
+      options.blockV = blockV;
+      pm.addPass(deltajit::createDeltaChunkTile(options));
+    }
+    pm.addPass(deltajit::createConvertDeltaToCPU());
+    deltajit::buildCPUToLLVMPipeline(pm);
+    if (mlir::failed(pm.run(*module))) {
+      error = "lowering failed: " + diagnostics;
+      return nullptr;
+    }
+
+    auto transformer = mlir::makeOptimizingTransformer(
+        /*optLevel=*/2, /*sizeLevel=*/0, /*targetMachine=*/nullptr);
+    mlir::ExecutionEngineOptions options;
+    options.transformer = transformer;
+    auto engine = mlir::ExecutionEngine::create(*module, options);
+    if (!engine) {
+      error = "JIT failed: " + llvm::toString(engine.takeError());
+      return nullptr;
+    }
+    kernel->engine = std::move(*engine);
+    auto fn = kernel->engine->lookup("_mlir_ciface_run");
+    if (!fn) {
+      error = "lookup failed: " + llvm::toString(fn.takeError());
+      return nullptr;
+    }
+    kernel->fn = reinterpret_cast<Fn>(*fn);
+    return kernel;
+  }
+
+  Fn function() const { return fn; }
+
+private:
+  Kernel() = default;
+  std::unique_ptr<mlir::MLIRContext> context;
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+  Fn fn = nullptr;
+};
+
+/// Compiled kernels by source, alive for the whole process.
+const Kernel *getKernel(const std::string &source, bool tile, int64_t blockV) {
+  static std::map<std::string, std::unique_ptr<Kernel>> cache;
+  std::string key = source + "\n// tile=" + std::to_string(tile) +
+                    " block-v=" + std::to_string(blockV);
+  auto it = cache.find(key);
+  if (it != cache.end())
+    return it->second.get();
+  std::string error;
+  std::unique_ptr<Kernel> kernel =
+      Kernel::compile(source, tile, blockV, error);
+  if (!kernel) {
+    ADD_FAILURE() << error << "\nsource:\n" << source;
+    return nullptr;
+  }
+  return (cache[key] = std::move(kernel)).get();
+}
+
+const Kernel *getKernel(const Config &c) {
+  return getKernel(deltaRuleSource(c), /*tile=*/true, c.blockV);
+}
+
+//===----------------------------------------------------------------------===//
+// Running a problem
+//===----------------------------------------------------------------------===//
+
+template <typename T, int N>
+StridedMemRefType<T, N> descriptor(std::vector<T> &data,
+                                   std::array<int64_t, N> sizes) {
+  StridedMemRefType<T, N> d;
+  d.basePtr = d.data = data.empty() ? nullptr : data.data();
+  d.offset = 0;
+  int64_t stride = 1;
+  for (int i = N - 1; i >= 0; --i) {
+    d.sizes[i] = sizes[i];
+    d.strides[i] = stride;
+    stride *= sizes[i];
+  }
+  return d;
+}
+
+/// Storage of one element type: encode from / decode to double.
+struct F32Storage {
+  using T = float;
+  static T encode(double x) { return float(x); }
+  static double decode(T x) { return x; }
+  static T poison() { return std::numeric_limits<float>::quiet_NaN(); }
+};
+struct BF16Storage {
+  using T = uint16_t;
+  static T encode(double x) { return toBf16Bits(x); }
+  static double decode(T x) { return fromBf16Bits(x); }
+  static T poison() { return 0x7FC0; }
+};
+
+struct Outputs {
+  std::vector<double> o, finalState;
+};
+
+/// Runs `kernel` on `p` (inputs already representable in the element type).
+/// Outputs start as NaN so that an element the kernel misses is an error.
+template <typename S>
+Outputs runWith(const Kernel &kernel, const Problem &p) {
+  using T = typename S::T;
+  auto encode = [](const std::vector<double> &x) {
+    std::vector<T> y(x.size());
+    for (size_t i = 0; i < x.size(); ++i)
+      y[i] = S::encode(x[i]);
+    return y;
+  };
+  int64_t n = p.numSequences();
+  std::vector<T> q = encode(p.q), k = encode(p.k), v = encode(p.v),
+                 beta = encode(p.beta);
+  std::vector<float> h0(p.initialState.begin(), p.initialState.end());
+  std::vector<int64_t> cu = p.cuSeqlens;
+  std::vector<T> o(p.B * p.T * p.HV * p.DV, S::poison());
+  std::vector<float> ht(n * p.HV * p.DK * p.DV,
+                        std::numeric_limits<float>::quiet_NaN());
+
+  auto qd = descriptor<T, 4>(q, {p.B, p.T, p.H, p.DK});
+  auto kd = descriptor<T, 4>(k, {p.B, p.T, p.H, p.DK});
+  auto vd = descriptor<T, 4>(v, {p.B, p.T, p.HV, p.DV});
+  auto bd = descriptor<T, 3>(beta, {p.B, p.T, p.HV});
+  auto h0d = descriptor<float, 4>(
+      h0, {h0.empty() ? 0 : n, p.HV, p.DK, p.DV});
+  auto cud = descriptor<int64_t, 1>(cu, {int64_t(cu.size())});
+  auto od = descriptor<T, 4>(o, {p.B, p.T, p.HV, p.DV});
+  auto htd = descriptor<float, 4>(ht, {n, p.HV, p.DK, p.DV});
+  kernel.function()(&qd, &kd, &vd, &bd, &h0d, &cud, &od, &htd);
+
+  Outputs out;
+  for (T x : o)
+    out.o.push_back(S::decode(x));
+  out.finalState.assign(ht.begin(), ht.end());
+  return out;
+}
+
+Outputs run(const Kernel &kernel, Dtype dtype, const Problem &p) {
+  return dtype == Dtype::BF16 ? runWith<BF16Storage>(kernel, p)
+                              : runWith<F32Storage>(kernel, p);
+}
+
+/// A random problem for `c`: B x T (or the varlen `seqLens`), H q/k heads
+/// and HV value heads. Without the L2 norm, keys get norms in [0.5, 1] so
+/// that the recurrence stays bounded.
+RandomSpec specFor(const Config &c, int64_t B, int64_t T, int64_t H,
+                   int64_t HV, uint64_t seed,
+                   std::vector<int64_t> seqLens = {}) {
+  RandomSpec s;
+  s.B = c.varlen ? 1 : B;
+  s.T = T;
+  s.H = H;
+  s.HV = HV;
+  s.DK = c.dk;
+  s.DV = c.dv;
+  s.seqLens = std::move(seqLens);
+  s.seed = seed;
+  s.qkL2Norm = c.l2norm;
+  if (!c.l2norm) {
+    s.keyNormLo = 0.5;
+    s.keyNormHi = 1.0;
+  }
+  s.initialState = c.initialState;
+  return s;
+}
+
+/// Bounds on relL2 of o and of the final state.
+struct Bounds {
+  double o, state;
+};
+
+/// f32: the kernel and the oracle see identical inputs; the error is f32
+/// rounding in the chunkwise form (measured <= 1.5e-6 over this file).
+constexpr Bounds kF32Bounds = {1e-5, 1e-5};
+/// bf16: the oracle gets the same bf16 inputs; the kernel rounds the
+/// normalised q/k, W, U, Vn and o to bf16 (measured: o <= 2.7e-3, state
+/// <= 2.6e-3; see the report printed by each check).
+constexpr Bounds kBF16Bounds = {4e-3, 4e-3};
+
+/// Runs one problem through `kernel` and the oracle's recurrence and checks
+/// the errors against `bounds`. The measured errors are printed.
+void check(const Kernel *kernel, const Config &c, const RandomSpec &spec,
+           Bounds bounds, const std::string &label) {
+  ASSERT_NE(kernel, nullptr);
+  Problem p = randomProblem(spec);
+  roundInputs(p, c.dtype == Dtype::BF16 ? Precision::BF16 : Precision::FP32);
+  p.initialState = roundedTo(p.initialState, Precision::FP32);
+  Result want = recurrent(p);
+  Outputs got = run(*kernel, c.dtype, p);
+  double eo = relL2(got.o, want.o);
+  double es = relL2(got.finalState, want.finalState);
+  std::printf("[ measured ] %-40s relL2 o %.3e  state %.3e\n", label.c_str(),
+              eo, es);
+  EXPECT_LT(eo, bounds.o) << label << ": o";
+  EXPECT_LT(es, bounds.state) << label << ": final state";
+}
+
+std::string shapeLabel(const std::string &what, const Config &c, int64_t B,
+                       int64_t T, int64_t H, int64_t HV) {
+  return what + " C" + std::to_string(c.chunk) + " dk" + std::to_string(c.dk) +
+         " dv" + std::to_string(c.dv) + " bv" + std::to_string(c.blockV) +
+         " B" + std::to_string(B) + " T" + std::to_string(T) + " H" +
+         std::to_string(H) + " HV" + std::to_string(HV);
+}
+
+/// Runs a list of (B, T, H, HV) shapes through the kernel of `c`.
+void checkShapes(const Config &c, std::vector<std::array<int64_t, 4>> shapes,
+                 Bounds bounds, const std::string &what) {
+  const Kernel *kernel = getKernel(c);
+  ASSERT_NE(kernel, nullptr);
+  uint64_t seed = 1;
+  for (auto [B, T, H, HV] : shapes)
+    check(kernel, c, specFor(c, B, T, H, HV, seed++), bounds,
+          shapeLabel(what, c, B, T, H, HV));
+}
+
+//===----------------------------------------------------------------------===//
+// f32
+//===----------------------------------------------------------------------===//
+
+/// Every chunk size, with T = 1, T below, at and not a multiple of C, and
+/// grouped value heads.
+class CpuLoweringF32Chunk : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(CpuLoweringF32Chunk, MatchesRecurrence) {
+  Config c;
+  c.chunk = GetParam();
+  int64_t C = c.chunk;
+  checkShapes(c,
+              {{2, 1, 1, 2}, {2, 33, 1, 2}, {1, C, 2, 2}, {2, 100, 1, 2},
+               {1, 3 * C + 5, 1, 2}},
+              kF32Bounds, "f32");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Chunks, CpuLoweringF32Chunk, ::testing::Values(16, 32, 64, 128),
+    [](const ::testing::TestParamInfo<int64_t> &info) {
+      return "C" + std::to_string(info.param);
+    });
+
+TEST(CpuLoweringF32, LongSequence) {
+  Config c; // C = 64: 16 chunks.
+  checkShapes(c, {{1, 1000, 2, 4}}, kF32Bounds, "f32 long");
+}
+
+TEST(CpuLoweringF32, DkGreaterThanDv) {
+  Config c;
+  c.dk = 64;
+  c.dv = 32;
+  c.blockV = 16; // Two value tiles.
+  c.chunk = 32;
+  checkShapes(c, {{2, 100, 1, 2}, {1, 1, 1, 1}}, kF32Bounds, "f32 dk>dv");
+}
+
+TEST(CpuLoweringF32, DvGreaterThanDk) {
+  Config c;
+  c.dk = 32;
+  c.dv = 64;
+  c.blockV = 32; // Two value tiles.
+  checkShapes(c, {{2, 100, 2, 4}, {1, 64, 1, 1}}, kF32Bounds, "f32 dv>dk");
+}
+
+TEST(CpuLoweringF32, NoL2NormWithInitialState) {
+  Config c;
+  c.l2norm = false;
+  c.initialState = true;
+  checkShapes(c, {{2, 100, 1, 2}, {1, 1, 1, 1}}, kF32Bounds, "f32 no-l2 h0");
+}
+
+TEST(CpuLoweringF32, InitialStateBatch) {
+  Config c;
+  c.initialState = true;
+  c.chunk = 32;
+  c.blockV = 16;
+  checkShapes(c, {{3, 70, 2, 4}, {2, 1, 1, 2}}, kF32Bounds, "f32 h0");
+}
+
+TEST(CpuLoweringF32, Varlen) {
+  Config c;
+  c.varlen = true;
+  c.initialState = true;
+  c.blockV = 16;
+  const Kernel *kernel = getKernel(c);
+  // Unequal lengths: 1, a multiple of C, an empty sequence (keeps its initial
+  // state), and lengths that end mid-chunk.
+  std::vector<std::vector<int64_t>> batches = {{1, 64, 0, 37, 150, 5},
+                                               {128, 1}};
+  uint64_t seed = 100;
+  for (const auto &lens : batches) {
+    int64_t total = 0;
+    for (int64_t l : lens)
+      total += l;
+    check(kernel, c, specFor(c, 1, total, 1, 2, seed++, lens), kF32Bounds,
+          "f32 varlen h0 N" + std::to_string(lens.size()));
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// bf16
+//===----------------------------------------------------------------------===//
+
+TEST(CpuLoweringBF16, Basic) {
+  Config c;
+  c.dtype = Dtype::BF16;
+  checkShapes(c, {{2, 100, 1, 2}, {1, 1, 1, 1}, {1, 1000, 1, 2}},
+              kBF16Bounds, "bf16");
+}
+
+TEST(CpuLoweringBF16, ChunkSizes) {
+  for (int64_t C : {16, 128}) {
+    Config c;
+    c.dtype = Dtype::BF16;
+    c.chunk = C;
+    checkShapes(c, {{2, 33, 1, 2}, {1, 300, 2, 4}}, kBF16Bounds, "bf16");
+  }
+}
+
+TEST(CpuLoweringBF16, HeadDims) {
+  Config a;
+  a.dtype = Dtype::BF16;
+  a.dk = 64;
+  a.dv = 32;
+  a.blockV = 16;
+  a.chunk = 32;
+  checkShapes(a, {{2, 100, 1, 2}}, kBF16Bounds, "bf16 dk>dv");
+  Config b;
+  b.dtype = Dtype::BF16;
+  b.dk = 32;
+  b.dv = 64;
+  b.blockV = 32;
+  checkShapes(b, {{2, 100, 1, 2}}, kBF16Bounds, "bf16 dv>dk");
+}
+
+TEST(CpuLoweringBF16, NoL2Norm) {
+  Config c;
+  c.dtype = Dtype::BF16;
+  c.l2norm = false;
+  checkShapes(c, {{2, 100, 1, 2}}, kBF16Bounds, "bf16 no-l2");
+}
+
+TEST(CpuLoweringBF16, VarlenInitialState) {
+  Config c;
+  c.dtype = Dtype::BF16;
+  c.varlen = true;
+  c.initialState = true;
+  c.blockV = 16;
+  std::vector<int64_t> lens = {1, 64, 0, 37, 150, 5};
+  check(getKernel(c), c, specFor(c, 1, 257, 1, 2, 200, lens), kBF16Bounds,
+        "bf16 varlen h0 N6");
+}
+
+//===----------------------------------------------------------------------===//
+// Hand-written chunk bodies
+//===----------------------------------------------------------------------===//
+
+/// A chunk body that is not the one delta-chunk-tile writes: the ops in
+/// another order, the scale split through scalar arith ops and two
+/// products, two UT transforms with blocks of 8 and 32 (= C) feeding U and
+/// W. With `bad`, an arith.addf on tiles the CPU lowering must reject.
+std::string customBodySource(const Config &c, bool bad) {
+  // dk = 16, dv = 32, C = 32, block_v = 16.
+  const char *body = R"(
+  %scale = arith.constant 0.25 : f32
+  %ot, %st = delta.chunk_loop %qt, %kt, %vt, %bt OPERANDS scale(%scale)
+      {tile = #delta.tile<chunk = 32, block_v = 16, warps = 4, stages = 1>,
+       use_qk_l2norm} TYPES {
+  ^bb0(%q: tensor<32x16xf32>, %k: tensor<32x16xf32>, %v: tensor<32x16xf32>,
+       %b: tensor<32xf32>, %s: tensor<16x16xf32>, %sc: f32):
+    %two = arith.constant 2.0 : f32
+    %half = arith.divf %sc, %two : f32
+    %qk = delta.tile_matmul %q, %k {transpose_b}
+        : tensor<32x16xf32>, tensor<32x16xf32> -> tensor<32x32xf32>
+    %p = delta.tile_mask lower %qk : tensor<32x32xf32>
+    %kk0 = delta.tile_matmul %k, %k {transpose_b}
+        : tensor<32x16xf32>, tensor<32x16xf32> -> tensor<32x32xf32>
+    %kk = BADOP
+    %m = delta.tile_mask strict_lower %kk : tensor<32x32xf32>
+    %a = delta.tile_row_scale %m, %b : tensor<32x32xf32>, tensor<32xf32>
+    %t8 = delta.tile_ut_transform %a, %b {block = 8 : i64}
+        : tensor<32x32xf32>, tensor<32xf32> -> tensor<32x32xf32>
+    %u = delta.tile_matmul %t8, %v
+        : tensor<32x32xf32>, tensor<32x16xf32> -> tensor<32x16xf32>
+    %t32 = delta.tile_ut_transform %a, %b {block = 32 : i64}
+        : tensor<32x32xf32>, tensor<32xf32> -> tensor<32x32xf32>
+    %w = delta.tile_matmul %t32, %k
+        : tensor<32x32xf32>, tensor<32x16xf32> -> tensor<32x16xf32>
+    %vn = delta.tile_matmul %w, %s acc(%u : tensor<32x16xf32>) {negate}
+        : tensor<32x16xf32>, tensor<16x16xf32> -> tensor<32x16xf32>
+    %o1 = delta.tile_matmul %q, %s alpha(%half)
+        : tensor<32x16xf32>, tensor<16x16xf32> -> tensor<32x16xf32>
+    %o2 = delta.tile_matmul %q, %s acc(%o1 : tensor<32x16xf32>) alpha(%half)
+        : tensor<32x16xf32>, tensor<16x16xf32> -> tensor<32x16xf32>
+    %next = delta.tile_matmul %k, %vn acc(%s : tensor<16x16xf32>) {transpose_a}
+        : tensor<32x16xf32>, tensor<32x16xf32> -> tensor<16x16xf32>
+    %o = delta.tile_matmul %p, %vn acc(%o2 : tensor<32x16xf32>) alpha(%sc)
+        : tensor<32x32xf32>, tensor<32x16xf32> -> tensor<32x16xf32>
+    delta.chunk_yield %o, %next : tensor<32x16xf32>, tensor<16x16xf32>
+  }
+)";
+  std::string core = body;
+  auto replace = [&](const std::string &from, const std::string &to) {
+    core.replace(core.find(from), from.size(), to);
+  };
+  replace("OPERANDS", optionalOperands(c));
+  replace("TYPES", opTypes(c));
+  replace("BADOP", bad ? "arith.addf %kk0, %kk0 : tensor<32x32xf32>"
+                       : "delta.tile_mask lower %kk0 : tensor<32x32xf32>");
+  return wrapRun(c, core);
+}
+
+Config customBodyConfig() {
+  Config c;
+  c.dk = 16;
+  c.dv = 32;
+  c.chunk = 32;
+  c.blockV = 16;
+  c.initialState = true;
+  c.varlen = true;
+  return c;
+}
+
+TEST(CpuLoweringCustomBody, ReorderedBodyMatchesRecurrence) {
+  Config c = customBodyConfig();
+  const Kernel *kernel =
+      getKernel(customBodySource(c, /*bad=*/false), /*tile=*/false, 0);
+  std::vector<int64_t> lens = {33, 1, 64, 0, 90};
+  check(kernel, c, specFor(c, 1, 188, 2, 4, 300, lens), kF32Bounds,
+        "f32 custom body varlen h0");
+}
+
+TEST(CpuLoweringCustomBody, UnsupportedOpIsAnError) {
+  Config c = customBodyConfig();
+  std::string error;
+  std::unique_ptr<Kernel> kernel = Kernel::compile(
+      customBodySource(c, /*bad=*/true), /*tile=*/false, 0, error);
+  EXPECT_EQ(kernel, nullptr);
+  EXPECT_NE(error.find("'arith.addf' op is not supported in a chunk body by "
+                       "the CPU lowering"),
+            std::string::npos)
+      << error;
+}
+
+} // namespace
