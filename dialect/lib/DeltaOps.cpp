@@ -305,7 +305,7 @@ LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
     return success();
   StringAttr root = getKernel().getRootReference();
   if (!symbolTable.lookupSymbolIn(module, root))
-    return emitOpError() << "kernel container '" << root
+    return emitOpError() << "kernel container '" << root.getValue()
                          << "' is not defined in the module";
   return success();
 }

@@ -511,3 +511,217 @@ func.func @case63(%ids: tensor<2x8xf32>, %t: tensor<1000x256xbf16>) {
   %y = delta.embedding %ids, %t : tensor<2x8xf32>, tensor<1000x256xbf16> -> tensor<2x8x256xbf16>
   return
 }
+
+// -----
+
+func.func @step_heads(%q: tensor<2x4x64xbf16>, %v: tensor<2x6x64xbf16>, %b: tensor<2x6xbf16>, %s: tensor<2x6x64x64xf32>) {
+  // expected-error @+1 {{the number of value heads ('v' dimension 1, 6) must be a multiple of the number of q/k heads ('q' dimension 1, 4)}}
+  %o, %s1 = delta.delta_rule_step %q, %q, %v, %b, %s : tensor<2x4x64xbf16>, tensor<2x4x64xbf16>, tensor<2x6x64xbf16>, tensor<2x6xbf16>, tensor<2x6x64x64xf32> -> tensor<2x6x64xbf16>, tensor<2x6x64x64xf32>
+  return
+}
+
+// -----
+
+func.func @step_state(%q: tensor<2x4x64xbf16>, %v: tensor<2x4x32xbf16>, %b: tensor<2x4xbf16>, %s: tensor<2x4x64x64xf32>) {
+  // expected-error @+1 {{'state' dimension 3 (dv) is 64, expected 32 (from 'v')}}
+  %o, %s1 = delta.delta_rule_step %q, %q, %v, %b, %s : tensor<2x4x64xbf16>, tensor<2x4x64xbf16>, tensor<2x4x32xbf16>, tensor<2x4xbf16>, tensor<2x4x64x64xf32> -> tensor<2x4x32xbf16>, tensor<2x4x64x32xf32>
+  return
+}
+
+// -----
+
+func.func @step_rank(%q: tensor<2x1x4x64xbf16>, %v: tensor<2x4x32xbf16>, %b: tensor<2x4xbf16>, %s: tensor<2x4x64x32xf32>) {
+  // expected-error @+1 {{'q' must have rank 3 [N, H, dk], got rank 4}}
+  %o, %s1 = delta.delta_rule_step %q, %q, %v, %b, %s : tensor<2x1x4x64xbf16>, tensor<2x1x4x64xbf16>, tensor<2x4x32xbf16>, tensor<2x4xbf16>, tensor<2x4x64x32xf32> -> tensor<2x4x32xbf16>, tensor<2x4x64x32xf32>
+  return
+}
+
+// -----
+
+func.func @step_scale(%q: tensor<2x4x64xbf16>, %v: tensor<2x4x32xbf16>, %b: tensor<2x4xbf16>, %s: tensor<2x4x64x32xf32>) {
+  // expected-error @+1 {{'scale' must be a positive finite number, got 0}}
+  %o, %s1 = delta.delta_rule_step %q, %q, %v, %b, %s {scale = 0.0 : f32} : tensor<2x4x64xbf16>, tensor<2x4x64xbf16>, tensor<2x4x32xbf16>, tensor<2x4xbf16>, tensor<2x4x64x32xf32> -> tensor<2x4x32xbf16>, tensor<2x4x64x32xf32>
+  return
+}
+
+// -----
+
+func.func @launch_missing_module(%x: tensor<4xf32>) {
+  // expected-error @+1 {{kernel container 'nowhere' is not defined in the module}}
+  %r = delta.launch @nowhere::@k(%x) {launch = {}} : (tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'chunk' must be one of 16, 32, 64, 128, got 48}}
+func.func @tile_chunk() attributes {t = #delta.tile<chunk = 48, block_v = 64, warps = 4, stages = 1>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'block_v' must be a multiple of 8 in [8, 256], got 12}}
+func.func @tile_block_v() attributes {t = #delta.tile<chunk = 64, block_v = 12, warps = 4, stages = 1>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'warps' must be one of 1, 2, 4, 8, got 3}}
+func.func @tile_warps() attributes {t = #delta.tile<chunk = 64, block_v = 64, warps = 3, stages = 1>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'stages' must be at least 1, got 0}}
+func.func @tile_stages() attributes {t = #delta.tile<chunk = 64, block_v = 64, warps = 4, stages = 0>} {
+  return
+}
+
+// -----
+
+func.func @matmul_k(%a: tensor<64x32xbf16>, %b: tensor<64x64xbf16>) {
+  // expected-error @+1 {{contraction sizes differ: op(a) is 64x32, op(b) is 64x64}}
+  %r = delta.tile_matmul %a, %b : tensor<64x32xbf16>, tensor<64x64xbf16> -> tensor<64x64xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_result(%a: tensor<64x32xbf16>, %b: tensor<32x16xbf16>) {
+  // expected-error @+1 {{result must be 64x16, got 64x32}}
+  %r = delta.tile_matmul %a, %b : tensor<64x32xbf16>, tensor<32x16xbf16> -> tensor<64x32xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_acc(%a: tensor<64x32xbf16>, %b: tensor<32x16xbf16>, %c: tensor<16x16xf32>) {
+  // expected-error @+1 {{'acc' must have the result's shape 64x16}}
+  %r = delta.tile_matmul %a, %b acc(%c : tensor<16x16xf32>) : tensor<64x32xbf16>, tensor<32x16xbf16> -> tensor<64x16xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_rank(%a: tensor<64xbf16>, %b: tensor<32x16xbf16>) {
+  // expected-error @+1 {{operands and result must be 2-D tiles}}
+  %r = delta.tile_matmul %a, %b : tensor<64xbf16>, tensor<32x16xbf16> -> tensor<64x16xf32>
+  return
+}
+
+// -----
+
+func.func @mask_square(%x: tensor<64x32xf32>) {
+  // expected-error @+1 {{needs a square 2-D tile, got 'tensor<64x32xf32>'}}
+  %r = delta.tile_mask lower %x : tensor<64x32xf32>
+  return
+}
+
+// -----
+
+func.func @row_scale(%x: tensor<64x64xf32>, %s: tensor<32xf32>) {
+  // expected-error @+1 {{'s' must be a vector of one value per row of 'x' (64)}}
+  %r = delta.tile_row_scale %x, %s : tensor<64x64xf32>, tensor<32xf32>
+  return
+}
+
+// -----
+
+func.func @ut_square(%a: tensor<64x32xf32>, %b: tensor<64xf32>) {
+  // expected-error @+1 {{'a' must be a square tile, got 'tensor<64x32xf32>'}}
+  %r = delta.tile_ut_transform %a, %b : tensor<64x32xf32>, tensor<64xf32> -> tensor<64x32xf32>
+  return
+}
+
+// -----
+
+func.func @ut_beta(%a: tensor<64x64xf32>, %b: tensor<32xf32>) {
+  // expected-error @+1 {{'beta' must hold 64 values}}
+  %r = delta.tile_ut_transform %a, %b : tensor<64x64xf32>, tensor<32xf32> -> tensor<64x64xf32>
+  return
+}
+
+// -----
+
+func.func @ut_result(%a: tensor<64x64xf32>, %b: tensor<64xf32>) {
+  // expected-error @+1 {{result must have the type of 'a'}}
+  %r = delta.tile_ut_transform %a, %b : tensor<64x64xf32>, tensor<64xf32> -> tensor<64x64xbf16>
+  return
+}
+
+// -----
+
+func.func @ut_block(%a: tensor<64x64xf32>, %b: tensor<64xf32>) {
+  // expected-error @+1 {{'block' (24) must divide the tile size 64}}
+  %r = delta.tile_ut_transform %a, %b {block = 24 : i64} : tensor<64x64xf32>, tensor<64xf32> -> tensor<64x64xf32>
+  return
+}
+
+// -----
+
+func.func @loop_dynamic_head(%q: tensor<1x8x2x?xbf16>, %v: tensor<1x8x2x64xbf16>, %b: tensor<1x8x2xbf16>, %sc: f32) {
+  // expected-error @+1 {{needs static head dimensions (dk = 'q' dimension 3, dv = 'v' dimension 3)}}
+  %o, %s = delta.chunk_loop %q, %q, %v, %b scale(%sc) {tile = #delta.tile<chunk = 64, block_v = 64, warps = 4, stages = 1>} : tensor<1x8x2x?xbf16>, tensor<1x8x2x?xbf16>, tensor<1x8x2x64xbf16>, tensor<1x8x2xbf16> -> tensor<1x8x2x64xbf16>, tensor<1x2x?x64xf32> {
+  ^bb0(%qc: tensor<64x64xbf16>, %kc: tensor<64x64xbf16>, %vc: tensor<64x64xbf16>, %bc: tensor<64xf32>, %st: tensor<64x64xf32>, %s1: f32):
+    delta.chunk_yield %st, %st : tensor<64x64xf32>, tensor<64x64xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @loop_block_v(%q: tensor<1x8x2x64xbf16>, %v: tensor<1x8x2x96xbf16>, %b: tensor<1x8x2xbf16>, %sc: f32) {
+  // expected-error @+1 {{'tile' block_v (64) must divide dv ('v' dimension 3, 96)}}
+  %o, %s = delta.chunk_loop %q, %q, %v, %b scale(%sc) {tile = #delta.tile<chunk = 64, block_v = 64, warps = 4, stages = 1>} : tensor<1x8x2x64xbf16>, tensor<1x8x2x64xbf16>, tensor<1x8x2x96xbf16>, tensor<1x8x2xbf16> -> tensor<1x8x2x96xbf16>, tensor<1x2x64x96xf32> {
+  ^bb0(%qc: tensor<64x64xbf16>, %kc: tensor<64x64xbf16>, %vc: tensor<64x64xbf16>, %bc: tensor<64xf32>, %st: tensor<64x64xf32>, %s1: f32):
+    delta.chunk_yield %st, %st : tensor<64x64xf32>, tensor<64x64xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @loop_arg_count(%q: tensor<1x8x2x64xbf16>, %b: tensor<1x8x2xbf16>, %sc: f32) {
+  // expected-error @+1 {{body must take 6 arguments (q, k, v, beta, state tiles and the scale), got 1}}
+  %o, %s = delta.chunk_loop %q, %q, %q, %b scale(%sc) {tile = #delta.tile<chunk = 64, block_v = 64, warps = 4, stages = 1>} : tensor<1x8x2x64xbf16>, tensor<1x8x2x64xbf16>, tensor<1x8x2x64xbf16>, tensor<1x8x2xbf16> -> tensor<1x8x2x64xbf16>, tensor<1x2x64x64xf32> {
+  ^bb0(%st: tensor<64x64xf32>):
+    delta.chunk_yield %st, %st : tensor<64x64xf32>, tensor<64x64xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @loop_arg_type(%q: tensor<1x8x2x64xbf16>, %b: tensor<1x8x2xbf16>, %sc: f32) {
+  // expected-error @+1 {{body argument #3 (beta tile) must be 'tensor<64xf32>', got 'tensor<64xbf16>'}}
+  %o, %s = delta.chunk_loop %q, %q, %q, %b scale(%sc) {tile = #delta.tile<chunk = 64, block_v = 64, warps = 4, stages = 1>} : tensor<1x8x2x64xbf16>, tensor<1x8x2x64xbf16>, tensor<1x8x2x64xbf16>, tensor<1x8x2xbf16> -> tensor<1x8x2x64xbf16>, tensor<1x2x64x64xf32> {
+  ^bb0(%qc: tensor<64x64xbf16>, %kc: tensor<64x64xbf16>, %vc: tensor<64x64xbf16>, %bc: tensor<64xbf16>, %st: tensor<64x64xf32>, %s1: f32):
+    delta.chunk_yield %st, %st : tensor<64x64xf32>, tensor<64x64xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @loop_yield_output(%q: tensor<1x8x2x64xbf16>, %b: tensor<1x8x2xbf16>, %sc: f32) {
+  %o, %s = delta.chunk_loop %q, %q, %q, %b scale(%sc) {tile = #delta.tile<chunk = 64, block_v = 64, warps = 4, stages = 1>} : tensor<1x8x2x64xbf16>, tensor<1x8x2x64xbf16>, tensor<1x8x2x64xbf16>, tensor<1x8x2xbf16> -> tensor<1x8x2x64xbf16>, tensor<1x2x64x64xf32> {
+  ^bb0(%qc: tensor<64x64xbf16>, %kc: tensor<64x64xbf16>, %vc: tensor<64x64xbf16>, %bc: tensor<64xf32>, %st: tensor<64x64xf32>, %s1: f32):
+    // expected-error @+1 {{output tile must be 64x64 (chunk x block_v), got 'tensor<64xf32>'}}
+    delta.chunk_yield %bc, %st : tensor<64xf32>, tensor<64x64xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @loop_yield_state(%q: tensor<1x8x2x64xbf16>, %b: tensor<1x8x2xbf16>, %sc: f32) {
+  %o, %s = delta.chunk_loop %q, %q, %q, %b scale(%sc) {tile = #delta.tile<chunk = 64, block_v = 64, warps = 4, stages = 1>} : tensor<1x8x2x64xbf16>, tensor<1x8x2x64xbf16>, tensor<1x8x2x64xbf16>, tensor<1x8x2xbf16> -> tensor<1x8x2x64xbf16>, tensor<1x2x64x64xf32> {
+  ^bb0(%qc: tensor<64x64xbf16>, %kc: tensor<64x64xbf16>, %vc: tensor<64x64xbf16>, %bc: tensor<64xf32>, %st: tensor<64x64xf32>, %s1: f32):
+    // expected-error @+1 {{state tile must be 'tensor<64x64xf32>', got 'tensor<64x64xbf16>'}}
+    delta.chunk_yield %st, %vc : tensor<64x64xf32>, tensor<64x64xbf16>
+  }
+  return
+}

@@ -112,3 +112,42 @@ func.func @projections(%x: tensor<2x?x1024xbf16>, %w: tensor<512x1024xbf16>,
   %3 = delta.embedding %ids, %table : tensor<2x?xi64>, tensor<32000x1024xbf16> -> tensor<2x?x1024xbf16>
   return
 }
+
+// CHECK-LABEL: func.func @decode_step
+// CHECK: delta.delta_rule_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {scale = 1.250000e-01 : f32, use_qk_l2norm} : tensor<?x4x64xbf16>, tensor<?x4x64xbf16>, tensor<?x8x32xbf16>, tensor<?x8xbf16>, tensor<?x8x64x32xf32> -> tensor<?x8x32xbf16>, tensor<?x8x64x32xf32>
+func.func @decode_step(%q: tensor<?x4x64xbf16>, %v: tensor<?x8x32xbf16>, %b: tensor<?x8xbf16>,
+    %s: tensor<?x8x64x32xf32>) -> tensor<?x8x64x32xf32> {
+  %o, %s1 = delta.delta_rule_step %q, %q, %v, %b, %s {use_qk_l2norm, scale = 0.125 : f32}
+      : tensor<?x4x64xbf16>, tensor<?x4x64xbf16>, tensor<?x8x32xbf16>, tensor<?x8xbf16>, tensor<?x8x64x32xf32>
+      -> tensor<?x8x32xbf16>, tensor<?x8x64x32xf32>
+  return %s1 : tensor<?x8x64x32xf32>
+}
+
+// CHECK-LABEL: func.func @chunk_loop
+// CHECK: delta.chunk_loop %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} scale(%{{.*}}) {tile = #delta.tile<chunk = 16, block_v = 16, warps = 2, stages = 1>}
+// CHECK: ^bb0(%{{.*}}: tensor<16x32xf16>, %{{.*}}: tensor<16x32xf16>, %{{.*}}: tensor<16x16xf16>, %{{.*}}: tensor<16xf32>, %{{.*}}: tensor<32x16xf32>, %{{.*}}: f32):
+// CHECK: delta.tile_matmul %{{.*}}, %{{.*}} {transpose_b} : tensor<16x32xf16>, tensor<16x32xf16> -> tensor<16x16xf32>
+// CHECK: delta.tile_row_scale
+// CHECK: delta.tile_mask strict_lower
+// CHECK: delta.tile_ut_transform %{{.*}}, %{{.*}} {block = 8 : i64}
+// CHECK: delta.tile_matmul %{{.*}}, %{{.*}} acc(%{{.*}} : tensor<16x16xf32>) alpha(%{{.*}}) {negate}
+// CHECK: delta.chunk_yield
+func.func @chunk_loop(%q: tensor<1x?x2x32xf16>, %v: tensor<1x?x2x32xf16>, %b: tensor<1x?x2xf16>,
+    %scale: f32) -> tensor<1x?x2x32xf16> {
+  %o, %s = delta.chunk_loop %q, %q, %v, %b scale(%scale)
+      {tile = #delta.tile<chunk = 16, block_v = 16, warps = 2, stages = 1>}
+      : tensor<1x?x2x32xf16>, tensor<1x?x2x32xf16>, tensor<1x?x2x32xf16>, tensor<1x?x2xf16>
+      -> tensor<1x?x2x32xf16>, tensor<1x2x32x32xf32> {
+  ^bb0(%qc: tensor<16x32xf16>, %kc: tensor<16x32xf16>, %vc: tensor<16x16xf16>,
+       %bc: tensor<16xf32>, %st: tensor<32x16xf32>, %sc: f32):
+    %kk = delta.tile_matmul %kc, %kc {transpose_b} : tensor<16x32xf16>, tensor<16x32xf16> -> tensor<16x16xf32>
+    %a0 = delta.tile_row_scale %kk, %bc : tensor<16x16xf32>, tensor<16xf32>
+    %a = delta.tile_mask strict_lower %a0 : tensor<16x16xf32>
+    %t = delta.tile_ut_transform %a, %bc {block = 8 : i64} : tensor<16x16xf32>, tensor<16xf32> -> tensor<16x16xf32>
+    %u = delta.tile_matmul %t, %vc : tensor<16x16xf32>, tensor<16x16xf16> -> tensor<16x16xf32>
+    %o1 = delta.tile_matmul %a, %u acc(%u : tensor<16x16xf32>) alpha(%sc) {negate} : tensor<16x16xf32>, tensor<16x16xf32> -> tensor<16x16xf32>
+    %n = delta.tile_matmul %kc, %u acc(%st : tensor<32x16xf32>) {transpose_a} : tensor<16x32xf16>, tensor<16x16xf32> -> tensor<32x16xf32>
+    delta.chunk_yield %o1, %n : tensor<16x16xf32>, tensor<32x16xf32>
+  }
+  return %o : tensor<1x?x2x32xf16>
+}
