@@ -76,8 +76,9 @@ struct DeviceBuffer {
   void *ptr = nullptr;
   size_t bytes = 0;
   explicit DeviceBuffer(size_t n) : bytes(n) {
-    if (n)
+    if (n) {
       EXPECT_EQ(dj_malloc(Gpu::ctx, n, &ptr), DJ_OK) << dj_last_error_message();
+    }
   }
   ~DeviceBuffer() { dj_free(Gpu::ctx, ptr); }
   DeviceBuffer(const DeviceBuffer &) = delete;
@@ -95,24 +96,27 @@ std::unique_ptr<DeviceBuffer> upload16(const std::vector<double> &x,
   for (size_t i = 0; i < x.size(); ++i)
     bits[i] = t == DJ_DTYPE_BF16 ? toBf16Bits(x[i]) : toFp16Bits(x[i]);
   auto buf = std::make_unique<DeviceBuffer>(bits.size() * 2);
-  if (!bits.empty())
+  if (!bits.empty()) {
     EXPECT_EQ(dj_memcpy_htod(Gpu::ctx, buf->ptr, bits.data(), bits.size() * 2),
               DJ_OK);
+  }
   return buf;
 }
 
 std::unique_ptr<DeviceBuffer> uploadF32(const std::vector<double> &x) {
   std::vector<float> f(x.begin(), x.end());
   auto buf = std::make_unique<DeviceBuffer>(f.size() * 4);
-  if (!f.empty())
+  if (!f.empty()) {
     EXPECT_EQ(dj_memcpy_htod(Gpu::ctx, buf->ptr, f.data(), f.size() * 4), DJ_OK);
+  }
   return buf;
 }
 
 std::vector<double> download16(const DeviceBuffer &buf, size_t n, dj_dtype_t t) {
   std::vector<uint16_t> bits(n);
-  if (n)
+  if (n) {
     EXPECT_EQ(dj_memcpy_dtoh(Gpu::ctx, bits.data(), buf.ptr, n * 2), DJ_OK);
+  }
   std::vector<double> x(n);
   for (size_t i = 0; i < n; ++i)
     x[i] = t == DJ_DTYPE_BF16 ? fromBf16Bits(bits[i]) : fromFp16Bits(bits[i]);
@@ -121,8 +125,9 @@ std::vector<double> download16(const DeviceBuffer &buf, size_t n, dj_dtype_t t) 
 
 std::vector<double> downloadF32(const DeviceBuffer &buf, size_t n) {
   std::vector<float> f(n);
-  if (n)
+  if (n) {
     EXPECT_EQ(dj_memcpy_dtoh(Gpu::ctx, f.data(), buf.ptr, n * 4), DJ_OK);
+  }
   return std::vector<double>(f.begin(), f.end());
 }
 

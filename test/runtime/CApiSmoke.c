@@ -1,4 +1,4 @@
-/* CApiSmoke.c - the public header compiles as C99 and the shared library links. */
+/* CApiSmoke.c - the header compiles as C99; the shared library links. */
 #include "deltajit/deltajit.h"
 
 #include <math.h>

@@ -1,4 +1,4 @@
-//===- CApiTest.cpp - C API without a GPU: driver loading, errors, handles -===//
+//===- CApiTest.cpp - C API without a GPU: driver loading, errors ---------===//
 //
 // The driver-loading tests point DELTAJIT_CUDA_DRIVER at libraries that are
 // not a usable driver, so they run (and must pass) on machines without one.

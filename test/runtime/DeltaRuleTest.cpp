@@ -1,4 +1,4 @@
-//===- DeltaRuleTest.cpp - host side of the delta-rule ops and the launcher ===//
+//===- DeltaRuleTest.cpp - host side of the delta-rule ops, launcher ------===//
 //
 // Argument validation, the sequence tables, symbol binding, entry lookup,
 // and the launcher's evaluation and parameter packing: all without a GPU.
@@ -84,14 +84,14 @@ std::string invalidDecode(const dj_delta_rule_decode_args_t &a) {
 }
 
 Manifest manifestWith(const json &entries) {
-  json m = {{"format", "deltajit-package"},
-            {"format_version", 1},
-            {"target", {{"arch", "sm_90a"}, {"sm", 90}, {"ptx_version", "8.0"}}},
-            {"modules",
-             json::array({{{"file", "k.ptx"},
-                           {"sha256", std::string(64, '0')},
-                           {"kernels", json::array({"k0", "k1"})}}})},
-            {"entries", entries}};
+  json m = {
+      {"format", "deltajit-package"},
+      {"format_version", 1},
+      {"target", {{"arch", "sm_90a"}, {"sm", 90}, {"ptx_version", "8.0"}}},
+      {"modules", json::array({{{"file", "k.ptx"},
+                                {"sha256", std::string(64, '0')},
+                                {"kernels", json::array({"k0", "k1"})}}})},
+      {"entries", entries}};
   return parseManifest(m.dump(), "manifest.json");
 }
 
@@ -246,8 +246,7 @@ TEST(ForwardTables, VariableLengthWithEmptySequences) {
   EXPECT_EQ(t.chunkOffsets, (std::vector<int32_t>{0, 0, 1, 2, 2, 5}));
   EXPECT_EQ(t.totalChunks, 5);
   EXPECT_EQ(t.maxChunks, 3);
-  EXPECT_EQ(t.chunkTable,
-            (std::vector<int32_t>{1, 0, 2, 0, 4, 0, 4, 1, 4, 2}));
+  EXPECT_EQ(t.chunkTable, (std::vector<int32_t>{1, 0, 2, 0, 4, 0, 4, 1, 4, 2}));
 }
 
 TEST(ForwardTables, AllEmpty) {
@@ -266,10 +265,29 @@ TEST(ForwardSymbols, BindsTheDocumentedTable) {
   a.h0 = fake(0x7000);
   ForwardTables t = buildForwardTables(a, 64);
   SymbolTable s = forwardSymbols(a, t, 0xa000, 0xb000, 0xc000);
-  for (const char *name :
-       {"q", "k", "v", "beta", "o", "h0", "ht", "cu_seqlens", "chunk_offsets",
-        "chunk_table", "B", "T", "H", "HV", "DK", "DV", "N", "T_total",
-        "total_chunks", "max_chunks", "has_h0", "has_ht", "scale"}) {
+  for (const char *name : {"q",
+                           "k",
+                           "v",
+                           "beta",
+                           "o",
+                           "h0",
+                           "ht",
+                           "cu_seqlens",
+                           "chunk_offsets",
+                           "chunk_table",
+                           "B",
+                           "T",
+                           "H",
+                           "HV",
+                           "DK",
+                           "DV",
+                           "N",
+                           "T_total",
+                           "total_chunks",
+                           "max_chunks",
+                           "has_h0",
+                           "has_ht",
+                           "scale"}) {
     ASSERT_TRUE(s.count(name)) << name;
     // Every symbol of the docs' table is one the manifest checker knows.
     EXPECT_EQ(opSymbols("delta_rule_forward")->at(name), s.at(name).kind)
@@ -302,11 +320,11 @@ TEST(DecodeSymbols, InPlaceWhenStateOutIsNull) {
 }
 
 TEST(FindEntry, MatchesKeysAndChunk) {
-  Manifest m = manifestWith(json::array(
-      {forwardEntry("bf16", 64, 64, 64, false),
-       forwardEntry("bf16", 128, 128, 64, false),
-       forwardEntry("bf16", 128, 128, 32, false),
-       forwardEntry("fp16", 128, 128, 64, true)}));
+  Manifest m =
+      manifestWith(json::array({forwardEntry("bf16", 64, 64, 64, false),
+                                forwardEntry("bf16", 128, 128, 64, false),
+                                forwardEntry("bf16", 128, 128, 32, false),
+                                forwardEntry("fp16", 128, 128, 64, true)}));
   EntryRequest r;
   r.op = "delta_rule_forward";
   r.dtype = DJ_DTYPE_BF16;
@@ -322,9 +340,9 @@ TEST(FindEntry, MatchesKeysAndChunk) {
 }
 
 TEST(FindEntry, NotFoundListsRequestAndEntries) {
-  Manifest m = manifestWith(json::array(
-      {forwardEntry("bf16", 64, 64, 64, false),
-       forwardEntry("bf16", 128, 128, 64, true)}));
+  Manifest m =
+      manifestWith(json::array({forwardEntry("bf16", 64, 64, 64, false),
+                                forwardEntry("bf16", 128, 128, 64, true)}));
   EntryRequest r;
   r.op = "delta_rule_forward";
   r.dtype = DJ_DTYPE_BF16;
@@ -403,12 +421,13 @@ TEST(Launcher, LaunchTimeErrorsNameTheField) {
   json entry = {
       {"op", "custom"},
       {"launches",
-       json::array({{{"kernel", "k0"},
-                     {"grid", json::array({"n / d", "1", "1"})},
-                     {"block", json::array({1, 1, 1})},
-                     {"shared_bytes", 0},
-                     {"params", json::array({{{"name", "n"}, {"type", "i32"}},
-                                             {{"name", "p"}, {"type", "ptr"}}})}}})}};
+       json::array(
+           {{{"kernel", "k0"},
+             {"grid", json::array({"n / d", "1", "1"})},
+             {"block", json::array({1, 1, 1})},
+             {"shared_bytes", 0},
+             {"params", json::array({{{"name", "n"}, {"type", "i32"}},
+                                     {{"name", "p"}, {"type", "ptr"}}})}}})}};
   Manifest m = manifestWith(json::array({entry}));
   auto error = [&](const SymbolTable &s) -> std::string {
     try {

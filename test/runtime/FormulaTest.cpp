@@ -61,9 +61,9 @@ TEST(Formula, Precedence) {
   EXPECT_EQ(eval("1 + 2 * 3"), 7);
   EXPECT_EQ(eval("(1 + 2) * 3"), 9);
   EXPECT_EQ(eval("2 * 3 + 4 * 5"), 26);
-  EXPECT_EQ(eval("10 - 4 - 3"), 3);   // left associative
-  EXPECT_EQ(eval("64 / 4 / 2"), 8);   // left associative
-  EXPECT_EQ(eval("2 * 9 / 4"), 4);    // (2 * 9) / 4
+  EXPECT_EQ(eval("10 - 4 - 3"), 3); // left associative
+  EXPECT_EQ(eval("64 / 4 / 2"), 8); // left associative
+  EXPECT_EQ(eval("2 * 9 / 4"), 4);  // (2 * 9) / 4
   EXPECT_EQ(eval("2 * (9 / 4)"), 4);
   EXPECT_EQ(eval("1 - 2 * 3 + 4"), -1);
   EXPECT_EQ(eval("((((5))))"), 5);
@@ -131,16 +131,19 @@ TEST(Formula, SyntaxErrors) {
   EXPECT_NE(parseError("min(1)").find("expected ',' after the first argument "
                                       "of min, found ')'"),
             std::string::npos);
-  EXPECT_NE(parseError("max(1, 2, 3)").find("expected ')' after the second "
-                                            "argument of max (it takes 2)"),
+  EXPECT_NE(parseError("max(1, 2, 3)")
+                .find("expected ')' after the second "
+                      "argument of max (it takes 2)"),
             std::string::npos);
-  EXPECT_NE(parseError("ceildiv + 1").find("function 'ceildiv' needs "
-                                           "arguments"),
+  EXPECT_NE(parseError("ceildiv + 1")
+                .find("function 'ceildiv' needs "
+                      "arguments"),
             std::string::npos);
   EXPECT_NE(parseError("12ab").find("malformed number '12a'"),
             std::string::npos);
-  EXPECT_NE(parseError("9223372036854775808").find("integer literal out of "
-                                                   "range at column 1"),
+  EXPECT_NE(parseError("9223372036854775808")
+                .find("integer literal out of "
+                      "range at column 1"),
             std::string::npos);
   EXPECT_NE(parseError("()").find("found ')'"), std::string::npos);
   EXPECT_NE(parseError("1 * * 2").find("found '*' at column 5"),
@@ -164,8 +167,8 @@ TEST(Formula, DivisionByZero) {
 }
 
 TEST(Formula, Overflow) {
-  std::map<std::string, int64_t> big{{"a", int64_t(1) << 62}, {"m", kMin},
-                                     {"M", kMax}};
+  std::map<std::string, int64_t> big{
+      {"a", int64_t(1) << 62}, {"m", kMin}, {"M", kMax}};
   EXPECT_EQ(evalError("a * 2", big), "integer overflow in 'a * 2'");
   EXPECT_EQ(evalError("a * a", big), "integer overflow in 'a * a'");
   EXPECT_EQ(evalError("M + 1", big), "integer overflow in 'M + 1'");

@@ -325,8 +325,8 @@ protected:
     symbols[2] = {"value", DJ_SYMBOL_FLOAT, nullptr, 0, value};
     symbols[3] = {"offset", DJ_SYMBOL_INT, nullptr, offset, 0};
     symbols[4] = {"mul", DJ_SYMBOL_FLOAT, nullptr, 0, mul};
-    ASSERT_EQ(dj_package_launch(ctx, pkg, entryIndex(pkg, "test_fill"),
-                                symbols, 5, nullptr),
+    ASSERT_EQ(dj_package_launch(ctx, pkg, entryIndex(pkg, "test_fill"), symbols,
+                                5, nullptr),
               DJ_OK)
         << message();
     ASSERT_EQ(dj_synchronize(ctx), DJ_OK) << message();
@@ -335,8 +335,9 @@ protected:
     size_t bad = 0;
     for (int64_t i = 0; i < n; ++i)
       bad += host[i] != want;
-    EXPECT_EQ(bad, 0u) << "n = " << n << ", want " << want << ", host[0] = "
-                       << host[0] << ", host[n-1] = " << host[n - 1];
+    EXPECT_EQ(bad, 0u) << "n = " << n << ", want " << want
+                       << ", host[0] = " << host[0]
+                       << ", host[n-1] = " << host[n - 1];
   }
 
   std::vector<std::string> cacheFiles() {
@@ -411,7 +412,7 @@ TEST_F(Gpu, GenericLaunchFillAndAxpb) {
   runFill(pkg, 1000, 2.0f, 3, 1.5f);
   runFill(pkg, 1, -1.0f, -5, 2.0f);
   runFill(pkg, 1 << 20, 0.25f, 1 << 20, 4.0f); // scratch grows
-  runFill(pkg, 1000, 7.0f, 0, 1.0f);            // and is reused
+  runFill(pkg, 1000, 7.0f, 0, 1.0f);           // and is reused
   dj_package_destroy(pkg);
 }
 
@@ -560,8 +561,7 @@ TEST_F(Gpu, BadPtxReportsTheJitLog) {
   EXPECT_EQ(pkg, nullptr);
   std::string msg = message();
   std::cout << "JIT failure message:\n" << msg << "\n";
-  EXPECT_NE(msg.find("JIT compilation of 'test.ptx' failed"),
-            std::string::npos)
+  EXPECT_NE(msg.find("JIT compilation of 'test.ptx' failed"), std::string::npos)
       << msg;
   EXPECT_NE(msg.find("CUDA_ERROR_INVALID_PTX"), std::string::npos) << msg;
   EXPECT_NE(msg.find("JIT error log:"), std::string::npos) << msg;
@@ -583,7 +583,8 @@ TEST_F(Gpu, KernelMissingFromModule) {
 TEST_F(Gpu, IncompatibleTarget) {
   dj_device_info_t dev;
   ASSERT_EQ(dj_context_device_info(ctx, &dev), DJ_OK);
-  int other = dev.compute_capability_major * 10 + dev.compute_capability_minor + 1;
+  int other =
+      dev.compute_capability_major * 10 + dev.compute_capability_minor + 1;
   json m = testManifest();
   m["target"]["arch"] = "sm_" + std::to_string(other) + "a";
   m["target"]["sm"] = other;
@@ -591,7 +592,8 @@ TEST_F(Gpu, IncompatibleTarget) {
   EXPECT_EQ(dj_package_load(ctx, writeTestPackage(m).c_str(), &pkg),
             DJ_ERROR_PACKAGE);
   EXPECT_NE(message().find("target.arch: the package targets sm_" +
-                           std::to_string(other) + "a, which runs only on "
+                           std::to_string(other) +
+                           "a, which runs only on "
                            "compute capability"),
             std::string::npos)
       << message();
@@ -648,12 +650,11 @@ TEST_F(Gpu, ForwardBindsTablesAndScalars) {
   EXPECT_EQ(tTotal, 13);
   float scale;
   std::memcpy(&scale, &scalars[4], 4);
-  EXPECT_EQ(scale, 0.5f); // 4^-1/2
+  EXPECT_EQ(scale, 0.5f);   // 4^-1/2
   EXPECT_EQ(scalars[5], 0); // has_h0
   EXPECT_EQ(scalars[6], 2); // max_chunks
   EXPECT_EQ(k.read<int32_t>(4), (std::vector<int32_t>{0, 2, 2, 4}));
-  EXPECT_EQ(v.read<int32_t>(8),
-            (std::vector<int32_t>{0, 0, 0, 1, 2, 0, 2, 1}));
+  EXPECT_EQ(v.read<int32_t>(8), (std::vector<int32_t>{0, 0, 0, 1, 2, 0, 2, 1}));
   EXPECT_EQ(beta.read<int64_t>(4), (std::vector<int64_t>{0, 5, 5, 13}));
 
   // A larger uniform batch (the tables grow), explicit chunk and scale.
@@ -843,15 +844,13 @@ TEST_F(Gpu, ConcurrentCallsFromSeveralThreads) {
         // the default stream grows while other threads use it.
         int64_t n = kN - 97 * ((t + it) % 7);
         float value = static_cast<float>(t * 100 + it);
-        dj_symbol_t symbols[5] = {
-            {"out", DJ_SYMBOL_PTR, out, 0, 0},
-            {"n", DJ_SYMBOL_INT, nullptr, n, 0},
-            {"value", DJ_SYMBOL_FLOAT, nullptr, 0, value},
-            {"offset", DJ_SYMBOL_INT, nullptr, 1, 0},
-            {"mul", DJ_SYMBOL_FLOAT, nullptr, 0, 1.0}};
+        dj_symbol_t symbols[5] = {{"out", DJ_SYMBOL_PTR, out, 0, 0},
+                                  {"n", DJ_SYMBOL_INT, nullptr, n, 0},
+                                  {"value", DJ_SYMBOL_FLOAT, nullptr, 0, value},
+                                  {"offset", DJ_SYMBOL_INT, nullptr, 1, 0},
+                                  {"mul", DJ_SYMBOL_FLOAT, nullptr, 0, 1.0}};
         if (dj_package_launch(ctx, pkg, fill, symbols, 5, nullptr) != DJ_OK ||
-            dj_memcpy_dtoh(ctx, host.data(), out, n * sizeof(float)) !=
-                DJ_OK) {
+            dj_memcpy_dtoh(ctx, host.data(), out, n * sizeof(float)) != DJ_OK) {
           ++failures[t];
           continue;
         }

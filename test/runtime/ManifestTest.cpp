@@ -6,8 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Error.h"
 #include "Manifest.h"
+#include "Error.h"
 #include "TestUtil.h"
 
 #include "deltajit/deltajit.h"
@@ -89,8 +89,8 @@ Result check(const json &manifest,
     Result r_ = (result);                                                      \
     EXPECT_EQ(r_.status, DJ_ERROR_PACKAGE) << r_.message;                      \
     EXPECT_NE(r_.message.find(fragment), std::string::npos)                    \
-        << "message: " << r_.message << "\nexpected to contain: "             \
-        << (fragment);                                                         \
+        << "message: " << r_.message                                           \
+        << "\nexpected to contain: " << (fragment);                            \
   } while (0)
 
 } // namespace
@@ -114,9 +114,8 @@ TEST(Manifest, ParsedFields) {
   EXPECT_EQ(p.modules[0].sha256, std::string(64, 'a')); // normalized
   ASSERT_EQ(p.entries.size(), 2u);
   const deltajit::EntrySpec &e = p.entries[0];
-  EXPECT_EQ(e.describe(),
-            "delta_rule_forward dtype=bf16 dk=64 dv=64 chunk=64 "
-            "use_qk_l2norm=false");
+  EXPECT_EQ(e.describe(), "delta_rule_forward dtype=bf16 dk=64 dv=64 chunk=64 "
+                          "use_qk_l2norm=false");
   EXPECT_EQ(p.entries[1].describe(),
             "delta_rule_decode dtype=bf16 dk=64 dv=64 use_qk_l2norm=false");
   ASSERT_EQ(e.scratch.size(), 2u);
@@ -201,6 +200,16 @@ TEST(Manifest, TargetSmWrongType) {
   m["target"]["sm"] = "80";
   EXPECT_PACKAGE_ERROR(check(m), "target.sm: expected an integer, found "
                                  "string \"80\"");
+}
+
+TEST(Manifest, TargetPtxVersionIsOptional) {
+  json m = baseline();
+  m["target"].erase("ptx_version");
+  m["target"]["ptx_features"] = "+ptx80"; // what deltac writes today
+  EXPECT_EQ(check(m).status, DJ_OK) << dj_last_error_message();
+  m["target"]["ptx_version"] = 8.0;
+  EXPECT_PACKAGE_ERROR(check(m), "target.ptx_version: expected a string, "
+                                 "found number 8.0");
 }
 
 TEST(Manifest, TargetArchMalformedOrInconsistent) {

@@ -1,0 +1,342 @@
+//===- DeltaRule.cpp - validation, sequence tables, binding, launch -------===//
+
+#include "DeltaRule.h"
+
+#include "Context.h"
+#include "Error.h"
+#include "Package.h"
+
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+namespace deltajit {
+
+namespace {
+
+const char *dtypeLabel(dj_dtype_t d) {
+  switch (d) {
+  case DJ_DTYPE_BF16:
+    return "bf16";
+  case DJ_DTYPE_FP16:
+    return "fp16";
+  }
+  return "?";
+}
+
+void checkDtype(const dj_dtype_t &dtype) {
+  int d = rawEnum(dtype);
+  if (d != DJ_DTYPE_BF16 && d != DJ_DTYPE_FP16)
+    fail(DJ_ERROR_INVALID_ARGUMENT, "args->dtype is ", d,
+         d == 0 ? " (unset)" : "", "; expected DJ_DTYPE_BF16 or DJ_DTYPE_FP16");
+}
+
+void checkAtLeast(int64_t v, int64_t lo, const char *name) {
+  if (v < lo)
+    fail(DJ_ERROR_INVALID_ARGUMENT, "args->", name, " is ", v,
+         "; it must be >= ", lo);
+}
+
+void checkPointer(const void *p, const char *name) {
+  if (!p)
+    fail(DJ_ERROR_INVALID_ARGUMENT, "args->", name,
+         " is NULL; it is a required device pointer");
+}
+
+/// Product of the arguments, failing if it leaves int64.
+int64_t product(std::initializer_list<int64_t> xs, const char *what) {
+  int64_t r = 1;
+  for (int64_t x : xs)
+    if (__builtin_mul_overflow(r, x, &r))
+      fail(DJ_ERROR_INVALID_ARGUMENT, "the size of ", what,
+           " overflows 64 bits");
+  return r;
+}
+
+float resolveScale(float scale, int64_t dk) {
+  if (std::isnan(scale))
+    return static_cast<float>(1.0 / std::sqrt(static_cast<double>(dk)));
+  return scale;
+}
+
+void checkScale(float scale) {
+  if (std::isinf(scale))
+    fail(DJ_ERROR_INVALID_ARGUMENT,
+         "args->scale is infinite; pass a finite value or NaN for DK^-1/2");
+}
+
+} // namespace
+
+void validateForwardArgs(const dj_delta_rule_forward_args_t &a) {
+  checkDtype(a.dtype);
+  checkAtLeast(a.B, 1, "B");
+  checkAtLeast(a.T, 0, "T");
+  checkAtLeast(a.H, 1, "H");
+  checkAtLeast(a.HV, 1, "HV");
+  checkAtLeast(a.DK, 1, "DK");
+  checkAtLeast(a.DV, 1, "DV");
+  if (a.HV % a.H != 0)
+    fail(DJ_ERROR_INVALID_ARGUMENT, "args->HV (", a.HV,
+         ") must be a multiple of args->H (", a.H, ")");
+  checkPointer(a.q, "q");
+  checkPointer(a.k, "k");
+  checkPointer(a.v, "v");
+  checkPointer(a.beta, "beta");
+  checkPointer(a.o, "o");
+  checkScale(a.scale);
+  if (a.chunk_size < 0)
+    fail(DJ_ERROR_INVALID_ARGUMENT, "args->chunk_size is ", a.chunk_size,
+         "; it must be >= 0 (0: the package's default)");
+  product({a.B, a.T, a.H, a.DK}, "q/k ([B, T, H, DK])");
+  product({a.B, a.T, a.HV, a.DV, 2}, "v/o ([B, T, HV, DV])");
+  if (a.cu_seqlens) {
+    if (a.B != 1)
+      fail(DJ_ERROR_INVALID_ARGUMENT, "args->B is ", a.B,
+           "; it must be 1 when args->cu_seqlens is given");
+    checkAtLeast(a.num_seqs, 1, "num_seqs");
+    if (a.num_seqs > std::numeric_limits<int32_t>::max() - 1)
+      fail(DJ_ERROR_INVALID_ARGUMENT, "args->num_seqs is ", a.num_seqs,
+           "; at most ", std::numeric_limits<int32_t>::max() - 1,
+           " sequences are supported");
+    if (a.cu_seqlens[0] != 0)
+      fail(DJ_ERROR_INVALID_ARGUMENT, "args->cu_seqlens[0] is ",
+           a.cu_seqlens[0], "; it must be 0");
+    for (int64_t i = 0; i < a.num_seqs; ++i)
+      if (a.cu_seqlens[i + 1] < a.cu_seqlens[i])
+        fail(DJ_ERROR_INVALID_ARGUMENT,
+             "args->cu_seqlens is not "
+             "non-decreasing: cu_seqlens[",
+             i + 1, "] = ", a.cu_seqlens[i + 1], " < cu_seqlens[", i,
+             "] = ", a.cu_seqlens[i]);
+    if (a.cu_seqlens[a.num_seqs] != a.T)
+      fail(DJ_ERROR_INVALID_ARGUMENT,
+           "args->cu_seqlens[num_seqs = ", a.num_seqs, "] is ",
+           a.cu_seqlens[a.num_seqs], "; it must equal args->T (", a.T, ")");
+  } else if (a.num_seqs != 0) {
+    fail(DJ_ERROR_INVALID_ARGUMENT, "args->num_seqs is ", a.num_seqs,
+         " but args->cu_seqlens is NULL (num_seqs must be 0 without "
+         "cu_seqlens)");
+  }
+  int64_t n = a.cu_seqlens ? a.num_seqs : a.B;
+  product({n, a.HV, a.DK, a.DV, 4}, "the states ([N, HV, DK, DV])");
+}
+
+void validateDecodeArgs(const dj_delta_rule_decode_args_t &a) {
+  checkDtype(a.dtype);
+  checkAtLeast(a.N, 0, "N");
+  checkAtLeast(a.H, 1, "H");
+  checkAtLeast(a.HV, 1, "HV");
+  checkAtLeast(a.DK, 1, "DK");
+  checkAtLeast(a.DV, 1, "DV");
+  if (a.HV % a.H != 0)
+    fail(DJ_ERROR_INVALID_ARGUMENT, "args->HV (", a.HV,
+         ") must be a multiple of args->H (", a.H, ")");
+  checkPointer(a.q, "q");
+  checkPointer(a.k, "k");
+  checkPointer(a.v, "v");
+  checkPointer(a.beta, "beta");
+  checkPointer(a.o, "o");
+  checkPointer(a.state_in, "state_in");
+  checkScale(a.scale);
+  product({a.N, a.HV, a.DK, a.DV, 4}, "the state ([N, HV, DK, DV])");
+  product({a.N, a.H, a.DK, 2}, "q/k ([N, H, DK])");
+}
+
+std::vector<std::string> dtypeNames(dj_dtype_t dtype) {
+  if (dtype == DJ_DTYPE_BF16)
+    return {"bf16"};
+  if (dtype == DJ_DTYPE_FP16)
+    return {"fp16", "f16"};
+  return {};
+}
+
+std::string EntryRequest::describe() const {
+  std::ostringstream os;
+  os << op << " dtype=" << dtypeLabel(dtype) << " dk=" << dk << " dv=" << dv;
+  if (op == "delta_rule_forward")
+    os << " chunk=" << (chunk ? std::to_string(*chunk) : std::string("any"));
+  os << " use_qk_l2norm=" << (useQkL2norm ? "true" : "false");
+  return os.str();
+}
+
+size_t findEntry(const Manifest &m, const EntryRequest &r,
+                 const std::string &packageDir) {
+  std::vector<std::string> names = dtypeNames(r.dtype);
+  for (size_t i = 0; i < m.entries.size(); ++i) {
+    const EntrySpec &e = m.entries[i];
+    if (e.op != r.op || !e.dtype || !e.dk || !e.dv || !e.useQkL2norm)
+      continue;
+    bool dtypeOk = false;
+    for (const std::string &n : names)
+      dtypeOk = dtypeOk || *e.dtype == n;
+    if (!dtypeOk || *e.dk != r.dk || *e.dv != r.dv ||
+        *e.useQkL2norm != r.useQkL2norm)
+      continue;
+    if (r.chunk && (!e.chunk || *e.chunk != *r.chunk))
+      continue;
+    return i;
+  }
+  std::ostringstream os;
+  os << "no entry of package '" << packageDir << "' matches " << r.describe()
+     << "; the package has ";
+  if (m.entries.empty())
+    os << "no entries";
+  else {
+    os << m.entries.size() << (m.entries.size() == 1 ? " entry:" : " entries:");
+    constexpr size_t kMaxListed = 32;
+    for (size_t i = 0; i < m.entries.size() && i < kMaxListed; ++i)
+      os << "\n  " << m.entries[i].describe();
+    if (m.entries.size() > kMaxListed)
+      os << "\n  ... (" << m.entries.size() - kMaxListed << " more)";
+  }
+  fail(DJ_ERROR_NOT_FOUND, os.str());
+}
+
+ForwardTables buildForwardTables(const dj_delta_rule_forward_args_t &a,
+                                 int64_t chunk) {
+  if (chunk <= 0)
+    fail(DJ_ERROR_INTERNAL, "chunk length ", chunk, " is not positive");
+  ForwardTables t;
+  t.numSeqs = a.cu_seqlens ? a.num_seqs : a.B;
+  t.cuSeqlens.resize(t.numSeqs + 1);
+  for (int64_t i = 0; i <= t.numSeqs; ++i)
+    t.cuSeqlens[i] = a.cu_seqlens ? a.cu_seqlens[i] : i * a.T;
+  t.chunkOffsets.resize(t.numSeqs + 1);
+  for (int64_t s = 0; s < t.numSeqs; ++s) {
+    int64_t len = t.cuSeqlens[s + 1] - t.cuSeqlens[s];
+    int64_t chunks = len / chunk + (len % chunk != 0);
+    t.chunkOffsets[s] = static_cast<int32_t>(t.totalChunks);
+    t.totalChunks += chunks;
+    if (t.totalChunks > std::numeric_limits<int32_t>::max())
+      fail(DJ_ERROR_INVALID_ARGUMENT,
+           "the batch has more than 2^31-1 chunks "
+           "of ",
+           chunk, " tokens");
+    t.maxChunks = std::max(t.maxChunks, chunks);
+  }
+  t.chunkOffsets[t.numSeqs] = static_cast<int32_t>(t.totalChunks);
+  t.chunkTable.resize(2 * t.totalChunks);
+  for (int64_t s = 0; s < t.numSeqs; ++s)
+    for (int32_t c = t.chunkOffsets[s]; c < t.chunkOffsets[s + 1]; ++c) {
+      t.chunkTable[2 * c] = static_cast<int32_t>(s);
+      t.chunkTable[2 * c + 1] = c - t.chunkOffsets[s];
+    }
+  return t;
+}
+
+SymbolTable forwardSymbols(const dj_delta_rule_forward_args_t &a,
+                           const ForwardTables &t, CUdeviceptr cuSeqlens,
+                           CUdeviceptr chunkOffsets, CUdeviceptr chunkTable) {
+  SymbolTable s;
+  s["q"] = SymbolValue::pointer(a.q);
+  s["k"] = SymbolValue::pointer(a.k);
+  s["v"] = SymbolValue::pointer(a.v);
+  s["beta"] = SymbolValue::pointer(a.beta);
+  s["o"] = SymbolValue::pointer(a.o);
+  s["h0"] = SymbolValue::pointer(a.h0);
+  s["ht"] = SymbolValue::pointer(a.ht);
+  s["cu_seqlens"] = SymbolValue::pointer(cuSeqlens);
+  s["chunk_offsets"] = SymbolValue::pointer(chunkOffsets);
+  s["chunk_table"] = SymbolValue::pointer(chunkTable);
+  s["B"] = SymbolValue::integer(a.B);
+  s["T"] = SymbolValue::integer(a.T);
+  s["H"] = SymbolValue::integer(a.H);
+  s["HV"] = SymbolValue::integer(a.HV);
+  s["DK"] = SymbolValue::integer(a.DK);
+  s["DV"] = SymbolValue::integer(a.DV);
+  s["N"] = SymbolValue::integer(t.numSeqs);
+  s["T_total"] = SymbolValue::integer(a.B * a.T);
+  s["total_chunks"] = SymbolValue::integer(t.totalChunks);
+  s["max_chunks"] = SymbolValue::integer(t.maxChunks);
+  s["has_h0"] = SymbolValue::integer(a.h0 ? 1 : 0);
+  s["has_ht"] = SymbolValue::integer(a.ht ? 1 : 0);
+  s["scale"] = SymbolValue::real(resolveScale(a.scale, a.DK));
+  return s;
+}
+
+SymbolTable decodeSymbols(const dj_delta_rule_decode_args_t &a) {
+  SymbolTable s;
+  s["q"] = SymbolValue::pointer(a.q);
+  s["k"] = SymbolValue::pointer(a.k);
+  s["v"] = SymbolValue::pointer(a.v);
+  s["beta"] = SymbolValue::pointer(a.beta);
+  s["o"] = SymbolValue::pointer(a.o);
+  s["state_in"] = SymbolValue::pointer(a.state_in);
+  s["state_out"] = SymbolValue::pointer(
+      a.state_out ? static_cast<const void *>(a.state_out) : a.state_in);
+  s["N"] = SymbolValue::integer(a.N);
+  s["H"] = SymbolValue::integer(a.H);
+  s["HV"] = SymbolValue::integer(a.HV);
+  s["DK"] = SymbolValue::integer(a.DK);
+  s["DV"] = SymbolValue::integer(a.DV);
+  s["scale"] = SymbolValue::real(resolveScale(a.scale, a.DK));
+  return s;
+}
+
+void deltaRuleForward(Context &ctx, const Package &pkg,
+                      const dj_delta_rule_forward_args_t &a, CUstream stream) {
+  validateForwardArgs(a);
+  EntryRequest r;
+  r.op = "delta_rule_forward";
+  r.dtype = a.dtype;
+  r.dk = a.DK;
+  r.dv = a.DV;
+  if (a.chunk_size > 0)
+    r.chunk = a.chunk_size;
+  r.useQkL2norm = a.use_qk_l2norm != 0;
+  size_t entryIndex = findEntry(pkg.manifest(), r, pkg.dir());
+  const EntrySpec &entry = pkg.manifest().entries[entryIndex];
+  ForwardTables t = buildForwardTables(a, *entry.chunk);
+  const Driver &d = ctx.driver();
+
+  if (t.totalChunks == 0) {
+    // Nothing to compute: every sequence is empty. The final state is the
+    // initial one (or zeros).
+    if (a.ht) {
+      size_t bytes = static_cast<size_t>(t.numSeqs * a.HV * a.DK * a.DV) * 4;
+      CUdeviceptr ht = reinterpret_cast<uintptr_t>(a.ht);
+      if (a.h0 && a.h0 != a.ht)
+        d.check(d.cuMemcpyDtoDAsync_v2(ht, reinterpret_cast<uintptr_t>(a.h0),
+                                       bytes, stream),
+                "cuMemcpyDtoDAsync (ht = h0 for an empty batch)");
+      else if (!a.h0)
+        d.check(d.cuMemsetD32Async(ht, 0, bytes / 4, stream),
+                "cuMemsetD32Async (ht = 0 for an empty batch)");
+    }
+    return;
+  }
+
+  auto upload = [&](const char *name, const void *data, size_t bytes) {
+    CUdeviceptr p = ctx.workspace(stream, std::string("table.") + name, bytes);
+    // From pageable memory: returns once the source has been staged, so the
+    // host vectors may die right after; ordered on `stream`.
+    d.check(d.cuMemcpyHtoDAsync_v2(p, data, bytes, stream),
+            concat("cuMemcpyHtoDAsync(", name, ", ", bytes, " bytes)"));
+    return p;
+  };
+  CUdeviceptr cu = upload("cu_seqlens", t.cuSeqlens.data(),
+                          t.cuSeqlens.size() * sizeof(int64_t));
+  CUdeviceptr offsets = upload("chunk_offsets", t.chunkOffsets.data(),
+                               t.chunkOffsets.size() * sizeof(int32_t));
+  CUdeviceptr table = upload("chunk_table", t.chunkTable.data(),
+                             t.chunkTable.size() * sizeof(int32_t));
+  launchEntry(ctx, pkg, entryIndex, forwardSymbols(a, t, cu, offsets, table),
+              stream);
+}
+
+void deltaRuleDecode(Context &ctx, const Package &pkg,
+                     const dj_delta_rule_decode_args_t &a, CUstream stream) {
+  validateDecodeArgs(a);
+  EntryRequest r;
+  r.op = "delta_rule_decode";
+  r.dtype = a.dtype;
+  r.dk = a.DK;
+  r.dv = a.DV;
+  r.useQkL2norm = a.use_qk_l2norm != 0;
+  size_t entryIndex = findEntry(pkg.manifest(), r, pkg.dir());
+  if (a.N == 0)
+    return;
+  launchEntry(ctx, pkg, entryIndex, decodeSymbols(a), stream);
+}
+
+} // namespace deltajit

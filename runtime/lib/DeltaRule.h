@@ -1,0 +1,79 @@
+//===- DeltaRule.h - delta_rule_forward / delta_rule_decode host side -----===//
+//
+// Argument validation, host-built sequence tables, entry lookup and symbol
+// binding for the two delta-rule ops of docs/package-format.md. Everything
+// up to the upload is plain host code (unit-tested without a GPU).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DELTAJIT_RUNTIME_DELTARULE_H
+#define DELTAJIT_RUNTIME_DELTARULE_H
+
+#include "Launcher.h"
+#include "Manifest.h"
+
+#include "deltajit/deltajit.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace deltajit {
+
+class Context;
+class Package;
+
+/// Throws Error(DJ_ERROR_INVALID_ARGUMENT) naming the first bad argument.
+void validateForwardArgs(const dj_delta_rule_forward_args_t &args);
+void validateDecodeArgs(const dj_delta_rule_decode_args_t &args);
+
+/// The manifest dtype names a dj_dtype_t matches ("bf16"; "fp16", "f16").
+std::vector<std::string> dtypeNames(dj_dtype_t dtype);
+
+/// What an op call asks of the manifest.
+struct EntryRequest {
+  std::string op;
+  dj_dtype_t dtype = DJ_DTYPE_BF16;
+  int64_t dk = 0, dv = 0;
+  std::optional<int64_t> chunk; ///< Unset: any chunk (first match).
+  bool useQkL2norm = false;
+  std::string describe() const;
+};
+
+/// Index of the first matching entry; throws Error(DJ_ERROR_NOT_FOUND)
+/// listing the request and the package's entries.
+size_t findEntry(const Manifest &m, const EntryRequest &request,
+                 const std::string &packageDir);
+
+/// Host-side sequence tables of a forward call (docs: cu_seqlens,
+/// chunk_offsets, chunk_table).
+struct ForwardTables {
+  int64_t numSeqs = 0;
+  int64_t totalChunks = 0, maxChunks = 0;
+  std::vector<int64_t> cuSeqlens;    ///< [N + 1]
+  std::vector<int32_t> chunkOffsets; ///< [N + 1]
+  std::vector<int32_t> chunkTable;   ///< [total_chunks * 2]
+};
+
+/// Builds the tables for validated `args` and chunk length `chunk`.
+ForwardTables buildForwardTables(const dj_delta_rule_forward_args_t &args,
+                                 int64_t chunk);
+
+/// The scalar and pointer symbols of a forward call (the three table
+/// pointers are bound to the given device addresses).
+SymbolTable forwardSymbols(const dj_delta_rule_forward_args_t &args,
+                           const ForwardTables &tables, CUdeviceptr cuSeqlens,
+                           CUdeviceptr chunkOffsets, CUdeviceptr chunkTable);
+SymbolTable decodeSymbols(const dj_delta_rule_decode_args_t &args);
+
+/// The caller holds a ContextScope.
+void deltaRuleForward(Context &ctx, const Package &pkg,
+                      const dj_delta_rule_forward_args_t &args,
+                      CUstream stream);
+void deltaRuleDecode(Context &ctx, const Package &pkg,
+                     const dj_delta_rule_decode_args_t &args, CUstream stream);
+
+} // namespace deltajit
+
+#endif // DELTAJIT_RUNTIME_DELTARULE_H
