@@ -27,6 +27,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -88,9 +89,11 @@ std::string wrapRun(const Config &c, const std::string &core) {
          toTensor("b", s.beta) + toTensor("h0", s.state) + toTensor("cu", s.cu);
   src += core;
   src += "  bufferization.materialize_in_destination %ot in restrict writable "
-         "%o : (" + t(s.v) + ", " + m(s.v) + ") -> ()\n";
+         "%o : (" +
+         t(s.v) + ", " + m(s.v) + ") -> ()\n";
   src += "  bufferization.materialize_in_destination %st in restrict writable "
-         "%ht : (" + t(s.state) + ", " + m(s.state) + ") -> ()\n";
+         "%ht : (" +
+         t(s.state) + ", " + m(s.state) + ") -> ()\n";
   src += "  return\n}\n";
   return src;
 }
@@ -108,17 +111,16 @@ std::string optionalOperands(const Config &c) {
 std::string opTypes(const Config &c) {
   Shapes s(c);
   return " : tensor<" + s.qk + ">, tensor<" + s.qk + ">, tensor<" + s.v +
-         ">, tensor<" + s.beta + "> -> tensor<" + s.v + ">, tensor<" +
-         s.state + ">";
+         ">, tensor<" + s.beta + "> -> tensor<" + s.v + ">, tensor<" + s.state +
+         ">";
 }
 
 /// @run around delta.delta_rule with the op's chunk_size = c.chunk.
 std::string deltaRuleSource(const Config &c) {
-  std::string core = "  %ot, %st = delta.delta_rule %qt, %kt, %vt, %bt" +
-                     optionalOperands(c) + " {chunk_size = " +
-                     std::to_string(c.chunk) + " : i64" +
-                     (c.l2norm ? ", use_qk_l2norm" : "") + "}" + opTypes(c) +
-                     "\n";
+  std::string core =
+      "  %ot, %st = delta.delta_rule %qt, %kt, %vt, %bt" + optionalOperands(c) +
+      " {chunk_size = " + std::to_string(c.chunk) + " : i64" +
+      (c.l2norm ? ", use_qk_l2norm" : "") + "}" + opTypes(c) + "\n";
   return wrapRun(c, core);
 }
 
@@ -199,17 +201,32 @@ private:
   Fn fn = nullptr;
 };
 
-/// Compiled kernels by source, alive for the whole process.
+/// Compiled kernels by source: each test compiles what it needs once.
+std::map<std::string, std::unique_ptr<Kernel>> &kernelCache() {
+  static auto *cache = new std::map<std::string, std::unique_ptr<Kernel>>();
+  return *cache;
+}
+
+/// Destroys the cached kernels at the end of the test program, while LLVM
+/// is still fully alive (an ExecutionEngine destroyed by static destructors
+/// at exit runs its JIT deinitializers against torn-down LLVM state and
+/// crashes or hangs).
+class KernelCacheCleanup : public ::testing::Environment {
+public:
+  void TearDown() override { kernelCache().clear(); }
+};
+[[maybe_unused]] ::testing::Environment *const kCleanup =
+    ::testing::AddGlobalTestEnvironment(new KernelCacheCleanup());
+
 const Kernel *getKernel(const std::string &source, bool tile, int64_t blockV) {
-  static std::map<std::string, std::unique_ptr<Kernel>> cache;
+  auto &cache = kernelCache();
   std::string key = source + "\n// tile=" + std::to_string(tile) +
                     " block-v=" + std::to_string(blockV);
   auto it = cache.find(key);
   if (it != cache.end())
     return it->second.get();
   std::string error;
-  std::unique_ptr<Kernel> kernel =
-      Kernel::compile(source, tile, blockV, error);
+  std::unique_ptr<Kernel> kernel = Kernel::compile(source, tile, blockV, error);
   if (!kernel) {
     ADD_FAILURE() << error << "\nsource:\n" << source;
     return nullptr;
@@ -260,8 +277,7 @@ struct Outputs {
 
 /// Runs `kernel` on `p` (inputs already representable in the element type).
 /// Outputs start as NaN so that an element the kernel misses is an error.
-template <typename S>
-Outputs runWith(const Kernel &kernel, const Problem &p) {
+template <typename S> Outputs runWith(const Kernel &kernel, const Problem &p) {
   using T = typename S::T;
   auto encode = [](const std::vector<double> &x) {
     std::vector<T> y(x.size());
@@ -282,8 +298,7 @@ Outputs runWith(const Kernel &kernel, const Problem &p) {
   auto kd = descriptor<T, 4>(k, {p.B, p.T, p.H, p.DK});
   auto vd = descriptor<T, 4>(v, {p.B, p.T, p.HV, p.DV});
   auto bd = descriptor<T, 3>(beta, {p.B, p.T, p.HV});
-  auto h0d = descriptor<float, 4>(
-      h0, {h0.empty() ? 0 : n, p.HV, p.DK, p.DV});
+  auto h0d = descriptor<float, 4>(h0, {h0.empty() ? 0 : n, p.HV, p.DK, p.DV});
   auto cud = descriptor<int64_t, 1>(cu, {int64_t(cu.size())});
   auto od = descriptor<T, 4>(o, {p.B, p.T, p.HV, p.DV});
   auto htd = descriptor<float, 4>(ht, {n, p.HV, p.DK, p.DV});
@@ -304,9 +319,8 @@ Outputs run(const Kernel &kernel, Dtype dtype, const Problem &p) {
 /// A random problem for `c`: B x T (or the varlen `seqLens`), H q/k heads
 /// and HV value heads. Without the L2 norm, keys get norms in [0.5, 1] so
 /// that the recurrence stays bounded.
-RandomSpec specFor(const Config &c, int64_t B, int64_t T, int64_t H,
-                   int64_t HV, uint64_t seed,
-                   std::vector<int64_t> seqLens = {}) {
+RandomSpec specFor(const Config &c, int64_t B, int64_t T, int64_t H, int64_t HV,
+                   uint64_t seed, std::vector<int64_t> seqLens = {}) {
   RandomSpec s;
   s.B = c.varlen ? 1 : B;
   s.T = T;
@@ -325,53 +339,189 @@ RandomSpec specFor(const Config &c, int64_t B, int64_t T, int64_t H,
   return s;
 }
 
-/// Bounds on relL2 of o and of the final state.
+/// The chunkwise WY form in fp64 with the roundings that the IR of
+/// delta-chunk-tile prescribes: the L2-normalised q/k tiles, W, U, Vn and o
+/// are rounded to `storage` (the input element type); A, T, the products
+/// with the state and the state stay exact. The CPU lowering computes the
+/// same in f32, so it must match this closely; the distance of this from
+/// recurrent() is the error inherent in the storage precision.
+Result roundedChunkwise(const Problem &p, int64_t chunk, Precision storage) {
+  int64_t dk = p.DK, dv = p.DV, group = p.HV / p.H;
+  double scale = p.effectiveScale();
+  auto rounded = [&](std::vector<double> x) { return roundedTo(x, storage); };
+  std::vector<double> qn = p.qkL2Norm ? rounded(l2NormalizeRows(p.q, dk)) : p.q;
+  std::vector<double> kn = p.qkL2Norm ? rounded(l2NormalizeRows(p.k, dk)) : p.k;
+  int64_t n = p.numSequences();
+  Result r;
+  r.o.assign(p.B * p.T * p.HV * dv, 0.0);
+  r.finalState = p.initialState;
+  r.finalState.resize(n * p.HV * dk * dv, 0.0);
+  for (int64_t seq = 0; seq < n; ++seq) {
+    int64_t batch = p.isVarlen() ? 0 : seq;
+    int64_t bos = p.isVarlen() ? p.cuSeqlens[seq] : 0;
+    int64_t eos = p.isVarlen() ? p.cuSeqlens[seq + 1] : p.T;
+    for (int64_t hv = 0; hv < p.HV; ++hv) {
+      int64_t h = hv / group;
+      double *s = &r.finalState[(seq * p.HV + hv) * dk * dv];
+      for (int64_t t0 = bos; t0 < eos; t0 += chunk) {
+        int64_t m = std::min(chunk, eos - t0);
+        auto q = [&](int64_t i, int64_t d) {
+          return qn[((batch * p.T + t0 + i) * p.H + h) * dk + d];
+        };
+        auto k = [&](int64_t i, int64_t d) {
+          return kn[((batch * p.T + t0 + i) * p.H + h) * dk + d];
+        };
+        auto v = [&](int64_t i, int64_t j) {
+          return p.v[((batch * p.T + t0 + i) * p.HV + hv) * dv + j];
+        };
+        std::vector<double> beta(m), a(m * m, 0.0);
+        for (int64_t i = 0; i < m; ++i)
+          beta[i] = p.beta[(batch * p.T + t0 + i) * p.HV + hv];
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < i; ++j) {
+            double dot = 0.0;
+            for (int64_t d = 0; d < dk; ++d)
+              dot += k(i, d) * k(j, d);
+            a[i * m + j] = beta[i] * dot;
+          }
+        std::vector<double> t = utTransform(a, beta, m);
+        // W = T K, U = T V, Vn = U - W S: each stored in `storage`.
+        std::vector<double> w(m * dk, 0.0), vn(m * dv, 0.0);
+        for (int64_t i = 0; i < m; ++i) {
+          for (int64_t d = 0; d < dk; ++d) {
+            double x = 0.0;
+            for (int64_t j = 0; j < m; ++j)
+              x += t[i * m + j] * k(j, d);
+            w[i * dk + d] = roundTo(x, storage);
+          }
+          for (int64_t c = 0; c < dv; ++c) {
+            double u = 0.0;
+            for (int64_t j = 0; j < m; ++j)
+              u += t[i * m + j] * v(j, c);
+            u = roundTo(u, storage);
+            double ws = 0.0;
+            for (int64_t d = 0; d < dk; ++d)
+              ws += w[i * dk + d] * s[d * dv + c];
+            vn[i * dv + c] = roundTo(u - ws, storage);
+          }
+        }
+        // O = scale (Q S + mask(Q K^T) Vn), stored in `storage`.
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t c = 0; c < dv; ++c) {
+            double x = 0.0;
+            for (int64_t d = 0; d < dk; ++d)
+              x += q(i, d) * s[d * dv + c];
+            for (int64_t j = 0; j <= i; ++j) {
+              double qk = 0.0;
+              for (int64_t d = 0; d < dk; ++d)
+                qk += q(i, d) * k(j, d);
+              x += qk * vn[j * dv + c];
+            }
+            r.o[((batch * p.T + t0 + i) * p.HV + hv) * dv + c] =
+                roundTo(scale * x, storage);
+          }
+        // S += K^T Vn.
+        for (int64_t d = 0; d < dk; ++d)
+          for (int64_t c = 0; c < dv; ++c)
+            for (int64_t i = 0; i < m; ++i)
+              s[d * dv + c] += k(i, d) * vn[i * dv + c];
+      }
+    }
+  }
+  return r;
+}
+
+/// Bounds on relL2 of o and of the final state (infinite: not asserted).
 struct Bounds {
   double o, state;
 };
+constexpr double kUnchecked = std::numeric_limits<double>::infinity();
+
+/// How one case is checked: relL2 against recurrent(), relL2 against
+/// roundedChunkwise(), and (when `inherentFactor` > 0) relL2 against
+/// recurrent() relative to that of roundedChunkwise() itself.
+struct Checks {
+  Bounds recurrent, sameRoundings;
+  double inherentFactor;
+};
 
 /// f32: the kernel and the oracle see identical inputs; the error is f32
-/// rounding in the chunkwise form (measured <= 1.5e-6 over this file).
-constexpr Bounds kF32Bounds = {1e-5, 1e-5};
-/// bf16: the oracle gets the same bf16 inputs; the kernel rounds the
-/// normalised q/k, W, U, Vn and o to bf16 (measured: o <= 2.7e-3, state
-/// <= 2.6e-3; see the report printed by each check).
-constexpr Bounds kBF16Bounds = {4e-3, 4e-3};
+/// rounding in the chunkwise form. Measured <= 4.3e-7 (o and state, C 16 to
+/// 128, T up to 1000, 8 seeds each).
+constexpr Checks kF32 = {{2e-6, 2e-6}, {2e-6, 2e-6}, 0.0};
 
-/// Runs one problem through `kernel` and the oracle's recurrence and checks
-/// the errors against `bounds`. The measured errors are printed.
+/// bf16: the oracle gets the same bf16 inputs; the IR itself rounds the
+/// normalised q/k, W, U, Vn and o to bf16, and that alone puts roughly
+/// 4e-3 between any exact evaluation of it and recurrent(): "roundings
+/// alone" in the printout, and the kernel's error is within 2.2% of it
+/// everywhere measured (factor 1.1 asserted). Absolute bounds hold for
+/// 33 <= T <= 150 (measured over 16 seeds: o <= 4.3e-3, state <= 4.2e-3
+/// against recurrent; <= 1.3e-3 against roundedChunkwise, where the f32
+/// kernel and the fp64 emulation occasionally round a value to neighbouring
+/// bf16 numbers and the trajectories drift apart over chunks).
+constexpr Checks kBF16 = {{5e-3, 5e-3}, {2.5e-3, 2.5e-3}, 1.1};
+/// bf16, T = 1: o = scale (q.k) beta v, whose relative error is amplified
+/// where q.k cancels (up to 9.8e-3 against recurrent for some seeds, with
+/// the kernel equal to roundedChunkwise bit for bit).
+constexpr Checks kBF16SingleToken = {
+    {kUnchecked, kUnchecked}, {2.5e-3, 2.5e-3}, 1.1};
+/// bf16, long sequences: the cancellation in Vn = U - W S (U and W rounded
+/// separately) grows with the state; the rounding alone reaches 4.9e-3
+/// (C = 64) and 5.5e-3 (C = 128) at T = 1000, and the drift against
+/// roundedChunkwise 3e-3. Only the factor to the inherent error is asserted.
+constexpr Checks kBF16Long = {
+    {kUnchecked, kUnchecked}, {kUnchecked, kUnchecked}, 1.1};
+
+/// Runs one problem through `kernel`, the oracle's recurrence and
+/// roundedChunkwise, prints the three distances and asserts `checks`.
 void check(const Kernel *kernel, const Config &c, const RandomSpec &spec,
-           Bounds bounds, const std::string &label) {
+           const Checks &checks, const std::string &label) {
   ASSERT_NE(kernel, nullptr);
+  Precision storage =
+      c.dtype == Dtype::BF16 ? Precision::BF16 : Precision::FP32;
   Problem p = randomProblem(spec);
-  roundInputs(p, c.dtype == Dtype::BF16 ? Precision::BF16 : Precision::FP32);
+  roundInputs(p, storage);
   p.initialState = roundedTo(p.initialState, Precision::FP32);
   Result want = recurrent(p);
+  Result same = roundedChunkwise(p, c.chunk, storage);
   Outputs got = run(*kernel, c.dtype, p);
-  double eo = relL2(got.o, want.o);
-  double es = relL2(got.finalState, want.finalState);
-  std::printf("[ measured ] %-40s relL2 o %.3e  state %.3e\n", label.c_str(),
-              eo, es);
-  EXPECT_LT(eo, bounds.o) << label << ": o";
-  EXPECT_LT(es, bounds.state) << label << ": final state";
+  double eo = relL2(got.o, want.o), es = relL2(got.finalState, want.finalState);
+  double xo = relL2(got.o, same.o), xs = relL2(got.finalState, same.finalState);
+  double io = relL2(same.o, want.o),
+         is = relL2(same.finalState, want.finalState);
+  std::printf("[ measured ] %-44s vs recurrent: o %.2e s %.2e | vs same "
+              "roundings: o %.2e s %.2e | roundings alone: o %.2e s %.2e\n",
+              label.c_str(), eo, es, xo, xs, io, is);
+  EXPECT_LT(eo, checks.recurrent.o) << label << ": o vs recurrent";
+  EXPECT_LT(es, checks.recurrent.state) << label << ": state vs recurrent";
+  EXPECT_LT(xo, checks.sameRoundings.o) << label << ": o vs same roundings";
+  EXPECT_LT(xs, checks.sameRoundings.state)
+      << label << ": state vs same roundings";
+  if (checks.inherentFactor > 0.0) {
+    EXPECT_LE(eo, checks.inherentFactor * io)
+        << label << ": o error beyond the IR's own rounding";
+    EXPECT_LE(es, checks.inherentFactor * is)
+        << label << ": state error beyond the IR's own rounding";
+  }
 }
 
 std::string shapeLabel(const std::string &what, const Config &c, int64_t B,
                        int64_t T, int64_t H, int64_t HV) {
   return what + " C" + std::to_string(c.chunk) + " dk" + std::to_string(c.dk) +
-         " dv" + std::to_string(c.dv) + " bv" + std::to_string(c.blockV) +
-         " B" + std::to_string(B) + " T" + std::to_string(T) + " H" +
-         std::to_string(H) + " HV" + std::to_string(HV);
+         " dv" + std::to_string(c.dv) + " bv" +
+         std::to_string(std::min(c.blockV, c.dv)) + " B" + std::to_string(B) +
+         " T" + std::to_string(T) + " H" + std::to_string(H) + " HV" +
+         std::to_string(HV);
 }
 
 /// Runs a list of (B, T, H, HV) shapes through the kernel of `c`.
 void checkShapes(const Config &c, std::vector<std::array<int64_t, 4>> shapes,
-                 Bounds bounds, const std::string &what) {
+                 const Checks &checks, const std::string &what) {
   const Kernel *kernel = getKernel(c);
   ASSERT_NE(kernel, nullptr);
   uint64_t seed = 1;
   for (auto [B, T, H, HV] : shapes)
-    check(kernel, c, specFor(c, B, T, H, HV, seed++), bounds,
+    check(kernel, c, specFor(c, B, T, H, HV, seed++), checks,
           shapeLabel(what, c, B, T, H, HV));
 }
 
@@ -388,20 +538,23 @@ TEST_P(CpuLoweringF32Chunk, MatchesRecurrence) {
   c.chunk = GetParam();
   int64_t C = c.chunk;
   checkShapes(c,
-              {{2, 1, 1, 2}, {2, 33, 1, 2}, {1, C, 2, 2}, {2, 100, 1, 2},
+              {{2, 1, 1, 2},
+               {2, 33, 1, 2},
+               {1, C, 2, 2},
+               {2, 100, 1, 2},
                {1, 3 * C + 5, 1, 2}},
-              kF32Bounds, "f32");
+              kF32, "f32");
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Chunks, CpuLoweringF32Chunk, ::testing::Values(16, 32, 64, 128),
-    [](const ::testing::TestParamInfo<int64_t> &info) {
-      return "C" + std::to_string(info.param);
-    });
+INSTANTIATE_TEST_SUITE_P(Chunks, CpuLoweringF32Chunk,
+                         ::testing::Values(16, 32, 64, 128),
+                         [](const ::testing::TestParamInfo<int64_t> &info) {
+                           return "C" + std::to_string(info.param);
+                         });
 
 TEST(CpuLoweringF32, LongSequence) {
   Config c; // C = 64: 16 chunks.
-  checkShapes(c, {{1, 1000, 2, 4}}, kF32Bounds, "f32 long");
+  checkShapes(c, {{1, 1000, 2, 4}}, kF32, "f32 long");
 }
 
 TEST(CpuLoweringF32, DkGreaterThanDv) {
@@ -410,7 +563,7 @@ TEST(CpuLoweringF32, DkGreaterThanDv) {
   c.dv = 32;
   c.blockV = 16; // Two value tiles.
   c.chunk = 32;
-  checkShapes(c, {{2, 100, 1, 2}, {1, 1, 1, 1}}, kF32Bounds, "f32 dk>dv");
+  checkShapes(c, {{2, 100, 1, 2}, {1, 1, 1, 1}}, kF32, "f32 dk>dv");
 }
 
 TEST(CpuLoweringF32, DvGreaterThanDk) {
@@ -418,14 +571,14 @@ TEST(CpuLoweringF32, DvGreaterThanDk) {
   c.dk = 32;
   c.dv = 64;
   c.blockV = 32; // Two value tiles.
-  checkShapes(c, {{2, 100, 2, 4}, {1, 64, 1, 1}}, kF32Bounds, "f32 dv>dk");
+  checkShapes(c, {{2, 100, 2, 4}, {1, 64, 1, 1}}, kF32, "f32 dv>dk");
 }
 
 TEST(CpuLoweringF32, NoL2NormWithInitialState) {
   Config c;
   c.l2norm = false;
   c.initialState = true;
-  checkShapes(c, {{2, 100, 1, 2}, {1, 1, 1, 1}}, kF32Bounds, "f32 no-l2 h0");
+  checkShapes(c, {{2, 100, 1, 2}, {1, 1, 1, 1}}, kF32, "f32 no-l2 h0");
 }
 
 TEST(CpuLoweringF32, InitialStateBatch) {
@@ -433,7 +586,7 @@ TEST(CpuLoweringF32, InitialStateBatch) {
   c.initialState = true;
   c.chunk = 32;
   c.blockV = 16;
-  checkShapes(c, {{3, 70, 2, 4}, {2, 1, 1, 2}}, kF32Bounds, "f32 h0");
+  checkShapes(c, {{3, 70, 2, 4}, {2, 1, 1, 2}}, kF32, "f32 h0");
 }
 
 TEST(CpuLoweringF32, Varlen) {
@@ -451,7 +604,7 @@ TEST(CpuLoweringF32, Varlen) {
     int64_t total = 0;
     for (int64_t l : lens)
       total += l;
-    check(kernel, c, specFor(c, 1, total, 1, 2, seed++, lens), kF32Bounds,
+    check(kernel, c, specFor(c, 1, total, 1, 2, seed++, lens), kF32,
           "f32 varlen h0 N" + std::to_string(lens.size()));
   }
 }
@@ -463,8 +616,19 @@ TEST(CpuLoweringF32, Varlen) {
 TEST(CpuLoweringBF16, Basic) {
   Config c;
   c.dtype = Dtype::BF16;
-  checkShapes(c, {{2, 100, 1, 2}, {1, 1, 1, 1}, {1, 1000, 1, 2}},
-              kBF16Bounds, "bf16");
+  checkShapes(c, {{2, 100, 1, 2}, {2, 64, 2, 4}}, kBF16, "bf16");
+}
+
+TEST(CpuLoweringBF16, SingleToken) {
+  Config c;
+  c.dtype = Dtype::BF16;
+  checkShapes(c, {{3, 1, 1, 2}}, kBF16SingleToken, "bf16 T=1");
+}
+
+TEST(CpuLoweringBF16, LongSequence) {
+  Config c;
+  c.dtype = Dtype::BF16;
+  checkShapes(c, {{1, 1000, 1, 2}}, kBF16Long, "bf16 long");
 }
 
 TEST(CpuLoweringBF16, ChunkSizes) {
@@ -472,7 +636,7 @@ TEST(CpuLoweringBF16, ChunkSizes) {
     Config c;
     c.dtype = Dtype::BF16;
     c.chunk = C;
-    checkShapes(c, {{2, 33, 1, 2}, {1, 300, 2, 4}}, kBF16Bounds, "bf16");
+    checkShapes(c, {{2, 33, 1, 2}, {1, 150, 2, 4}}, kBF16, "bf16");
   }
 }
 
@@ -483,20 +647,20 @@ TEST(CpuLoweringBF16, HeadDims) {
   a.dv = 32;
   a.blockV = 16;
   a.chunk = 32;
-  checkShapes(a, {{2, 100, 1, 2}}, kBF16Bounds, "bf16 dk>dv");
+  checkShapes(a, {{2, 100, 1, 2}}, kBF16, "bf16 dk>dv");
   Config b;
   b.dtype = Dtype::BF16;
   b.dk = 32;
   b.dv = 64;
   b.blockV = 32;
-  checkShapes(b, {{2, 100, 1, 2}}, kBF16Bounds, "bf16 dv>dk");
+  checkShapes(b, {{2, 100, 1, 2}}, kBF16, "bf16 dv>dk");
 }
 
 TEST(CpuLoweringBF16, NoL2Norm) {
   Config c;
   c.dtype = Dtype::BF16;
   c.l2norm = false;
-  checkShapes(c, {{2, 100, 1, 2}}, kBF16Bounds, "bf16 no-l2");
+  checkShapes(c, {{2, 100, 1, 2}}, kBF16, "bf16 no-l2");
 }
 
 TEST(CpuLoweringBF16, VarlenInitialState) {
@@ -506,7 +670,7 @@ TEST(CpuLoweringBF16, VarlenInitialState) {
   c.initialState = true;
   c.blockV = 16;
   std::vector<int64_t> lens = {1, 64, 0, 37, 150, 5};
-  check(getKernel(c), c, specFor(c, 1, 257, 1, 2, 200, lens), kBF16Bounds,
+  check(getKernel(c), c, specFor(c, 1, 257, 1, 2, 200, lens), kBF16,
         "bf16 varlen h0 N6");
 }
 
@@ -525,37 +689,37 @@ std::string customBodySource(const Config &c, bool bad) {
   %ot, %st = delta.chunk_loop %qt, %kt, %vt, %bt OPERANDS scale(%scale)
       {tile = #delta.tile<chunk = 32, block_v = 16, warps = 4, stages = 1>,
        use_qk_l2norm} TYPES {
-  ^bb0(%q: tensor<32x16xf32>, %k: tensor<32x16xf32>, %v: tensor<32x16xf32>,
-       %b: tensor<32xf32>, %s: tensor<16x16xf32>, %sc: f32):
+  ^bb0(%qc: tensor<32x16xf32>, %kc: tensor<32x16xf32>, %vc: tensor<32x16xf32>,
+       %bc: tensor<32xf32>, %s: tensor<16x16xf32>, %sc: f32):
     %two = arith.constant 2.0 : f32
     %half = arith.divf %sc, %two : f32
-    %qk = delta.tile_matmul %q, %k {transpose_b}
+    %qk = delta.tile_matmul %qc, %kc {transpose_b}
         : tensor<32x16xf32>, tensor<32x16xf32> -> tensor<32x32xf32>
     %p = delta.tile_mask lower %qk : tensor<32x32xf32>
-    %kk0 = delta.tile_matmul %k, %k {transpose_b}
+    %kk0 = delta.tile_matmul %kc, %kc {transpose_b}
         : tensor<32x16xf32>, tensor<32x16xf32> -> tensor<32x32xf32>
     %kk = BADOP
     %m = delta.tile_mask strict_lower %kk : tensor<32x32xf32>
-    %a = delta.tile_row_scale %m, %b : tensor<32x32xf32>, tensor<32xf32>
-    %t8 = delta.tile_ut_transform %a, %b {block = 8 : i64}
+    %a = delta.tile_row_scale %m, %bc : tensor<32x32xf32>, tensor<32xf32>
+    %t8 = delta.tile_ut_transform %a, %bc {block = 8 : i64}
         : tensor<32x32xf32>, tensor<32xf32> -> tensor<32x32xf32>
-    %u = delta.tile_matmul %t8, %v
+    %u = delta.tile_matmul %t8, %vc
         : tensor<32x32xf32>, tensor<32x16xf32> -> tensor<32x16xf32>
-    %t32 = delta.tile_ut_transform %a, %b {block = 32 : i64}
+    %t32 = delta.tile_ut_transform %a, %bc {block = 32 : i64}
         : tensor<32x32xf32>, tensor<32xf32> -> tensor<32x32xf32>
-    %w = delta.tile_matmul %t32, %k
+    %w = delta.tile_matmul %t32, %kc
         : tensor<32x32xf32>, tensor<32x16xf32> -> tensor<32x16xf32>
     %vn = delta.tile_matmul %w, %s acc(%u : tensor<32x16xf32>) {negate}
         : tensor<32x16xf32>, tensor<16x16xf32> -> tensor<32x16xf32>
-    %o1 = delta.tile_matmul %q, %s alpha(%half)
+    %o1 = delta.tile_matmul %qc, %s alpha(%half)
         : tensor<32x16xf32>, tensor<16x16xf32> -> tensor<32x16xf32>
-    %o2 = delta.tile_matmul %q, %s acc(%o1 : tensor<32x16xf32>) alpha(%half)
+    %o2 = delta.tile_matmul %qc, %s acc(%o1 : tensor<32x16xf32>) alpha(%half)
         : tensor<32x16xf32>, tensor<16x16xf32> -> tensor<32x16xf32>
-    %next = delta.tile_matmul %k, %vn acc(%s : tensor<16x16xf32>) {transpose_a}
+    %next = delta.tile_matmul %kc, %vn acc(%s : tensor<16x16xf32>) {transpose_a}
         : tensor<32x16xf32>, tensor<32x16xf32> -> tensor<16x16xf32>
-    %o = delta.tile_matmul %p, %vn acc(%o2 : tensor<32x16xf32>) alpha(%sc)
+    %oc = delta.tile_matmul %p, %vn acc(%o2 : tensor<32x16xf32>) alpha(%sc)
         : tensor<32x32xf32>, tensor<32x16xf32> -> tensor<32x16xf32>
-    delta.chunk_yield %o, %next : tensor<32x16xf32>, tensor<16x16xf32>
+    delta.chunk_yield %oc, %next : tensor<32x16xf32>, tensor<16x16xf32>
   }
 )";
   std::string core = body;
@@ -585,7 +749,7 @@ TEST(CpuLoweringCustomBody, ReorderedBodyMatchesRecurrence) {
   const Kernel *kernel =
       getKernel(customBodySource(c, /*bad=*/false), /*tile=*/false, 0);
   std::vector<int64_t> lens = {33, 1, 64, 0, 90};
-  check(kernel, c, specFor(c, 1, 188, 2, 4, 300, lens), kF32Bounds,
+  check(kernel, c, specFor(c, 1, 188, 2, 4, 300, lens), kF32,
         "f32 custom body varlen h0");
 }
 

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "deltajit/Codegen/CPU/Passes.h"
 #include "deltajit/Codegen/Passes.h"
 #include "deltajit/Dialect/DeltaDialect.h"
 #include "deltajit/Passes/Passes.h"
@@ -18,11 +19,13 @@ int main(int argc, char **argv) {
   mlir::registerAllPasses();
   deltajit::registerDeltajitPassesAndPipelines();
   deltajit::registerCodegenPassesAndPipelines();
+  deltajit::registerCPUCodegenPassesAndPipelines();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
   registry.insert<deltajit::delta::DeltaDialect>();
   deltajit::registerCodegenDialects(registry);
+  deltajit::registerCPUCodegenDialects(registry);
 
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "deltajit optimizer driver (delta-opt)\n", registry));

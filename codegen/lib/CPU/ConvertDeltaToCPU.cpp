@@ -209,9 +209,8 @@ public:
     Value q = memrefOf(b, loc, loop.getQ()), k = memrefOf(b, loc, loop.getK());
     Value v = memrefOf(b, loc, loop.getV());
     Value beta = memrefOf(b, loc, loop.getBeta());
-    Value h0 = loop.getInitialState()
-                   ? memrefOf(b, loc, loop.getInitialState())
-                   : Value();
+    Value h0 = loop.getInitialState() ? memrefOf(b, loc, loop.getInitialState())
+                                      : Value();
     Value cu =
         loop.getCuSeqlens() ? memrefOf(b, loc, loop.getCuSeqlens()) : Value();
     Value batch = lb.dim(q, 0), seqLen = lb.dim(q, 1), heads = lb.dim(q, 2);
@@ -273,8 +272,7 @@ public:
       seq.bos = cu ? lb.toIndex(lb.load(cu, n)) : zero;
       seq.eos = cu ? lb.toIndex(lb.load(cu, lb.add(n, one))) : seqLen;
       Value len = lb.max(lb.sub(seq.eos, seq.bos), zero);
-      Value numChunks =
-          lb.divu(lb.add(len, lb.idx(chunk - 1)), chunkSize);
+      Value numChunks = lb.divu(lb.add(len, lb.idx(chunk - 1)), chunkSize);
       lb.loop(0, vHeads, [&](Value hv) {
         seq.hv = hv;
         seq.h = lb.divu(hv, group);
@@ -497,7 +495,9 @@ private:
     Value x = utInverse.lookup(op) ? utInverse.lookup(op) : out;
     Value y = utRowBlock.lookup(op);
     int64_t c = dimOf(a, 0), blk = op.getBlock(), nb = c / blk;
-    auto loadA = [&](Value r, Value col) { return lb.toF32(lb.load(a, {r, col})); };
+    auto loadA = [&](Value r, Value col) {
+      return lb.toF32(lb.load(a, {r, col}));
+    };
 
     lb.fillZero(x);
     // Diagonal blocks: column jj of block b0 by substitution down its rows.

@@ -47,7 +47,8 @@ def ConvertDeltaToCPU : Pass<"convert-delta-to-cpu", "::mlir::ModuleOp"> {
     an error naming the op.
   }];
   let dependentDialects = [
-    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
     "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect"];
 }
