@@ -47,7 +47,10 @@ void buildChunkBody(OpBuilder &b, Location loc, ChunkLoopOp loop, Type elt) {
                                       b.getI64IntegerAttr(16));
   // The WY representation and the new values.
   Value w = matmul(tile({c, dk}, elt), t, k, {}, {}, false, false, false);
-  Value u = matmul(tile({c, bv}, elt), t, v, {}, {}, false, false, false);
+  // U stays f32: it is only the accumulator of Vn = U - W S, where a
+  // rounding of U would not cancel (measured: bf16 U costs accuracy on long
+  // sequences).
+  Value u = matmul(tile({c, bv}, f32), t, v, {}, {}, false, false, false);
   Value vn = matmul(tile({c, bv}, elt), w, s, u, {}, false, false, true);
   // O = scale (Q S + mask(Q K^T) Vn).
   Value qk = matmul(tile({c, c}, f32), q, k, {}, {}, false, true, false);

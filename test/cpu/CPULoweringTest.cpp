@@ -385,7 +385,8 @@ Result roundedChunkwise(const Problem &p, int64_t chunk, Precision storage) {
             a[i * m + j] = beta[i] * dot;
           }
         std::vector<double> t = utTransform(a, beta, m);
-        // W = T K, U = T V, Vn = U - W S: each stored in `storage`.
+        // W = T K and Vn = U - W S stored in `storage`; U = T V kept in f32
+        // (as delta-chunk-tile types it).
         std::vector<double> w(m * dk, 0.0), vn(m * dv, 0.0);
         for (int64_t i = 0; i < m; ++i) {
           for (int64_t d = 0; d < dk; ++d) {
@@ -398,7 +399,7 @@ Result roundedChunkwise(const Problem &p, int64_t chunk, Precision storage) {
             double u = 0.0;
             for (int64_t j = 0; j < m; ++j)
               u += t[i * m + j] * v(j, c);
-            u = roundTo(u, storage);
+            u = roundTo(u, Precision::FP32);
             double ws = 0.0;
             for (int64_t d = 0; d < dk; ++d)
               ws += w[i * dk + d] * s[d * dv + c];

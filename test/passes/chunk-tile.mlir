@@ -14,9 +14,9 @@
 // T = (I + A)^-1 diag(beta); W = T K; U = T V
 // CHECK: %[[T:.+]] = delta.tile_ut_transform %[[A]], %[[BC]] : tensor<64x64xf32>, tensor<64xf32> -> tensor<64x64xf32>
 // CHECK: %[[W:.+]] = delta.tile_matmul %[[T]], %[[KC]] : tensor<64x64xf32>, tensor<64x128xbf16> -> tensor<64x128xbf16>
-// CHECK: %[[U:.+]] = delta.tile_matmul %[[T]], %[[VC]] : tensor<64x64xf32>, tensor<64x64xbf16> -> tensor<64x64xbf16>
+// CHECK: %[[U:.+]] = delta.tile_matmul %[[T]], %[[VC]] : tensor<64x64xf32>, tensor<64x64xbf16> -> tensor<64x64xf32>
 // Vn = U - W S
-// CHECK: %[[VN:.+]] = delta.tile_matmul %[[W]], %[[ST]] acc(%[[U]] : tensor<64x64xbf16>) {negate}
+// CHECK: %[[VN:.+]] = delta.tile_matmul %[[W]], %[[ST]] acc(%[[U]] : tensor<64x64xf32>) {negate} : tensor<64x128xbf16>, tensor<128x64xf32> -> tensor<64x64xbf16>
 // O = scale (Q S + mask(Q K^T) Vn)
 // CHECK: %[[QK:.+]] = delta.tile_matmul %[[QC]], %[[KC]] {transpose_b}
 // CHECK: %[[P:.+]] = delta.tile_mask lower %[[QK]]

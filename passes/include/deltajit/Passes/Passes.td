@@ -47,8 +47,9 @@ def DeltaChunkTile : Pass<"delta-chunk-tile"> {
         O  = scale (Q S + mask_incl_diag(Q K^T) Vn) tile_matmul, tile_mask
         S' = S + K^T Vn                             tile_matmul {transpose_a}
 
-    W, U and Vn are rounded to the input element type (as the reference
-    library stores them); A, T, the products with S and the state are f32.
+    W and Vn are rounded to the input element type (as the reference
+    library stores them: both are tensor-core operands); A, T, U (only the
+    accumulator of Vn), the products with S and the state are f32.
     The chunk size comes from the op's `chunk_size`; the other tile
     parameters from the options (`block-v` is capped at dv). Ops with dynamic
     head dimensions, or whose dv is not a multiple of `block-v`, are left
