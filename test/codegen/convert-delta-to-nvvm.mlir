@@ -5,20 +5,20 @@
 
 // CHECK: module attributes {gpu.container_module}
 // CHECK-LABEL: func.func @prefill_and_decode
-// CHECK: %[[F:.+]]:2 = delta.launch @deltajit_kernels::@dj_delta_rule_fwd_bf16_d64x64_c64_v64_w4_l2(%arg0, %arg1, %arg2, %arg3, %arg4)
-// CHECK-SAME: block = [128, 1, 1]
-// CHECK-SAME: entry = {chunk = 64 : i64, dk = 64 : i64, dtype = "bf16", dv = 64 : i64, mma = "mma.sync.m16n8k16", op = "delta_rule_forward", scale = 1.250000e-01 : f32, tile = #delta.tile<chunk = 64, block_v = 64, warps = 4, stages = 1>, use_qk_l2norm = true}
+// CHECK: %[[F:.+]]:2 = delta.launch @deltajit_kernels::@dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2(%arg0, %arg1, %arg2, %arg3, %arg4)
+// CHECK-SAME: block = [256, 1, 1]
+// CHECK-SAME: entry = {chunk = 64 : i64, dk = 64 : i64, dtype = "bf16", dv = 64 : i64, mma = "mma.sync.m16n8k16", op = "delta_rule_forward", scale = 1.250000e-01 : f32, tile = #delta.tile<chunk = 64, block_v = 64, warps = 8, stages = 1>, use_qk_l2norm = true}
 // CHECK-SAME: grid = ["1", "N * HV", "1"]
 // CHECK-SAME: params = {{\[}}["q", "ptr"], ["k", "ptr"], ["v", "ptr"], ["beta", "ptr"], ["o", "ptr"], ["h0", "ptr"], ["ht", "ptr"], ["cu_seqlens", "ptr"], ["H", "i32"], ["HV", "i32"], ["has_h0", "i32"], ["has_ht", "i32"], ["scale", "f32"]]
 // CHECK-SAME: shared_bytes = 90368
 // The second, identical layer reuses the kernel.
-// CHECK: delta.launch @deltajit_kernels::@dj_delta_rule_fwd_bf16_d64x64_c64_v64_w4_l2(
+// CHECK: delta.launch @deltajit_kernels::@dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2(
 // CHECK: delta.launch @deltajit_kernels::@dj_delta_rule_decode_bf16_d64x64_l2(
 // CHECK-SAME: grid = ["1", "N * HV", "1"]
 // CHECK-SAME: params = {{\[}}["q", "ptr"], ["k", "ptr"], ["v", "ptr"], ["beta", "ptr"], ["o", "ptr"], ["state_in", "ptr"], ["state_out", "ptr"], ["H", "i32"], ["HV", "i32"], ["scale", "f32"]]
 // CHECK: gpu.module @deltajit_kernels [#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">]
 // CHECK: llvm.mlir.global external @dj_smem() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<0 x i8>
-// CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w4_l2(%{{.*}}: !llvm.ptr<1>, {{.*}}: i32, %{{.*}}: f32) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
+// CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2(%{{.*}}: !llvm.ptr<1>, {{.*}}: i32, %{{.*}}: f32) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
 // CHECK: nvvm.mma.sync
 // CHECK-SAME: multiplicandAPtxType = #nvvm.mma_type<bf16>
 // CHECK-SAME: shape = #nvvm.shape<m = 16, n = 8, k = 16>
@@ -26,7 +26,7 @@
 // CHECK-NOT: gpu.func
 // SM80: #nvvm.target<O = 3, chip = "sm_80", features = "+ptx80">
 // LLVM: gpu.module @deltajit_kernels
-// LLVM: llvm.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w4_l2(%{{.*}}: !llvm.ptr<1>
+// LLVM: llvm.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2(%{{.*}}: !llvm.ptr<1>
 // LLVM-SAME: nvvm.kernel
 // LLVM: nvvm.mma.sync
 // LLVM: llvm.inline_asm "sqrt.rn.f32 $0, $1;"

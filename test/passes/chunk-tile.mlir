@@ -1,11 +1,11 @@
 // The delta-chunk-tile pass: delta.delta_rule -> delta.chunk_loop.
 // RUN: delta-opt %s -delta-chunk-tile -split-input-file | FileCheck %s
-// RUN: delta-opt %s -delta-chunk-tile="block-v=32 warps=8" -split-input-file | FileCheck %s --check-prefix=OPTS
+// RUN: delta-opt %s -delta-chunk-tile="block-v=32 warps=4" -split-input-file | FileCheck %s --check-prefix=OPTS
 
 // CHECK-LABEL: func.func @tile
 // CHECK-SAME: (%[[Q:[^:]+]]: tensor<2x?x4x128xbf16>, %[[K:[^:]+]]: tensor<2x?x4x128xbf16>, %[[V:[^:]+]]: tensor<2x?x4x64xbf16>, %[[B:[^:]+]]: tensor<2x?x4xbf16>, %[[S:[^:]+]]: tensor<2x4x128x64xf32>)
 // CHECK: %[[SCALE:.+]] = arith.constant 0.0883883461 : f32
-// CHECK: %{{.+}}, %{{.+}} = delta.chunk_loop %[[Q]], %[[K]], %[[V]], %[[B]] initial_state(%[[S]] : tensor<2x4x128x64xf32>) scale(%[[SCALE]]) {tile = #delta.tile<chunk = 64, block_v = 64, warps = 4, stages = 1>, use_qk_l2norm}
+// CHECK: %{{.+}}, %{{.+}} = delta.chunk_loop %[[Q]], %[[K]], %[[V]], %[[B]] initial_state(%[[S]] : tensor<2x4x128x64xf32>) scale(%[[SCALE]]) {tile = #delta.tile<chunk = 64, block_v = 64, warps = 8, stages = 1>, use_qk_l2norm}
 // CHECK: ^bb0(%[[QC:[^:]+]]: tensor<64x128xbf16>, %[[KC:[^:]+]]: tensor<64x128xbf16>, %[[VC:[^:]+]]: tensor<64x64xbf16>, %[[BC:[^:]+]]: tensor<64xf32>, %[[ST:[^:]+]]: tensor<128x64xf32>, %[[SC:[^:]+]]: f32):
 // A = strict_lower(diag(beta) K K^T)
 // CHECK: %[[KK:.+]] = delta.tile_matmul %[[KC]], %[[KC]] {transpose_b} : tensor<64x128xbf16>, tensor<64x128xbf16> -> tensor<64x64xf32>
@@ -27,7 +27,7 @@
 // CHECK: delta.chunk_yield %[[O]], %[[NEXT]] : tensor<64x64xf32>, tensor<128x64xf32>
 // CHECK-NOT: delta.delta_rule
 // OPTS-LABEL: func.func @tile
-// OPTS: #delta.tile<chunk = 64, block_v = 32, warps = 8, stages = 1>
+// OPTS: #delta.tile<chunk = 64, block_v = 32, warps = 4, stages = 1>
 func.func @tile(%q: tensor<2x?x4x128xbf16>, %k: tensor<2x?x4x128xbf16>, %v: tensor<2x?x4x64xbf16>,
     %b: tensor<2x?x4xbf16>, %s: tensor<2x4x128x64xf32>) -> (tensor<2x?x4x64xbf16>, tensor<2x4x128x64xf32>) {
   %o, %f = delta.delta_rule %q, %k, %v, %b initial_state(%s : tensor<2x4x128x64xf32>) {use_qk_l2norm}
@@ -42,7 +42,7 @@ func.func @tile(%q: tensor<2x?x4x128xbf16>, %k: tensor<2x?x4x128xbf16>, %v: tens
 // tile; cu_seqlens is kept.
 // CHECK-LABEL: func.func @chunk32
 // CHECK: %[[SCALE:.+]] = arith.constant 5.000000e-01 : f32
-// CHECK: delta.chunk_loop {{.*}} cu_seqlens(%{{.*}} : tensor<3xi64>) scale(%[[SCALE]]) {tile = #delta.tile<chunk = 32, block_v = 32, warps = 4, stages = 1>}
+// CHECK: delta.chunk_loop {{.*}} cu_seqlens(%{{.*}} : tensor<3xi64>) scale(%[[SCALE]]) {tile = #delta.tile<chunk = 32, block_v = 32, warps = 8, stages = 1>}
 // CHECK: ^bb0(%{{[^:]+}}: tensor<32x64xf16>, %{{[^:]+}}: tensor<32x64xf16>, %{{[^:]+}}: tensor<32x32xf16>, %{{[^:]+}}: tensor<32xf32>, %{{[^:]+}}: tensor<64x32xf32>, %{{[^:]+}}: f32)
 func.func @chunk32(%q: tensor<1x?x2x64xf16>, %v: tensor<1x?x2x32xf16>, %b: tensor<1x?x2xf16>,
     %cu: tensor<3xi64>) -> tensor<1x?x2x32xf16> {

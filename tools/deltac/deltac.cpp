@@ -72,8 +72,8 @@ cl::opt<int64_t> blockV("block-v",
                                  "kernels (default 64; capped at dv)"),
                         cl::init(64), cl::cat(deltacCategory));
 cl::opt<int64_t> warps("warps", cl::desc("Warps per delta-rule program "
-                                         "(1, 2, 4, 8; default 4)"),
-                       cl::init(4), cl::cat(deltacCategory));
+                                         "(1, 2, 4, 8; default 8)"),
+                       cl::init(8), cl::cat(deltacCategory));
 
 /// The stages, in pipeline order.
 enum class Stage { Parsed, Delta, Tiled, Gpu, Llvm, Ptx, Package };

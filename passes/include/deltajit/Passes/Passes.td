@@ -58,8 +58,9 @@ def DeltaChunkTile : Pass<"delta-chunk-tile"> {
   let options = [
     Option<"blockV", "block-v", "int64_t", /*default=*/"64",
            "Value/state columns per program (dv is split into such tiles)">,
-    Option<"warps", "warps", "int64_t", /*default=*/"4",
-           "Warps per program">,
+    Option<"warps", "warps", "int64_t", /*default=*/"8",
+           "Warps per program (8 measured faster than 4 on the H200 for "
+           "every forward shape of BENCHMARKS.md)">,
     Option<"stages", "stages", "int64_t", /*default=*/"1",
            "Stages of the load pipeline">,
   ];
