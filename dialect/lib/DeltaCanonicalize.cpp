@@ -19,8 +19,7 @@ namespace {
 
 /// Drops an `initial_state` operand that is a constant zero splat: every op
 /// with an optional state starts from zeros when it is absent.
-template <typename OpTy>
-struct DropZeroInitialState : OpRewritePattern<OpTy> {
+template <typename OpTy> struct DropZeroInitialState : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
 
   LogicalResult matchAndRewrite(OpTy op,
@@ -28,8 +27,7 @@ struct DropZeroInitialState : OpRewritePattern<OpTy> {
     Value init = op.getInitialState();
     if (!init || !matchPattern(init, m_AnyZeroFloat()))
       return rewriter.notifyMatchFailure(op, "no constant-zero initial state");
-    rewriter.modifyOpInPlace(op,
-                             [&] { op.getInitialStateMutable().clear(); });
+    rewriter.modifyOpInPlace(op, [&] { op.getInitialStateMutable().clear(); });
     return success();
   }
 };
@@ -61,8 +59,7 @@ void DeltaRuleOp::getCanonicalizationPatterns(RewritePatternSet &results,
 
 void GatedDeltaRuleOp::getCanonicalizationPatterns(RewritePatternSet &results,
                                                    MLIRContext *context) {
-  results.add<DropZeroInitialState<GatedDeltaRuleOp>, UngateZeroGate>(
-      context);
+  results.add<DropZeroInitialState<GatedDeltaRuleOp>, UngateZeroGate>(context);
 }
 
 void ShortConvOp::getCanonicalizationPatterns(RewritePatternSet &results,

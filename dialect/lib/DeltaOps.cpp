@@ -9,9 +9,9 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/TypeUtilities.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/SymbolTable.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/STLExtras.h"
 
 #include <cmath>
@@ -33,9 +33,9 @@ public:
     auto type = cast<RankedTensorType>(value.getType());
     if (type.getRank() == rank)
       return success();
-    return op->emitOpError() << "'" << name << "' must have rank " << rank
-                             << " " << layout << ", got rank "
-                             << type.getRank();
+    return op->emitOpError()
+           << "'" << name << "' must have rank " << rank << " " << layout
+           << ", got rank " << type.getRank();
   }
 
   /// `name` must have rank at least `rank`.
@@ -49,16 +49,15 @@ public:
 
   /// Dimension `dim` (called `dimName`) of `name` must equal `expected`, which
   /// comes from `source`. Dynamic sizes on either side are accepted.
-  LogicalResult dim(StringRef name, Value value, int64_t dim,
-                    StringRef dimName, int64_t expected, StringRef source) {
+  LogicalResult dim(StringRef name, Value value, int64_t dim, StringRef dimName,
+                    int64_t expected, StringRef source) {
     int64_t actual = cast<RankedTensorType>(value.getType()).getDimSize(dim);
     if (ShapedType::isDynamic(actual) || ShapedType::isDynamic(expected) ||
         actual == expected)
       return success();
     return op->emitOpError()
-           << "'" << name << "' dimension " << dim << " (" << dimName
-           << ") is " << actual << ", expected " << expected << " (from "
-           << source << ")";
+           << "'" << name << "' dimension " << dim << " (" << dimName << ") is "
+           << actual << ", expected " << expected << " (from " << source << ")";
   }
 
   /// `name` must have the element type of `refName`.
@@ -68,9 +67,9 @@ public:
     Type b = getElementTypeOrSelf(ref.getType());
     if (a == b)
       return success();
-    return op->emitOpError() << "'" << name << "' element type " << a
-                             << " differs from '" << refName
-                             << "' element type " << b;
+    return op->emitOpError()
+           << "'" << name << "' element type " << a << " differs from '"
+           << refName << "' element type " << b;
   }
 
   /// Validates `cu_seqlens` (rank 1, >= 2 offsets) against the batch size of
@@ -78,8 +77,7 @@ public:
   /// `numSeqs` (dynamic when unknown).
   LogicalResult cuSeqlens(Value cu, StringRef batchName, Value batchOwner,
                           int64_t &numSeqs) {
-    int64_t batch =
-        cast<RankedTensorType>(batchOwner.getType()).getDimSize(0);
+    int64_t batch = cast<RankedTensorType>(batchOwner.getType()).getDimSize(0);
     if (!cu) {
       numSeqs = batch;
       return success();
@@ -98,8 +96,8 @@ public:
              << "'cu_seqlens' dimension 0 must hold at least 2 offsets "
                 "(N + 1 with N >= 1), got "
              << offsets;
-    numSeqs = ShapedType::isDynamic(offsets) ? ShapedType::kDynamic
-                                             : offsets - 1;
+    numSeqs =
+        ShapedType::isDynamic(offsets) ? ShapedType::kDynamic : offsets - 1;
     return success();
   }
 
@@ -217,10 +215,9 @@ LogicalResult verifyPositive(Operation *op, StringRef name,
 //===----------------------------------------------------------------------===//
 
 LogicalResult DeltaRuleOp::verify() {
-  return verifyDeltaRuleLike(*this, getQ(), getK(), getV(), Value(),
-                             getBeta(), getInitialState(), getCuSeqlens(),
-                             getO(), getFinalState(), getChunkSize(),
-                             getScaleAttr());
+  return verifyDeltaRuleLike(*this, getQ(), getK(), getV(), Value(), getBeta(),
+                             getInitialState(), getCuSeqlens(), getO(),
+                             getFinalState(), getChunkSize(), getScaleAttr());
 }
 
 double DeltaRuleOp::getEffectiveScale() {
@@ -271,9 +268,9 @@ LogicalResult DeltaRuleStepOp::verify() {
       failed(sv.sameElementType("k", k, "q", q)) ||
       failed(sv.sameElementType("v", v, "q", q)))
     return failure();
-  for (auto [name, val] : {std::pair<StringRef, Value>{"state", s},
-                           std::pair<StringRef, Value>{"new_state",
-                                                       getNewState()}})
+  for (auto [name, val] :
+       {std::pair<StringRef, Value>{"state", s},
+        std::pair<StringRef, Value>{"new_state", getNewState()}})
     if (failed(sv.dim(name, val, 0, "N", n, "'q'")) ||
         failed(sv.dim(name, val, 1, "HV", hv, "'v'")) ||
         failed(sv.dim(name, val, 2, "dk", dk, "'q'")) ||
@@ -319,10 +316,9 @@ ChunkYieldOp ChunkLoopOp::getYield() {
 }
 
 LogicalResult ChunkLoopOp::verify() {
-  if (failed(verifyDeltaRuleLike(*this, getQ(), getK(), getV(), Value(),
-                                 getBeta(), getInitialState(), getCuSeqlens(),
-                                 getO(), getFinalState(), getChunk(),
-                                 FloatAttr())))
+  if (failed(verifyDeltaRuleLike(
+          *this, getQ(), getK(), getV(), Value(), getBeta(), getInitialState(),
+          getCuSeqlens(), getO(), getFinalState(), getChunk(), FloatAttr())))
     return failure();
   int64_t dk = dimOf(getQ(), 3), dv = dimOf(getV(), 3);
   if (ShapedType::isDynamic(dk) || ShapedType::isDynamic(dv))
@@ -340,10 +336,10 @@ LogicalResult ChunkLoopOp::verify() {
   auto tile = [&](ArrayRef<int64_t> shape, Type e) -> Type {
     return RankedTensorType::get(shape, e);
   };
-  Type expected[] = {tile({c, dk}, elt), tile({c, dk}, elt),
-                     tile({c, bv}, elt), tile({c}, f32),
+  Type expected[] = {tile({c, dk}, elt),  tile({c, dk}, elt),
+                     tile({c, bv}, elt),  tile({c}, f32),
                      tile({dk, bv}, f32), f32};
-  static const char *const names[] = {"q tile", "k tile", "v tile",
+  static const char *const names[] = {"q tile",    "k tile",     "v tile",
                                       "beta tile", "state tile", "scale"};
   if (body.getNumArguments() != 6)
     return emitOpError() << "body must take 6 arguments (q, k, v, beta, "
@@ -391,8 +387,8 @@ LogicalResult ShortConvOp::verify() {
     return failure();
   int64_t stateLen =
       ShapedType::isDynamic(kernel) ? ShapedType::kDynamic : kernel - 1;
-  StringRef nSource = getCuSeqlens() ? "'cu_seqlens' (N + 1 offsets)"
-                                     : "'x' (batch)";
+  StringRef nSource =
+      getCuSeqlens() ? "'cu_seqlens' (N + 1 offsets)" : "'x' (batch)";
   auto checkState = [&](StringRef name, Value s) -> LogicalResult {
     if (failed(sv.dim(name, s, 0, "N", n, nSource)) ||
         failed(sv.dim(name, s, 1, "D", d, "'x'")) ||
@@ -420,8 +416,7 @@ LogicalResult ShortConvOp::verify() {
 LogicalResult RMSNormOp::verify() {
   ShapeVerifier sv(*this);
   Value x = getX(), w = getWeight(), y = getY();
-  if (failed(sv.minRank("x", x, 1)) ||
-      failed(sv.rank("weight", w, 1, "[D]")))
+  if (failed(sv.minRank("x", x, 1)) || failed(sv.rank("weight", w, 1, "[D]")))
     return failure();
   int64_t rank = cast<RankedTensorType>(x.getType()).getRank();
   if (failed(sv.dim("weight", w, 0, "D", dimOf(x, rank - 1),

@@ -56,8 +56,7 @@ LogicalResult TileMatmulOp::verify() {
 LogicalResult TileMaskOp::verify() {
   ArrayRef<int64_t> x = shapeOf(getX());
   if (x.size() != 2 || x[0] != x[1])
-    return emitOpError() << "needs a square 2-D tile, got "
-                         << getX().getType();
+    return emitOpError() << "needs a square 2-D tile, got " << getX().getType();
   return success();
 }
 
@@ -75,14 +74,15 @@ LogicalResult TileRowScaleOp::verify() {
 LogicalResult TileUTTransformOp::verify() {
   ArrayRef<int64_t> a = shapeOf(getA()), beta = shapeOf(getBeta());
   if (a.size() != 2 || a[0] != a[1])
-    return emitOpError() << "'a' must be a square tile, got " << getA().getType();
+    return emitOpError() << "'a' must be a square tile, got "
+                         << getA().getType();
   if (beta.size() != 1 || beta[0] != a[0])
     return emitOpError() << "'beta' must hold " << a[0] << " values";
   if (getResult().getType() != getA().getType())
     return emitOpError() << "result must have the type of 'a'";
   int64_t block = getBlock();
   if (block < 1 || a[0] % block != 0)
-    return emitOpError() << "'block' (" << block << ") must divide the tile size "
-                         << a[0];
+    return emitOpError() << "'block' (" << block
+                         << ") must divide the tile size " << a[0];
   return success();
 }

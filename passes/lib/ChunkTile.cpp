@@ -62,7 +62,8 @@ void buildChunkBody(OpBuilder &b, Location loc, ChunkLoopOp loop, Type elt) {
   ChunkYieldOp::create(b, loc, o, next);
 }
 
-struct DeltaChunkTilePass : deltajit::impl::DeltaChunkTileBase<DeltaChunkTilePass> {
+struct DeltaChunkTilePass
+    : deltajit::impl::DeltaChunkTileBase<DeltaChunkTilePass> {
   using Base::Base;
 
   void runOnOperation() override {
@@ -89,8 +90,8 @@ struct DeltaChunkTilePass : deltajit::impl::DeltaChunkTileBase<DeltaChunkTilePas
       return success();
     }
     auto tileAttr = TileAttr::getChecked(
-        [&] { return op.emitError(); }, op.getContext(), int64_t(op.getChunkSize()),
-        bv, int64_t(warps), int64_t(stages));
+        [&] { return op.emitError(); }, op.getContext(),
+        int64_t(op.getChunkSize()), bv, int64_t(warps), int64_t(stages));
     if (!tileAttr)
       return failure();
 
@@ -106,10 +107,12 @@ struct DeltaChunkTilePass : deltajit::impl::DeltaChunkTileBase<DeltaChunkTilePas
     Type elt = qType.getElementType();
     Type f32 = b.getF32Type();
     int64_t c = op.getChunkSize();
-    SmallVector<Type> argTypes = {
-        RankedTensorType::get({c, dk}, elt), RankedTensorType::get({c, dk}, elt),
-        RankedTensorType::get({c, bv}, elt), RankedTensorType::get({c}, f32),
-        RankedTensorType::get({dk, bv}, f32), f32};
+    SmallVector<Type> argTypes = {RankedTensorType::get({c, dk}, elt),
+                                  RankedTensorType::get({c, dk}, elt),
+                                  RankedTensorType::get({c, bv}, elt),
+                                  RankedTensorType::get({c}, f32),
+                                  RankedTensorType::get({dk, bv}, f32),
+                                  f32};
     SmallVector<Location> argLocs(argTypes.size(), loc);
     Block *body = b.createBlock(&loop.getBody(), {}, argTypes, argLocs);
     b.setInsertionPointToStart(body);

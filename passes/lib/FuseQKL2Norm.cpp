@@ -36,8 +36,7 @@ Value l2NormInput(Value v) {
   return norm.getX();
 }
 
-template <typename OpTy>
-void fuse(OpTy op) {
+template <typename OpTy> void fuse(OpTy op) {
   if (op.getUseQkL2norm())
     return;
   Value q = l2NormInput(op.getQ()), k = l2NormInput(op.getK());

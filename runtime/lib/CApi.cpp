@@ -387,10 +387,10 @@ dj_status_t dj_event_elapsed_ms(dj_context_t *ctx, dj_event_t *start,
     c.driver().check(
         c.driver().cuEventSynchronize(reinterpret_cast<CUevent>(end)),
         "cuEventSynchronize");
-    c.driver().check(c.driver().cuEventElapsedTime_v2(
-                         ms, reinterpret_cast<CUevent>(start),
-                         reinterpret_cast<CUevent>(end)),
-                     "cuEventElapsedTime");
+    c.driver().check(
+        c.driver().cuEventElapsedTime_v2(ms, reinterpret_cast<CUevent>(start),
+                                         reinterpret_cast<CUevent>(end)),
+        "cuEventElapsedTime");
   });
 }
 

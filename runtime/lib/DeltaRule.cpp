@@ -65,25 +65,35 @@ void checkScale(float scale) {
          "args->scale is infinite; pass a finite value or NaN for DK^-1/2");
 }
 
+/// Checks shared by forward and decode: dtype, head counts and sizes, the
+/// tensors every call needs, the scale.
+void checkHeadsAndTensors(dj_dtype_t dtype, int64_t H, int64_t HV, int64_t DK,
+                          int64_t DV, const void *q, const void *k,
+                          const void *v, const void *beta, const void *o,
+                          float scale) {
+  checkDtype(dtype);
+  checkAtLeast(H, 1, "H");
+  checkAtLeast(HV, 1, "HV");
+  checkAtLeast(DK, 1, "DK");
+  checkAtLeast(DV, 1, "DV");
+  if (HV % H != 0)
+    fail(DJ_ERROR_INVALID_ARGUMENT, "args->HV (", HV,
+         ") must be a multiple of args->H (", H, ")");
+  checkPointer(q, "q");
+  checkPointer(k, "k");
+  checkPointer(v, "v");
+  checkPointer(beta, "beta");
+  checkPointer(o, "o");
+  checkScale(scale);
+}
+
 } // namespace
 
 void validateForwardArgs(const dj_delta_rule_forward_args_t &a) {
-  checkDtype(a.dtype);
   checkAtLeast(a.B, 1, "B");
   checkAtLeast(a.T, 0, "T");
-  checkAtLeast(a.H, 1, "H");
-  checkAtLeast(a.HV, 1, "HV");
-  checkAtLeast(a.DK, 1, "DK");
-  checkAtLeast(a.DV, 1, "DV");
-  if (a.HV % a.H != 0)
-    fail(DJ_ERROR_INVALID_ARGUMENT, "args->HV (", a.HV,
-         ") must be a multiple of args->H (", a.H, ")");
-  checkPointer(a.q, "q");
-  checkPointer(a.k, "k");
-  checkPointer(a.v, "v");
-  checkPointer(a.beta, "beta");
-  checkPointer(a.o, "o");
-  checkScale(a.scale);
+  checkHeadsAndTensors(a.dtype, a.H, a.HV, a.DK, a.DV, a.q, a.k, a.v, a.beta,
+                       a.o, a.scale);
   if (a.chunk_size < 0)
     fail(DJ_ERROR_INVALID_ARGUMENT, "args->chunk_size is ", a.chunk_size,
          "; it must be >= 0 (0: the package's default)");
@@ -122,22 +132,10 @@ void validateForwardArgs(const dj_delta_rule_forward_args_t &a) {
 }
 
 void validateDecodeArgs(const dj_delta_rule_decode_args_t &a) {
-  checkDtype(a.dtype);
   checkAtLeast(a.N, 0, "N");
-  checkAtLeast(a.H, 1, "H");
-  checkAtLeast(a.HV, 1, "HV");
-  checkAtLeast(a.DK, 1, "DK");
-  checkAtLeast(a.DV, 1, "DV");
-  if (a.HV % a.H != 0)
-    fail(DJ_ERROR_INVALID_ARGUMENT, "args->HV (", a.HV,
-         ") must be a multiple of args->H (", a.H, ")");
-  checkPointer(a.q, "q");
-  checkPointer(a.k, "k");
-  checkPointer(a.v, "v");
-  checkPointer(a.beta, "beta");
-  checkPointer(a.o, "o");
+  checkHeadsAndTensors(a.dtype, a.H, a.HV, a.DK, a.DV, a.q, a.k, a.v, a.beta,
+                       a.o, a.scale);
   checkPointer(a.state_in, "state_in");
-  checkScale(a.scale);
   product({a.N, a.HV, a.DK, a.DV, 4}, "the state ([N, HV, DK, DV])");
   product({a.N, a.H, a.DK, 2}, "q/k ([N, H, DK])");
 }

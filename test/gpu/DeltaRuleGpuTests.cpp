@@ -107,12 +107,14 @@ std::unique_ptr<DeviceBuffer> uploadF32(const std::vector<double> &x) {
   std::vector<float> f(x.begin(), x.end());
   auto buf = std::make_unique<DeviceBuffer>(f.size() * 4);
   if (!f.empty()) {
-    EXPECT_EQ(dj_memcpy_htod(Gpu::ctx, buf->ptr, f.data(), f.size() * 4), DJ_OK);
+    EXPECT_EQ(dj_memcpy_htod(Gpu::ctx, buf->ptr, f.data(), f.size() * 4),
+              DJ_OK);
   }
   return buf;
 }
 
-std::vector<double> download16(const DeviceBuffer &buf, size_t n, dj_dtype_t t) {
+std::vector<double> download16(const DeviceBuffer &buf, size_t n,
+                               dj_dtype_t t) {
   std::vector<uint16_t> bits(n);
   if (n) {
     EXPECT_EQ(dj_memcpy_dtoh(Gpu::ctx, bits.data(), buf.ptr, n * 2), DJ_OK);
@@ -230,10 +232,9 @@ TEST_P(ForwardShapes, MatchesOracle) {
                spec(2, 300, 2, 2, dk, dv, 11 + dk + dv), DJ_DTYPE_BF16);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Gpu, ForwardShapes,
-    ::testing::Combine(::testing::Values(64, 128, 256),
-                       ::testing::Values(64, 128, 256)));
+INSTANTIATE_TEST_SUITE_P(Gpu, ForwardShapes,
+                         ::testing::Combine(::testing::Values(64, 128, 256),
+                                            ::testing::Values(64, 128, 256)));
 
 TEST(GpuForward, SingleToken) {
   REQUIRE_GPU();
@@ -394,17 +395,16 @@ TEST_P(DecodeShapes, MatchesOracle) {
     double eo = relL2(gpu.o, o), es = relL2(gpu.state, state);
     std::printf("RESULT decode dk=%lld dv=%lld %s relL2(o)=%.3e "
                 "relL2(state)=%.3e\n",
-                (long long)dk, (long long)dv, inPlace ? "in-place  " : "in/out    ",
-                eo, es);
+                (long long)dk, (long long)dv,
+                inPlace ? "in-place  " : "in/out    ", eo, es);
     EXPECT_LE(eo, kTolerance);
     EXPECT_LE(es, kTolerance);
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Gpu, DecodeShapes,
-    ::testing::Combine(::testing::Values(64, 128, 256),
-                       ::testing::Values(64, 128, 256)));
+INSTANTIATE_TEST_SUITE_P(Gpu, DecodeShapes,
+                         ::testing::Combine(::testing::Values(64, 128, 256),
+                                            ::testing::Values(64, 128, 256)));
 
 /// Token-by-token decode equals the chunked prefill of the same tokens.
 TEST(GpuDecode, TokenByTokenEqualsPrefill) {
@@ -427,8 +427,9 @@ TEST(GpuDecode, TokenByTokenEqualsPrefill) {
     outs.insert(outs.end(), step.o.begin(), step.o.end());
   }
   double eo = relL2(outs, prefill.o), es = relL2(state, prefill.finalState);
-  std::printf("RESULT decode-vs-prefill T=%lld relL2(o)=%.3e relL2(state)=%.3e\n",
-              (long long)T, eo, es);
+  std::printf(
+      "RESULT decode-vs-prefill T=%lld relL2(o)=%.3e relL2(state)=%.3e\n",
+      (long long)T, eo, es);
   EXPECT_LE(eo, kTolerance);
   EXPECT_LE(es, kTolerance);
 }
@@ -449,8 +450,8 @@ TEST(GpuDecode, Fp16AndNoL2Norm) {
     DecodeRun gpu = runDecode(N, H, H, d, d, p.q, p.k, p.v, p.beta,
                               p.initialState, l2, false, t);
     std::vector<double> state = p.initialState, o;
-    decodeStep(N, H, H, d, d, p.q, p.k, p.v, p.beta, {}, p.effectiveScale(),
-               l2, state, o);
+    decodeStep(N, H, H, d, d, p.q, p.k, p.v, p.beta, {}, p.effectiveScale(), l2,
+               state, o);
     double eo = relL2(gpu.o, o), es = relL2(gpu.state, state);
     std::printf("RESULT decode %s l2=%d relL2(o)=%.3e relL2(state)=%.3e\n",
                 t == DJ_DTYPE_FP16 ? "fp16" : "bf16", int(l2), eo, es);

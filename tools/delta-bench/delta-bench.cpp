@@ -78,7 +78,8 @@ bool parse(int argc, char **argv, Options &o) {
     } else if (a == "--no-l2norm") {
       o.l2norm = false;
     } else {
-      std::fprintf(stderr, "delta-bench: error: unknown option '%s' (see --help)\n",
+      std::fprintf(stderr,
+                   "delta-bench: error: unknown option '%s' (see --help)\n",
                    a.c_str());
       return false;
     }
@@ -222,7 +223,8 @@ void forward(const Options &o, int64_t B, int64_t T, int64_t H, int64_t d,
   }
   a.scale = NAN;
   a.use_qk_l2norm = o.l2norm;
-  double ms = timeMs(o, [&] { CHECK(dj_delta_rule_forward(ctx, pkg, &a, nullptr)); });
+  double ms =
+      timeMs(o, [&] { CHECK(dj_delta_rule_forward(ctx, pkg, &a, nullptr)); });
   double th = double(tokens) * double(H);
   double flops = th * 2.0 * (3.0 * d * d + 5.0 * chunk * d);
   double bytes = th * 2.0 * (4.0 * d + 1.0);
@@ -263,7 +265,8 @@ void decode(const Options &o, int64_t N, int64_t H, int64_t d, double fla) {
   a.state_out = nullptr; // in place
   a.scale = NAN;
   a.use_qk_l2norm = o.l2norm;
-  double ms = timeMs(o, [&] { CHECK(dj_delta_rule_decode(ctx, pkg, &a, nullptr)); });
+  double ms =
+      timeMs(o, [&] { CHECK(dj_delta_rule_decode(ctx, pkg, &a, nullptr)); });
   double bytes = double(N * H) * (2.0 * 4.0 * d * d + 2.0 * (4.0 * d + 1.0));
   double flops = double(N * H) * 6.0 * d * d;
   char shape[64];
@@ -277,7 +280,8 @@ void decode(const Options &o, int64_t N, int64_t H, int64_t d, double fla) {
 void writeJson(const std::string &path) {
   FILE *f = std::fopen(path.c_str(), "w");
   if (!f) {
-    std::fprintf(stderr, "delta-bench: error: cannot write '%s'\n", path.c_str());
+    std::fprintf(stderr, "delta-bench: error: cannot write '%s'\n",
+                 path.c_str());
     std::exit(1);
   }
   std::fprintf(f, "{\n  \"rows\": [\n");
@@ -285,13 +289,13 @@ void writeJson(const std::string &path) {
     const Row &r = rows[i];
     double s = r.ms * 1e-3;
     double roof = std::max(r.bytes / kPeakBytesPerS, r.flops / kPeakFlopsPerS);
-    std::fprintf(f,
-                 "    {\"kind\": \"%s\", \"shape\": \"%s\", \"ms\": %.6f, "
-                 "\"tflops\": %.3f, \"gbps\": %.1f, \"roofline_fraction\": %.4f, "
-                 "\"fla_ms_benchmarks_md\": %.4f}%s\n",
-                 r.kind.c_str(), r.shape.c_str(), r.ms, r.flops / s * 1e-12,
-                 r.bytes / s * 1e-9, roof / s, r.fla,
-                 i + 1 < rows.size() ? "," : "");
+    std::fprintf(
+        f,
+        "    {\"kind\": \"%s\", \"shape\": \"%s\", \"ms\": %.6f, "
+        "\"tflops\": %.3f, \"gbps\": %.1f, \"roofline_fraction\": %.4f, "
+        "\"fla_ms_benchmarks_md\": %.4f}%s\n",
+        r.kind.c_str(), r.shape.c_str(), r.ms, r.flops / s * 1e-12,
+        r.bytes / s * 1e-9, roof / s, r.fla, i + 1 < rows.size() ? "," : "");
   }
   std::fprintf(f, "  ]\n}\n");
   std::fclose(f);
@@ -320,12 +324,10 @@ int main(int argc, char **argv) {
     int64_t B, T, H, d;
     double fla, flaState;
   };
-  const Fwd fwd[] = {{8, 2048, 16, 128, 0.518, 0.529},
-                     {4, 4096, 16, 128, 0.528, 0.575},
-                     {2, 8192, 16, 128, 0.711, 0.700},
-                     {1, 16384, 16, 128, 0.794, 0.864},
-                     {4, 4096, 32, 64, 0.676, 0.682},
-                     {4, 4096, 8, 256, 0.669, 0.569}};
+  const Fwd fwd[] = {
+      {8, 2048, 16, 128, 0.518, 0.529}, {4, 4096, 16, 128, 0.528, 0.575},
+      {2, 8192, 16, 128, 0.711, 0.700}, {1, 16384, 16, 128, 0.794, 0.864},
+      {4, 4096, 32, 64, 0.676, 0.682},  {4, 4096, 8, 256, 0.669, 0.569}};
   if (o.only == "all" || o.only == "forward")
     for (const Fwd &f : fwd) {
       forward(o, f.B, f.T, f.H, f.d, false, f.fla);

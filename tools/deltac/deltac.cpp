@@ -36,9 +36,9 @@ namespace {
 
 cl::OptionCategory deltacCategory("deltac options");
 
-cl::opt<std::string> inputFilename(cl::Positional,
-                                   cl::desc("<input .mlir file, '-' for stdin>"),
-                                   cl::init("-"), cl::cat(deltacCategory));
+cl::opt<std::string>
+    inputFilename(cl::Positional, cl::desc("<input .mlir file, '-' for stdin>"),
+                  cl::init("-"), cl::cat(deltacCategory));
 
 cl::opt<std::string> outputFilename("o", cl::desc("Output file ('-': stdout)"),
                                     cl::value_desc("file"), cl::init("-"),
@@ -71,13 +71,14 @@ cl::opt<int64_t> blockV("block-v",
                         cl::desc("Value columns per program of delta-rule "
                                  "kernels (default 64; capped at dv)"),
                         cl::init(64), cl::cat(deltacCategory));
-cl::opt<int64_t> warps("warps", cl::desc("Warps per delta-rule program "
-                                         "(1, 2, 4, 8; default 8)"),
+cl::opt<int64_t> warps("warps",
+                       cl::desc("Warps per delta-rule program "
+                                "(1, 2, 4, 8; default 8)"),
                        cl::init(8), cl::cat(deltacCategory));
 
 /// The stages, in pipeline order.
 enum class Stage { Parsed, Delta, Tiled, Gpu, Llvm, Ptx, Package };
-constexpr const char *kStageNames[] = {"parsed", "delta", "tiled", "gpu",
+constexpr const char *kStageNames[] = {"parsed", "delta", "tiled",  "gpu",
                                        "llvm",   "ptx",   "package"};
 
 std::optional<Stage> parseStage(llvm::StringRef name) {
@@ -162,7 +163,8 @@ int run() {
     case Stage::Parsed:
       break;
     case Stage::Delta:
-      ok = runStage([](PassManager &pm) { deltajit::buildDeltaGraphPipeline(pm); });
+      ok = runStage(
+          [](PassManager &pm) { deltajit::buildDeltaGraphPipeline(pm); });
       break;
     case Stage::Tiled:
       ok = runStage([](PassManager &pm) {
@@ -180,10 +182,12 @@ int run() {
       });
       break;
     case Stage::Llvm:
-      ok = runStage([](PassManager &pm) { deltajit::buildKernelsToLLVMPipeline(pm); });
+      ok = runStage(
+          [](PassManager &pm) { deltajit::buildKernelsToLLVMPipeline(pm); });
       break;
     case Stage::Ptx:
-      ok = runStage([](PassManager &pm) { deltajit::buildKernelsToPTXPipeline(pm); });
+      ok = runStage(
+          [](PassManager &pm) { deltajit::buildKernelsToPTXPipeline(pm); });
       break;
     case Stage::Package:
       break;
@@ -206,15 +210,17 @@ int run() {
     deltajit::PackageSummary summary;
     std::string error;
     if (!deltajit::writePackage(*module, outputFilename,
-                                "deltac " DELTAJIT_VERSION " (MLIR " MLIR_VERSION ")",
+                                "deltac " DELTAJIT_VERSION
+                                " (MLIR " MLIR_VERSION ")",
                                 summary, error)) {
       llvm::errs() << "deltac: error: " << error << "\n";
       return 1;
     }
-    llvm::outs() << "deltac: wrote package '" << outputFilename << "': "
-                 << summary.numKernels << " kernel(s), " << summary.numEntries
-                 << " entr" << (summary.numEntries == 1 ? "y" : "ies")
-                 << " for " << summary.chip << "\n";
+    llvm::outs() << "deltac: wrote package '" << outputFilename
+                 << "': " << summary.numKernels << " kernel(s), "
+                 << summary.numEntries << " entr"
+                 << (summary.numEntries == 1 ? "y" : "ies") << " for "
+                 << summary.chip << "\n";
     return 0;
   }
 

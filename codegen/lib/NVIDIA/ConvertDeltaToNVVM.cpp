@@ -239,8 +239,7 @@ public:
                                 << dk << ", block_v = " << bv;
     Block &body = loop.getBody().front();
     for (Operation &op : body.without_terminator()) {
-      if (!isa<TileMatmulOp, TileMaskOp, TileRowScaleOp, TileUTTransformOp>(
-              op))
+      if (!isa<TileMatmulOp, TileMaskOp, TileRowScaleOp, TileUTTransformOp>(op))
         return op.emitOpError() << "is not supported in chunk bodies by the "
                                    "NVIDIA lowering";
       if (auto mm = dyn_cast<TileMatmulOp>(op)) {
@@ -263,11 +262,11 @@ public:
   LaunchSpec emit(OpBuilder &b, gpu::GPUModuleOp mod, StringRef name) {
     LaunchSpec spec;
     spec.kernel = name.str();
-    spec.params = {{"q", "ptr"},       {"k", "ptr"},      {"v", "ptr"},
-                   {"beta", "ptr"},    {"o", "ptr"},      {"h0", "ptr"},
-                   {"ht", "ptr"},      {"cu_seqlens", "ptr"},
-                   {"H", "i32"},       {"HV", "i32"},     {"has_h0", "i32"},
-                   {"has_ht", "i32"},  {"scale", "f32"}};
+    spec.params = {{"q", "ptr"},    {"k", "ptr"},          {"v", "ptr"},
+                   {"beta", "ptr"}, {"o", "ptr"},          {"h0", "ptr"},
+                   {"ht", "ptr"},   {"cu_seqlens", "ptr"}, {"H", "i32"},
+                   {"HV", "i32"},   {"has_h0", "i32"},     {"has_ht", "i32"},
+                   {"scale", "f32"}};
     spec.grid = {std::to_string(dv / bv), "N * HV", "1"};
     spec.block = threads;
     spec.sharedBytes = plan.totalBytes();
@@ -324,7 +323,8 @@ private:
     Value hasH0 = kb.cmp(CmpIPredicate::ne, param("has_h0"), kb.c32(0));
     kb.forEachThreaded(dk * bv, threads, [&](Value idx) {
       Value val = kb.ifThenElse(
-          hasH0, kb.f32(), [&] { return kb.load(kb.f32(), stateAddr(kb, "h0", idx)); },
+          hasH0, kb.f32(),
+          [&] { return kb.load(kb.f32(), stateAddr(kb, "h0", idx)); },
           [&] { return kb.cf32(0.0); });
       kb.storeSmem(s, idx, val);
     });
@@ -348,8 +348,7 @@ private:
   /// Address in h0/ht of element `idx` (= d * block_v + j) of the tile.
   Value stateAddr(KernelBuilder &kb, StringRef which, Value idx) {
     Value d = kb.div(idx, kb.c32(bv)), j = kb.rem(idx, kb.c32(bv));
-    Value off = kb.add(stateBase,
-                       kb.ext64(kb.add(kb.mul(d, kb.c32(dv)), j)));
+    Value off = kb.add(stateBase, kb.ext64(kb.add(kb.mul(d, kb.c32(dv)), j)));
     return kb.gep(param(which), off, kb.f32());
   }
 
@@ -374,8 +373,8 @@ private:
       Value tok = kb.add(t0, r);
       Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
       Value off = tokenOffset(kb, tok, param("H"), h, dk, d);
-      for (auto [name, tile] : {std::pair<StringRef, const SmemTile *>{"q", &qs},
-                                {"k", &ks}}) {
+      for (auto [name, tile] :
+           {std::pair<StringRef, const SmemTile *>{"q", &qs}, {"k", &ks}}) {
         Value x = kb.ifThenElse(
             valid, elt,
             [&] { return kb.load(elt, kb.gep(param(name), off, elt)); },
@@ -390,7 +389,8 @@ private:
       Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
       Value off = tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, j));
       Value x = kb.ifThenElse(
-          valid, elt, [&] { return kb.load(elt, kb.gep(param("v"), off, elt)); },
+          valid, elt,
+          [&] { return kb.load(elt, kb.gep(param("v"), off, elt)); },
           [&] { return zero; });
       kb.storeSmem(vs, idx, x);
     });
@@ -399,12 +399,13 @@ private:
     kb.forEachThreaded(chunk, threads, [&](Value r) {
       Value tok = kb.add(t0, r);
       Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
-      Value off = kb.add(kb.mul(kb.ext64(tok), kb.ext64(param("HV"))),
-                         kb.ext64(hv));
+      Value off =
+          kb.add(kb.mul(kb.ext64(tok), kb.ext64(param("HV"))), kb.ext64(hv));
       Value x = kb.ifThenElse(
           valid, kb.f32(),
           [&] {
-            return kb.toF32(kb.load(betaType, kb.gep(param("beta"), off, betaType)));
+            return kb.toF32(
+                kb.load(betaType, kb.gep(param("beta"), off, betaType)));
           },
           [&] { return kb.cf32(0.0); });
       kb.storeSmem(bs, r, x);
@@ -455,11 +456,12 @@ private:
   void normalizeRows(KernelBuilder &kb, const SmemTile &t) {
     kb.forEachThreaded(chunk, threads, [&](Value r) {
       Value base = kb.mul(r, kb.c32(dk));
-      Value sum = kb.forRangeReduce(
-          kb.c32(0), kb.c32(dk), kb.c32(1), kb.cf32(0.0), [&](Value d, Value acc) {
-            Value x = kb.toF32(kb.loadSmem(t, kb.add(base, d)));
-            return kb.fadd(acc, kb.fmul(x, x));
-          });
+      Value sum = kb.forRangeReduce(kb.c32(0), kb.c32(dk), kb.c32(1),
+                                    kb.cf32(0.0), [&](Value d, Value acc) {
+                                      Value x = kb.toF32(
+                                          kb.loadSmem(t, kb.add(base, d)));
+                                      return kb.fadd(acc, kb.fmul(x, x));
+                                    });
       Value inv = kb.rsqrt(kb.fadd(sum, kb.cf32(kL2NormEps)));
       kb.forRange(kb.c32(0), kb.c32(dk), kb.c32(1), [&](Value d) {
         Value idx = kb.add(base, d);
@@ -505,7 +507,8 @@ private:
     bool strict = op.getKind() == TileMaskKind::strict_lower;
     kb.forEachThreaded(x.rows * x.cols, threads, [&](Value idx) {
       Value r = kb.div(idx, kb.c32(x.cols)), c = kb.rem(idx, kb.c32(x.cols));
-      Value keep = kb.cmp(strict ? CmpIPredicate::slt : CmpIPredicate::sle, c, r);
+      Value keep =
+          kb.cmp(strict ? CmpIPredicate::slt : CmpIPredicate::sle, c, r);
       Value v = kb.loadSmem(x, idx);
       kb.storeSmem(out, idx, kb.select(keep, v, kb.zero(x.elt)));
     });
@@ -517,8 +520,8 @@ private:
     const SmemTile &out = plan.tile(op.getResult());
     kb.forEachThreaded(x.rows * x.cols, threads, [&](Value idx) {
       Value r = kb.div(idx, kb.c32(x.cols));
-      Value v = kb.fmul(kb.toF32(kb.loadSmem(x, idx)),
-                        kb.toF32(kb.loadSmem(s, r)));
+      Value v =
+          kb.fmul(kb.toF32(kb.loadSmem(x, idx)), kb.toF32(kb.loadSmem(s, r)));
       kb.storeSmem(out, idx, kb.fromF32(v, out.elt));
     });
   }
@@ -536,9 +539,8 @@ private:
 
     // X = 0, then the diagonal blocks by forward substitution: thread j
     // owns column j of its block and keeps it in registers.
-    kb.forEachThreaded(c * c, threads, [&](Value idx) {
-      kb.storeSmem(x, idx, kb.cf32(0.0));
-    });
+    kb.forEachThreaded(c * c, threads,
+                       [&](Value idx) { kb.storeSmem(x, idx, kb.cf32(0.0)); });
     kb.barrier();
     kb.forEachThreaded(c, threads, [&](Value j) {
       Value b0 = kb.mul(kb.div(j, kb.c32(blk)), kb.c32(blk));
@@ -571,13 +573,13 @@ private:
         decompose(idx, jb, rr, cc);
         Value row = kb.add(kb.c32(i * blk), rr);
         Value colX = kb.add(kb.mul(jb, kb.c32(blk)), cc);
-        Value sum = kb.forRangeReduce(
-            kb.mul(jb, kb.c32(blk)), kb.c32(i * blk), kb.c32(1), kb.cf32(0.0),
-            [&](Value m, Value acc) {
-              Value av = kb.loadSmem(a, at(a, row, m));
-              Value xv = kb.loadSmem(x, at(x, m, colX));
-              return kb.fadd(acc, kb.fmul(av, xv));
-            });
+        Value sum =
+            kb.forRangeReduce(kb.mul(jb, kb.c32(blk)), kb.c32(i * blk),
+                              kb.c32(1), kb.cf32(0.0), [&](Value m, Value acc) {
+                                Value av = kb.loadSmem(a, at(a, row, m));
+                                Value xv = kb.loadSmem(x, at(x, m, colX));
+                                return kb.fadd(acc, kb.fmul(av, xv));
+                              });
         kb.storeSmem(y, at(y, rr, colX), sum);
       });
       kb.barrier();
@@ -629,9 +631,9 @@ LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
 
   LaunchSpec spec;
   spec.kernel = name.str();
-  spec.params = {{"q", "ptr"},        {"k", "ptr"},         {"v", "ptr"},
-                 {"beta", "ptr"},     {"o", "ptr"},         {"state_in", "ptr"},
-                 {"state_out", "ptr"}, {"H", "i32"},        {"HV", "i32"},
+  spec.params = {{"q", "ptr"},         {"k", "ptr"}, {"v", "ptr"},
+                 {"beta", "ptr"},      {"o", "ptr"}, {"state_in", "ptr"},
+                 {"state_out", "ptr"}, {"H", "i32"}, {"HV", "i32"},
                  {"scale", "f32"}};
   spec.grid = {std::to_string(dv / bv), "N * HV", "1"};
   spec.block = bv;
@@ -655,7 +657,8 @@ LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
   Value vIdx = kb.add(kb.mul(rowV, kb.c64(dv)), kb.ext64(j));
   Value sBase = kb.add(kb.mul(rowV, kb.c64(dk * dv)), kb.ext64(j));
   auto qkAt = [&](StringRef which, Value d) {
-    return kb.toF32(kb.load(elt, kb.gep(p[which], kb.add(qkBase, kb.ext64(d)), elt)));
+    return kb.toF32(
+        kb.load(elt, kb.gep(p[which], kb.add(qkBase, kb.ext64(d)), elt)));
   };
   auto sAddr = [&](StringRef which, Value d) {
     Value off = kb.add(sBase, kb.mul(kb.ext64(d), kb.c64(dv)));
@@ -666,30 +669,32 @@ LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
   Value invQ = kb.cf32(1.0), invK = kb.cf32(1.0);
   if (op.getUseQkL2norm()) {
     auto sumSquares = [&](StringRef which) {
-      return kb.forRangeReduce(zero, dkv, one, kb.cf32(0.0), [&](Value d, Value acc) {
-        Value x = qkAt(which, d);
-        return kb.fadd(acc, kb.fmul(x, x));
-      });
+      return kb.forRangeReduce(zero, dkv, one, kb.cf32(0.0),
+                               [&](Value d, Value acc) {
+                                 Value x = qkAt(which, d);
+                                 return kb.fadd(acc, kb.fmul(x, x));
+                               });
     };
     invQ = kb.rsqrt(kb.fadd(sumSquares("q"), kb.cf32(kL2NormEps)));
     invK = kb.rsqrt(kb.fadd(sumSquares("k"), kb.cf32(kL2NormEps)));
   }
   // kv = S[:, j]^T k; u = beta (v_j - kv).
-  Value kv = kb.forRangeReduce(zero, dkv, one, kb.cf32(0.0), [&](Value d, Value acc) {
-    Value s = kb.load(kb.f32(), sAddr("state_in", d));
-    return kb.fadd(acc, kb.fmul(s, kb.fmul(qkAt("k", d), invK)));
-  });
-  Value beta = kb.toF32(kb.load(
-      betaType, kb.gep(p["beta"], rowV, betaType)));
+  Value kv =
+      kb.forRangeReduce(zero, dkv, one, kb.cf32(0.0), [&](Value d, Value acc) {
+        Value s = kb.load(kb.f32(), sAddr("state_in", d));
+        return kb.fadd(acc, kb.fmul(s, kb.fmul(qkAt("k", d), invK)));
+      });
+  Value beta = kb.toF32(kb.load(betaType, kb.gep(p["beta"], rowV, betaType)));
   Value vj = kb.toF32(kb.load(elt, kb.gep(p["v"], vIdx, elt)));
   Value u = kb.fmul(beta, kb.fsub(vj, kv));
   // S'[:, j] = S[:, j] + k u; o_j = scale q^T S'[:, j].
-  Value dot = kb.forRangeReduce(zero, dkv, one, kb.cf32(0.0), [&](Value d, Value acc) {
-    Value s = kb.load(kb.f32(), sAddr("state_in", d));
-    Value s2 = kb.fadd(s, kb.fmul(kb.fmul(qkAt("k", d), invK), u));
-    kb.store(s2, sAddr("state_out", d));
-    return kb.fadd(acc, kb.fmul(s2, qkAt("q", d)));
-  });
+  Value dot =
+      kb.forRangeReduce(zero, dkv, one, kb.cf32(0.0), [&](Value d, Value acc) {
+        Value s = kb.load(kb.f32(), sAddr("state_in", d));
+        Value s2 = kb.fadd(s, kb.fmul(kb.fmul(qkAt("k", d), invK), u));
+        kb.store(s2, sAddr("state_out", d));
+        return kb.fadd(acc, kb.fmul(s2, qkAt("q", d)));
+      });
   Value o = kb.fmul(kb.fmul(dot, invQ), p["scale"]);
   kb.store(kb.fromF32(o, oType), kb.gep(p["o"], vIdx, oType));
   gpu::ReturnOp::create(b, loc);
@@ -746,17 +751,17 @@ struct ConvertDeltaToNVVMPass
     if (auto existing = module.lookupSymbol<gpu::GPUModuleOp>(kKernelModule))
       return existing;
     b.setInsertionPointToEnd(module.getBody());
-    auto nvvmTarget = NVVM::NVVMTargetAttr::get(
-        ctx, /*optLevel=*/3, "nvptx64-nvidia-cuda", target.chip,
-        target.ptxFeatures);
+    auto nvvmTarget =
+        NVVM::NVVMTargetAttr::get(ctx, /*optLevel=*/3, "nvptx64-nvidia-cuda",
+                                  target.chip, target.ptxFeatures);
     auto mod = gpu::GPUModuleOp::create(b, module.getLoc(), kKernelModule,
                                         b.getArrayAttr({nvvmTarget}));
     b.setInsertionPointToStart(mod.getBody());
     // `.extern .shared .align 16 .b8 dj_smem[]`: the dynamic shared memory.
     LLVM::GlobalOp::create(
         b, module.getLoc(), LLVM::LLVMArrayType::get(b.getI8Type(), 0),
-        /*isConstant=*/false, LLVM::Linkage::External, kSmemSymbol,
-        Attribute(), /*alignment=*/kSmemAlign, /*addrSpace=*/3);
+        /*isConstant=*/false, LLVM::Linkage::External, kSmemSymbol, Attribute(),
+        /*alignment=*/kSmemAlign, /*addrSpace=*/3);
     return mod;
   }
 
@@ -784,12 +789,11 @@ struct ConvertDeltaToNVVMPass
     int64_t dv = cast<RankedTensorType>(loop.getV().getType()).getDimSize(3);
     TileAttr tile = loop.getTile();
     std::string dtype = dtypeName(qType.getElementType());
-    std::string base = "dj_delta_rule_fwd_" + dtype + "_d" +
-                       std::to_string(dk) + "x" + std::to_string(dv) + "_c" +
-                       std::to_string(tile.getChunk()) + "_v" +
-                       std::to_string(tile.getBlockV()) + "_w" +
-                       std::to_string(tile.getWarps()) +
-                       (loop.getUseQkL2norm() ? "_l2" : "");
+    std::string base =
+        "dj_delta_rule_fwd_" + dtype + "_d" + std::to_string(dk) + "x" +
+        std::to_string(dv) + "_c" + std::to_string(tile.getChunk()) + "_v" +
+        std::to_string(tile.getBlockV()) + "_w" +
+        std::to_string(tile.getWarps()) + (loop.getUseQkL2norm() ? "_l2" : "");
     auto [name, isNew] = kernelName(base, keyOf(loop));
     LaunchSpec spec;
     if (isNew) {

@@ -29,9 +29,8 @@ public:
 
   std::optional<std::string> unsupported(const TileProduct &p) const override {
     if (p.m % kTileM || p.n % kTileN || p.k % kTileK)
-      return "tile product " + std::to_string(p.m) + "x" +
-             std::to_string(p.n) + "x" + std::to_string(p.k) +
-             " is not a multiple of m16n8k16";
+      return "tile product " + std::to_string(p.m) + "x" + std::to_string(p.n) +
+             "x" + std::to_string(p.k) + " is not a multiple of m16n8k16";
     if (!p.inputType.isBF16() && !p.inputType.isF16())
       return std::string("mma.sync inputs must be bf16 or f16");
     return std::nullopt;
@@ -68,7 +67,8 @@ public:
               Value k = kb.add(kb.add(twoQuad, k0), kb.c32(j * 8));
               bRegs.push_back(pack(kb, p, *p.b, k, n, /*alongRows=*/true));
             }
-            mma(kb, p, aRegs, bRegs, MutableArrayRef<Value>(acc).slice(4 * t, 4));
+            mma(kb, p, aRegs, bRegs,
+                MutableArrayRef<Value>(acc).slice(4 * t, 4));
           }
           scf::YieldOp::create(kb.b, kb.loc, acc);
         }
@@ -119,7 +119,8 @@ private:
     NVVM::MMATypes type =
         p.inputType.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
     auto op = NVVM::MmaOp::create(
-        kb.b, kb.loc, resultType, a, b, SmallVector<Value>(acc.begin(), acc.end()),
+        kb.b, kb.loc, resultType, a, b,
+        SmallVector<Value>(acc.begin(), acc.end()),
         ArrayRef<int64_t>{kTileM, kTileN, kTileK}, std::nullopt, std::nullopt,
         std::array<NVVM::MMATypes, 2>{type, type},
         std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,

@@ -13,8 +13,8 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/JSON.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
@@ -126,8 +126,8 @@ bool deltajit::writePackage(ModuleOp module, StringRef dir, StringRef producer,
           int sm = 0;
           chip.drop_front(3).take_while(llvm::isDigit).getAsInteger(10, sm);
           summary.chip = chip.str();
-          target = json::Object{{"arch", chip}, {"sm", sm},
-                                {"ptx_features", nvvm.getFeatures()}};
+          target = json::Object{
+              {"arch", chip}, {"sm", sm}, {"ptx_features", nvvm.getFeatures()}};
         }
   });
 
@@ -138,8 +138,7 @@ bool deltajit::writePackage(ModuleOp module, StringRef dir, StringRef producer,
   module.walk([&](Operation *op) {
     auto launch = dyn_cast<delta::LaunchOp>(op);
     if (!launch) {
-      if (op->getDialect() &&
-          op->getDialect()->getNamespace() == "delta" &&
+      if (op->getDialect() && op->getDialect()->getNamespace() == "delta" &&
           !op->getParentOfType<gpu::GPUModuleOp>())
         hostOps.insert(op->getName().getStringRef());
       return;
@@ -160,9 +159,9 @@ bool deltajit::writePackage(ModuleOp module, StringRef dir, StringRef producer,
       block.push_back(cast<IntegerAttr>(b).getInt());
     for (Attribute p : cast<ArrayAttr>(info.get("params"))) {
       auto pair = cast<ArrayAttr>(p);
-      params.push_back(json::Object{
-          {"name", cast<StringAttr>(pair[0]).getValue()},
-          {"type", cast<StringAttr>(pair[1]).getValue()}});
+      params.push_back(
+          json::Object{{"name", cast<StringAttr>(pair[0]).getValue()},
+                       {"type", cast<StringAttr>(pair[1]).getValue()}});
     }
     entry["scratch"] = json::Array();
     entry["launches"] = json::Array{json::Object{
@@ -202,9 +201,8 @@ bool deltajit::writePackage(ModuleOp module, StringRef dir, StringRef producer,
       kernels.push_back(k);
     modules.push_back(json::Object{
         {"file", file},
-        {"sha256", hex(llvm::SHA256::hash(
-                       ArrayRef<uint8_t>((const uint8_t *)text.data(),
-                                         text.size())))},
+        {"sha256", hex(llvm::SHA256::hash(ArrayRef<uint8_t>(
+                       (const uint8_t *)text.data(), text.size())))},
         {"kernels", std::move(kernels)}});
   }
   json::Array host;

@@ -1,4 +1,5 @@
-//===- TargetInfo.h - NVIDIA target facts and instruction families -*- C++ -*-===//
+//===- TargetInfo.h - NVIDIA target facts and instruction families -*- C++
+//-*-===//
 //
 // What the NVIDIA lowering needs to know about a target (chip, PTX features,
 // shared memory) and which tensor-core instruction family emits tile
@@ -43,7 +44,8 @@ public:
   /// The instruction, as recorded in package manifests.
   virtual llvm::StringRef name() const = 0;
   /// Why `p` cannot be emitted, or nullopt when it can.
-  virtual std::optional<std::string> unsupported(const TileProduct &p) const = 0;
+  virtual std::optional<std::string>
+  unsupported(const TileProduct &p) const = 0;
   /// Emits `p` spread over `numWarps` warps; `warp` and `lane` are i32.
   virtual void emit(KernelBuilder &kb, const TileProduct &p, mlir::Value warp,
                     mlir::Value lane, int64_t numWarps) const = 0;
