@@ -84,11 +84,8 @@ public:
 
   const SmemTile &tile(Value v) const { return tiles.find(v)->second; }
   SmemTile scratchOf(Operation *op, Type f32, int64_t cols) const {
-    SmemTile t;
+    SmemTile t = SmemTile::make(16, cols, f32);
     t.offset = scratch.find(op)->second;
-    t.rows = 16;
-    t.cols = cols;
-    t.elt = f32;
     return t;
   }
   int64_t totalBytes() const { return total; }
@@ -153,10 +150,9 @@ private:
 
   void allocate(Value v, int64_t def, int64_t end) {
     auto type = cast<RankedTensorType>(v.getType());
-    SmemTile t;
-    t.rows = type.getDimSize(0);
-    t.cols = type.getRank() > 1 ? type.getDimSize(1) : 1;
-    t.elt = type.getElementType();
+    SmemTile t = SmemTile::make(type.getDimSize(0),
+                                type.getRank() > 1 ? type.getDimSize(1) : 1,
+                                type.getElementType());
     t.offset = place(t.bytes(), def, end);
     live.back().owner = v;
     tiles[v] = t;
@@ -326,7 +322,7 @@ private:
           hasH0, kb.f32(),
           [&] { return kb.load(kb.f32(), stateAddr(kb, "h0", idx)); },
           [&] { return kb.cf32(0.0); });
-      kb.storeSmem(s, idx, val);
+      kb.storeSmem(s, kb.flatToPadded(s, idx), val);
     });
     kb.barrier();
 
@@ -340,7 +336,7 @@ private:
     Value hasHt = kb.cmp(CmpIPredicate::ne, param("has_ht"), kb.c32(0));
     kb.ifThen(hasHt, [&] {
       kb.forEachThreaded(dk * bv, threads, [&](Value idx) {
-        kb.store(kb.loadSmem(s, idx), stateAddr(kb, "ht", idx));
+        kb.store(kb.loadSmem(s, kb.flatToPadded(s, idx)), stateAddr(kb, "ht", idx));
       });
     });
   }
@@ -379,7 +375,7 @@ private:
             valid, elt,
             [&] { return kb.load(elt, kb.gep(param(name), off, elt)); },
             [&] { return zero; });
-        kb.storeSmem(*tile, idx, x);
+        kb.storeSmem(*tile, kb.flatToPadded(*tile, idx), x);
       }
     });
     // The v tile.
@@ -392,7 +388,7 @@ private:
           valid, elt,
           [&] { return kb.load(elt, kb.gep(param("v"), off, elt)); },
           [&] { return zero; });
-      kb.storeSmem(vs, idx, x);
+      kb.storeSmem(vs, kb.flatToPadded(vs, idx), x);
     });
     // beta, widened to f32.
     Type betaType = getElementTypeOrSelf(loop.getBeta().getType());
@@ -439,7 +435,7 @@ private:
       Value tok = kb.add(t0, r);
       kb.ifThen(kb.cmp(CmpIPredicate::slt, tok, eos), [&] {
         Value off = tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, j));
-        Value x = kb.fromF32(kb.toF32(kb.loadSmem(out, idx)), oType);
+        Value x = kb.fromF32(kb.toF32(kb.loadSmem(out, kb.flatToPadded(out, idx))), oType);
         kb.store(x, kb.gep(param("o"), off, oType));
       });
     });
@@ -447,7 +443,8 @@ private:
     const SmemTile &state = plan.tile(loop.getStateTile());
     if (next.offset != state.offset)
       kb.forEachThreaded(dk * bv, threads, [&](Value idx) {
-        kb.storeSmem(state, idx, kb.loadSmem(next, idx));
+        kb.storeSmem(state, kb.flatToPadded(state, idx),
+                     kb.loadSmem(next, kb.flatToPadded(next, idx)));
       });
     kb.barrier();
   }
@@ -455,7 +452,7 @@ private:
   /// x[r] *= 1 / sqrt(sum(x[r]^2) + eps) for every row of a [chunk, dk] tile.
   void normalizeRows(KernelBuilder &kb, const SmemTile &t) {
     kb.forEachThreaded(chunk, threads, [&](Value r) {
-      Value base = kb.mul(r, kb.c32(dk));
+      Value base = kb.mul(r, kb.c32(t.ld));
       Value sum = kb.forRangeReduce(kb.c32(0), kb.c32(dk), kb.c32(1),
                                     kb.cf32(0.0), [&](Value d, Value acc) {
                                       Value x = kb.toF32(
@@ -492,10 +489,9 @@ private:
         x = kb.fmul(x, alpha);
       if (negate)
         x = kb.fneg(x);
-      Value idx = kb.add(kb.mul(r, kb.c32(out.cols)), c);
       if (acc)
-        x = kb.fadd(x, kb.toF32(kb.loadSmem(*acc, idx)));
-      kb.storeSmem(out, idx, kb.fromF32(x, out.elt));
+        x = kb.fadd(x, kb.toF32(kb.loadSmem(*acc, kb.at(*acc, r, c))));
+      kb.storeSmem(out, kb.at(out, r, c), kb.fromF32(x, out.elt));
     };
     p.epilogue = epilogue;
     tc.emit(kb, p, warp, lane, warps);
@@ -509,8 +505,8 @@ private:
       Value r = kb.div(idx, kb.c32(x.cols)), c = kb.rem(idx, kb.c32(x.cols));
       Value keep =
           kb.cmp(strict ? CmpIPredicate::slt : CmpIPredicate::sle, c, r);
-      Value v = kb.loadSmem(x, idx);
-      kb.storeSmem(out, idx, kb.select(keep, v, kb.zero(x.elt)));
+      Value v = kb.loadSmem(x, kb.at(x, r, c));
+      kb.storeSmem(out, kb.at(out, r, c), kb.select(keep, v, kb.zero(x.elt)));
     });
   }
 
@@ -519,10 +515,10 @@ private:
     const SmemTile &s = plan.tile(op.getS());
     const SmemTile &out = plan.tile(op.getResult());
     kb.forEachThreaded(x.rows * x.cols, threads, [&](Value idx) {
-      Value r = kb.div(idx, kb.c32(x.cols));
-      Value v =
-          kb.fmul(kb.toF32(kb.loadSmem(x, idx)), kb.toF32(kb.loadSmem(s, r)));
-      kb.storeSmem(out, idx, kb.fromF32(v, out.elt));
+      Value r = kb.div(idx, kb.c32(x.cols)), c = kb.rem(idx, kb.c32(x.cols));
+      Value v = kb.fmul(kb.toF32(kb.loadSmem(x, kb.at(x, r, c))),
+                        kb.toF32(kb.loadSmem(s, r)));
+      kb.storeSmem(out, kb.at(out, r, c), kb.fromF32(v, out.elt));
     });
   }
 
@@ -534,13 +530,15 @@ private:
     int64_t c = a.rows, blk = op.getBlock(), nb = c / blk;
     SmemTile y = plan.scratchOf(op, kb.f32(), c);
     auto at = [&](const SmemTile &t, Value r, Value col) {
-      return kb.add(kb.mul(r, kb.c32(t.cols)), col);
+      return kb.at(t, r, col);
     };
 
     // X = 0, then the diagonal blocks by forward substitution: thread j
     // owns column j of its block and keeps it in registers.
     kb.forEachThreaded(c * c, threads,
-                       [&](Value idx) { kb.storeSmem(x, idx, kb.cf32(0.0)); });
+                       [&](Value idx) {
+                         kb.storeSmem(x, kb.flatToPadded(x, idx), kb.cf32(0.0));
+                       });
     kb.barrier();
     kb.forEachThreaded(c, threads, [&](Value j) {
       Value b0 = kb.mul(kb.div(j, kb.c32(blk)), kb.c32(blk));
@@ -603,7 +601,8 @@ private:
     // Scale column j by beta[j].
     kb.forEachThreaded(c * c, threads, [&](Value idx) {
       Value j = kb.rem(idx, kb.c32(c));
-      kb.storeSmem(x, idx, kb.fmul(kb.loadSmem(x, idx), kb.loadSmem(beta, j)));
+      Value p = kb.flatToPadded(x, idx);
+      kb.storeSmem(x, p, kb.fmul(kb.loadSmem(x, p), kb.loadSmem(beta, j)));
     });
   }
 

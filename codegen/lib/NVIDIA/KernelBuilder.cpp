@@ -13,15 +13,25 @@
 using namespace mlir;
 using namespace deltajit::nvidia;
 
+SmemTile SmemTile::make(int64_t rows, int64_t cols, Type elt) {
+  SmemTile t;
+  t.rows = rows;
+  t.cols = cols;
+  t.elt = elt;
+  int64_t eltBytes = elt.getIntOrFloatBitWidth() / 8;
+  t.ld = cols > 1 ? cols + 16 / eltBytes : cols;
+  return t;
+}
+
 int64_t SmemTile::bytes() const {
-  return rows * cols * int64_t(elt.getIntOrFloatBitWidth() / 8);
+  return rows * ld * int64_t(elt.getIntOrFloatBitWidth() / 8);
 }
 
 TileView TileView::of(const SmemTile &t, bool transposed) {
   TileView v;
   v.tile = t;
-  v.rowStride = transposed ? 1 : t.cols;
-  v.colStride = transposed ? t.cols : 1;
+  v.rowStride = transposed ? 1 : t.ld;
+  v.colStride = transposed ? t.ld : 1;
   return v;
 }
 
@@ -147,6 +157,16 @@ void KernelBuilder::storeSmem(const SmemTile &t, Value index, Value v) {
 Value KernelBuilder::loadView(const TileView &v, Value r, Value c) {
   Value idx = add(mul(r, c32(v.rowStride)), mul(c, c32(v.colStride)));
   return loadSmem(v.tile, idx);
+}
+
+Value KernelBuilder::at(const SmemTile &t, Value r, Value c) {
+  return add(mul(r, c32(t.ld)), c);
+}
+
+Value KernelBuilder::flatToPadded(const SmemTile &t, Value flat) {
+  if (t.ld == t.cols)
+    return flat;
+  return at(t, div(flat, c32(t.cols)), rem(flat, c32(t.cols)));
 }
 
 void KernelBuilder::forRange(Value lb, Value ub, Value step,

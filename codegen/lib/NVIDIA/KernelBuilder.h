@@ -16,11 +16,15 @@
 namespace deltajit::nvidia {
 
 /// A row-major tile in shared memory: `rows x cols` elements of `elt`
-/// starting `offset` bytes into the kernel's dynamic shared memory.
+/// starting `offset` bytes into the kernel's dynamic shared memory, rows
+/// `ld` elements apart. 2-D tiles pad each row by 16 bytes so that the
+/// rows a tensor-core fragment gathers fall into different banks.
 struct SmemTile {
   int64_t offset = 0;
-  int64_t rows = 0, cols = 0;
+  int64_t rows = 0, cols = 0, ld = 0;
   mlir::Type elt;
+  /// A tile of `rows x cols` (cols = 1 for vectors) with the padded `ld`.
+  static SmemTile make(int64_t rows, int64_t cols, mlir::Type elt);
   int64_t bytes() const;
 };
 
@@ -86,8 +90,12 @@ public:
   mlir::Value smemPtr(const SmemTile &t, mlir::Value index);
   mlir::Value loadSmem(const SmemTile &t, mlir::Value index);
   void storeSmem(const SmemTile &t, mlir::Value index, mlir::Value v);
-  /// Element (r, c) of a view, as f32 or rounded to `as` (then as bits).
+  /// Element (r, c) of a view (in the tile's element type).
   mlir::Value loadView(const TileView &v, mlir::Value r, mlir::Value c);
+  /// Index of element (r, c) of a tile (r * ld + c).
+  mlir::Value at(const SmemTile &t, mlir::Value r, mlir::Value c);
+  /// Index of the element with row-major number `flat` (r * cols + c).
+  mlir::Value flatToPadded(const SmemTile &t, mlir::Value flat);
 
   // Control flow.
   /// for (iv = lb; iv < ub; iv += step) body(iv), all i32.
