@@ -38,6 +38,8 @@ constexpr StringLiteral kKernelModule = "deltajit_kernels";
 constexpr StringLiteral kSmemSymbol = "dj_smem";
 constexpr int64_t kSmemAlign = 16;
 constexpr double kL2NormEps = 1.0e-6;
+/// Decode kernels keep a state column of up to this many rows in registers.
+constexpr int64_t kDecodeRegisterRows = 128;
 
 std::string dtypeName(Type t) {
   if (t.isBF16())
@@ -677,23 +679,45 @@ LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
     invQ = kb.rsqrt(kb.fadd(sumSquares("q"), kb.cf32(kL2NormEps)));
     invK = kb.rsqrt(kb.fadd(sumSquares("k"), kb.cf32(kL2NormEps)));
   }
-  // kv = S[:, j]^T k; u = beta (v_j - kv).
-  Value kv =
-      kb.forRangeReduce(zero, dkv, one, kb.cf32(0.0), [&](Value d, Value acc) {
-        Value s = kb.load(kb.f32(), sAddr("state_in", d));
-        return kb.fadd(acc, kb.fmul(s, kb.fmul(qkAt("k", d), invK)));
-      });
   Value beta = kb.toF32(kb.load(betaType, kb.gep(p["beta"], rowV, betaType)));
   Value vj = kb.toF32(kb.load(elt, kb.gep(p["v"], vIdx, elt)));
-  Value u = kb.fmul(beta, kb.fsub(vj, kv));
-  // S'[:, j] = S[:, j] + k u; o_j = scale q^T S'[:, j].
-  Value dot =
-      kb.forRangeReduce(zero, dkv, one, kb.cf32(0.0), [&](Value d, Value acc) {
-        Value s = kb.load(kb.f32(), sAddr("state_in", d));
-        Value s2 = kb.fadd(s, kb.fmul(kb.fmul(qkAt("k", d), invK), u));
-        kb.store(s2, sAddr("state_out", d));
-        return kb.fadd(acc, kb.fmul(s2, qkAt("q", d)));
-      });
+  Value dot;
+  if (dk <= kDecodeRegisterRows) {
+    // The state column lives in registers: S is read once and written once
+    // (the traffic floor of a decode step).
+    // (k is re-read in the second pass rather than kept: the column
+    // already takes dk registers.)
+    SmallVector<Value> col;
+    Value kv = kb.cf32(0.0);
+    for (int64_t d = 0; d < dk; ++d) {
+      col.push_back(kb.load(kb.f32(), sAddr("state_in", kb.c32(d))));
+      kv = kb.fadd(kv, kb.fmul(col.back(), qkAt("k", kb.c32(d))));
+    }
+    kv = kb.fmul(kv, invK);
+    Value ku = kb.fmul(invK, kb.fmul(beta, kb.fsub(vj, kv)));
+    dot = kb.cf32(0.0);
+    for (int64_t d = 0; d < dk; ++d) {
+      Value s2 = kb.fadd(col[d], kb.fmul(qkAt("k", kb.c32(d)), ku));
+      kb.store(s2, sAddr("state_out", kb.c32(d)));
+      dot = kb.fadd(dot, kb.fmul(s2, qkAt("q", kb.c32(d))));
+    }
+  } else {
+    // kv = S[:, j]^T k; u = beta (v_j - kv); then S' = S + k u and
+    // o_j = q^T S'[:, j] in a second pass over the column.
+    Value kv = kb.forRangeReduce(
+        zero, dkv, one, kb.cf32(0.0), [&](Value d, Value acc) {
+          Value s = kb.load(kb.f32(), sAddr("state_in", d));
+          return kb.fadd(acc, kb.fmul(s, kb.fmul(qkAt("k", d), invK)));
+        });
+    Value u = kb.fmul(beta, kb.fsub(vj, kv));
+    dot = kb.forRangeReduce(
+        zero, dkv, one, kb.cf32(0.0), [&](Value d, Value acc) {
+          Value s = kb.load(kb.f32(), sAddr("state_in", d));
+          Value s2 = kb.fadd(s, kb.fmul(kb.fmul(qkAt("k", d), invK), u));
+          kb.store(s2, sAddr("state_out", d));
+          return kb.fadd(acc, kb.fmul(s2, qkAt("q", d)));
+        });
+  }
   Value o = kb.fmul(kb.fmul(dot, invQ), p["scale"]);
   kb.store(kb.fromF32(o, oType), kb.gep(p["o"], vIdx, oType));
   gpu::ReturnOp::create(b, loc);

@@ -29,7 +29,9 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
     a value is dead, and accumulating products write in place.
 
     Decode kernels run one thread per value column of a (sequence, v-head):
-    they read the state column twice (k^T S, then the update and q^T S').
+    for dk <= 128 the column is held in registers (the state is read and
+    written once); larger dk reads it twice (k^T S, then the update and
+    q^T S').
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"",
