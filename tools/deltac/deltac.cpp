@@ -76,6 +76,13 @@ cl::opt<int64_t> warps("warps",
                                 "(1, 2, 4, 8; default 8)"),
                        cl::init(8), cl::cat(deltacCategory));
 
+cl::opt<bool> splitKernels(
+    "split-kernels",
+    cl::desc("Lower each delta-rule layer to a chunk-parallel prepare kernel "
+             "and a sequential scan kernel (global scratch between them) "
+             "instead of one fused kernel"),
+    cl::init(false), cl::cat(deltacCategory));
+
 /// The stages, in pipeline order.
 enum class Stage { Parsed, Delta, Tiled, Gpu, Llvm, Ptx, Package };
 constexpr const char *kStageNames[] = {"parsed", "delta", "tiled",  "gpu",
@@ -178,6 +185,7 @@ int run() {
       ok = runStage([](PassManager &pm) {
         deltajit::ConvertDeltaToNVVMOptions options;
         options.chip = chip;
+        options.splitKernels = splitKernels;
         pm.addPass(deltajit::createConvertDeltaToNVVM(options));
       });
       break;

@@ -59,16 +59,29 @@ std::string dtypeName(Type t) {
 /// them, and element-wise ops on such a value, reuse its tile.
 class SmemPlan {
 public:
-  LogicalResult build(ChunkLoopOp loop, int64_t utScratchBytes) {
+  /// Plans the ops of the body for which `include` holds; `preloaded`
+  /// values (computed elsewhere) are given tiles from the start.
+  LogicalResult build(ChunkLoopOp loop, int64_t utScratchBytes,
+                      function_ref<bool(Operation *)> include,
+                      ArrayRef<Value> preloaded, bool keepState) {
     Block &body = loop.getBody().front();
+    this->include = include;
     for (auto [i, op] : llvm::enumerate(body))
       index[&op] = i;
     int64_t end = body.getOperations().size();
-    for (BlockArgument arg : body.getArguments())
-      if (isa<RankedTensorType>(arg.getType()))
+    for (BlockArgument arg : body.getArguments()) {
+      if (!isa<RankedTensorType>(arg.getType()))
+        continue;
+      bool used = llvm::any_of(arg.getUsers(), [&](Operation *u) {
+        return include(u) || isa<ChunkYieldOp>(u);
+      });
+      if (used || (keepState && arg == loop.getStateTile()))
         allocate(arg, 0, end + 1);
+    }
+    for (Value v : preloaded)
+      allocate(v, 0, lastUse(v));
     for (Operation &op : body) {
-      if (op.getNumResults() != 1)
+      if (op.getNumResults() != 1 || !include(&op))
         continue;
       Value result = op.getResult(0);
       int64_t def = index[&op], last = lastUse(result);
@@ -84,6 +97,7 @@ public:
     return success();
   }
 
+  bool has(Value v) const { return tiles.count(v); }
   const SmemTile &tile(Value v) const { return tiles.find(v)->second; }
   SmemTile scratchOf(Operation *op, Type f32, int64_t cols) const {
     SmemTile t = SmemTile::make(16, cols, f32);
@@ -99,9 +113,10 @@ private:
   };
 
   int64_t lastUse(Value v) {
-    int64_t last = index[v.getDefiningOp()];
+    int64_t last = v.getDefiningOp() ? index[v.getDefiningOp()] : 0;
     for (Operation *user : v.getUsers())
-      last = std::max(last, index[user]);
+      if (include(user) || isa<ChunkYieldOp>(user))
+        last = std::max(last, index[user]);
     return last;
   }
 
@@ -119,7 +134,8 @@ private:
       return {};
     // The candidate must die here: its only remaining use is `op`.
     for (Operation *user : candidate.getUsers())
-      if (user != &op && index[user] >= index[&op])
+      if (user != &op && (include(user) || isa<ChunkYieldOp>(user)) &&
+          index[user] >= index[&op])
         return {};
     if (isa<BlockArgument>(candidate) &&
         candidate != cast<ChunkLoopOp>(op.getParentOp()).getStateTile())
@@ -160,6 +176,7 @@ private:
     tiles[v] = t;
   }
 
+  function_ref<bool(Operation *)> include;
   llvm::DenseMap<Operation *, int64_t> index;
   llvm::DenseMap<Value, SmemTile> tiles;
   llvm::DenseMap<Operation *, int64_t> scratch;
@@ -210,12 +227,26 @@ gpu::GPUFuncOp createKernel(OpBuilder &b, Location loc, gpu::GPUModuleOp mod,
   return func;
 }
 
+/// Which kernel of a chunk loop to emit: the whole body per chunk (fused),
+/// or split in two: the body ops that do not depend on the state, for all
+/// chunks in parallel (prepare), and the state-dependent rest, sequential
+/// over chunks (scan), with the values crossing from one to the other kept
+/// in global scratch.
+enum class Part { Fused, Prepare, Scan };
+
+/// A state-free value the scan part reads from scratch.
+struct BoundaryValue {
+  Value value;
+  bool perVTile; ///< depends on the value tile (else one per chunk)
+  std::string name;
+};
+
 /// Lowers one delta.chunk_loop to a kernel (see Passes.td).
 class ChunkLoopKernel {
 public:
   ChunkLoopKernel(ChunkLoopOp loop, const TargetInfo &target,
-                  const TensorCoreEmitter &tc)
-      : loop(loop), target(target), tc(tc) {
+                  const TensorCoreEmitter &tc, Part part = Part::Fused)
+      : loop(loop), target(target), tc(tc), part(part) {
     auto qType = cast<RankedTensorType>(loop.getQ().getType());
     elt = qType.getElementType();
     dk = qType.getDimSize(3);
@@ -224,6 +255,7 @@ public:
     bv = loop.getBlockV();
     warps = loop.getTile().getWarps();
     threads = warps * 32;
+    analyze();
   }
 
   /// Checks what this lowering supports; emits an error on `loop` if not.
@@ -246,7 +278,13 @@ public:
           return mm.emitOpError() << *why;
       }
     }
-    if (failed(plan.build(loop, 16 * chunk * 4)))
+    SmallVector<Value> preloaded;
+    if (part == Part::Scan)
+      for (const BoundaryValue &b : boundary)
+        preloaded.push_back(b.value);
+    if (failed(plan.build(
+            loop, 16 * chunk * 4, [&](Operation *op) { return included(op); },
+            preloaded, /*keepState=*/part != Part::Prepare)))
       return failure();
     if (plan.totalBytes() > target.maxSharedBytes)
       return loop.emitOpError()
@@ -257,17 +295,40 @@ public:
     return success();
   }
 
+  /// The scratch buffers of a split lowering: name and size formula.
+  SmallVector<std::pair<std::string, std::string>> scratch() const {
+    SmallVector<std::pair<std::string, std::string>> result;
+    for (const BoundaryValue &b : boundary)
+      result.push_back({b.name, "total_chunks * HV * " +
+                                    std::to_string(scratchElems(b) *
+                                                   bytesOf(b.value))});
+    return result;
+  }
+
   LaunchSpec emit(OpBuilder &b, gpu::GPUModuleOp mod, StringRef name) {
     LaunchSpec spec;
     spec.kernel = name.str();
-    spec.params = {{"q", "ptr"},    {"k", "ptr"},          {"v", "ptr"},
-                   {"beta", "ptr"}, {"o", "ptr"},          {"h0", "ptr"},
-                   {"ht", "ptr"},   {"cu_seqlens", "ptr"}, {"H", "i32"},
-                   {"HV", "i32"},   {"has_h0", "i32"},     {"has_ht", "i32"},
-                   {"scale", "f32"}};
-    spec.grid = {std::to_string(dv / bv), "N * HV", "1"};
     spec.block = threads;
     spec.sharedBytes = plan.totalBytes();
+    if (part == Part::Prepare) {
+      spec.params = {{"q", "ptr"},          {"k", "ptr"},
+                     {"v", "ptr"},          {"beta", "ptr"},
+                     {"cu_seqlens", "ptr"}, {"chunk_table", "ptr"},
+                     {"H", "i32"},          {"HV", "i32"}};
+      spec.grid = {"total_chunks", "HV", std::to_string(dv / bv)};
+    } else {
+      spec.params = {{"q", "ptr"},    {"k", "ptr"},          {"v", "ptr"},
+                     {"beta", "ptr"}, {"o", "ptr"},          {"h0", "ptr"},
+                     {"ht", "ptr"},   {"cu_seqlens", "ptr"}, {"H", "i32"},
+                     {"HV", "i32"},   {"has_h0", "i32"},     {"has_ht", "i32"},
+                     {"scale", "f32"}};
+      if (part == Part::Scan)
+        spec.params.push_back({"chunk_offsets", "ptr"});
+      spec.grid = {std::to_string(dv / bv), "N * HV", "1"};
+    }
+    if (part != Part::Fused)
+      for (const BoundaryValue &bv : boundary)
+        spec.params.push_back({bv.name, "ptr"});
 
     Location loc = loop.getLoc();
     gpu::GPUFuncOp func = createKernel(b, loc, mod, name, spec.params, threads);
@@ -276,12 +337,75 @@ public:
     Value smem = LLVM::AddressOfOp::create(
         b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3), kSmemSymbol);
     KernelBuilder kb(b, loc, smem);
-    emitBody(kb);
+    if (part == Part::Prepare)
+      emitPrepareBody(kb);
+    else
+      emitBody(kb);
     gpu::ReturnOp::create(b, loc);
     return spec;
   }
 
 private:
+  /// Splits the body into state-dependent ops and the rest, and finds the
+  /// state-free values the state-dependent ops (or the yield) read.
+  void analyze() {
+    Block &body = loop.getBody().front();
+    llvm::DenseSet<Value> onState{loop.getStateTile()};
+    llvm::DenseSet<Value> onV{loop.getVTile()};
+    for (Operation &op : body.without_terminator()) {
+      bool s = llvm::any_of(op.getOperands(),
+                            [&](Value v) { return onState.count(v); });
+      bool v = llvm::any_of(op.getOperands(),
+                            [&](Value x) { return onV.count(x); });
+      for (Value r : op.getResults()) {
+        if (s)
+          onState.insert(r);
+        if (v)
+          onV.insert(r);
+      }
+      if (s)
+        stateDependent.insert(&op);
+    }
+    for (Operation &op : body.without_terminator()) {
+      if (stateDependent.count(&op) || op.getNumResults() != 1)
+        continue;
+      Value r = op.getResult(0);
+      bool crosses = llvm::any_of(r.getUsers(), [&](Operation *u) {
+        return stateDependent.count(u) || isa<ChunkYieldOp>(u);
+      });
+      if (crosses)
+        boundary.push_back({r, bool(onV.count(r)),
+                            "ws" + std::to_string(boundary.size())});
+    }
+  }
+
+  bool included(Operation *op) const {
+    if (part == Part::Fused)
+      return true;
+    return bool(stateDependent.count(op)) == (part == Part::Scan);
+  }
+
+  int64_t scratchElems(const BoundaryValue &b) const {
+    auto type = cast<RankedTensorType>(b.value.getType());
+    return type.getNumElements() * (b.perVTile ? dv / bv : 1);
+  }
+  static int64_t bytesOf(Value v) {
+    return getElementTypeOrSelf(v.getType()).getIntOrFloatBitWidth() / 8;
+  }
+
+  /// Element offset (i64) of boundary value `b` of flat chunk `chunkFlat`.
+  Value boundaryBase(KernelBuilder &kb, const BoundaryValue &b,
+                     Value chunkFlat, Value vt) {
+    auto type = cast<RankedTensorType>(b.value.getType());
+    int64_t tiles = b.perVTile ? dv / bv : 1;
+    Value slot = kb.add(kb.mul(kb.ext64(chunkFlat), kb.ext64(param("HV"))),
+                        kb.ext64(hv));
+    slot = kb.mul(slot, kb.c64(tiles));
+    if (b.perVTile)
+      slot = kb.add(slot, kb.ext64(vt));
+    return kb.mul(slot, kb.c64(type.getNumElements()));
+  }
+
   TileProduct product(TileMatmulOp mm, const TileView *a, const TileView *b) {
     auto at = cast<RankedTensorType>(mm.getA().getType());
     auto rt = cast<RankedTensorType>(mm.getResult().getType());
@@ -297,6 +421,45 @@ private:
 
   Value param(StringRef name) { return params.lookup(name); }
 
+  /// The prepare kernel: one program per (flat chunk, v-head, value tile).
+  void emitPrepareBody(KernelBuilder &kb) {
+    Value tid = kb.threadIdX();
+    warp = kb.div(tid, kb.c32(32));
+    lane = kb.rem(tid, kb.c32(32));
+    Value chunkFlat = kb.blockIdX();
+    hv = kb.blockIdY();
+    Value vt = kb.blockIdZ();
+    h = kb.div(hv, kb.div(param("HV"), param("H")));
+    v0 = kb.mul(vt, kb.c32(bv));
+    Value table = param("chunk_table");
+    Value row = kb.mul(chunkFlat, kb.c32(2));
+    Value seq = kb.load(kb.i32(), kb.gep(table, row, kb.i32()));
+    Value inSeq = kb.load(kb.i32(), kb.gep(table, kb.add(row, kb.c32(1)),
+                                           kb.i32()));
+    Value cu = param("cu_seqlens");
+    Value bos = kb.trunc32(kb.load(kb.i64(), kb.gep(cu, seq, kb.i64())));
+    eos = kb.trunc32(
+        kb.load(kb.i64(), kb.gep(cu, kb.add(seq, kb.c32(1)), kb.i64())));
+    t0 = kb.add(bos, kb.mul(inSeq, kb.c32(chunk)));
+    loadChunkTiles(kb);
+    emitOps(kb);
+    for (const BoundaryValue &b : boundary) {
+      auto store = [&, this] {
+        const SmemTile &t = plan.tile(b.value);
+        Value base = boundaryBase(kb, b, chunkFlat, vt);
+        kb.forEachThreaded(t.rows * t.cols, threads, [&](Value idx) {
+          Value x = kb.loadSmem(t, kb.flatToPadded(t, idx));
+          kb.store(x, kb.gep(param(b.name), kb.add(base, kb.ext64(idx)),
+                             t.elt));
+        });
+      };
+      if (b.perVTile)
+        store();
+      else // one copy per chunk: the first value tile writes it
+        kb.ifThen(kb.cmp(CmpIPredicate::eq, vt, kb.c32(0)), store);
+    }
+  }
+
   void emitBody(KernelBuilder &kb) {
     Value tid = kb.threadIdX();
     warp = kb.div(tid, kb.c32(32));
@@ -306,11 +469,16 @@ private:
     Value n = kb.div(nh, hvCount);
     hv = kb.rem(nh, hvCount);
     h = kb.div(hv, kb.div(hvCount, param("H")));
-    v0 = kb.mul(kb.blockIdX(), kb.c32(bv));
+    vTile = kb.blockIdX();
+    v0 = kb.mul(vTile, kb.c32(bv));
     Value cu = param("cu_seqlens");
     Value bos = kb.trunc32(kb.load(kb.i64(), kb.gep(cu, n, kb.i64())));
     eos = kb.trunc32(
         kb.load(kb.i64(), kb.gep(cu, kb.add(n, kb.c32(1)), kb.i64())));
+    Value firstChunk;
+    if (part == Part::Scan)
+      firstChunk =
+          kb.load(kb.i32(), kb.gep(param("chunk_offsets"), n, kb.i32()));
 
     // Element index of S[0][v0] of this (sequence, v-head) in h0 / ht.
     stateBase = kb.add(
@@ -332,13 +500,30 @@ private:
     Value numChunks = kb.div(kb.add(len, kb.c32(chunk - 1)), kb.c32(chunk));
     kb.forRange(kb.c32(0), numChunks, kb.c32(1), [&](Value c) {
       t0 = kb.add(bos, kb.mul(c, kb.c32(chunk)));
-      emitChunk(kb);
+      loadChunkTiles(kb);
+      if (part == Part::Scan) {
+        Value chunkFlat = kb.add(firstChunk, c);
+        for (const BoundaryValue &b : boundary) {
+          const SmemTile &t = plan.tile(b.value);
+          Value base = boundaryBase(kb, b, chunkFlat, vTile);
+          kb.forEachThreaded(t.rows * t.cols, threads, [&](Value idx) {
+            Value x = kb.load(t.elt, kb.gep(param(b.name),
+                                            kb.add(base, kb.ext64(idx)),
+                                            t.elt));
+            kb.storeSmem(t, kb.flatToPadded(t, idx), x);
+          });
+        }
+        kb.barrier();
+      }
+      emitOps(kb);
+      storeChunkResults(kb);
     });
 
     Value hasHt = kb.cmp(CmpIPredicate::ne, param("has_ht"), kb.c32(0));
     kb.ifThen(hasHt, [&] {
       kb.forEachThreaded(dk * bv, threads, [&](Value idx) {
-        kb.store(kb.loadSmem(s, kb.flatToPadded(s, idx)), stateAddr(kb, "ht", idx));
+        kb.store(kb.loadSmem(s, kb.flatToPadded(s, idx)),
+                 stateAddr(kb, "ht", idx));
       });
     });
   }
@@ -358,66 +543,76 @@ private:
     return kb.add(kb.mul(row, kb.c64(width)), kb.ext64(col));
   }
 
-  void emitChunk(KernelBuilder &kb) {
-    const SmemTile &qs = plan.tile(loop.getQTile());
-    const SmemTile &ks = plan.tile(loop.getKTile());
-    const SmemTile &vs = plan.tile(loop.getVTile());
-    const SmemTile &bs = plan.tile(loop.getBetaTile());
+  /// Loads the chunk's q, k, v and beta tiles (those this part uses), zero
+  /// past the end of the sequence, and L2-normalises q and k if asked.
+  void loadChunkTiles(KernelBuilder &kb) {
     Value zero = kb.zero(elt);
-
-    // q and k rows.
-    kb.forEachThreaded(chunk * dk, threads, [&](Value idx) {
-      Value r = kb.div(idx, kb.c32(dk)), d = kb.rem(idx, kb.c32(dk));
-      Value tok = kb.add(t0, r);
-      Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
-      Value off = tokenOffset(kb, tok, param("H"), h, dk, d);
-      for (auto [name, tile] :
-           {std::pair<StringRef, const SmemTile *>{"q", &qs}, {"k", &ks}}) {
+    SmallVector<std::pair<StringRef, const SmemTile *>, 2> qk;
+    if (plan.has(loop.getQTile()))
+      qk.push_back({"q", &plan.tile(loop.getQTile())});
+    if (plan.has(loop.getKTile()))
+      qk.push_back({"k", &plan.tile(loop.getKTile())});
+    if (!qk.empty())
+      kb.forEachThreaded(chunk * dk, threads, [&](Value idx) {
+        Value r = kb.div(idx, kb.c32(dk)), d = kb.rem(idx, kb.c32(dk));
+        Value tok = kb.add(t0, r);
+        Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
+        Value off = tokenOffset(kb, tok, param("H"), h, dk, d);
+        for (auto [name, tile] : qk) {
+          Value x = kb.ifThenElse(
+              valid, elt,
+              [&] { return kb.load(elt, kb.gep(param(name), off, elt)); },
+              [&] { return zero; });
+          kb.storeSmem(*tile, kb.flatToPadded(*tile, idx), x);
+        }
+      });
+    if (plan.has(loop.getVTile())) {
+      const SmemTile &vs = plan.tile(loop.getVTile());
+      kb.forEachThreaded(chunk * bv, threads, [&](Value idx) {
+        Value r = kb.div(idx, kb.c32(bv)), j = kb.rem(idx, kb.c32(bv));
+        Value tok = kb.add(t0, r);
+        Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
+        Value off = tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, j));
         Value x = kb.ifThenElse(
             valid, elt,
-            [&] { return kb.load(elt, kb.gep(param(name), off, elt)); },
+            [&] { return kb.load(elt, kb.gep(param("v"), off, elt)); },
             [&] { return zero; });
-        kb.storeSmem(*tile, kb.flatToPadded(*tile, idx), x);
-      }
-    });
-    // The v tile.
-    kb.forEachThreaded(chunk * bv, threads, [&](Value idx) {
-      Value r = kb.div(idx, kb.c32(bv)), j = kb.rem(idx, kb.c32(bv));
-      Value tok = kb.add(t0, r);
-      Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
-      Value off = tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, j));
-      Value x = kb.ifThenElse(
-          valid, elt,
-          [&] { return kb.load(elt, kb.gep(param("v"), off, elt)); },
-          [&] { return zero; });
-      kb.storeSmem(vs, kb.flatToPadded(vs, idx), x);
-    });
-    // beta, widened to f32.
-    Type betaType = getElementTypeOrSelf(loop.getBeta().getType());
-    kb.forEachThreaded(chunk, threads, [&](Value r) {
-      Value tok = kb.add(t0, r);
-      Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
-      Value off =
-          kb.add(kb.mul(kb.ext64(tok), kb.ext64(param("HV"))), kb.ext64(hv));
-      Value x = kb.ifThenElse(
-          valid, kb.f32(),
-          [&] {
-            return kb.toF32(
-                kb.load(betaType, kb.gep(param("beta"), off, betaType)));
-          },
-          [&] { return kb.cf32(0.0); });
-      kb.storeSmem(bs, r, x);
-    });
+        kb.storeSmem(vs, kb.flatToPadded(vs, idx), x);
+      });
+    }
+    if (plan.has(loop.getBetaTile())) {
+      const SmemTile &bs = plan.tile(loop.getBetaTile());
+      Type betaType = getElementTypeOrSelf(loop.getBeta().getType());
+      kb.forEachThreaded(chunk, threads, [&](Value r) {
+        Value tok = kb.add(t0, r);
+        Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
+        Value off =
+            kb.add(kb.mul(kb.ext64(tok), kb.ext64(param("HV"))), kb.ext64(hv));
+        Value x = kb.ifThenElse(
+            valid, kb.f32(),
+            [&] {
+              return kb.toF32(
+                  kb.load(betaType, kb.gep(param("beta"), off, betaType)));
+            },
+            [&] { return kb.cf32(0.0); });
+        kb.storeSmem(bs, r, x);
+      });
+    }
     kb.barrier();
 
-    if (loop.getUseQkL2norm()) {
-      normalizeRows(kb, qs);
-      normalizeRows(kb, ks);
+    if (loop.getUseQkL2norm() && !qk.empty()) {
+      for (auto [name, tile] : qk)
+        normalizeRows(kb, *tile);
       kb.barrier();
     }
+  }
 
+  /// The body ops of this part, in order, each followed by a barrier.
+  void emitOps(KernelBuilder &kb) {
     Block &body = loop.getBody().front();
     for (Operation &op : body.without_terminator()) {
+      if (!included(&op))
+        continue;
       if (auto mm = dyn_cast<TileMatmulOp>(op))
         emitMatmul(kb, mm);
       else if (auto mask = dyn_cast<TileMaskOp>(op))
@@ -428,7 +623,10 @@ private:
         emitUTTransform(kb, cast<TileUTTransformOp>(op));
       kb.barrier();
     }
+  }
 
+  /// Stores the output rows of the chunk and carries the state tile.
+  void storeChunkResults(KernelBuilder &kb) {
     ChunkYieldOp yield = loop.getYield();
     const SmemTile &out = plan.tile(yield.getOutput());
     Type oType = getElementTypeOrSelf(loop.getO().getType());
@@ -437,7 +635,8 @@ private:
       Value tok = kb.add(t0, r);
       kb.ifThen(kb.cmp(CmpIPredicate::slt, tok, eos), [&] {
         Value off = tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, j));
-        Value x = kb.fromF32(kb.toF32(kb.loadSmem(out, kb.flatToPadded(out, idx))), oType);
+        Value x = kb.fromF32(
+            kb.toF32(kb.loadSmem(out, kb.flatToPadded(out, idx))), oType);
         kb.store(x, kb.gep(param("o"), off, oType));
       });
     });
@@ -611,11 +810,14 @@ private:
   ChunkLoopOp loop;
   const TargetInfo &target;
   const TensorCoreEmitter &tc;
+  Part part;
   Type elt;
   int64_t dk, dv, chunk, bv, warps, threads;
   SmemPlan plan;
   llvm::StringMap<Value> params;
-  Value warp, lane, hv, h, v0, eos, t0, stateBase;
+  Value warp, lane, hv, h, v0, vTile, eos, t0, stateBase;
+  llvm::DenseSet<Operation *> stateDependent;
+  SmallVector<BoundaryValue> boundary;
 };
 
 /// Lowers one delta.delta_rule_step to a decode kernel: one thread per value
@@ -804,26 +1006,37 @@ struct ConvertDeltaToNVVMPass
   LogicalResult lowerChunkLoop(OpBuilder &b, gpu::GPUModuleOp kernels,
                                ChunkLoopOp loop, const TargetInfo &target,
                                const TensorCoreEmitter &tc) {
-    ChunkLoopKernel kernel(loop, target, tc);
-    if (failed(kernel.check()))
-      return failure();
+    SmallVector<Part> parts = {Part::Fused};
+    if (splitKernels)
+      parts = {Part::Prepare, Part::Scan};
+    SmallVector<std::unique_ptr<ChunkLoopKernel>> kernelsToEmit;
+    for (Part part : parts) {
+      kernelsToEmit.push_back(
+          std::make_unique<ChunkLoopKernel>(loop, target, tc, part));
+      if (failed(kernelsToEmit.back()->check()))
+        return failure();
+    }
     auto qType = cast<RankedTensorType>(loop.getQ().getType());
     int64_t dk = qType.getDimSize(3);
     int64_t dv = cast<RankedTensorType>(loop.getV().getType()).getDimSize(3);
     TileAttr tile = loop.getTile();
     std::string dtype = dtypeName(qType.getElementType());
-    std::string base =
-        "dj_delta_rule_fwd_" + dtype + "_d" + std::to_string(dk) + "x" +
-        std::to_string(dv) + "_c" + std::to_string(tile.getChunk()) + "_v" +
-        std::to_string(tile.getBlockV()) + "_w" +
-        std::to_string(tile.getWarps()) + (loop.getUseQkL2norm() ? "_l2" : "");
-    auto [name, isNew] = kernelName(base, keyOf(loop));
-    LaunchSpec spec;
-    if (isNew) {
-      spec = kernel.emit(b, kernels, name);
-      specs[name] = spec;
-    } else {
-      spec = specs[name];
+    std::string base = "dj_delta_rule_fwd_" + dtype + "_d" +
+                       std::to_string(dk) + "x" + std::to_string(dv) + "_c" +
+                       std::to_string(tile.getChunk()) + "_v" +
+                       std::to_string(tile.getBlockV()) + "_w" +
+                       std::to_string(tile.getWarps()) +
+                       (loop.getUseQkL2norm() ? "_l2" : "");
+    SmallVector<LaunchSpec, 2> launchSpecs;
+    for (auto [part, kernel] : llvm::zip(parts, kernelsToEmit)) {
+      const char *suffix = part == Part::Prepare ? "_prepare"
+                           : part == Part::Scan  ? "_scan"
+                                                 : "";
+      auto [name, isNew] = kernelName(base + suffix,
+                                      keyOf(loop) + std::to_string(int(part)));
+      if (isNew)
+        specs[name] = kernel->emit(b, kernels, name);
+      launchSpecs.push_back(specs[name]);
     }
 
     MLIRContext *ctx = loop.getContext();
@@ -839,8 +1052,11 @@ struct ConvertDeltaToNVVMPass
     entry.append("mma", attrs.getStringAttr(tc.name()));
     if (auto c = loop.getScale().getDefiningOp<arith::ConstantFloatOp>())
       entry.append("scale", attrs.getF32FloatAttr(c.value().convertToFloat()));
-    spec.entry = entry;
-    replaceWithLaunch(loop, kernels, spec);
+    launchSpecs.front().entry = entry;
+    SmallVector<std::pair<std::string, std::string>> scratch;
+    if (splitKernels)
+      scratch = kernelsToEmit.front()->scratch();
+    replaceWithLaunch(loop, kernels, launchSpecs, scratch);
     return success();
   }
 
@@ -884,7 +1100,7 @@ struct ConvertDeltaToNVVMPass
     entry.append("scale",
                  attrs.getF32FloatAttr(float(step.getEffectiveScale())));
     spec.entry = entry;
-    replaceWithLaunch(step, kernels, spec);
+    replaceWithLaunch(step, kernels, {spec}, {});
     return success();
   }
 
@@ -916,21 +1132,44 @@ struct ConvertDeltaToNVVMPass
     return key;
   }
 
-  void replaceWithLaunch(Operation *op, gpu::GPUModuleOp kernels,
-                         const LaunchSpec &spec) {
-    Builder attrs(op->getContext());
-    SmallVector<Attribute> grid, params;
-    for (const std::string &g : spec.grid)
-      grid.push_back(attrs.getStringAttr(g));
-    for (const KernelParam &p : spec.params)
-      params.push_back(attrs.getArrayAttr(
-          {attrs.getStringAttr(p.name), attrs.getStringAttr(p.type)}));
+  /// Replaces `op` by delta.launch. One kernel and no scratch: the launch
+  /// dictionary holds grid, block, shared_bytes and params directly; else
+  /// a `launches` list (run in order) and the `scratch` buffers.
+  void replaceWithLaunch(
+      Operation *op, gpu::GPUModuleOp kernels, ArrayRef<LaunchSpec> specs,
+      ArrayRef<std::pair<std::string, std::string>> scratch) {
+    MLIRContext *ctx = op->getContext();
+    Builder attrs(ctx);
+    auto describe = [&](const LaunchSpec &spec, NamedAttrList &out) {
+      SmallVector<Attribute> grid, params;
+      for (const std::string &g : spec.grid)
+        grid.push_back(attrs.getStringAttr(g));
+      for (const KernelParam &p : spec.params)
+        params.push_back(attrs.getArrayAttr(
+            {attrs.getStringAttr(p.name), attrs.getStringAttr(p.type)}));
+      out.append("grid", attrs.getArrayAttr(grid));
+      out.append("block", attrs.getI64ArrayAttr({spec.block, 1, 1}));
+      out.append("shared_bytes", attrs.getI64IntegerAttr(spec.sharedBytes));
+      out.append("params", attrs.getArrayAttr(params));
+    };
     NamedAttrList launch;
-    launch.append("entry", spec.entry.getDictionary(op->getContext()));
-    launch.append("grid", attrs.getArrayAttr(grid));
-    launch.append("block", attrs.getI64ArrayAttr({spec.block, 1, 1}));
-    launch.append("shared_bytes", attrs.getI64IntegerAttr(spec.sharedBytes));
-    launch.append("params", attrs.getArrayAttr(params));
+    launch.append("entry", specs.front().entry.getDictionary(ctx));
+    if (specs.size() == 1 && scratch.empty()) {
+      describe(specs.front(), launch);
+    } else {
+      SmallVector<Attribute> launches, buffers;
+      for (const LaunchSpec &spec : specs) {
+        NamedAttrList one;
+        one.append("kernel", attrs.getStringAttr(spec.kernel));
+        describe(spec, one);
+        launches.push_back(one.getDictionary(ctx));
+      }
+      for (auto &[name, bytes] : scratch)
+        buffers.push_back(attrs.getArrayAttr(
+            {attrs.getStringAttr(name), attrs.getStringAttr(bytes)}));
+      launch.append("launches", attrs.getArrayAttr(launches));
+      launch.append("scratch", attrs.getArrayAttr(buffers));
+    }
 
     OpBuilder b(op);
     SmallVector<Value> args;
@@ -938,11 +1177,9 @@ struct ConvertDeltaToNVVMPass
       if (isa<TensorType>(v.getType()))
         args.push_back(v);
     auto symbol = SymbolRefAttr::get(
-        kernels.getNameAttr(),
-        {FlatSymbolRefAttr::get(op->getContext(), spec.kernel)});
-    auto launchOp =
-        LaunchOp::create(b, op->getLoc(), op->getResultTypes(), symbol, args,
-                         launch.getDictionary(op->getContext()));
+        kernels.getNameAttr(), {FlatSymbolRefAttr::get(ctx, specs.back().kernel)});
+    auto launchOp = LaunchOp::create(b, op->getLoc(), op->getResultTypes(),
+                                     symbol, args, launch.getDictionary(ctx));
     op->replaceAllUsesWith(launchOp->getResults());
     op->erase();
   }

@@ -128,6 +128,10 @@ Value KernelBuilder::blockIdX() {
   Value idx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
   return arith::IndexCastOp::create(b, loc, i32(), idx);
 }
+Value KernelBuilder::blockIdZ() {
+  Value idx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
+  return arith::IndexCastOp::create(b, loc, i32(), idx);
+}
 Value KernelBuilder::blockIdY() {
   Value idx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
   return arith::IndexCastOp::create(b, loc, i32(), idx);

@@ -80,6 +80,7 @@ public:
   mlir::Value threadIdX();
   mlir::Value blockIdX();
   mlir::Value blockIdY();
+  mlir::Value blockIdZ();
   void barrier();
 
   // Memory.

@@ -145,31 +145,52 @@ bool deltajit::writePackage(ModuleOp module, StringRef dir, StringRef producer,
     }
     DictionaryAttr info = launch.getLaunch();
     std::string moduleName = launch.getKernel().getRootReference().str();
-    std::string kernel = launch.getKernel().getLeafReference().str();
-    if (seenKernels.insert(kernel).second)
-      kernelsOf[moduleName].push_back(kernel);
 
+    // One kernel (grid, block, ... in `info`) or a `launches` list.
+    auto describe = [&](DictionaryAttr d, StringRef kernel) {
+      if (seenKernels.insert(kernel).second)
+        kernelsOf[moduleName].push_back(kernel.str());
+      json::Array grid, block, params;
+      for (Attribute g : cast<ArrayAttr>(d.get("grid")))
+        grid.push_back(cast<StringAttr>(g).getValue());
+      for (Attribute b : cast<ArrayAttr>(d.get("block")))
+        block.push_back(cast<IntegerAttr>(b).getInt());
+      for (Attribute p : cast<ArrayAttr>(d.get("params"))) {
+        auto pair = cast<ArrayAttr>(p);
+        params.push_back(
+            json::Object{{"name", cast<StringAttr>(pair[0]).getValue()},
+                         {"type", cast<StringAttr>(pair[1]).getValue()}});
+      }
+      return json::Object{
+          {"kernel", kernel},
+          {"grid", std::move(grid)},
+          {"block", std::move(block)},
+          {"shared_bytes", cast<IntegerAttr>(d.get("shared_bytes")).getInt()},
+          {"params", std::move(params)}};
+    };
     json::Object entry;
     for (NamedAttribute a : cast<DictionaryAttr>(info.get("entry")))
       entry[a.getName().getValue()] = toJSON(a.getValue());
-    json::Array grid, block, params;
-    for (Attribute g : cast<ArrayAttr>(info.get("grid")))
-      grid.push_back(cast<StringAttr>(g).getValue());
-    for (Attribute b : cast<ArrayAttr>(info.get("block")))
-      block.push_back(cast<IntegerAttr>(b).getInt());
-    for (Attribute p : cast<ArrayAttr>(info.get("params"))) {
-      auto pair = cast<ArrayAttr>(p);
-      params.push_back(
-          json::Object{{"name", cast<StringAttr>(pair[0]).getValue()},
-                       {"type", cast<StringAttr>(pair[1]).getValue()}});
+    json::Array launches, scratch;
+    if (auto list = info.getAs<ArrayAttr>("launches")) {
+      for (Attribute l : list) {
+        auto d = cast<DictionaryAttr>(l);
+        launches.push_back(
+            describe(d, cast<StringAttr>(d.get("kernel")).getValue()));
+      }
+    } else {
+      launches.push_back(
+          describe(info, launch.getKernel().getLeafReference().getValue()));
     }
-    entry["scratch"] = json::Array();
-    entry["launches"] = json::Array{json::Object{
-        {"kernel", kernel},
-        {"grid", std::move(grid)},
-        {"block", std::move(block)},
-        {"shared_bytes", cast<IntegerAttr>(info.get("shared_bytes")).getInt()},
-        {"params", std::move(params)}}};
+    if (auto list = info.getAs<ArrayAttr>("scratch"))
+      for (Attribute b : list) {
+        auto pair = cast<ArrayAttr>(b);
+        scratch.push_back(
+            json::Object{{"name", cast<StringAttr>(pair[0]).getValue()},
+                         {"bytes", cast<StringAttr>(pair[1]).getValue()}});
+      }
+    entry["scratch"] = std::move(scratch);
+    entry["launches"] = std::move(launches);
     std::string key;
     llvm::raw_string_ostream os(key);
     os << json::Value(json::Object(entry));

@@ -36,6 +36,11 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"",
            "Target chip (sm_80, sm_86, sm_89, sm_90, sm_90a)">,
+    Option<"splitKernels", "split-kernels", "bool", /*default=*/"false",
+           "Lower each chunk loop to two kernels: the state-free body ops "
+           "for all chunks in parallel (prepare), then the state-dependent "
+           "ops sequentially over chunks (scan), the values between them "
+           "in global scratch">,
   ];
   let dependentDialects = [
     "::mlir::gpu::GPUDialect", "::mlir::NVVM::NVVMDialect",
