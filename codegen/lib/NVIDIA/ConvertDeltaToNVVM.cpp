@@ -63,9 +63,11 @@ public:
   /// values (computed elsewhere) are given tiles from the start.
   LogicalResult build(ChunkLoopOp loop, int64_t utScratchBytes,
                       function_ref<bool(Operation *)> include,
-                      ArrayRef<Value> preloaded, bool keepState) {
+                      ArrayRef<Value> preloaded, ArrayRef<Value> liveOut,
+                      bool keepState) {
     Block &body = loop.getBody().front();
     this->include = include;
+    this->liveOut.insert(liveOut.begin(), liveOut.end());
     for (auto [i, op] : llvm::enumerate(body))
       index[&op] = i;
     int64_t end = body.getOperations().size();
@@ -113,6 +115,8 @@ private:
   };
 
   int64_t lastUse(Value v) {
+    if (liveOut.count(v)) // read after the last op (stored to scratch)
+      return int64_t(index.size()) + 1;
     int64_t last = v.getDefiningOp() ? index[v.getDefiningOp()] : 0;
     for (Operation *user : v.getUsers())
       if (include(user) || isa<ChunkYieldOp>(user))
@@ -177,6 +181,7 @@ private:
   }
 
   function_ref<bool(Operation *)> include;
+  llvm::DenseSet<Value> liveOut;
   llvm::DenseMap<Operation *, int64_t> index;
   llvm::DenseMap<Value, SmemTile> tiles;
   llvm::DenseMap<Operation *, int64_t> scratch;
@@ -278,13 +283,19 @@ public:
           return mm.emitOpError() << *why;
       }
     }
-    SmallVector<Value> preloaded;
-    if (part == Part::Scan)
-      for (const BoundaryValue &b : boundary)
-        preloaded.push_back(b.value);
+    SmallVector<Value> crossing;
+    for (const BoundaryValue &b : boundary)
+      crossing.push_back(b.value);
+    // The UT transform's scratch: 16 rows of the (padded) chunk width.
+    int64_t utScratch = SmemTile::make(16, chunk, Float32Type::get(
+                                                      loop.getContext()))
+                            .bytes();
     if (failed(plan.build(
-            loop, 16 * chunk * 4, [&](Operation *op) { return included(op); },
-            preloaded, /*keepState=*/part != Part::Prepare)))
+            loop, utScratch, [&](Operation *op) { return included(op); },
+            part == Part::Scan ? ArrayRef<Value>(crossing) : ArrayRef<Value>(),
+            part == Part::Prepare ? ArrayRef<Value>(crossing)
+                                  : ArrayRef<Value>(),
+            /*keepState=*/part != Part::Prepare)))
       return failure();
     if (plan.totalBytes() > target.maxSharedBytes)
       return loop.emitOpError()
