@@ -621,12 +621,15 @@ private:
   /// The body ops of this part, in order, each followed by a barrier.
   void emitOps(KernelBuilder &kb) {
     Block &body = loop.getBody().front();
+    llvm::DenseSet<Operation *> inEpilogue;
     for (Operation &op : body.without_terminator()) {
-      if (!included(&op))
+      if (!included(&op) || inEpilogue.count(&op))
         continue;
-      if (auto mm = dyn_cast<TileMatmulOp>(op))
-        emitMatmul(kb, mm);
-      else if (auto mask = dyn_cast<TileMaskOp>(op))
+      if (auto mm = dyn_cast<TileMatmulOp>(op)) {
+        SmallVector<Operation *> chain = epilogueChain(mm);
+        inEpilogue.insert(chain.begin(), chain.end());
+        emitMatmul(kb, mm, chain);
+      } else if (auto mask = dyn_cast<TileMaskOp>(op))
         emitMask(kb, mask);
       else if (auto scale = dyn_cast<TileRowScaleOp>(op))
         emitRowScale(kb, scale);
@@ -686,7 +689,26 @@ private:
     return param("scale");
   }
 
-  void emitMatmul(KernelBuilder &kb, TileMatmulOp mm) {
+  /// The element-wise ops (row scales, masks) that only transform the
+  /// product of `mm` in place: they run in its epilogue, on registers,
+  /// instead of as separate passes over shared memory.
+  SmallVector<Operation *> epilogueChain(TileMatmulOp mm) {
+    SmallVector<Operation *> chain;
+    Value v = mm.getResult();
+    while (v.hasOneUse()) {
+      Operation *user = *v.getUsers().begin();
+      if (!isa<TileMaskOp, TileRowScaleOp>(user) || !included(user) ||
+          user->getOperand(0) != v ||
+          plan.tile(user->getResult(0)).offset != plan.tile(v).offset)
+        break;
+      chain.push_back(user);
+      v = user->getResult(0);
+    }
+    return chain;
+  }
+
+  void emitMatmul(KernelBuilder &kb, TileMatmulOp mm,
+                  ArrayRef<Operation *> chain) {
     TileView a = TileView::of(plan.tile(mm.getA()), mm.getTransposeA());
     TileView b = TileView::of(plan.tile(mm.getB()), mm.getTransposeB());
     TileProduct p = product(mm, &a, &b);
@@ -703,6 +725,17 @@ private:
         x = kb.fneg(x);
       if (acc)
         x = kb.fadd(x, kb.toF32(kb.loadSmem(*acc, kb.at(*acc, r, c))));
+      for (Operation *op : chain) {
+        if (auto scale = dyn_cast<TileRowScaleOp>(op)) {
+          x = kb.fmul(x, kb.toF32(kb.loadSmem(plan.tile(scale.getS()), r)));
+        } else {
+          bool strict =
+              cast<TileMaskOp>(op).getKind() == TileMaskKind::strict_lower;
+          Value keep = kb.cmp(
+              strict ? CmpIPredicate::slt : CmpIPredicate::sle, c, r);
+          x = kb.select(keep, x, kb.cf32(0.0));
+        }
+      }
       kb.storeSmem(out, kb.at(out, r, c), kb.fromF32(x, out.elt));
     };
     p.epilogue = epilogue;

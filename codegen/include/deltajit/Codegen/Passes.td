@@ -26,7 +26,9 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
     tile products on tensor cores (the target's instruction family, today
     mma.sync.m16n8k16), masks, row scales and the blocked UT transform on
     CUDA cores. Tile values live in shared memory; buffers are reused once
-    a value is dead, and accumulating products write in place.
+    a value is dead, and accumulating products write in place. Masks and
+    row scales that only transform a product in place run in the product's
+    epilogue.
 
     Decode kernels run one thread per value column of a (sequence, v-head):
     for dk <= 128 the column is held in registers (the state is read and
