@@ -1,7 +1,8 @@
 //===- deltac.cpp - the deltajit compiler driver --------------------------===//
 //
-// Reads a model (.mlir in the `delta` dialect), verifies it, runs the stages
-// of the compilation pipeline and prints the stage asked for with --emit.
+// Reads a model (.mlir in the `delta` dialect, or a .json model spec or FLA
+// config.json built by the frontend), verifies it, runs the stages of the
+// compilation pipeline and prints the stage asked for with --emit.
 //
 //===----------------------------------------------------------------------===//
 
@@ -9,6 +10,7 @@
 #include "deltajit/Codegen/PackageWriter.h"
 #include "deltajit/Codegen/Passes.h"
 #include "deltajit/Dialect/DeltaDialect.h"
+#include "deltajit/Frontend/ModelSpec.h"
 #include "deltajit/Passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -26,6 +28,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 
@@ -37,7 +40,9 @@ namespace {
 cl::OptionCategory deltacCategory("deltac options");
 
 cl::opt<std::string>
-    inputFilename(cl::Positional, cl::desc("<input .mlir file, '-' for stdin>"),
+    inputFilename(cl::Positional,
+                  cl::desc("<input .mlir file or .json model spec / "
+                           "config.json, '-' for stdin (MLIR)>"),
                   cl::init("-"), cl::cat(deltacCategory));
 
 cl::opt<std::string> outputFilename("o", cl::desc("Output file ('-': stdout)"),
@@ -142,15 +147,38 @@ int run() {
                  << "': " << errorMessage << "\n";
     return 1;
   }
+  llvm::StringRef inputText = input->getBuffer();
   llvm::SourceMgr sourceMgr;
   sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
   SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
 
-  // Parsing verifies the module; diagnostics carry file:line:col.
-  OwningOpRef<ModuleOp> module =
-      parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));
-  if (!module)
-    return 1;
+  OwningOpRef<ModuleOp> module;
+  if (llvm::sys::path::extension(inputFilename) == ".json") {
+    // A model spec or FLA config.json: the frontend builds the module.
+    std::string name = llvm::sys::path::stem(inputFilename).str();
+    for (char &c : name)
+      if (!llvm::isAlnum(c) && c != '_')
+        c = '_';
+    deltajit::frontend::ModelSpec spec;
+    deltajit::frontend::SpecError specError;
+    if (!deltajit::frontend::parseModelJSON(inputText, name, spec, specError)) {
+      llvm::errs() << "deltac: error: " << inputFilename;
+      if (specError.line)
+        llvm::errs() << ":" << specError.line << ":" << specError.column;
+      else
+        llvm::errs() << ": " << specError.field;
+      llvm::errs() << ": " << specError.message << "\n";
+      return 1;
+    }
+    module = deltajit::frontend::buildModelModule(spec, context);
+    if (failed(verify(*module)))
+      return 1;
+  } else {
+    // Parsing verifies the module; diagnostics carry file:line:col.
+    module = parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));
+    if (!module)
+      return 1;
+  }
 
   std::string buffer;
   llvm::raw_string_ostream os(buffer);
@@ -260,12 +288,14 @@ int main(int argc, char **argv) {
       argc, argv,
       "deltac: the deltajit compiler driver\n\n"
       "Compiles delta-rule linear-attention models written in the `delta`\n"
-      "dialect to GPU kernels. The input is verified (errors carry\n"
-      "file:line:col and give a non-zero exit) and run through the pipeline\n"
-      "up to --emit's stage: parsed -> delta -> tiled -> gpu -> llvm -> ptx\n"
-      "-> package.\n\n"
+      "dialect, or given as a .json model spec or FLA config.json\n"
+      "(docs/model-spec.md), to GPU kernels. The input is verified (errors\n"
+      "carry file:line:col, or file: field for JSON, and give a non-zero\n"
+      "exit) and run through the pipeline up to --emit's stage: parsed ->\n"
+      "delta -> tiled -> gpu -> llvm -> ptx -> package.\n\n"
       "Examples:\n"
       "  deltac model.mlir --emit=tiled\n"
+      "  deltac config.json --emit=parsed\n"
       "  deltac model.mlir --emit=package -o model.djpkg --chip=sm_90a\n");
   return run();
 }
