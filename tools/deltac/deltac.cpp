@@ -88,6 +88,12 @@ cl::opt<bool> splitKernels(
              "instead of one fused kernel"),
     cl::init(false), cl::cat(deltacCategory));
 
+cl::opt<bool> epilogueFusion(
+    "epilogue-fusion",
+    cl::desc("Run masks and row scales in the epilogue of the product they "
+             "transform (default on)"),
+    cl::init(true), cl::cat(deltacCategory));
+
 /// The stages, in pipeline order.
 enum class Stage { Parsed, Delta, Tiled, Gpu, Llvm, Ptx, Package };
 constexpr const char *kStageNames[] = {"parsed", "delta", "tiled",  "gpu",
@@ -214,6 +220,7 @@ int run() {
         deltajit::ConvertDeltaToNVVMOptions options;
         options.chip = chip;
         options.splitKernels = splitKernels;
+        options.epilogueFusion = epilogueFusion;
         pm.addPass(deltajit::createConvertDeltaToNVVM(options));
       });
       break;

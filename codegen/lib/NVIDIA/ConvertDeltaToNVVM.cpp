@@ -250,8 +250,10 @@ struct BoundaryValue {
 class ChunkLoopKernel {
 public:
   ChunkLoopKernel(ChunkLoopOp loop, const TargetInfo &target,
-                  const TensorCoreEmitter &tc, Part part = Part::Fused)
-      : loop(loop), target(target), tc(tc), part(part) {
+                  const TensorCoreEmitter &tc, Part part = Part::Fused,
+                  bool fuseEpilogues = true)
+      : loop(loop), target(target), tc(tc), part(part),
+        fuseEpilogues(fuseEpilogues) {
     auto qType = cast<RankedTensorType>(loop.getQ().getType());
     elt = qType.getElementType();
     dk = qType.getDimSize(3);
@@ -287,9 +289,8 @@ public:
     for (const BoundaryValue &b : boundary)
       crossing.push_back(b.value);
     // The UT transform's scratch: 16 rows of the (padded) chunk width.
-    int64_t utScratch = SmemTile::make(16, chunk, Float32Type::get(
-                                                      loop.getContext()))
-                            .bytes();
+    int64_t utScratch =
+        SmemTile::make(16, chunk, Float32Type::get(loop.getContext())).bytes();
     if (failed(plan.build(
             loop, utScratch, [&](Operation *op) { return included(op); },
             part == Part::Scan ? ArrayRef<Value>(crossing) : ArrayRef<Value>(),
@@ -310,9 +311,9 @@ public:
   SmallVector<std::pair<std::string, std::string>> scratch() const {
     SmallVector<std::pair<std::string, std::string>> result;
     for (const BoundaryValue &b : boundary)
-      result.push_back({b.name, "total_chunks * HV * " +
-                                    std::to_string(scratchElems(b) *
-                                                   bytesOf(b.value))});
+      result.push_back(
+          {b.name, "total_chunks * HV * " +
+                       std::to_string(scratchElems(b) * bytesOf(b.value))});
     return result;
   }
 
@@ -366,8 +367,8 @@ private:
     for (Operation &op : body.without_terminator()) {
       bool s = llvm::any_of(op.getOperands(),
                             [&](Value v) { return onState.count(v); });
-      bool v = llvm::any_of(op.getOperands(),
-                            [&](Value x) { return onV.count(x); });
+      bool v =
+          llvm::any_of(op.getOperands(), [&](Value x) { return onV.count(x); });
       for (Value r : op.getResults()) {
         if (s)
           onState.insert(r);
@@ -385,8 +386,8 @@ private:
         return stateDependent.count(u) || isa<ChunkYieldOp>(u);
       });
       if (crosses)
-        boundary.push_back({r, bool(onV.count(r)),
-                            "ws" + std::to_string(boundary.size())});
+        boundary.push_back(
+            {r, bool(onV.count(r)), "ws" + std::to_string(boundary.size())});
     }
   }
 
@@ -405,8 +406,8 @@ private:
   }
 
   /// Element offset (i64) of boundary value `b` of flat chunk `chunkFlat`.
-  Value boundaryBase(KernelBuilder &kb, const BoundaryValue &b,
-                     Value chunkFlat, Value vt) {
+  Value boundaryBase(KernelBuilder &kb, const BoundaryValue &b, Value chunkFlat,
+                     Value vt) {
     auto type = cast<RankedTensorType>(b.value.getType());
     int64_t tiles = b.perVTile ? dv / bv : 1;
     Value slot = kb.add(kb.mul(kb.ext64(chunkFlat), kb.ext64(param("HV"))),
@@ -445,8 +446,8 @@ private:
     Value table = param("chunk_table");
     Value row = kb.mul(chunkFlat, kb.c32(2));
     Value seq = kb.load(kb.i32(), kb.gep(table, row, kb.i32()));
-    Value inSeq = kb.load(kb.i32(), kb.gep(table, kb.add(row, kb.c32(1)),
-                                           kb.i32()));
+    Value inSeq =
+        kb.load(kb.i32(), kb.gep(table, kb.add(row, kb.c32(1)), kb.i32()));
     Value cu = param("cu_seqlens");
     Value bos = kb.trunc32(kb.load(kb.i64(), kb.gep(cu, seq, kb.i64())));
     eos = kb.trunc32(
@@ -460,8 +461,8 @@ private:
         Value base = boundaryBase(kb, b, chunkFlat, vt);
         kb.forEachThreaded(t.rows * t.cols, threads, [&](Value idx) {
           Value x = kb.loadSmem(t, kb.flatToPadded(t, idx));
-          kb.store(x, kb.gep(param(b.name), kb.add(base, kb.ext64(idx)),
-                             t.elt));
+          kb.store(x,
+                   kb.gep(param(b.name), kb.add(base, kb.ext64(idx)), t.elt));
         });
       };
       if (b.perVTile)
@@ -518,9 +519,9 @@ private:
           const SmemTile &t = plan.tile(b.value);
           Value base = boundaryBase(kb, b, chunkFlat, vTile);
           kb.forEachThreaded(t.rows * t.cols, threads, [&](Value idx) {
-            Value x = kb.load(t.elt, kb.gep(param(b.name),
-                                            kb.add(base, kb.ext64(idx)),
-                                            t.elt));
+            Value x =
+                kb.load(t.elt, kb.gep(param(b.name),
+                                      kb.add(base, kb.ext64(idx)), t.elt));
             kb.storeSmem(t, kb.flatToPadded(t, idx), x);
           });
         }
@@ -695,7 +696,7 @@ private:
   SmallVector<Operation *> epilogueChain(TileMatmulOp mm) {
     SmallVector<Operation *> chain;
     Value v = mm.getResult();
-    while (v.hasOneUse()) {
+    while (fuseEpilogues && v.hasOneUse()) {
       Operation *user = *v.getUsers().begin();
       if (!isa<TileMaskOp, TileRowScaleOp>(user) || !included(user) ||
           user->getOperand(0) != v ||
@@ -731,8 +732,8 @@ private:
         } else {
           bool strict =
               cast<TileMaskOp>(op).getKind() == TileMaskKind::strict_lower;
-          Value keep = kb.cmp(
-              strict ? CmpIPredicate::slt : CmpIPredicate::sle, c, r);
+          Value keep =
+              kb.cmp(strict ? CmpIPredicate::slt : CmpIPredicate::sle, c, r);
           x = kb.select(keep, x, kb.cf32(0.0));
         }
       }
@@ -780,10 +781,9 @@ private:
 
     // X = 0, then the diagonal blocks by forward substitution: thread j
     // owns column j of its block and keeps it in registers.
-    kb.forEachThreaded(c * c, threads,
-                       [&](Value idx) {
-                         kb.storeSmem(x, kb.flatToPadded(x, idx), kb.cf32(0.0));
-                       });
+    kb.forEachThreaded(c * c, threads, [&](Value idx) {
+      kb.storeSmem(x, kb.flatToPadded(x, idx), kb.cf32(0.0));
+    });
     kb.barrier();
     kb.forEachThreaded(c, threads, [&](Value j) {
       Value b0 = kb.mul(kb.div(j, kb.c32(blk)), kb.c32(blk));
@@ -855,6 +855,7 @@ private:
   const TargetInfo &target;
   const TensorCoreEmitter &tc;
   Part part;
+  bool fuseEpilogues;
   Type elt;
   int64_t dk, dv, chunk, bv, warps, threads;
   SmemPlan plan;
@@ -1047,6 +1048,14 @@ struct ConvertDeltaToNVVMPass
     return {name, true};
   }
 
+  /// Epilogue fusion where it measured faster (H200, delta-bench,
+  /// 2026-11-29): dk <= 128 gained ~8%, dk = 256 lost 39%. The autotuner
+  /// is meant to own this choice.
+  bool fuseEpilogues(ChunkLoopOp loop) {
+    int64_t dk = cast<RankedTensorType>(loop.getQ().getType()).getDimSize(3);
+    return epilogueFusion && dk <= 128;
+  }
+
   LogicalResult lowerChunkLoop(OpBuilder &b, gpu::GPUModuleOp kernels,
                                ChunkLoopOp loop, const TargetInfo &target,
                                const TensorCoreEmitter &tc) {
@@ -1055,8 +1064,8 @@ struct ConvertDeltaToNVVMPass
       parts = {Part::Prepare, Part::Scan};
     SmallVector<std::unique_ptr<ChunkLoopKernel>> kernelsToEmit;
     for (Part part : parts) {
-      kernelsToEmit.push_back(
-          std::make_unique<ChunkLoopKernel>(loop, target, tc, part));
+      kernelsToEmit.push_back(std::make_unique<ChunkLoopKernel>(
+          loop, target, tc, part, fuseEpilogues(loop)));
       if (failed(kernelsToEmit.back()->check()))
         return failure();
     }
@@ -1065,19 +1074,19 @@ struct ConvertDeltaToNVVMPass
     int64_t dv = cast<RankedTensorType>(loop.getV().getType()).getDimSize(3);
     TileAttr tile = loop.getTile();
     std::string dtype = dtypeName(qType.getElementType());
-    std::string base = "dj_delta_rule_fwd_" + dtype + "_d" +
-                       std::to_string(dk) + "x" + std::to_string(dv) + "_c" +
-                       std::to_string(tile.getChunk()) + "_v" +
-                       std::to_string(tile.getBlockV()) + "_w" +
-                       std::to_string(tile.getWarps()) +
-                       (loop.getUseQkL2norm() ? "_l2" : "");
+    std::string base =
+        "dj_delta_rule_fwd_" + dtype + "_d" + std::to_string(dk) + "x" +
+        std::to_string(dv) + "_c" + std::to_string(tile.getChunk()) + "_v" +
+        std::to_string(tile.getBlockV()) + "_w" +
+        std::to_string(tile.getWarps()) + (loop.getUseQkL2norm() ? "_l2" : "");
     SmallVector<LaunchSpec, 2> launchSpecs;
     for (auto [part, kernel] : llvm::zip(parts, kernelsToEmit)) {
       const char *suffix = part == Part::Prepare ? "_prepare"
                            : part == Part::Scan  ? "_scan"
                                                  : "";
-      auto [name, isNew] = kernelName(base + suffix,
-                                      keyOf(loop) + std::to_string(int(part)));
+      auto [name, isNew] =
+          kernelName(base + suffix, keyOf(loop) + std::to_string(int(part)) +
+                                        (fuseEpilogues(loop) ? "f" : ""));
       if (isNew)
         specs[name] = kernel->emit(b, kernels, name);
       launchSpecs.push_back(specs[name]);
@@ -1179,9 +1188,10 @@ struct ConvertDeltaToNVVMPass
   /// Replaces `op` by delta.launch. One kernel and no scratch: the launch
   /// dictionary holds grid, block, shared_bytes and params directly; else
   /// a `launches` list (run in order) and the `scratch` buffers.
-  void replaceWithLaunch(
-      Operation *op, gpu::GPUModuleOp kernels, ArrayRef<LaunchSpec> specs,
-      ArrayRef<std::pair<std::string, std::string>> scratch) {
+  void
+  replaceWithLaunch(Operation *op, gpu::GPUModuleOp kernels,
+                    ArrayRef<LaunchSpec> specs,
+                    ArrayRef<std::pair<std::string, std::string>> scratch) {
     MLIRContext *ctx = op->getContext();
     Builder attrs(ctx);
     auto describe = [&](const LaunchSpec &spec, NamedAttrList &out) {
@@ -1220,8 +1230,9 @@ struct ConvertDeltaToNVVMPass
     for (Value v : op->getOperands())
       if (isa<TensorType>(v.getType()))
         args.push_back(v);
-    auto symbol = SymbolRefAttr::get(
-        kernels.getNameAttr(), {FlatSymbolRefAttr::get(ctx, specs.back().kernel)});
+    auto symbol =
+        SymbolRefAttr::get(kernels.getNameAttr(),
+                           {FlatSymbolRefAttr::get(ctx, specs.back().kernel)});
     auto launchOp = LaunchOp::create(b, op->getLoc(), op->getResultTypes(),
                                      symbol, args, launch.getDictionary(ctx));
     op->replaceAllUsesWith(launchOp->getResults());

@@ -43,6 +43,10 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
            "for all chunks in parallel (prepare), then the state-dependent "
            "ops sequentially over chunks (scan), the values between them "
            "in global scratch">,
+    Option<"epilogueFusion", "epilogue-fusion", "bool", /*default=*/"true",
+           "Run masks and row scales that transform a product in place in "
+           "the product's epilogue (applied for dk <= 128: measured on the "
+           "H200 8% faster there, 39% slower at dk = 256)">,
   ];
   let dependentDialects = [
     "::mlir::gpu::GPUDialect", "::mlir::NVVM::NVVMDialect",
