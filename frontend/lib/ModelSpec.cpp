@@ -67,27 +67,21 @@ public:
   /// Integer field; `allowNull` accepts JSON null (leaving `present` false).
   bool getInt(llvm::StringRef key, int64_t &out, bool required,
               bool *present = nullptr, bool allowNull = false) {
-    bool ok;
-    const json::Value *v = lookup(key, required, ok);
-    if (present)
-      *present = false;
-    if (!ok || !v)
-      return ok;
-    if (allowNull && v->getAsNull())
-      return true;
-    std::optional<int64_t> i = v->getAsInteger();
-    if (!i)
-      return fail(key, "expected an integer" +
-                           llvm::Twine(allowNull ? " or null" : "") + ", got " +
-                           show(*v));
-    out = *i;
-    if (present)
-      *present = true;
-    return true;
+    return getScalar(key, out, required, present, allowNull,
+                     &json::Value::getAsInteger, "an integer");
   }
 
   bool getNumber(llvm::StringRef key, double &out, bool required,
                  bool *present = nullptr, bool allowNull = false) {
+    return getScalar(key, out, required, present, allowNull,
+                     &json::Value::getAsNumber, "a number");
+  }
+
+  /// Shared reading of integer and number fields through `as`.
+  template <typename T>
+  bool getScalar(llvm::StringRef key, T &out, bool required, bool *present,
+                 bool allowNull, std::optional<T> (json::Value::*as)() const,
+                 llvm::StringRef what) {
     bool ok;
     const json::Value *v = lookup(key, required, ok);
     if (present)
@@ -96,12 +90,12 @@ public:
       return ok;
     if (allowNull && v->getAsNull())
       return true;
-    std::optional<double> d = v->getAsNumber();
-    if (!d)
-      return fail(key, "expected a number" +
+    std::optional<T> x = (v->*as)();
+    if (!x)
+      return fail(key, "expected " + what +
                            llvm::Twine(allowNull ? " or null" : "") + ", got " +
                            show(*v));
-    out = *d;
+    out = *x;
     if (present)
       *present = true;
     return true;
