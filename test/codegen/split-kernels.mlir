@@ -1,0 +1,29 @@
+// convert-delta-to-nvvm{split-kernels}: a chunk-parallel prepare kernel and a
+// sequential scan kernel per chunk loop, with the crossing values in scratch.
+// RUN: delta-opt %s -delta-chunk-tile="block-v=32" -convert-delta-to-nvvm="split-kernels=1" | FileCheck %s
+// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="split-kernels=1" -delta-kernels-to-ptx | FileCheck %s --check-prefix=BIN
+
+// CHECK-LABEL: func.func @prefill
+// CHECK: delta.launch @deltajit_kernels::@dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_scan(
+// The prepare kernel runs over every chunk of every sequence, v-head and value tile.
+// CHECK-SAME: launches = [{block = [256, 1, 1], grid = ["total_chunks", "HV", "2"], kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_prepare"
+// CHECK-SAME: ["chunk_table", "ptr"]
+// CHECK-SAME: ["ws0", "ptr"], ["ws1", "ptr"], ["ws2", "ptr"]]
+// The scan kernel runs over value tiles x (sequences x v-heads) and reads the scratch.
+// CHECK-SAME: {block = [256, 1, 1], grid = ["2", "N * HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_scan"
+// CHECK-SAME: ["chunk_offsets", "ptr"], ["ws0", "ptr"], ["ws1", "ptr"], ["ws2", "ptr"]]
+// W (64x64 bf16, one per chunk), U (64x32 f32 for each of 2 value tiles), mask(QK^T) (64x64 f32, one per chunk).
+// CHECK-SAME: scratch = {{\[}}["ws0", "total_chunks * HV * 8192"], ["ws1", "total_chunks * HV * 16384"], ["ws2", "total_chunks * HV * 16384"]]
+// CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_prepare(
+// CHECK: gpu.block_id z
+// CHECK: nvvm.mma.sync
+// CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_scan(
+// CHECK: nvvm.mma.sync
+// BIN: gpu.binary @deltajit_kernels
+func.func @prefill(%q: tensor<2x?x4x64xbf16>, %v: tensor<2x?x4x64xbf16>, %b: tensor<2x?x4xbf16>)
+    -> tensor<2x?x4x64xbf16> {
+  %o, %f = delta.delta_rule %q, %q, %v, %b {use_qk_l2norm}
+      : tensor<2x?x4x64xbf16>, tensor<2x?x4x64xbf16>, tensor<2x?x4x64xbf16>, tensor<2x?x4xbf16>
+      -> tensor<2x?x4x64xbf16>, tensor<2x4x64x64xf32>
+  return %o : tensor<2x?x4x64xbf16>
+}
