@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Times the reference library (flash-linear-attention) on delta-bench's shapes
+in the same run and prints deltajit / FLA ratios.
+
+Usage (on the GPU machine, FLA importable, e.g. installed from wheels):
+  delta-bench --package PKG --json ours.json
+  python3 tools/delta-bench/compare_fla.py ours.json [--json fla.json]
+
+Both sides use bf16 inputs, in-kernel q/k L2 normalisation and the same shapes;
+FLA is timed with triton.testing.do_bench (median). FLA itself is not part of
+deltajit and is never vendored here.
+"""
+import argparse
+import json
+import sys
+
+import torch
+import triton
+
+
+def fla_forward(B, T, H, d, state, seq_lens=None):
+    from fla.ops.delta_rule import chunk_delta_rule
+    dev, dt = "cuda", torch.bfloat16
+    if seq_lens:
+        T = sum(seq_lens)
+    q = torch.randn(B, T, H, d, device=dev, dtype=dt)
+    k = torch.randn(B, T, H, d, device=dev, dtype=dt)
+    v = torch.randn(B, T, H, d, device=dev, dtype=dt)
+    beta = torch.rand(B, T, H, device=dev, dtype=dt).sigmoid()
+    cu = None
+    n = B
+    if seq_lens:
+        offs = [0]
+        for s in seq_lens:
+            offs.append(offs[-1] + s)
+        cu = torch.tensor(offs, device=dev, dtype=torch.long)
+        n = len(seq_lens)
+    h0 = torch.randn(n, H, d, d, device=dev, dtype=torch.float32) if state else None
+
+    def run():
+        return chunk_delta_rule(q, k, v, beta, initial_state=h0,
+                                output_final_state=state, cu_seqlens=cu,
+                                use_qk_l2norm_in_kernel=True)
+    return triton.testing.do_bench(run, warmup=25, rep=100)
+
+
+def fla_decode(N, H, d):
+    from fla.ops.delta_rule import fused_recurrent_delta_rule
+    dev, dt = "cuda", torch.bfloat16
+    q = torch.randn(N, 1, H, d, device=dev, dtype=dt)
+    k = torch.randn(N, 1, H, d, device=dev, dtype=dt)
+    v = torch.randn(N, 1, H, d, device=dev, dtype=dt)
+    beta = torch.rand(N, 1, H, device=dev, dtype=dt).sigmoid()
+    s = torch.randn(N, H, d, d, device=dev, dtype=torch.float32)
+
+    def run():
+        return fused_recurrent_delta_rule(q, k, v, beta, initial_state=s,
+                                          output_final_state=True,
+                                          use_qk_l2norm_in_kernel=True)
+    return triton.testing.do_bench(run, warmup=25, rep=100)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("ours", help="delta-bench --json output")
+    ap.add_argument("--json", help="write FLA's timings and the ratios here")
+    args = ap.parse_args()
+    rows = json.load(open(args.ours))["rows"]
+    out = []
+    print(f"{'kind':<12} {'shape':<22} {'deltajit':>10} {'FLA':>10} {'FLA/deltajit':>13}")
+    for r in rows:
+        kind, shape = r["kind"], r["shape"]
+        try:
+            if kind in ("fwd", "fwd+state"):
+                B, T, H, d = map(int, shape.split("x"))
+                fla = fla_forward(B, T, H, d, kind == "fwd+state")
+            elif kind == "fwd varlen":
+                # delta-bench's varlen batch (see delta-bench.cpp).
+                fla = fla_forward(1, 0, 16, 128, False,
+                                  [4096, 1000, 3000, 2500, 17, 5771])
+            elif kind == "decode":
+                parts = dict(p.split("=") for p in shape.split())
+                fla = fla_decode(int(parts["N"]), int(parts["H"]), int(parts["d"]))
+            else:
+                continue
+        except Exception as e:  # report and go on with the other shapes
+            print(f"{kind:<12} {shape:<22} FLA failed: {e}", file=sys.stderr)
+            continue
+        ratio = fla / r["ms"]
+        out.append({"kind": kind, "shape": shape, "deltajit_ms": r["ms"],
+                    "fla_ms": fla, "fla_over_deltajit": ratio})
+        print(f"{kind:<12} {shape:<22} {r['ms']:>8.3f}ms {fla:>8.3f}ms {ratio:>12.2f}x")
+    if args.json:
+        json.dump({"rows": out}, open(args.json, "w"), indent=2)
+
+
+if __name__ == "__main__":
+    main()
