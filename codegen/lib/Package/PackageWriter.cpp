@@ -229,13 +229,37 @@ bool deltajit::writePackage(ModuleOp module, StringRef dir, StringRef producer,
   json::Array host;
   for (auto &op : hostOps)
     host.push_back(op.getKey());
+
+  // The model's weights (ml_program.global, as the frontend emits them):
+  // what a checkpoint must provide, by name, shape and element type.
+  json::Array weights;
+  module.walk([&](Operation *op) {
+    if (op->getName().getStringRef() != "ml_program.global")
+      return;
+    auto name = op->getAttrOfType<StringAttr>("sym_name");
+    auto typeAttr = op->getAttrOfType<TypeAttr>("type");
+    auto type = typeAttr ? dyn_cast<RankedTensorType>(typeAttr.getValue())
+                         : RankedTensorType();
+    if (!name || !type || !type.hasStaticShape())
+      return;
+    json::Array shape;
+    for (int64_t d : type.getShape())
+      shape.push_back(d);
+    std::string dtype;
+    llvm::raw_string_ostream ds(dtype);
+    ds << type.getElementType();
+    weights.push_back(json::Object{{"name", name.getValue()},
+                                   {"shape", std::move(shape)},
+                                   {"dtype", dtype}});
+  });
   json::Object manifest{{"format", "deltajit-package"},
                         {"format_version", 1},
                         {"producer", producer},
                         {"target", std::move(target)},
                         {"modules", std::move(modules)},
                         {"entries", std::move(entries)},
-                        {"host_ops_not_compiled", std::move(host)}};
+                        {"host_ops_not_compiled", std::move(host)},
+                        {"weights", std::move(weights)}};
   std::string text;
   llvm::raw_string_ostream os(text);
   os << llvm::formatv("{0:2}", json::Value(std::move(manifest))) << "\n";
