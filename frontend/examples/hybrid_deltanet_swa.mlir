@@ -5,7 +5,7 @@
 // checkpoint or by deterministic random init. @forward is the prefill of a
 // batch: token ids in; logits and every carried state out.
 module @hybrid_deltanet_swa {
-  ml_program.global private @embed(#ml_program.extern : tensor<1024x256xbf16>) : tensor<1024x256xbf16>
+  ml_program.global private @embeddings(#ml_program.extern : tensor<1024x256xbf16>) : tensor<1024x256xbf16>
   ml_program.global private @layers.0.attn_norm(#ml_program.extern : tensor<256xbf16>) : tensor<256xbf16>
   ml_program.global private @layers.0.attn.q_proj(#ml_program.extern : tensor<256x256xbf16>) : tensor<256x256xbf16>
   ml_program.global private @layers.0.attn.k_proj(#ml_program.extern : tensor<256x256xbf16>) : tensor<256x256xbf16>
@@ -126,8 +126,8 @@ module @hybrid_deltanet_swa {
   // Prefill: ids [B, T] -> logits [B, T, 1024] and, per DeltaNet layer, the
   // final recurrent state and the q/k/v short-convolution states.
   func.func @forward(%ids: tensor<?x?xi64>) -> (tensor<?x?x1024xbf16>, tensor<?x4x64x64xf32>, tensor<?x256x3xf32>, tensor<?x256x3xf32>, tensor<?x256x3xf32>, tensor<?x4x64x64xf32>, tensor<?x256x3xf32>, tensor<?x256x3xf32>, tensor<?x256x3xf32>) {
-    %embed = ml_program.global_load_const @embed : tensor<1024x256xbf16>
-    %x0 = delta.embedding %ids, %embed : tensor<?x?xi64>, tensor<1024x256xbf16> -> tensor<?x?x256xbf16>
+    %embeddings = ml_program.global_load_const @embeddings : tensor<1024x256xbf16>
+    %x0 = delta.embedding %ids, %embeddings : tensor<?x?xi64>, tensor<1024x256xbf16> -> tensor<?x?x256xbf16>
     %layers_0_attn_norm = ml_program.global_load_const @layers.0.attn_norm : tensor<256xbf16>
     %layers_0_attn_q_proj = ml_program.global_load_const @layers.0.attn.q_proj : tensor<256x256xbf16>
     %layers_0_attn_k_proj = ml_program.global_load_const @layers.0.attn.k_proj : tensor<256x256xbf16>

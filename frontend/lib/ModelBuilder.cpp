@@ -313,7 +313,7 @@ void ModelBuilder::buildForward(func::FuncOp deltaLayer,
         b, loc, type, FlatSymbolRefAttr::get(&ctx, name));
   };
   RankedTensorType table = tensor({vocab, d});
-  Value embed = load("embed", table);
+  Value embed = load("embeddings", table);
   Value x =
       delta::EmbeddingOp::create(b, loc, act({d}), fn.getArgument(0), embed);
   SmallVector<Value> states;
@@ -347,7 +347,7 @@ OwningOpRef<ModuleOp> ModelBuilder::build() {
         ml_program::ExternAttr::get(&ctx, type), b.getStringAttr("private"));
   };
   int64_t d = spec.hiddenSize;
-  global("embed", tensor({spec.vocabSize, d}));
+  global("embeddings", tensor({spec.vocabSize, d}));
   for (int64_t i = 0; i < spec.numLayers; ++i) {
     std::string prefix = "layers." + std::to_string(i) + ".";
     for (const Weight &w :
