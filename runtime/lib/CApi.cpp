@@ -6,6 +6,7 @@
 #include "Launcher.h"
 #include "Manifest.h"
 #include "Package.h"
+#include "Weights.h"
 
 #include "deltajit/deltajit.h"
 
@@ -133,6 +134,30 @@ dj_status_t dj_package_check(const char *dir) {
   return guard([&] {
     requireArg(dir, "dir");
     readPackage(dir);
+  });
+}
+
+dj_status_t dj_weights_check(const char *package_dir,
+                             const char *safetensors_path) {
+  return guard([&] {
+    requireArg(package_dir, "package_dir");
+    requireArg(safetensors_path, "safetensors_path");
+    std::vector<TensorInfo> needed = readPackageWeights(package_dir);
+    if (needed.empty())
+      fail(DJ_ERROR_PACKAGE, "package '", package_dir,
+           "' lists no weights (compiled from a model with deltac?)");
+    std::vector<std::string> problems =
+        compareWeights(needed, readSafetensorsHeader(safetensors_path));
+    if (problems.empty())
+      return;
+    std::string message =
+        concat("checkpoint '", safetensors_path, "' does not fit package '",
+               package_dir, "': ", problems.size(), " problem(s)");
+    for (size_t i = 0; i < problems.size() && i < 10; ++i)
+      message += "\n  " + problems[i];
+    if (problems.size() > 10)
+      message += concat("\n  ... and ", problems.size() - 10, " more");
+    fail(DJ_ERROR_INVALID_ARGUMENT, message);
   });
 }
 

@@ -238,6 +238,18 @@ typedef struct dj_entry_info_t {
 DJ_API dj_status_t dj_package_entry_info(const dj_package_t *pkg, size_t index,
                                          dj_entry_info_t *info);
 
+/** Checks a safetensors checkpoint against the weights of the model a
+ *  package was compiled from (manifest "weights"), reading only the
+ *  checkpoint's header; no GPU needed. Names follow the reference library's
+ *  checkpoints: "model.<weight>.weight" and "lm_head.weight". Every weight
+ *  must be present with its shape (a [D, K] short-convolution weight also
+ *  matches the checkpoint's [D, 1, K]) in bf16, f16 or f32; tensors the
+ *  model does not use are errors too. DJ_ERROR_INVALID_ARGUMENT lists the
+ *  problems (up to 10, each naming the tensor); DJ_ERROR_PACKAGE when the
+ *  package lists no weights or cannot be read. */
+DJ_API dj_status_t dj_weights_check(const char *package_dir,
+                                    const char *safetensors_path);
+
 /*===----------------------------------------------------------------------===*/
 /* Generic launches (tools and tests)                                         */
 /*===----------------------------------------------------------------------===*/
