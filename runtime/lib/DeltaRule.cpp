@@ -222,15 +222,29 @@ ForwardTables buildForwardTables(const dj_delta_rule_forward_args_t &a,
   return t;
 }
 
-SymbolTable forwardSymbols(const dj_delta_rule_forward_args_t &a,
-                           const ForwardTables &t, CUdeviceptr cuSeqlens,
-                           CUdeviceptr chunkOffsets, CUdeviceptr chunkTable) {
+namespace {
+/// The symbols forward and decode share: the per-token tensors, the head
+/// counts and sizes, and the scale.
+template <typename Args> SymbolTable headSymbols(const Args &a) {
   SymbolTable s;
   s["q"] = SymbolValue::pointer(a.q);
   s["k"] = SymbolValue::pointer(a.k);
   s["v"] = SymbolValue::pointer(a.v);
   s["beta"] = SymbolValue::pointer(a.beta);
   s["o"] = SymbolValue::pointer(a.o);
+  s["H"] = SymbolValue::integer(a.H);
+  s["HV"] = SymbolValue::integer(a.HV);
+  s["DK"] = SymbolValue::integer(a.DK);
+  s["DV"] = SymbolValue::integer(a.DV);
+  s["scale"] = SymbolValue::real(resolveScale(a.scale, a.DK));
+  return s;
+}
+} // namespace
+
+SymbolTable forwardSymbols(const dj_delta_rule_forward_args_t &a,
+                           const ForwardTables &t, CUdeviceptr cuSeqlens,
+                           CUdeviceptr chunkOffsets, CUdeviceptr chunkTable) {
+  SymbolTable s = headSymbols(a);
   s["h0"] = SymbolValue::pointer(a.h0);
   s["ht"] = SymbolValue::pointer(a.ht);
   s["cu_seqlens"] = SymbolValue::pointer(cuSeqlens);
@@ -238,36 +252,21 @@ SymbolTable forwardSymbols(const dj_delta_rule_forward_args_t &a,
   s["chunk_table"] = SymbolValue::pointer(chunkTable);
   s["B"] = SymbolValue::integer(a.B);
   s["T"] = SymbolValue::integer(a.T);
-  s["H"] = SymbolValue::integer(a.H);
-  s["HV"] = SymbolValue::integer(a.HV);
-  s["DK"] = SymbolValue::integer(a.DK);
-  s["DV"] = SymbolValue::integer(a.DV);
   s["N"] = SymbolValue::integer(t.numSeqs);
   s["T_total"] = SymbolValue::integer(a.B * a.T);
   s["total_chunks"] = SymbolValue::integer(t.totalChunks);
   s["max_chunks"] = SymbolValue::integer(t.maxChunks);
   s["has_h0"] = SymbolValue::integer(a.h0 ? 1 : 0);
   s["has_ht"] = SymbolValue::integer(a.ht ? 1 : 0);
-  s["scale"] = SymbolValue::real(resolveScale(a.scale, a.DK));
   return s;
 }
 
 SymbolTable decodeSymbols(const dj_delta_rule_decode_args_t &a) {
-  SymbolTable s;
-  s["q"] = SymbolValue::pointer(a.q);
-  s["k"] = SymbolValue::pointer(a.k);
-  s["v"] = SymbolValue::pointer(a.v);
-  s["beta"] = SymbolValue::pointer(a.beta);
-  s["o"] = SymbolValue::pointer(a.o);
+  SymbolTable s = headSymbols(a);
   s["state_in"] = SymbolValue::pointer(a.state_in);
   s["state_out"] = SymbolValue::pointer(
       a.state_out ? static_cast<const void *>(a.state_out) : a.state_in);
   s["N"] = SymbolValue::integer(a.N);
-  s["H"] = SymbolValue::integer(a.H);
-  s["HV"] = SymbolValue::integer(a.HV);
-  s["DK"] = SymbolValue::integer(a.DK);
-  s["DV"] = SymbolValue::integer(a.DV);
-  s["scale"] = SymbolValue::real(resolveScale(a.scale, a.DK));
   return s;
 }
 

@@ -1048,6 +1048,18 @@ struct ConvertDeltaToNVVMPass
     return {name, true};
   }
 
+  /// The keys the runtime finds a package entry by (docs/package-format.md).
+  static NamedAttrList entryKeys(Builder &attrs, StringRef op, StringRef dtype,
+                                 int64_t dk, int64_t dv, bool l2norm) {
+    NamedAttrList entry;
+    entry.append("op", attrs.getStringAttr(op));
+    entry.append("dtype", attrs.getStringAttr(dtype));
+    entry.append("dk", attrs.getI64IntegerAttr(dk));
+    entry.append("dv", attrs.getI64IntegerAttr(dv));
+    entry.append("use_qk_l2norm", attrs.getBoolAttr(l2norm));
+    return entry;
+  }
+
   /// Epilogue fusion where it measured faster (H200, delta-bench,
   /// 2026-11-29): dk <= 128 gained ~8%, dk = 256 lost 39%. The autotuner
   /// is meant to own this choice.
@@ -1092,15 +1104,10 @@ struct ConvertDeltaToNVVMPass
       launchSpecs.push_back(specs[name]);
     }
 
-    MLIRContext *ctx = loop.getContext();
-    Builder attrs(ctx);
-    NamedAttrList entry;
-    entry.append("op", attrs.getStringAttr("delta_rule_forward"));
-    entry.append("dtype", attrs.getStringAttr(dtype));
-    entry.append("dk", attrs.getI64IntegerAttr(dk));
-    entry.append("dv", attrs.getI64IntegerAttr(dv));
+    Builder attrs(loop.getContext());
+    NamedAttrList entry = entryKeys(attrs, "delta_rule_forward", dtype, dk, dv,
+                                    loop.getUseQkL2norm());
     entry.append("chunk", attrs.getI64IntegerAttr(tile.getChunk()));
-    entry.append("use_qk_l2norm", attrs.getBoolAttr(loop.getUseQkL2norm()));
     entry.append("tile", tile);
     entry.append("mma", attrs.getStringAttr(tc.name()));
     if (auto c = loop.getScale().getDefiningOp<arith::ConstantFloatOp>())
@@ -1144,12 +1151,8 @@ struct ConvertDeltaToNVVMPass
       spec = specs[name];
     }
     Builder attrs(step.getContext());
-    NamedAttrList entry;
-    entry.append("op", attrs.getStringAttr("delta_rule_decode"));
-    entry.append("dtype", attrs.getStringAttr(dtype));
-    entry.append("dk", attrs.getI64IntegerAttr(dk));
-    entry.append("dv", attrs.getI64IntegerAttr(dv));
-    entry.append("use_qk_l2norm", attrs.getBoolAttr(step.getUseQkL2norm()));
+    NamedAttrList entry = entryKeys(attrs, "delta_rule_decode", dtype, dk, dv,
+                                    step.getUseQkL2norm());
     entry.append("scale",
                  attrs.getF32FloatAttr(float(step.getEffectiveScale())));
     spec.entry = entry;
