@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "deltajit/Codegen/NVIDIA/TargetInfo.h"
+#include "deltajit/Codegen/ModelGraph.h"
 #include "deltajit/Codegen/PackageWriter.h"
 #include "deltajit/Codegen/Passes.h"
 #include "deltajit/Dialect/DeltaDialect.h"
@@ -197,6 +198,11 @@ int run() {
     return succeeded(pm.run(*module));
   };
 
+  // A model (a public @forward over token ids) gets its host graph in the
+  // package and a decode kernel per delta-rule layer.
+  bool isModel = deltajit::isModelModule(*module);
+  std::optional<llvm::json::Value> modelGraph;
+
   for (int i = 0; i <= int(*target); ++i) {
     Stage stage = Stage(i);
     bool ok = true;
@@ -206,9 +212,20 @@ int run() {
     case Stage::Delta:
       ok = runStage(
           [](PassManager &pm) { deltajit::buildDeltaGraphPipeline(pm); });
+      if (ok && isModel && *target == Stage::Package) {
+        std::string error;
+        modelGraph = deltajit::buildModelGraph(*module, error);
+        if (!modelGraph) {
+          llvm::errs() << "deltac: error: " << inputFilename << ": " << error
+                       << "\n";
+          return 1;
+        }
+      }
       break;
     case Stage::Tiled:
-      ok = runStage([](PassManager &pm) {
+      ok = runStage([&](PassManager &pm) {
+        if (isModel)
+          pm.addPass(deltajit::createDeltaAddDecodeSteps());
         deltajit::DeltaChunkTileOptions options;
         options.blockV = blockV;
         options.warps = warps;
@@ -255,7 +272,7 @@ int run() {
     if (!deltajit::writePackage(*module, outputFilename,
                                 "deltac " DELTAJIT_VERSION
                                 " (MLIR " MLIR_VERSION ")",
-                                summary, error)) {
+                                summary, error, std::move(modelGraph))) {
       llvm::errs() << "deltac: error: " << error << "\n";
       return 1;
     }

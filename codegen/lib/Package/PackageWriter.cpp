@@ -105,7 +105,8 @@ bool replaceable(StringRef dir, std::string &error) {
 } // namespace
 
 bool deltajit::writePackage(ModuleOp module, StringRef dir, StringRef producer,
-                            PackageSummary &summary, std::string &error) {
+                            PackageSummary &summary, std::string &error,
+                            std::optional<json::Value> model) {
   if (!replaceable(dir, error))
     return false;
 
@@ -260,6 +261,8 @@ bool deltajit::writePackage(ModuleOp module, StringRef dir, StringRef producer,
                         {"entries", std::move(entries)},
                         {"host_ops_not_compiled", std::move(host)},
                         {"weights", std::move(weights)}};
+  if (model)
+    manifest["model"] = std::move(*model);
   std::string text;
   llvm::raw_string_ostream os(text);
   os << llvm::formatv("{0:2}", json::Value(std::move(manifest))) << "\n";

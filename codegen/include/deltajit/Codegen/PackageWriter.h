@@ -10,6 +10,9 @@
 #define DELTAJIT_CODEGEN_PACKAGEWRITER_H
 
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/JSON.h"
+
+#include <optional>
 
 #include <string>
 
@@ -24,10 +27,12 @@ struct PackageSummary {
 /// Writes the package of `module` into directory `dir`. An existing `dir`
 /// is replaced only if it is an earlier deltajit package (or empty); the
 /// new package is assembled next to it and renamed into place. Errors are
-/// returned as text in `error`.
+/// returned as text in `error`. `model`, when given, is the manifest's
+/// "model" section (ModelGraph.h).
 bool writePackage(mlir::ModuleOp module, llvm::StringRef dir,
                   llvm::StringRef producer, PackageSummary &summary,
-                  std::string &error);
+                  std::string &error,
+                  std::optional<llvm::json::Value> model = std::nullopt);
 
 } // namespace deltajit
 

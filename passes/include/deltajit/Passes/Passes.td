@@ -68,4 +68,31 @@ def DeltaChunkTile : Pass<"delta-chunk-tile"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def DeltaAddDecodeSteps : Pass<"delta-add-decode-steps", "::mlir::ModuleOp"> {
+  let summary = "Add a decode-step function for every delta-rule layer";
+  let description = [{
+    A model's prefill graph (`@forward`) holds `delta.delta_rule` ops only;
+    decoding one token per sequence needs the matching
+    `delta.delta_rule_step` kernels too. For every distinct delta-rule
+    signature (element type, H, HV, dk, dv, scale, in-kernel q/k L2 norm)
+    this pass adds a private function `@decode_step_<i>` computing one step
+    for a dynamic batch, so the package carries a decode kernel for each
+    layer kind. The `@forward` graph is left unchanged. Gated delta rules are
+    skipped (no decode lowering yet).
+
+    Example: for `delta.delta_rule ... : tensor<?x?x4x64xbf16>, ...` it adds
+
+    ```mlir
+    func.func private @decode_step_0(%q: tensor<?x4x64xbf16>, ...,
+        %s: tensor<?x4x64x64xf32>) -> (tensor<?x4x64xbf16>, tensor<?x4x64x64xf32>) {
+      %o, %s1 = delta.delta_rule_step %q, %k, %v, %beta, %s {scale = ...}
+          : ... 
+      return %o, %s1 : ...
+    }
+    ```
+  }];
+  let dependentDialects = ["::deltajit::delta::DeltaDialect",
+                           "::mlir::func::FuncDialect"];
+}
+
 #endif // DELTAJIT_PASSES_PASSES_TD
