@@ -15,13 +15,7 @@
 
 using namespace deltajit;
 
-struct dj_context_t {
-  std::shared_ptr<Context> impl;
-};
-
-struct dj_package_t {
-  std::unique_ptr<Package> impl;
-};
+#include "CApiHandles.h"
 
 namespace {
 

@@ -54,7 +54,16 @@ namespace deltajit {
   X(cuEventDestroy_v2)                                                         \
   X(cuEventRecord)                                                             \
   X(cuEventSynchronize)                                                        \
-  X(cuEventElapsedTime_v2)
+  X(cuEventElapsedTime_v2)                                                     \
+  X(cuStreamCreate)                                                            \
+  X(cuStreamDestroy_v2)                                                        \
+  X(cuStreamBeginCapture_v2)                                                   \
+  X(cuStreamEndCapture)                                                        \
+  X(cuGraphInstantiateWithFlags)                                               \
+  X(cuGraphLaunch)                                                             \
+  X(cuGraphExecDestroy)                                                        \
+  X(cuGraphDestroy)                                                            \
+  X(cuMemcpyDtoHAsync_v2)
 
 /// The loaded driver: one function pointer per entry point.
 struct Driver {

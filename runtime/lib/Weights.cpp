@@ -70,6 +70,18 @@ std::vector<TensorInfo> readSafetensorsHeader(const std::string &path) {
     TensorInfo t;
     t.name = name;
     t.dtype = lower(entry["dtype"].get<std::string>());
+    if (entry.contains("data_offsets") && entry["data_offsets"].is_array() &&
+        entry["data_offsets"].size() == 2 &&
+        entry["data_offsets"][0].is_number_unsigned() &&
+        entry["data_offsets"][1].is_number_unsigned()) {
+      uint64_t b = entry["data_offsets"][0].get<uint64_t>();
+      uint64_t e = entry["data_offsets"][1].get<uint64_t>();
+      if (e < b || 8 + size + e > fileSize)
+        fail(DJ_ERROR_INVALID_ARGUMENT, "'", path, "': tensor '", name,
+             "' has data_offsets [", b, ", ", e, "] outside the file");
+      t.fileOffset = int64_t(8 + size + b);
+      t.bytes = e - b;
+    }
     for (auto &d : entry["shape"]) {
       if (!d.is_number_integer() || d.get<int64_t>() < 0)
         fail(DJ_ERROR_INVALID_ARGUMENT, "'", path, "': tensor '", name,
@@ -89,6 +101,11 @@ std::vector<TensorInfo> readPackageWeights(const std::string &packageDir) {
   nlohmann::json manifest = nlohmann::json::parse(in, nullptr, false);
   if (manifest.is_discarded() || !manifest.is_object())
     fail(DJ_ERROR_PACKAGE, "'", path, "' is not valid JSON");
+  return parsePackageWeights(manifest, path);
+}
+
+std::vector<TensorInfo> parsePackageWeights(const nlohmann::json &manifest,
+                                            const std::string &path) {
   std::vector<TensorInfo> weights;
   if (!manifest.contains("weights"))
     return weights;

@@ -9,6 +9,8 @@
 #ifndef DELTAJIT_RUNTIME_WEIGHTS_H
 #define DELTAJIT_RUNTIME_WEIGHTS_H
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -20,6 +22,8 @@ namespace deltajit {
 struct TensorInfo {
   std::string name, dtype;
   std::vector<int64_t> shape;
+  int64_t fileOffset = -1; ///< safetensors: where the data starts in the file
+  uint64_t bytes = 0;      ///< safetensors: data size
 };
 
 /// The tensors of a safetensors file (header only; the data is not read).
@@ -28,6 +32,10 @@ std::vector<TensorInfo> readSafetensorsHeader(const std::string &path);
 
 /// The weights listed in `packageDir`/manifest.json (empty if none).
 std::vector<TensorInfo> readPackageWeights(const std::string &packageDir);
+
+/// The "weights" list of a parsed manifest (`path` prefixes messages).
+std::vector<TensorInfo> parsePackageWeights(const nlohmann::json &manifest,
+                                            const std::string &path);
 
 /// The checkpoint name of a package weight: "lm_head.weight" for lm_head,
 /// else "model." + name + ".weight" (the reference library's layout).

@@ -1,4 +1,5 @@
-/* deltajit.h - C API of the deltajit runtime (packages, contexts, launches). */
+/* deltajit.h - C API of the deltajit runtime (packages, contexts, launches,
+ * models). */
 /*
  * The deltajit runtime loads *packages* written by the deltajit compiler
  * (`deltac --emit=package`, see docs/package-format.md), JIT-compiles their
@@ -405,6 +406,146 @@ DJ_API dj_status_t dj_event_record(dj_context_t *ctx, dj_event_t *event,
  *  (both recorded) in `*ms`. */
 DJ_API dj_status_t dj_event_elapsed_ms(dj_context_t *ctx, dj_event_t *start,
                                        dj_event_t *end, float *ms);
+
+/*===----------------------------------------------------------------------===*/
+/* Models: whole model graphs (prefill, decode, sampling)                     */
+/*===----------------------------------------------------------------------===*/
+
+/* A *model* is a package compiled from a model spec or a module with a
+ * public @forward (`deltac model.json --emit=package -o DIR`): its manifest
+ * has a "model" section (docs/package-format.md) listing the graph's steps,
+ * carried states and weights. dj_model_load() JIT-compiles its kernels, the
+ * non-delta-rule kernels (NVRTC; libnvrtc is loaded with dlopen, override:
+ * DELTAJIT_NVRTC) and loads cuBLASLt for the projections (dlopen, override:
+ * DELTAJIT_CUBLASLT), then puts the weights on the device.
+ *
+ * A *session* holds the carried state of up to max_batch sequences ("slots"):
+ * the delta-rule states, short-convolution states and attention KV caches
+ * (max_context positions each). dj_session_prefill() runs prompts for slots
+ * 0..n-1 (each continuing its slot) and makes them the active batch;
+ * dj_session_decode() / dj_session_generate() then advance every active
+ * slot by one token per step.
+ *
+ * Ownership: a session must be destroyed before its model, a model before
+ * its context. Thread safety: a model may be shared by sessions used from
+ * different threads (their calls serialize on the context's lock); one
+ * session must not be used from two threads at once. Session calls are
+ * synchronous: outputs are in host memory when they return. */
+
+typedef struct dj_model_t dj_model_t;
+typedef struct dj_session_t dj_session_t;
+
+typedef struct dj_model_options_t {
+  /** A safetensors checkpoint (tensor names as the reference library's:
+   *  "model.layers.0.attn.q_proj.weight", "lm_head.weight"; bf16, fp16 or
+   *  f32, converted to the model's dtype). NULL: deterministic random
+   *  weights from `seed` (RMSNorm weights 1, others uniform with standard
+   *  deviation 0.02; see runtime/lib/RandomInit.h). */
+  const char *weights;
+  uint64_t seed;
+} dj_model_options_t;
+
+/** Defaults: random weights, seed 0. */
+DJ_API void dj_model_options_init(dj_model_options_t *opts);
+
+/** Loads a model package. Errors: DJ_ERROR_PACKAGE (not a model package, bad
+ *  manifest), DJ_ERROR_INVALID_ARGUMENT (a checkpoint that does not fit:
+ *  missing, unexpected, mis-shaped tensors, each named), DJ_ERROR_NO_DRIVER
+ *  (NVRTC or cuBLASLt missing), DJ_ERROR_NOT_FOUND (no delta-rule kernel for
+ *  a layer), DJ_ERROR_OUT_OF_MEMORY, DJ_ERROR_DRIVER. */
+DJ_API dj_status_t dj_model_load(dj_context_t *ctx, const char *package_dir,
+                                 const dj_model_options_t *opts,
+                                 dj_model_t **out);
+DJ_API void dj_model_destroy(dj_model_t *model);
+
+typedef struct dj_model_info_t {
+  int64_t vocab, hidden;
+  size_t num_steps, num_states, num_weights;
+  uint64_t weight_bytes;
+  const char *dtype;   /**< "bf16" or "fp16"; valid while the model lives */
+  double load_seconds; /**< wall time of dj_model_load (JIT, weights) */
+} dj_model_info_t;
+DJ_API dj_status_t dj_model_get_info(const dj_model_t *model,
+                                     dj_model_info_t *info);
+
+typedef struct dj_session_options_t {
+  int64_t max_batch;   /**< slots (>= 1); default 1 */
+  int64_t max_context; /**< tokens per sequence the KV caches hold; 4096 */
+  int use_cuda_graph;  /**< nonzero: generate() replays a captured CUDA graph
+                            of the decode step; default 1 */
+} dj_session_options_t;
+DJ_API void dj_session_options_init(dj_session_options_t *opts);
+
+/** Allocates the states of max_batch slots (zeroed). */
+DJ_API dj_status_t dj_session_create(dj_model_t *model,
+                                     const dj_session_options_t *opts,
+                                     dj_session_t **out);
+DJ_API void dj_session_destroy(dj_session_t *session);
+
+/** Forgets `slot` (all slots and the active batch when slot < 0). */
+DJ_API dj_status_t dj_session_reset(dj_session_t *session, int64_t slot);
+
+/** Sampling: temperature <= 0 is greedy (argmax); else a sample of
+ *  softmax(logits / temperature) from a counter-based generator seeded by
+ *  `seed` (and the session's step count). */
+typedef struct dj_sampling_t {
+  float temperature;
+  uint64_t seed;
+} dj_sampling_t;
+
+/** Prefill: `ids` holds num_seqs prompts back to back (int32 token ids),
+ *  lengths[i] >= 1 tokens for slot i. Each slot continues from its state
+ *  (use dj_session_reset for a fresh start). Outputs (host, optional):
+ *  `logits` f32 [num_seqs, vocab] of each prompt's last token, or, with
+ *  all_logits, [sum(lengths), vocab] of every token; `next_ids` [num_seqs],
+ *  the sampled next tokens (NULL sampling: greedy). */
+DJ_API dj_status_t dj_session_prefill(dj_session_t *session,
+                                      const int32_t *ids,
+                                      const int64_t *lengths, int64_t num_seqs,
+                                      const dj_sampling_t *sampling,
+                                      float *logits, int all_logits,
+                                      int32_t *next_ids);
+
+/** One decode step of the active batch (n = the last prefill's num_seqs):
+ *  `ids` [n] or NULL to feed the tokens sampled last. Outputs (optional):
+ *  `logits` f32 [n, vocab], `next_ids` [n]. */
+DJ_API dj_status_t dj_session_decode(dj_session_t *session, const int32_t *ids,
+                                     const dj_sampling_t *sampling,
+                                     float *logits, int32_t *next_ids);
+
+/** `steps` decode steps, each feeding back the sampled tokens; out_ids
+ *  (optional) receives [steps, n] token ids. */
+DJ_API dj_status_t dj_session_generate(dj_session_t *session, int64_t steps,
+                                       const dj_sampling_t *sampling,
+                                       int32_t *out_ids);
+
+/** Tokens seen by `slot`. */
+DJ_API dj_status_t dj_session_length(const dj_session_t *session, int64_t slot,
+                                     int64_t *length);
+
+typedef struct dj_state_info_t {
+  const char *name; /**< "delta.0", "conv.3", "kv.1", ... */
+  const char *kind; /**< "delta" (f32 [HV, dk, dv]), "conv" (f32
+                         [channels, kernel - 1]), "kv" (k cache [HKV,
+                         max_context, d] then v cache [HKV, max_context,
+                         dv], model dtype) */
+  uint64_t bytes_per_sequence;
+} dj_state_info_t;
+DJ_API dj_status_t dj_session_num_states(const dj_session_t *session,
+                                         size_t *count);
+DJ_API dj_status_t dj_session_state_info(const dj_session_t *session,
+                                         size_t index, dj_state_info_t *info);
+/** Copies one slot's state to / from host memory (`bytes` must equal
+ *  bytes_per_sequence). Writing a KV state does not change the slot's
+ *  length: set it with dj_session_set_length. */
+DJ_API dj_status_t dj_session_read_state(dj_session_t *session, size_t index,
+                                         int64_t slot, void *host,
+                                         size_t bytes);
+DJ_API dj_status_t dj_session_write_state(dj_session_t *session, size_t index,
+                                          int64_t slot, const void *host,
+                                          size_t bytes);
+DJ_API dj_status_t dj_session_set_length(dj_session_t *session, int64_t slot,
+                                         int64_t length);
 
 #ifdef __cplusplus
 } /* extern "C" */
