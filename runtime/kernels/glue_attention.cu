@@ -58,27 +58,7 @@ DJ_DEV void ldmatrixX4Trans(u32 addr, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {
       : "r"(addr));
 }
 
-/// c += a * b for one m16n8k16 tile (a row-major, b column-major).
-template <typename T>
-DJ_DEV void mma16816(float (&c)[4], const u32 (&a)[4], u32 b0, u32 b1);
-
-template <>
-DJ_DEV void mma16816<Bf16>(float (&c)[4], const u32 (&a)[4], u32 b0, u32 b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-               "{%0, %1, %2, %3};\n"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-template <>
-DJ_DEV void mma16816<F16>(float (&c)[4], const u32 (&a)[4], u32 b0, u32 b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-               "{%0, %1, %2, %3};\n"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
+// (mma16816, the m16n8k16 tensor-core tile, is in glue_common.cu.)
 
 DJ_DEV int warpMaxInt(int v) {
 #pragma unroll

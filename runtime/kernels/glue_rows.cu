@@ -209,6 +209,150 @@ DJ_DEV void toFloatBody(const u16 *src, float *dst, i64 n, int vec) {
 DJ_GLUE_ROW_KERNELS(Bf16, bf16)
 DJ_GLUE_ROW_KERNELS(F16, f16)
 
+// ---- Small-M linear (decode projections)
+// ----------------------------------------------
+
+// y[M, N] = x[M, K] w[N, K]^T (row-major; w is [out, in] as in PyTorch) for
+// M <= 16, f32 accumulation. Memory-bound: every weight is read once from
+// HBM with 16-byte loads that do not allocate in L1; x (at most 16 rows) is
+// read through L1/L2 by every CTA.
+//
+// One CTA per DJ_LIN_ROWS = 8 output features (one n8 tile of
+// mma.sync.m16n8k16: x is the 16-row A operand, rows >= M are zeros; the 8
+// weight rows are the column-major B operand). Its blockDim.x / 32 warps
+// split K into contiguous ranges of 32-element chunks; per chunk lane
+// (g = lane / 4, t = lane % 4) loads 8 consecutive elements
+// [32 c + 8 t, 32 c + 8 t + 8) of weight row n0 + g and of x rows g and
+// g + 8 (16 bytes each), so a warp load covers 64 contiguous bytes of 8
+// weight rows and no shuffle is needed: the chunk is 2 mma's over a
+// permutation of its k (the same for A and B, so the sum is unchanged).
+// DJ_LIN_UNROLL chunks are loaded before their mma's. The warps' partial
+// 16x8 tiles are summed in shared memory in warp order (deterministic) and
+// warp 0 stores y.
+#define DJ_LIN_ROWS 8
+#define DJ_LIN_MAX_WARPS 16
+#define DJ_LIN_UNROLL 4
+
+/// 16 bytes, read-only, streamed past L1 (weights: read once).
+DJ_DEV uint4 ldStream16(const u16 *p) {
+  uint4 r;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+      : "l"(p));
+  return r;
+}
+
+/// 16 bytes, read-only, cached in L1 (x: read by every CTA).
+DJ_DEV uint4 ldCached16(const u16 *p) {
+  uint4 r;
+  asm("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+      : "l"(p));
+  return r;
+}
+
+/// Elements [k, k + 8) of `row` (of length K) as 4 packed pairs (lower k in
+/// the low half), zeros past K or when !valid. VEC: 16-byte aligned rows and
+/// K % 8 == 0 (a piece is then entirely inside or outside the row).
+template <bool VEC, bool STREAM>
+DJ_DEV uint4 linPiece(const u16 *row, i64 k, i64 K, bool valid) {
+  uint4 r = make_uint4(0, 0, 0, 0);
+  if (!valid)
+    return r;
+  if constexpr (VEC) {
+    if (k < K)
+      r = STREAM ? ldStream16(row + k) : ldCached16(row + k);
+  } else {
+    u32 h[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i)
+      h[i] = k + i < K ? u32(row[k + i]) : 0u;
+    r.x = h[0] | (h[1] << 16);
+    r.y = h[2] | (h[3] << 16);
+    r.z = h[4] | (h[5] << 16);
+    r.w = h[6] | (h[7] << 16);
+  }
+  return r;
+}
+
+template <typename T, bool VEC>
+DJ_DEV void linearSmallMBody(const u16 *x, const u16 *w, u16 *y, int M, i64 N,
+                             i64 K, float4 (*part)[32]) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int warps = blockDim.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  const i64 n0 = i64(blockIdx.x) * DJ_LIN_ROWS;
+  const bool nOk = n0 + g < N;
+  const u16 *wr = w + (nOk ? n0 + g : 0) * K;
+  const bool lo = g < M, hi = g + 8 < M;
+  const u16 *x0 = x + (lo ? i64(g) * K : 0);
+  const u16 *x1 = x + (hi ? i64(g + 8) * K : 0);
+
+  const i64 chunks = (K + 31) / 32;
+  const i64 per = (chunks + warps - 1) / warps;
+  const i64 c0 = min(chunks, i64(warp) * per);
+  const i64 c1 = min(chunks, c0 + per);
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (i64 c = c0; c < c1; c += DJ_LIN_UNROLL) {
+    uint4 b[DJ_LIN_UNROLL], a0[DJ_LIN_UNROLL], a1[DJ_LIN_UNROLL];
+#pragma unroll
+    for (int u = 0; u < DJ_LIN_UNROLL; ++u) {
+      const i64 k = (c + u) * 32 + t * 8;
+      const bool in = c + u < c1;
+      b[u] = linPiece<VEC, true>(wr, k, K, in && nOk);
+      a0[u] = linPiece<VEC, false>(x0, k, K, in && lo);
+      a1[u] = linPiece<VEC, false>(x1, k, K, in && hi);
+    }
+#pragma unroll
+    for (int u = 0; u < DJ_LIN_UNROLL; ++u) {
+      // Pieces hold k = 8t + {0..7}; mma 1 takes 8t + {0..3} (as its
+      // k = 2t + {0, 1} and 2t + 8 + {0, 1}), mma 2 takes 8t + {4..7}.
+      const u32 f0[4] = {a0[u].x, a1[u].x, a0[u].y, a1[u].y};
+      mma16816<T>(acc, f0, b[u].x, b[u].y);
+      const u32 f1[4] = {a0[u].z, a1[u].z, a0[u].w, a1[u].w};
+      mma16816<T>(acc, f1, b[u].z, b[u].w);
+    }
+  }
+
+  if (warps > 1) {
+    if (warp > 0)
+      part[warp - 1][lane] = make_float4(acc[0], acc[1], acc[2], acc[3]);
+    __syncthreads();
+    if (warp > 0)
+      return;
+    for (int i = 0; i < warps - 1; ++i) {
+      const float4 p = part[i][lane];
+      acc[0] += p.x;
+      acc[1] += p.y;
+      acc[2] += p.z;
+      acc[3] += p.w;
+    }
+  }
+  // Accumulator (m, n): c0, c1 = (g, 2t + {0, 1}), c2, c3 = (g + 8, ...).
+  const i64 n = n0 + 2 * t;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int m = g + (i >> 1) * 8;
+    const i64 col = n + (i & 1);
+    if (m < M && col < N)
+      y[i64(m) * N + col] = T::store(acc[i]);
+  }
+}
+
+#define DJ_GLUE_LINEAR_KERNELS(TY, SUFFIX)                                     \
+  extern "C" __global__ void __launch_bounds__(DJ_LIN_MAX_WARPS * 32)          \
+      dj_glue_linear_small_m_##SUFFIX(const u16 *x, const u16 *w, u16 *y,      \
+                                      int M, i64 N, i64 K, int vec) {          \
+    __shared__ float4 part[DJ_LIN_MAX_WARPS - 1][32];                          \
+    if (vec)                                                                   \
+      linearSmallMBody<TY, true>(x, w, y, M, N, K, part);                      \
+    else                                                                       \
+      linearSmallMBody<TY, false>(x, w, y, M, N, K, part);                     \
+  }
+
+DJ_GLUE_LINEAR_KERNELS(Bf16, bf16)
+DJ_GLUE_LINEAR_KERNELS(F16, f16)
+
 // ---- Counters
 // -----------------------------------------------------------------
 

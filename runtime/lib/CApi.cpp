@@ -224,6 +224,38 @@ dj_status_t dj_package_entry_info(const dj_package_t *pkg, size_t index,
   });
 }
 
+dj_status_t dj_package_entry_config(const dj_package_t *pkg, size_t index,
+                                    const char **config) {
+  return guard([&] {
+    requireArg(pkg, "pkg");
+    requireArg(config, "config");
+    const Manifest &m = pkg->impl->manifest();
+    if (index >= m.entries.size())
+      fail(DJ_ERROR_INVALID_ARGUMENT, "entry index ", index,
+           " is out of range: the package has ", m.entries.size(), " entries");
+    const EntrySpec &e = m.entries[index];
+    *config = e.config ? e.config->c_str() : nullptr;
+  });
+}
+
+dj_status_t dj_package_pin_config(dj_package_t *pkg, const char *config) {
+  return guard([&] {
+    requireArg(pkg, "pkg");
+    Package &p = *pkg->impl;
+    std::string wanted = config ? config : "";
+    if (!wanted.empty()) {
+      bool known = false;
+      for (const EntrySpec &e : p.manifest().entries)
+        known = known || (e.config && *e.config == wanted);
+      if (!known)
+        fail(DJ_ERROR_NOT_FOUND, "no entry of package '", p.dir(),
+             "' has config '", wanted, "'");
+    }
+    std::lock_guard<std::mutex> lock(p.context().mutex());
+    p.chooser().pin(wanted);
+  });
+}
+
 dj_status_t dj_package_launch(dj_context_t *ctx, dj_package_t *pkg,
                               size_t entry_index, const dj_symbol_t *symbols,
                               size_t num_symbols, void *stream) {
@@ -286,6 +318,47 @@ dj_status_t dj_delta_rule_decode(dj_context_t *ctx, dj_package_t *pkg,
     validateDecodeArgs(*args);
     ContextScope scope(p.context());
     deltaRuleDecode(p.context(), p, *args, streamOf(stream));
+  });
+}
+
+static_assert(int(ChoiceSource::Only) == DJ_CHOICE_ONLY &&
+                  int(ChoiceSource::Default) == DJ_CHOICE_DEFAULT &&
+                  int(ChoiceSource::TuningDb) == DJ_CHOICE_TUNING_DB &&
+                  int(ChoiceSource::PackageTable) == DJ_CHOICE_PACKAGE_TABLE &&
+                  int(ChoiceSource::Pinned) == DJ_CHOICE_PINNED,
+              "ChoiceSource mirrors dj_entry_choice_t");
+
+dj_status_t dj_delta_rule_forward_entry(dj_context_t *ctx, dj_package_t *pkg,
+                                        const dj_delta_rule_forward_args_t *args,
+                                        size_t *entry_index,
+                                        dj_entry_choice_t *how) {
+  return guard([&] {
+    Package &p = packageOf(ctx, pkg);
+    requireArg(args, "args");
+    requireArg(entry_index, "entry_index");
+    validateForwardArgs(*args);
+    std::lock_guard<std::mutex> lock(p.context().mutex());
+    EntryChoice c = chooseForwardEntry(p.context(), p, *args);
+    *entry_index = c.index;
+    if (how)
+      *how = static_cast<dj_entry_choice_t>(c.source);
+  });
+}
+
+dj_status_t dj_delta_rule_decode_entry(dj_context_t *ctx, dj_package_t *pkg,
+                                       const dj_delta_rule_decode_args_t *args,
+                                       size_t *entry_index,
+                                       dj_entry_choice_t *how) {
+  return guard([&] {
+    Package &p = packageOf(ctx, pkg);
+    requireArg(args, "args");
+    requireArg(entry_index, "entry_index");
+    validateDecodeArgs(*args);
+    std::lock_guard<std::mutex> lock(p.context().mutex());
+    EntryChoice c = chooseDecodeEntry(p.context(), p, *args);
+    *entry_index = c.index;
+    if (how)
+      *how = static_cast<dj_entry_choice_t>(c.source);
   });
 }
 

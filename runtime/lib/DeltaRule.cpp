@@ -157,8 +157,9 @@ std::string EntryRequest::describe() const {
   return os.str();
 }
 
-size_t findEntry(const Manifest &m, const EntryRequest &r,
-                 const std::string &packageDir) {
+std::vector<size_t> findEntries(const Manifest &m, const EntryRequest &r,
+                                const std::string &packageDir) {
+  std::vector<size_t> found;
   std::vector<std::string> names = dtypeNames(r.dtype);
   for (size_t i = 0; i < m.entries.size(); ++i) {
     const EntrySpec &e = m.entries[i];
@@ -172,8 +173,10 @@ size_t findEntry(const Manifest &m, const EntryRequest &r,
       continue;
     if (r.chunk && (!e.chunk || *e.chunk != *r.chunk))
       continue;
-    return i;
+    found.push_back(i);
   }
+  if (!found.empty())
+    return found;
   std::ostringstream os;
   os << "no entry of package '" << packageDir << "' matches " << r.describe()
      << "; the package has ";
@@ -188,6 +191,64 @@ size_t findEntry(const Manifest &m, const EntryRequest &r,
       os << "\n  ... (" << m.entries.size() - kMaxListed << " more)";
   }
   fail(DJ_ERROR_NOT_FOUND, os.str());
+}
+
+size_t findEntry(const Manifest &m, const EntryRequest &r,
+                 const std::string &packageDir) {
+  return findEntries(m, r, packageDir).front();
+}
+
+namespace {
+/// The EntryChooser's choice among `matches`; one match and no pin is the
+/// fast path (no key, no database).
+EntryChoice choose(Context &ctx, const Package &pkg, const EntryRequest &r,
+                   const std::vector<size_t> &matches,
+                   const std::string &bucket) {
+  EntryChooser &chooser = pkg.chooser();
+  if (matches.size() == 1 && chooser.pinned().empty())
+    return {matches.front(), ChoiceSource::Only};
+  return chooser.choose(pkg.manifest(), matches, bucket,
+                        GpuKey::of(ctx.info()), ctx.cache().root(),
+                        r.describe() + " bucket=" + bucket);
+}
+
+EntryRequest forwardRequest(const dj_delta_rule_forward_args_t &a) {
+  EntryRequest r;
+  r.op = "delta_rule_forward";
+  r.dtype = a.dtype;
+  r.dk = a.DK;
+  r.dv = a.DV;
+  if (a.chunk_size > 0)
+    r.chunk = a.chunk_size;
+  r.useQkL2norm = a.use_qk_l2norm != 0;
+  return r;
+}
+
+EntryRequest decodeRequest(const dj_delta_rule_decode_args_t &a) {
+  EntryRequest r;
+  r.op = "delta_rule_decode";
+  r.dtype = a.dtype;
+  r.dk = a.DK;
+  r.dv = a.DV;
+  r.useQkL2norm = a.use_qk_l2norm != 0;
+  return r;
+}
+} // namespace
+
+EntryChoice chooseForwardEntry(Context &ctx, const Package &pkg,
+                               const dj_delta_rule_forward_args_t &a) {
+  EntryRequest r = forwardRequest(a);
+  std::vector<size_t> matches = findEntries(pkg.manifest(), r, pkg.dir());
+  int64_t numSeqs = a.cu_seqlens ? a.num_seqs : a.B;
+  return choose(ctx, pkg, r, matches,
+                forwardBucket(numSeqs, a.HV, a.B * a.T));
+}
+
+EntryChoice chooseDecodeEntry(Context &ctx, const Package &pkg,
+                              const dj_delta_rule_decode_args_t &a) {
+  EntryRequest r = decodeRequest(a);
+  std::vector<size_t> matches = findEntries(pkg.manifest(), r, pkg.dir());
+  return choose(ctx, pkg, r, matches, decodeBucket(a.N, a.HV));
 }
 
 ForwardTables buildForwardTables(const dj_delta_rule_forward_args_t &a,
@@ -273,15 +334,7 @@ SymbolTable decodeSymbols(const dj_delta_rule_decode_args_t &a) {
 void deltaRuleForward(Context &ctx, const Package &pkg,
                       const dj_delta_rule_forward_args_t &a, CUstream stream) {
   validateForwardArgs(a);
-  EntryRequest r;
-  r.op = "delta_rule_forward";
-  r.dtype = a.dtype;
-  r.dk = a.DK;
-  r.dv = a.DV;
-  if (a.chunk_size > 0)
-    r.chunk = a.chunk_size;
-  r.useQkL2norm = a.use_qk_l2norm != 0;
-  size_t entryIndex = findEntry(pkg.manifest(), r, pkg.dir());
+  size_t entryIndex = chooseForwardEntry(ctx, pkg, a).index;
   const EntrySpec &entry = pkg.manifest().entries[entryIndex];
   ForwardTables t = buildForwardTables(a, *entry.chunk);
   const Driver &d = ctx.driver();
@@ -324,13 +377,7 @@ void deltaRuleForward(Context &ctx, const Package &pkg,
 void deltaRuleDecode(Context &ctx, const Package &pkg,
                      const dj_delta_rule_decode_args_t &a, CUstream stream) {
   validateDecodeArgs(a);
-  EntryRequest r;
-  r.op = "delta_rule_decode";
-  r.dtype = a.dtype;
-  r.dk = a.DK;
-  r.dv = a.DV;
-  r.useQkL2norm = a.use_qk_l2norm != 0;
-  size_t entryIndex = findEntry(pkg.manifest(), r, pkg.dir());
+  size_t entryIndex = chooseDecodeEntry(ctx, pkg, a).index;
   if (a.N == 0)
     return;
   launchEntry(ctx, pkg, entryIndex, decodeSymbols(a), stream);

@@ -11,6 +11,7 @@
 
 #include "Launcher.h"
 #include "Manifest.h"
+#include "TuningDB.h"
 
 #include "deltajit/deltajit.h"
 
@@ -45,6 +46,19 @@ struct EntryRequest {
 /// listing the request and the package's entries.
 size_t findEntry(const Manifest &m, const EntryRequest &request,
                  const std::string &packageDir);
+
+/// Indices of every matching entry, in manifest order (the candidates of a
+/// tuned package); throws like findEntry when there is none.
+std::vector<size_t> findEntries(const Manifest &m, const EntryRequest &request,
+                                const std::string &packageDir);
+
+/// The entry a validated forward / decode call runs: among the matching
+/// entries, the package's EntryChooser picks (tuning database, the
+/// manifest's tuning table, a pinned config; else the first match).
+EntryChoice chooseForwardEntry(Context &ctx, const Package &pkg,
+                               const dj_delta_rule_forward_args_t &args);
+EntryChoice chooseDecodeEntry(Context &ctx, const Package &pkg,
+                              const dj_delta_rule_decode_args_t &args);
 
 /// Host-side sequence tables of a forward call (docs: cu_seqlens,
 /// chunk_offsets, chunk_table).

@@ -52,6 +52,7 @@ enum Kernel : int {
   kDecodeE8,
   kCombine,
   kSample,
+  kLinearSmallM,
   kNumKernels
 };
 
@@ -82,6 +83,7 @@ constexpr KernelName kKernelNames[kNumKernels] = {
     {"dj_glue_attn_decode_e8", "", true},
     {"dj_glue_attn_combine", "", true},
     {"dj_glue_sample", "", true},
+    {"dj_glue_linear_small_m", "", true},
 };
 
 const char *kTypeSuffix[2] = {"bf16", "f16"};
@@ -108,6 +110,10 @@ constexpr unsigned kSampleThreads = 1024;     // DJ_SAMPLE_THREADS
 constexpr int64_t kConvMaxKernel = 8;         // DJ_CONV_MAX_K
 constexpr int64_t kConvSeqMaxTokens = 8;      // sequential conv up to this
 constexpr int64_t kAttnPrefillMinTokens = 16; // tensor-core prefill from this
+constexpr int64_t kLinearRows = 8;            // DJ_LIN_ROWS
+constexpr int64_t kLinearMaxWarps = 16;       // DJ_LIN_MAX_WARPS
+constexpr int64_t kLinearMinWarps = 4;        // (when K has the chunks)
+constexpr int64_t kLinearWarpsPerSm = 16;     // warps to aim for, per SM
 
 constexpr int64_t kI32Max = std::numeric_limits<int32_t>::max();
 
@@ -368,6 +374,43 @@ void checkSample(dj_dtype_t dtype, CUdeviceptr logits, int64_t rows,
     return;
   checkPtr(w, "logits", logits);
   checkPtr(w, "outIds", outIds);
+}
+
+void checkLinearSmallM(dj_dtype_t dtype, CUdeviceptr x, CUdeviceptr wt,
+                       CUdeviceptr y, int64_t M, int64_t N, int64_t K) {
+  const char *w = "linearSmallM";
+  checkDtype(w, dtype);
+  checkCount(w, "M", M, GlueKernels::kSmallMMax);
+  checkPositive(w, "N", N);
+  checkPositive(w, "K", K);
+  if (M == 0)
+    return;
+  checkPtr(w, "x", x);
+  checkPtr(w, "w", wt);
+  checkPtr(w, "y", y);
+  // Every CTA reads all of x while others write y: no overlap allowed.
+  auto overlap = [](CUdeviceptr a, int64_t an, CUdeviceptr b, int64_t bn) {
+    return a < b + CUdeviceptr(bn) * 2 && b < a + CUdeviceptr(an) * 2;
+  };
+  if (overlap(y, M * N, x, M * K))
+    fail(DJ_ERROR_INVALID_ARGUMENT,
+         "GlueKernels::linearSmallM: y overlaps x; they must not alias");
+  if (overlap(y, M * N, wt, N * K))
+    fail(DJ_ERROR_INVALID_ARGUMENT,
+         "GlueKernels::linearSmallM: y overlaps w; they must not alias");
+}
+
+LinearSmallMShape linearSmallMShape(int64_t N, int64_t K, int sms) {
+  LinearSmallMShape shape;
+  const int64_t blocks = (N + kLinearRows - 1) / kLinearRows;
+  const int64_t chunks = (K + 31) / 32;
+  const int64_t target = int64_t(std::max(sms, 1)) * kLinearWarpsPerSm;
+  int64_t warps = std::clamp<int64_t>((target + blocks - 1) / blocks,
+                                      kLinearMinWarps, kLinearMaxWarps);
+  warps = std::max<int64_t>(1, std::min(warps, chunks));
+  shape.blocks = static_cast<unsigned>(blocks);
+  shape.warps = static_cast<unsigned>(warps);
+  return shape;
 }
 
 void checkIncrementI32(CUdeviceptr p, int64_t n) {
@@ -859,6 +902,20 @@ void GlueKernels::sample(CUstream s, dj_dtype_t dtype, CUdeviceptr logits,
   launch(ctx_, s, impl_->fn(kSample, dtype), kSample, dtype, grid,
          {kSampleThreads}, 0, Ptr(logits), I64(vocab), invTemp, greedy,
          uint64_t(seed), Ptr(step), Ptr(outIds), Ptr(nextIds), vec);
+}
+
+void GlueKernels::linearSmallM(CUstream s, dj_dtype_t dtype, CUdeviceptr x,
+                               CUdeviceptr w, CUdeviceptr y, int64_t M,
+                               int64_t N, int64_t K) {
+  checkLinearSmallM(dtype, x, w, y, M, N, K);
+  if (M == 0)
+    return;
+  load();
+  const I32 vec = K % 8 == 0 && aligned16(x) && aligned16(w);
+  const LinearSmallMShape shape = linearSmallMShape(N, K, ctx_.info().sm_count);
+  launch(ctx_, s, impl_->fn(kLinearSmallM, dtype), kLinearSmallM, dtype,
+         {shape.blocks}, {shape.warps * 32}, 0, Ptr(x), Ptr(w), Ptr(y), I32(M),
+         I64(N), I64(K), vec);
 }
 
 void GlueKernels::incrementI32(CUstream s, CUdeviceptr p, int64_t n,

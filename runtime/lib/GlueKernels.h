@@ -3,7 +3,8 @@
 // Embedding, RMSNorm (optionally gated), residual add, activations, SwiGLU,
 // L2 norm, the causal short convolution with its carried state, rotary + KV
 // cache append, causal / sliding-window softmax attention over the KV cache
-// (grouped KV heads), row gathers and sampling. The kernels are CUDA C++
+// (grouped KV heads), row gathers, sampling, and small-M (decode)
+// projections. The kernels are CUDA C++
 // (runtime/kernels/*.cu, embedded in the library at build time),
 // JIT-compiled with NVRTC (dlopen'ed, see Nvrtc.h) for the context's device
 // on first use and cached on disk like package kernels.
@@ -144,6 +145,19 @@ public:
   void sample(CUstream s, dj_dtype_t dtype, CUdeviceptr logits, int64_t rows,
               int64_t vocab, float temperature, uint64_t seed,
               CUdeviceptr step, CUdeviceptr outIds, CUdeviceptr nextIds);
+
+  /// The largest M that linearSmallM takes.
+  static constexpr int64_t kSmallMMax = 16;
+
+  /// Projection of a few rows (decode): y[M, N] = x[M, K] w[N, K]^T,
+  /// row-major (PyTorch linear: w is [out, in]), f32 accumulation, one
+  /// rounding to dtype. 0 <= M <= kSmallMMax (0: no-op; larger M is
+  /// DJ_ERROR_INVALID_ARGUMENT: use Blas). Memory-bound: each weight is read
+  /// once with 16-byte loads (needs 16-byte aligned x and w and K % 8 == 0;
+  /// any alignment and K work on the scalar path). y must not overlap x or
+  /// w. Deterministic (bitwise, run to run).
+  void linearSmallM(CUstream s, dj_dtype_t dtype, CUdeviceptr x, CUdeviceptr w,
+                    CUdeviceptr y, int64_t M, int64_t N, int64_t K);
 
   /// p[i] += by for i < n (int32; positions and step counters in graphs).
   void incrementI32(CUstream s, CUdeviceptr p, int64_t n, int32_t by);

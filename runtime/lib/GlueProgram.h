@@ -63,6 +63,17 @@ void checkGatherRows(dj_dtype_t dtype, CUdeviceptr src, CUdeviceptr rows,
 void checkSample(dj_dtype_t dtype, CUdeviceptr logits, int64_t rows,
                  int64_t vocab, float temperature, CUdeviceptr outIds);
 void checkIncrementI32(CUdeviceptr p, int64_t n);
+void checkLinearSmallM(dj_dtype_t dtype, CUdeviceptr x, CUdeviceptr w,
+                       CUdeviceptr y, int64_t M, int64_t N, int64_t K);
+
+/// Launch shape of linearSmallM on a GPU of `sms` multiprocessors: one CTA
+/// per 8 output features (grid.x = ceil(N / 8)) of `warps` warps (1..16)
+/// that split K.
+struct LinearSmallMShape {
+  unsigned blocks = 0;
+  unsigned warps = 0;
+};
+LinearSmallMShape linearSmallMShape(int64_t N, int64_t K, int sms);
 
 } // namespace deltajit::glue
 

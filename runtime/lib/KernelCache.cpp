@@ -30,6 +30,8 @@ uint64_t getU64(const char *p) {
   return v;
 }
 
+} // namespace
+
 /// mkdir -p; true when `path` exists as a directory afterwards.
 bool makeDirs(const std::string &path) {
   if (path.empty())
@@ -47,7 +49,7 @@ bool makeDirs(const std::string &path) {
          S_ISDIR(st.st_mode);
 }
 
-bool writeAll(int fd, const char *p, size_t n) {
+static bool writeAll(int fd, const char *p, size_t n) {
   while (n > 0) {
     ssize_t w = ::write(fd, p, n);
     if (w < 0) {
@@ -86,8 +88,6 @@ bool atomicWrite(const std::string &dir, const std::string &path,
   }
   return true;
 }
-
-} // namespace
 
 std::string encodeCacheEntry(const Sha256::Digest &key,
                              std::string_view payload) {

@@ -50,6 +50,15 @@ Sha256::Digest cubinCacheKey(std::string_view ptx, int ccMajor, int ccMinor,
 /// $HOME/.cache/deltajit; empty when none applies.
 std::string defaultCacheDir(const char *explicitDir);
 
+/// mkdir -p; true when `path` exists as a directory afterwards.
+bool makeDirs(const std::string &path);
+
+/// Writes `bytes` to `path` (a file in directory `dir`) atomically: a temp
+/// file in `dir`, fsync, rename over `path`. False on any failure (the temp
+/// file is removed).
+bool atomicWrite(const std::string &dir, const std::string &path,
+                 std::string_view bytes);
+
 class KernelCache {
 public:
   enum class Lookup { Hit, Miss, Corrupt };

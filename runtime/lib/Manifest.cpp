@@ -98,6 +98,8 @@ std::string EntrySpec::describe() const {
     os << " chunk=" << *chunk;
   if (useQkL2norm)
     os << " use_qk_l2norm=" << (*useQkL2norm ? "true" : "false");
+  if (config)
+    os << " config=" << *config;
   return os.str();
 }
 
@@ -169,6 +171,12 @@ public:
     const json &entries = getArray(root, "", "entries");
     for (size_t i = 0; i < entries.size(); ++i)
       m.entries.push_back(parseEntry(entries[i], child("entries", i)));
+
+    if (root.contains("tuning")) {
+      const json &tuning = getArray(root, "", "tuning");
+      for (size_t i = 0; i < tuning.size(); ++i)
+        m.tuning.push_back(parseTuning(tuning[i], child("tuning", i)));
+    }
     return m;
   }
 
@@ -351,6 +359,8 @@ private:
       e.useQkL2norm = getBool(j, path, "use_qk_l2norm");
     if (j.contains("tile"))
       getObject(j, path, "tile");
+    if (j.contains("config"))
+      e.config = getString(j, path, "config");
 
     std::set<std::string> scratchNames;
     std::vector<const json *> scratchBytes;
@@ -389,6 +399,35 @@ private:
                                        child(child(path, "launches"), i),
                                        symbols, scratchNames, e.op));
     return e;
+  }
+
+  TuningTableSpec parseTuning(const json &j, const std::string &path) {
+    if (!j.is_object())
+      bad(path, "expected an object, found " + show(j));
+    TuningTableSpec t;
+    const json &gpu = getObject(j, path, "gpu");
+    std::string gpath = child(path, "gpu");
+    t.gpuName = getString(gpu, gpath, "name");
+    t.computeCapability = getString(gpu, gpath, "compute_capability");
+    const json &rows = getArray(j, path, "table");
+    for (size_t i = 0; i < rows.size(); ++i) {
+      std::string rpath = child(child(path, "table"), i);
+      const json &r = rows[i];
+      if (!r.is_object())
+        bad(rpath, "expected an object, found " + show(r));
+      TuningRowSpec row;
+      row.op = getString(r, rpath, "op");
+      row.dtype = getString(r, rpath, "dtype");
+      row.dk = getInt(r, rpath, "dk", 1, 1 << 20);
+      row.dv = getInt(r, rpath, "dv", 1, 1 << 20);
+      if (r.contains("chunk") && !r.at("chunk").is_null())
+        row.chunk = getInt(r, rpath, "chunk", 1, 1 << 20);
+      row.useQkL2norm = getBool(r, rpath, "use_qk_l2norm");
+      row.bucket = getString(r, rpath, "bucket");
+      row.config = getString(r, rpath, "config");
+      t.rows.push_back(std::move(row));
+    }
+    return t;
   }
 
   LaunchSpec parseLaunch(const json &j, const std::string &path,

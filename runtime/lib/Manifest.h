@@ -67,6 +67,10 @@ struct EntrySpec {
   std::optional<std::string> dtype;
   std::optional<int64_t> dk, dv, chunk;
   std::optional<bool> useQkL2norm;
+  /// The compile configuration that produced the entry ("bv64_w8_fused";
+  /// docs/tuning.md); entries with the same keys and different configs are
+  /// the candidates the runtime chooses among.
+  std::optional<std::string> config;
   std::vector<ScratchSpec> scratch;
   std::vector<LaunchSpec> launches;
   std::string path; ///< "entries[i]"
@@ -87,12 +91,31 @@ struct TargetSpec {
   std::string ptxVersion;
 };
 
+/// One row of a package's tuning table: for the entries with these keys, on
+/// the table's GPU, shapes of `bucket` run `config` fastest.
+struct TuningRowSpec {
+  std::string op, dtype;
+  int64_t dk = 0, dv = 0;
+  std::optional<int64_t> chunk;
+  bool useQkL2norm = false;
+  std::string bucket, config;
+};
+
+/// The manifest's "tuning" section: winners measured on one GPU kind
+/// (written by deltac --tuning-db; docs/tuning.md).
+struct TuningTableSpec {
+  std::string gpuName;           ///< e.g. "NVIDIA H200"
+  std::string computeCapability; ///< e.g. "9.0"
+  std::vector<TuningRowSpec> rows;
+};
+
 struct Manifest {
   int formatVersion = 0;
   std::string producer;
   TargetSpec target;
   std::vector<ModuleSpec> modules;
   std::vector<EntrySpec> entries;
+  std::vector<TuningTableSpec> tuning;
 };
 
 /// Parses and validates manifest JSON text. `fileName` prefixes messages.

@@ -23,6 +23,7 @@
 #include <cuda.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -96,6 +97,28 @@ private:
   std::vector<int64_t> widths_;
   std::vector<CUdeviceptr> buffers_;
   int64_t capacity_ = 0;
+};
+
+/// Per-step GPU times (CUDA events around every graph step, outside CUDA
+/// graphs), summed by op kind and printed to stderr when the session is
+/// destroyed. On when $DELTAJIT_PROFILE is set (and not "0").
+struct StepProfiler {
+  struct Totals {
+    double ms = 0;
+    int64_t calls = 0;
+  };
+  StepProfiler();
+  void begin(Context &ctx, CUstream stream, size_t marks);
+  void mark(CUstream stream, size_t index);
+  void end(Context &ctx, CUstream stream, const ModelGraph &g, size_t steps,
+           bool prefill);
+  void report() const;
+
+  bool enabled = false;
+  const struct Driver *driver = nullptr;
+  std::vector<CUevent> events;
+  size_t pending = 0;
+  std::map<std::string, Totals> totals;
 };
 
 class Session {
@@ -185,6 +208,7 @@ private:
   float graphTemperature_ = 0;
   uint64_t graphSeed_ = 0;
   int32_t stepCounter_ = 0;
+  StepProfiler profiler_;
 };
 
 } // namespace deltajit

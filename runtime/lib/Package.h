@@ -5,6 +5,7 @@
 
 #include "Context.h"
 #include "Manifest.h"
+#include "TuningDB.h"
 
 #include <memory>
 #include <string>
@@ -36,6 +37,10 @@ public:
     return functions_[entry][launch];
   }
 
+  /// The choice among entries that differ only in config (tuning); used
+  /// under the context's lock, like every call on the package.
+  EntryChooser &chooser() const { return chooser_; }
+
   size_t modulesFromCache = 0;
   size_t modulesCompiled = 0;
   size_t cacheEntriesRebuilt = 0;
@@ -50,6 +55,7 @@ private:
   Manifest manifest_;
   std::vector<CUmodule> modules_;
   std::vector<std::vector<CUfunction>> functions_;
+  mutable EntryChooser chooser_;
 };
 
 /// JIT-compiles PTX to a cubin for the current context's device with the

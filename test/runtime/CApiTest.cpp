@@ -129,6 +129,27 @@ TEST(CApi, NullHandlesAreInvalidArguments) {
   dj_context_destroy(nullptr);
 }
 
+TEST(CApi, TuningCallsCheckTheirArguments) {
+  const char *config = "unchanged";
+  EXPECT_EQ(dj_package_entry_config(nullptr, 0, &config),
+            DJ_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(dj_last_error_message(), "pkg is NULL");
+  EXPECT_STREQ(config, "unchanged");
+  EXPECT_EQ(dj_package_pin_config(nullptr, "bv64_w8_fused"),
+            DJ_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(dj_last_error_message(), "pkg is NULL");
+  dj_delta_rule_forward_args_t fwd{};
+  dj_delta_rule_decode_args_t dec{};
+  size_t index = 7;
+  EXPECT_EQ(dj_delta_rule_forward_entry(nullptr, nullptr, &fwd, &index,
+                                        nullptr),
+            DJ_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(dj_last_error_message(), "ctx is NULL");
+  EXPECT_EQ(dj_delta_rule_decode_entry(nullptr, nullptr, &dec, &index, nullptr),
+            DJ_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(index, 7u);
+}
+
 TEST(CApi, RuntimeVersion) {
   EXPECT_EQ(std::string(dj_runtime_version()).rfind("deltajit-runtime ", 0),
             0u);

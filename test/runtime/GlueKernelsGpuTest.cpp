@@ -1088,4 +1088,111 @@ TEST_F(GlueGpu, TemperatureSamplingFollowsSoftmax) {
   }
 }
 
+// ---- Small-M linear (decode projections)
+// --------------------------------------------------------
+
+/// fp64 reference of y[M, N] = x[M, K] w[N, K]^T.
+std::vector<double> linearRef(const Tensor16 &x, const Tensor16 &w, int64_t M,
+                              int64_t N, int64_t K) {
+  std::vector<double> y(size_t(M * N));
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double acc = 0;
+      for (int64_t k = 0; k < K; ++k)
+        acc += x.val[size_t(m * K + k)] * w.val[size_t(n * K + k)];
+      y[size_t(m * N + n)] = acc;
+    }
+  return y;
+}
+
+// Tolerance 5e-3: f32 accumulation (tensor-core mma, relative error ~1e-6
+// for these K) and one rounding of each output to bf16 (<= 2^-8 = 3.9e-3 of
+// its magnitude); fp16 rounds to 2^-11. Any indexing error is O(1).
+TEST_F(GlueGpu, LinearSmallMMatchesReference) {
+  const int64_t shapes[][2] = {{1024, 1024},  {2816, 1024}, {1024, 2816},
+                               {32000, 1024}, {4, 1024},    {7, 13}};
+  for (const auto &nk : shapes)
+    for (int64_t M : {1, 3, 8, 16}) {
+      const int64_t N = nk[0], K = nk[1];
+      SCOPED_TRACE("M " + std::to_string(M) + " N " + std::to_string(N) +
+                   " K " + std::to_string(K));
+      Tensor16 x = randomTensor(kBf16, size_t(M * K), rng);
+      Tensor16 w = randomTensor(kBf16, size_t(N * K), rng, 0.05);
+      CUdeviceptr dX = upload(x.bits), dW = upload(w.bits);
+      CUdeviceptr dY = upload(std::vector<uint16_t>(size_t(M * N + 8), 0x7fc0));
+      glue->linearSmallM(nullptr, DJ_DTYPE_BF16, dX, dW, dY, M, N, K);
+      auto got = download<uint16_t>(dY, size_t(M * N + 8));
+      std::vector<uint16_t> out(got.begin(), got.begin() + M * N);
+      EXPECT_LE(relL2(decode(kBf16, out), linearRef(x, w, M, N, K)), 5e-3);
+      for (size_t i = size_t(M * N); i < got.size(); ++i)
+        ASSERT_EQ(got[i], 0x7fc0) << "wrote past y";
+    }
+}
+
+TEST_F(GlueGpu, LinearSmallMUnalignedFp16AndOddK) {
+  struct Case {
+    int64_t M, N, K;
+    size_t offX, offW, offY;
+    Half h;
+  };
+  const Case cases[] = {
+      {3, 1024, 1024, 2, 0, 0, kBf16}, // x unaligned: scalar path
+      {16, 300, 1024, 0, 6, 2, kBf16}, // w unaligned
+      {5, 333, 1000, 0, 0, 2, kBf16},  // K % 32 != 0, vector path
+      {8, 1024, 1024, 0, 0, 0, kF16},  // fp16
+      {16, 2816, 1024, 0, 0, 0, kF16},
+      {2, 50, 1003, 2, 4, 0, kF16},  // odd K, unaligned
+      {1, 1, 1, 0, 0, 0, kBf16},     // the smallest
+      {16, 9, 8200, 0, 0, 0, kBf16}, // large K, few outputs
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE("M " + std::to_string(c.M) + " N " + std::to_string(c.N) +
+                 " K " + std::to_string(c.K) + " offsets " +
+                 std::to_string(c.offX) + "," + std::to_string(c.offW) + "," +
+                 std::to_string(c.offY) +
+                 (c.h.dt == DJ_DTYPE_BF16 ? " bf16" : " fp16"));
+    Tensor16 x = randomTensor(c.h, size_t(c.M * c.K), rng);
+    Tensor16 w = randomTensor(c.h, size_t(c.N * c.K), rng, 0.05);
+    CUdeviceptr dX = upload(x.bits, c.offX), dW = upload(w.bits, c.offW);
+    CUdeviceptr dY = alloc(size_t(c.M * c.N) * 2 + c.offY) + c.offY;
+    glue->linearSmallM(nullptr, c.h.dt, dX, dW, dY, c.M, c.N, c.K);
+    auto y = decode(c.h, download<uint16_t>(dY, size_t(c.M * c.N)));
+    EXPECT_LE(relL2(y, linearRef(x, w, c.M, c.N, c.K)), 5e-3);
+  }
+}
+
+TEST_F(GlueGpu, LinearSmallMIsDeterministicAndChecksM) {
+  for (int64_t K : {1024, 1003}) {
+    const int64_t M = 16, N = 2816;
+    Tensor16 x = randomTensor(kBf16, size_t(M * K), rng);
+    Tensor16 w = randomTensor(kBf16, size_t(N * K), rng, 0.05);
+    CUdeviceptr dX = upload(x.bits), dW = upload(w.bits);
+    CUdeviceptr dY = alloc(size_t(M * N) * 2);
+    glue->linearSmallM(nullptr, DJ_DTYPE_BF16, dX, dW, dY, M, N, K);
+    auto first = download<uint16_t>(dY, size_t(M * N));
+    for (int rep = 0; rep < 5; ++rep) {
+      write(dY, std::vector<uint16_t>(size_t(M * N), 0));
+      glue->linearSmallM(nullptr, DJ_DTYPE_BF16, dX, dW, dY, M, N, K);
+      ASSERT_EQ(download<uint16_t>(dY, size_t(M * N)), first)
+          << "K " << K << " replay " << rep;
+    }
+    // Row m of a batch equals the same row computed alone (M = 1).
+    CUdeviceptr dY1 = alloc(size_t(N) * 2);
+    glue->linearSmallM(nullptr, DJ_DTYPE_BF16, dX + CUdeviceptr(5 * K * 2), dW,
+                       dY1, 1, N, K);
+    auto row = download<uint16_t>(dY1, size_t(N));
+    EXPECT_TRUE(std::equal(row.begin(), row.end(), first.begin() + 5 * N))
+        << "K " << K;
+  }
+  try {
+    glue->linearSmallM(nullptr, DJ_DTYPE_BF16, 16, 16, 1 << 20,
+                       GlueKernels::kSmallMMax + 1, 8, 8);
+    ADD_FAILURE() << "M > kSmallMMax accepted";
+  } catch (const Error &e) {
+    EXPECT_EQ(e.status(), DJ_ERROR_INVALID_ARGUMENT) << e.what();
+  }
+  // M == 0 is a no-op.
+  glue->linearSmallM(nullptr, DJ_DTYPE_BF16, 0, 0, 0, 0, 8, 8);
+}
+
 } // namespace

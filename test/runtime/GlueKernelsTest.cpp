@@ -145,7 +145,10 @@ TEST(GlueProgram, KernelNamesAreUniqueAndDefined) {
   std::vector<std::string> names = glue::kernelNames();
   std::set<std::string> unique(names.begin(), names.end());
   EXPECT_EQ(unique.size(), names.size());
-  EXPECT_EQ(names.size(), 37u);
+  EXPECT_EQ(names.size(), 39u);
+  for (const char *n :
+       {"dj_glue_linear_small_m_bf16", "dj_glue_linear_small_m_f16"})
+    EXPECT_EQ(unique.count(n), 1u) << n;
   for (const std::string &n : names)
     EXPECT_EQ(n.rfind("dj_glue_", 0), 0u) << n;
   // (That each is defined is checked against the compiled PTX below.)
@@ -172,6 +175,9 @@ void compileProgram(const std::string &arch, NvrtcOutput out) {
     EXPECT_NE(bin.find("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"),
               std::string::npos);
     EXPECT_NE(bin.find("cp.async.cg.shared.global"), std::string::npos);
+    // The small-M linear streams its weights past L1 with 16-byte loads.
+    EXPECT_NE(bin.find("ld.global.nc.L1::no_allocate.v4.u32"),
+              std::string::npos);
   } else {
     EXPECT_EQ(bin.substr(0, 4), std::string("\x7f"
                                             "ELF"));
@@ -421,6 +427,58 @@ TEST(GlueChecks, SampleTemperature) {
   expectError([] { glue::checkSample(BF16, P, 1, 10, INFINITY, P); }, INV,
               {"temperature"});
   EXPECT_NO_THROW(glue::checkSample(BF16, P, 1, 10, -1.0f, P));
+}
+
+TEST(GlueChecks, LinearSmallM) {
+  constexpr CUdeviceptr X = 0x100000, W = 0x200000, Y = 0x800000;
+  EXPECT_EQ(GlueKernels::kSmallMMax, 16);
+  EXPECT_NO_THROW(glue::checkLinearSmallM(BF16, X, W, Y, 1, 1024, 1024));
+  EXPECT_NO_THROW(glue::checkLinearSmallM(DJ_DTYPE_FP16, X, W, Y, 16, 7, 13));
+  EXPECT_NO_THROW(glue::checkLinearSmallM(BF16, 0, 0, 0, 0, 4, 8)); // no-op
+  expectError([&] { glue::checkLinearSmallM(BF16, X, W, Y, 17, 64, 64); }, INV,
+              {"linearSmallM", "M is 17", "[0, 16]"});
+  expectError([&] { glue::checkLinearSmallM(BF16, X, W, Y, -1, 64, 64); }, INV,
+              {"M is -1"});
+  expectError([&] { glue::checkLinearSmallM(BF16, X, W, Y, 2, 0, 64); }, INV,
+              {"N is 0"});
+  expectError([&] { glue::checkLinearSmallM(BF16, X, W, Y, 2, 64, 0); }, INV,
+              {"K is 0"});
+  expectError([&] { glue::checkLinearSmallM(kBadDtype, X, W, Y, 2, 8, 8); },
+              INV, {"linearSmallM", "dtype 7"});
+  expectError([&] { glue::checkLinearSmallM(BF16, 0, W, Y, 2, 8, 8); }, INV,
+              {"x is null"});
+  expectError([&] { glue::checkLinearSmallM(BF16, X, 0, Y, 2, 8, 8); }, INV,
+              {"w is null"});
+  expectError([&] { glue::checkLinearSmallM(BF16, X, W, 0, 2, 8, 8); }, INV,
+              {"y is null"});
+  // y must not overlap x (2 x 64 elements) or w (8 x 64 elements).
+  expectError([&] { glue::checkLinearSmallM(BF16, X, W, X + 254, 2, 8, 64); },
+              INV, {"y overlaps x"});
+  EXPECT_NO_THROW(glue::checkLinearSmallM(BF16, X, W, X + 256, 2, 8, 64));
+  expectError([&] { glue::checkLinearSmallM(BF16, X, W, W + 16, 2, 8, 64); },
+              INV, {"y overlaps w"});
+  EXPECT_NO_THROW(glue::checkLinearSmallM(BF16, X, W, W - 32, 2, 8, 64));
+}
+
+TEST(GlueProgram, LinearSmallMShape) {
+  // H200: 132 SMs. One CTA per 8 output features; warps split K.
+  auto s = glue::linearSmallMShape(1024, 1024, 132);
+  EXPECT_EQ(s.blocks, 128u);
+  EXPECT_EQ(s.warps, 16u);
+  s = glue::linearSmallMShape(2816, 1024, 132);
+  EXPECT_EQ(s.blocks, 352u);
+  EXPECT_EQ(s.warps, 6u);
+  s = glue::linearSmallMShape(32000, 1024, 132);
+  EXPECT_EQ(s.blocks, 4000u);
+  EXPECT_EQ(s.warps, 4u);
+  s = glue::linearSmallMShape(4, 1024, 132);
+  EXPECT_EQ(s.blocks, 1u);
+  EXPECT_EQ(s.warps, 16u);
+  s = glue::linearSmallMShape(7, 13, 132); // one chunk of 32: one warp
+  EXPECT_EQ(s.blocks, 1u);
+  EXPECT_EQ(s.warps, 1u);
+  s = glue::linearSmallMShape(1, 100, 0);
+  EXPECT_EQ(s.warps, 4u);
 }
 
 } // namespace

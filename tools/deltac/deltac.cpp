@@ -6,11 +6,14 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "TuneSpace.h"
+
 #include "deltajit/Codegen/NVIDIA/TargetInfo.h"
 #include "deltajit/Codegen/ModelGraph.h"
 #include "deltajit/Codegen/PackageWriter.h"
 #include "deltajit/Codegen/Passes.h"
 #include "deltajit/Dialect/DeltaDialect.h"
+#include "deltajit/Dialect/DeltaOps.h"
 #include "deltajit/Frontend/ModelSpec.h"
 #include "deltajit/Passes/Passes.h"
 
@@ -19,6 +22,7 @@
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/AsmState.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
@@ -89,11 +93,53 @@ cl::opt<bool> splitKernels(
              "instead of one fused kernel"),
     cl::init(false), cl::cat(deltacCategory));
 
+cl::opt<int64_t> phases(
+    "phases",
+    cl::desc("Kernels per delta-rule layer: 1 fused (default), 2 as "
+             "--split-kernels, 3 prepare + state-only scan + chunk-parallel "
+             "output"),
+    cl::init(1), cl::cat(deltacCategory));
+
 cl::opt<bool> epilogueFusion(
     "epilogue-fusion",
     cl::desc("Run masks and row scales in the epilogue of the product they "
              "transform (default on)"),
     cl::init(true), cl::cat(deltacCategory));
+
+cl::opt<std::string> tuneSpace(
+    "tune-space",
+    cl::desc("With --emit=package: compile every delta-rule layer once per\n"
+             "configuration of SPEC into one package (docs/tuning.md), the\n"
+             "configuration of the other flags first (the default); illegal\n"
+             "or duplicate configurations are skipped with a note.\n"
+             "e.g. --tune-space='block-v=32,64;warps=4,8;split=0,1'\n"
+             "SPEC := ITEM (';' ITEM)*   ITEM := KEY=VALUE(,VALUE)*\n"
+             "  block-v   value columns per program (integers)\n"
+             "  warps     warps per program (1, 2, 4, 8)\n"
+             "  stages    load-pipeline stages (integers >= 1)\n"
+             "  split     0 fused kernel, 1 prepare + scan kernels\n"
+             "  phases    1 fused, 2 split, 3 split3 (not with split)\n"
+             "  epilogue  epilogue fusion (0, 1)\n"
+             "  mma       tensor-core family (mma.sync)\n"
+             "Entries get \"config\": bv<N>_w<N>_<fused|split|split3>\n"
+             "[_s<stages>][_noepi]"),
+    cl::value_desc("spec"), cl::cat(deltacCategory));
+
+cl::opt<std::string> tuningDb(
+    "tuning-db",
+    cl::desc("With --emit=package: a tuning database written by delta-tune\n"
+             "(on the GPU machine): compile, per delta-rule layer, the\n"
+             "default configuration and those that won a shape bucket on the\n"
+             "--tune-gpu GPUs, and record their winners in the manifest\n"
+             "(\"tuning\") for the runtime"),
+    cl::value_desc("file"), cl::cat(deltacCategory));
+
+cl::list<std::string> tuneGpu(
+    "tune-gpu",
+    cl::desc("GPU names of --tuning-db records to use, as delta-tune --list\n"
+             "prints them (comma-separated; default: the database's only\n"
+             "GPU)"),
+    cl::value_desc("name"), cl::CommaSeparated, cl::cat(deltacCategory));
 
 /// The stages, in pipeline order.
 enum class Stage { Parsed, Delta, Tiled, Gpu, Llvm, Ptx, Package };
@@ -112,6 +158,178 @@ void printHeader(Stage stage, bool header, llvm::raw_ostream &os) {
     os << "// ----- stage: " << kStageNames[int(stage)] << " -----\n";
 }
 
+/// The producer string of packages (and the compiler version of tuning
+/// records).
+constexpr const char *kProducer =
+    "deltac " DELTAJIT_VERSION " (MLIR " MLIR_VERSION ")";
+
+struct TuneStats {
+  int added = 0, same = 0, skipped = 0;
+  /// Per op signature: configs whose kernels equal another config's.
+  std::map<std::string, std::map<std::string, std::string>> aliases;
+};
+
+void tuneNote(const std::string &config, const std::string &signature,
+              const std::string &what) {
+  llvm::errs() << "deltac: note: tune: " << config << " for " << signature
+               << ": " << what << "\n";
+}
+
+/// Lowers a one-op module with `config` through convert-delta-to-nvvm; null
+/// with the first error (or remark) in `why` when that fails or lowers
+/// nothing.
+OwningOpRef<ModuleOp> lowerVariant(MLIRContext &context, ModuleOp op,
+                                   const deltajit::tune::TileConfig &config,
+                                   std::string &why) {
+  OwningOpRef<ModuleOp> variant = op.clone();
+  std::string diagnostics;
+  ScopedDiagnosticHandler capture(&context, [&](Diagnostic &d) {
+    if (diagnostics.empty() && (d.getSeverity() == DiagnosticSeverity::Error ||
+                                d.getSeverity() == DiagnosticSeverity::Remark))
+      diagnostics = d.str();
+    return success();
+  });
+  PassManager pm(&context);
+  deltajit::DeltaChunkTileOptions tile;
+  tile.blockV = config.blockV;
+  tile.warps = config.warps;
+  tile.stages = config.stages;
+  pm.addPass(deltajit::createDeltaChunkTile(tile));
+  deltajit::ConvertDeltaToNVVMOptions lower;
+  lower.chip = chip;
+  lower.phases = config.phases;
+  lower.epilogueFusion = config.epilogueFusion;
+  pm.addPass(deltajit::createConvertDeltaToNVVM(lower));
+  if (failed(pm.run(*variant))) {
+    why = diagnostics.empty() ? "the lowering failed" : diagnostics;
+    return nullptr;
+  }
+  bool lowered = false;
+  variant->walk([&](deltajit::delta::LaunchOp) { lowered = true; });
+  if (!lowered) {
+    why = diagnostics.empty() ? "not lowered" : "not lowered: " + diagnostics;
+    return nullptr;
+  }
+  return variant;
+}
+
+/// Compiles the non-default configurations of every delta-rule op (one
+/// module per configuration, through PTX), skipping illegal ones and those
+/// whose kernels the package already has, and appends them to `parts`.
+void compileVariants(
+    MLIRContext &context, const std::vector<deltajit::tune::TileConfig> &space,
+    const std::vector<deltajit::tune::DbRecord> &dbRecords,
+    std::vector<deltajit::tune::OpTemplate> &templates,
+    deltajit::tune::VariantSet &variants,
+    std::map<std::string, std::set<std::string>> &available,
+    std::vector<OwningOpRef<ModuleOp>> &modules,
+    std::vector<deltajit::PackagePart> &parts, TuneStats &stats) {
+  namespace tune = deltajit::tune;
+  const tune::TileConfig &defaults = space.front();
+  // With a database: per op signature, the configs that won there.
+  std::vector<tune::TileConfig> configs = space;
+  std::map<std::string, std::set<std::string>> winners;
+  bool fromDb = !tuningDb.empty();
+  if (fromDb) {
+    std::set<std::string> compilers;
+    std::map<std::string, tune::TileConfig> byName;
+    for (const tune::DbRecord &r : dbRecords) {
+      if (r.compiler != kProducer)
+        compilers.insert(r.compiler);
+      std::string error;
+      auto c = tune::TileConfig::fromName(r.config, error);
+      if (!c) {
+        llvm::errs() << "deltac: note: tune: --tuning-db: " << error
+                     << "; ignored\n";
+        continue;
+      }
+      winners[r.signature].insert(r.config);
+      byName.emplace(r.config, *c);
+    }
+    for (const std::string &c : compilers)
+      llvm::errs() << "deltac: note: tune: --tuning-db has records measured "
+                      "with kernels of '"
+                   << c << "' (this is '" << kProducer << "')\n";
+    for (auto &[name, c] : byName)
+      if (!(c == defaults))
+        configs.push_back(c);
+  }
+
+  for (const tune::TileConfig &config : configs) {
+    if (config == defaults)
+      continue;
+    std::string name = config.name();
+    OwningOpRef<ModuleOp> merged;
+    for (tune::OpTemplate &t : templates) {
+      if (fromDb && !winners[t.signature].count(name))
+        continue;
+      auto skip = [&](const std::string &why) {
+        tuneNote(name, t.signature, "skipped: " + why);
+        ++stats.skipped;
+      };
+      if (ShapedType::isDynamic(t.dk) || ShapedType::isDynamic(t.dv)) {
+        skip("dynamic head dimension");
+        continue;
+      }
+      if (config.blockV > t.dv) {
+        skip("block_v " + std::to_string(config.blockV) + " > dv " +
+             std::to_string(t.dv));
+        continue;
+      }
+      if (t.dv % config.blockV != 0) {
+        skip("dv " + std::to_string(t.dv) + " is not a multiple of block_v " +
+             std::to_string(config.blockV));
+        continue;
+      }
+      std::string why;
+      OwningOpRef<ModuleOp> variant =
+          lowerVariant(context, *t.module, config, why);
+      if (!variant) {
+        skip(why);
+        continue;
+      }
+      Operation *launch = nullptr;
+      variant->walk([&](deltajit::delta::LaunchOp l) { launch = l; });
+      if (auto same = variants.duplicateOf(launch, *variant)) {
+        tuneNote(name, t.signature,
+                 "same kernels as " + *same + "; not added");
+        stats.aliases[t.signature][name] = *same;
+        ++stats.same;
+        continue;
+      }
+      variants.uniquifyKernelNames(*variant, name);
+      variants.add(*variant, name);
+      available[t.signature].insert(name);
+      ++stats.added;
+      if (!merged)
+        merged = std::move(variant);
+      else
+        tune::mergeKernelModule(*merged, *variant);
+    }
+    if (!merged)
+      continue;
+    std::string diagnostics;
+    {
+      ScopedDiagnosticHandler capture(&context, [&](Diagnostic &d) {
+        if (diagnostics.empty())
+          diagnostics = d.str();
+        return success();
+      });
+      PassManager pm(&context);
+      deltajit::buildKernelsToLLVMPipeline(pm);
+      deltajit::buildKernelsToPTXPipeline(pm);
+      if (failed(pm.run(*merged))) {
+        llvm::errs() << "deltac: note: tune: " << name
+                     << ": skipped: PTX generation failed: " << diagnostics
+                     << "\n";
+        continue;
+      }
+    }
+    parts.push_back({*merged, name, "." + name});
+    modules.push_back(std::move(merged));
+  }
+}
+
 int run() {
   bool all = emitStage == "all";
   std::optional<Stage> target = all ? Stage::Ptx : parseStage(emitStage);
@@ -121,6 +339,54 @@ int run() {
                     "llvm, ptx, package, all)\n";
     return 2;
   }
+  if (phases < 1 || phases > 3) {
+    llvm::errs() << "deltac: error: --phases must be 1, 2 or 3, got "
+                 << int64_t(phases) << "\n";
+    return 2;
+  }
+  // Tuning (docs/tuning.md): the default configuration from the flags and
+  // the others from --tune-space, or --tuning-db's winners.
+  bool tuning = !tuneSpace.empty() || !tuningDb.empty();
+  namespace tune = deltajit::tune;
+  tune::TileConfig defaultConfig;
+  defaultConfig.blockV = blockV;
+  defaultConfig.warps = warps;
+  defaultConfig.phases = phases > 1 ? int64_t(phases) : splitKernels ? 2 : 1;
+  defaultConfig.epilogueFusion = epilogueFusion;
+  std::vector<tune::TileConfig> configs{defaultConfig};
+  std::vector<tune::DbRecord> dbRecords;
+  if (tuning && *target != Stage::Package) {
+    llvm::errs() << "deltac: error: --tune-space and --tuning-db need "
+                    "--emit=package\n";
+    return 2;
+  }
+  if (!tuneSpace.empty() && !tuningDb.empty()) {
+    llvm::errs() << "deltac: error: --tune-space and --tuning-db exclude each "
+                    "other (--tuning-db compiles the configs that won)\n";
+    return 2;
+  }
+  if (!tuneGpu.empty() && tuningDb.empty()) {
+    llvm::errs() << "deltac: error: --tune-gpu needs --tuning-db\n";
+    return 2;
+  }
+  if (!tuneSpace.empty()) {
+    std::string error;
+    if (!tune::parseTuneSpace(tuneSpace, defaultConfig, configs, error)) {
+      llvm::errs() << "deltac: error: --tune-space: " << error << "\n";
+      return 2;
+    }
+  }
+  if (!tuningDb.empty()) {
+    std::string error;
+    std::vector<tune::DbRecord> all;
+    std::vector<std::string> gpus(tuneGpu.begin(), tuneGpu.end());
+    if (!tune::readTuningDb(tuningDb, all, error) ||
+        !tune::selectGpuRecords(all, gpus, dbRecords, error)) {
+      llvm::errs() << "deltac: error: --tuning-db: " << error << "\n";
+      return 1;
+    }
+  }
+
   if (*target == Stage::Package && outputFilename == "-") {
     llvm::errs() << "deltac: error: --emit=package needs -o DIR (the package "
                     "directory to write)\n";
@@ -202,6 +468,11 @@ int run() {
   // package and a decode kernel per delta-rule layer.
   bool isModel = deltajit::isModelModule(*module);
   std::optional<llvm::json::Value> modelGraph;
+  // Tuning: the delta-rule ops to compile per configuration, and what the
+  // package holds (kernels, entries; configs per entry signature).
+  std::vector<tune::OpTemplate> opTemplates;
+  tune::VariantSet variants;
+  std::map<std::string, std::set<std::string>> available;
 
   for (int i = 0; i <= int(*target); ++i) {
     Stage stage = Stage(i);
@@ -221,6 +492,8 @@ int run() {
           return 1;
         }
       }
+      if (ok && tuning)
+        opTemplates = tune::extractDeltaRuleOps(*module);
       break;
     case Stage::Tiled:
       ok = runStage([&](PassManager &pm) {
@@ -237,9 +510,17 @@ int run() {
         deltajit::ConvertDeltaToNVVMOptions options;
         options.chip = chip;
         options.splitKernels = splitKernels;
+        options.phases = phases;
         options.epilogueFusion = epilogueFusion;
         pm.addPass(deltajit::createConvertDeltaToNVVM(options));
       });
+      if (ok && *target == Stage::Package) {
+        variants.add(*module, defaultConfig.name());
+        module->walk([&](deltajit::delta::LaunchOp l) {
+          if (auto entry = l.getLaunch().getAs<DictionaryAttr>("entry"))
+            available[tune::signatureOf(entry)].insert(defaultConfig.name());
+        });
+      }
       break;
     case Stage::Llvm:
       ok = runStage(
@@ -269,10 +550,36 @@ int run() {
   if (*target == Stage::Package) {
     deltajit::PackageSummary summary;
     std::string error;
-    if (!deltajit::writePackage(*module, outputFilename,
-                                "deltac " DELTAJIT_VERSION
-                                " (MLIR " MLIR_VERSION ")",
-                                summary, error, std::move(modelGraph))) {
+    // Every entry names its configuration; tuning adds parts of other ones.
+    std::vector<deltajit::PackagePart> parts{
+        {*module, defaultConfig.name(), ""}};
+    std::vector<OwningOpRef<ModuleOp>> variantModules;
+    std::optional<llvm::json::Value> tuningSection;
+    TuneStats stats;
+    if (tuning) {
+      compileVariants(context, configs, dbRecords, opTemplates, variants,
+                      available, variantModules, parts, stats);
+      if (!tuningDb.empty()) {
+        // A winner whose kernels the package has under another config
+        // runs as that one.
+        for (tune::DbRecord &r : dbRecords) {
+          auto &aliases = stats.aliases[r.signature];
+          auto it = aliases.find(r.config);
+          if (it != aliases.end())
+            r.config = it->second;
+        }
+        int dropped = 0;
+        tuningSection = tune::tuningSection(dbRecords, available, dropped);
+        if (dropped)
+          llvm::errs() << "deltac: note: tune: " << dropped
+                       << " record(s) of --tuning-db name a layer or "
+                          "config this package does not have; not in its "
+                          "tuning table\n";
+      }
+    }
+    if (!deltajit::writePackage(parts, outputFilename, kProducer, summary,
+                                error, std::move(modelGraph),
+                                std::move(tuningSection))) {
       llvm::errs() << "deltac: error: " << error << "\n";
       return 1;
     }
@@ -281,6 +588,11 @@ int run() {
                  << summary.numEntries << " entr"
                  << (summary.numEntries == 1 ? "y" : "ies") << " for "
                  << summary.chip << "\n";
+    if (tuning)
+      llvm::outs() << "deltac: tune: " << configs.size() << " config(s) x "
+                   << opTemplates.size() << " delta-rule op(s): "
+                   << stats.added << " variant(s) added, " << stats.same
+                   << " same as another, " << stats.skipped << " skipped\n";
     return 0;
   }
 

@@ -236,8 +236,11 @@ gpu::GPUFuncOp createKernel(OpBuilder &b, Location loc, gpu::GPUModuleOp mod,
 /// or split in two: the body ops that do not depend on the state, for all
 /// chunks in parallel (prepare), and the state-dependent rest, sequential
 /// over chunks (scan), with the values crossing from one to the other kept
-/// in global scratch.
-enum class Part { Fused, Prepare, Scan };
+/// in global scratch; or in three: prepare, a scan of only the ops the next
+/// state depends on (which also writes each chunk's starting state and the
+/// values the outputs need), and the output ops for all chunks in parallel
+/// (output).
+enum class Part { Fused, Prepare, Scan, Output };
 
 /// A state-free value the scan part reads from scratch.
 struct BoundaryValue {
@@ -251,9 +254,9 @@ class ChunkLoopKernel {
 public:
   ChunkLoopKernel(ChunkLoopOp loop, const TargetInfo &target,
                   const TensorCoreEmitter &tc, Part part = Part::Fused,
-                  bool fuseEpilogues = true)
+                  bool fuseEpilogues = true, bool threePhase = false)
       : loop(loop), target(target), tc(tc), part(part),
-        fuseEpilogues(fuseEpilogues) {
+        fuseEpilogues(fuseEpilogues), threePhase(threePhase) {
     auto qType = cast<RankedTensorType>(loop.getQ().getType());
     elt = qType.getElementType();
     dk = qType.getDimSize(3);
@@ -285,18 +288,26 @@ public:
           return mm.emitOpError() << *why;
       }
     }
-    SmallVector<Value> crossing;
+    SmallVector<Value> crossing, loaded, stored;
     for (const BoundaryValue &b : boundary)
       crossing.push_back(b.value);
+    if (part == Part::Prepare)
+      stored = crossing;
+    if (part == Part::Scan || part == Part::Output)
+      for (const BoundaryValue *b : loads())
+        if (b->value != loop.getStateTile())
+          loaded.push_back(b->value);
+    if (part == Part::Scan)
+      for (const BoundaryValue &b : scanBoundary)
+        if (b.value != loop.getStateTile())
+          stored.push_back(b.value);
     // The UT transform's scratch: 16 rows of the (padded) chunk width.
     int64_t utScratch =
         SmemTile::make(16, chunk, Float32Type::get(loop.getContext())).bytes();
     if (failed(plan.build(
             loop, utScratch, [&](Operation *op) { return included(op); },
-            part == Part::Scan ? ArrayRef<Value>(crossing) : ArrayRef<Value>(),
-            part == Part::Prepare ? ArrayRef<Value>(crossing)
-                                  : ArrayRef<Value>(),
-            /*keepState=*/part != Part::Prepare)))
+            loaded, stored,
+            /*keepState=*/part == Part::Fused || part == Part::Scan)))
       return failure();
     if (plan.totalBytes() > target.maxSharedBytes)
       return loop.emitOpError()
@@ -310,10 +321,11 @@ public:
   /// The scratch buffers of a split lowering: name and size formula.
   SmallVector<std::pair<std::string, std::string>> scratch() const {
     SmallVector<std::pair<std::string, std::string>> result;
-    for (const BoundaryValue &b : boundary)
-      result.push_back(
-          {b.name, "total_chunks * HV * " +
-                       std::to_string(scratchElems(b) * bytesOf(b.value))});
+    for (const auto *list : {&boundary, &scanBoundary})
+      for (const BoundaryValue &b : *list)
+        result.push_back(
+            {b.name, "total_chunks * HV * " +
+                         std::to_string(scratchElems(b) * bytesOf(b.value))});
     return result;
   }
 
@@ -322,11 +334,15 @@ public:
     spec.kernel = name.str();
     spec.block = threads;
     spec.sharedBytes = plan.totalBytes();
-    if (part == Part::Prepare) {
+    if (part == Part::Prepare || part == Part::Output) {
       spec.params = {{"q", "ptr"},          {"k", "ptr"},
                      {"v", "ptr"},          {"beta", "ptr"},
                      {"cu_seqlens", "ptr"}, {"chunk_table", "ptr"},
                      {"H", "i32"},          {"HV", "i32"}};
+      if (part == Part::Output) {
+        spec.params.push_back({"o", "ptr"});
+        spec.params.push_back({"scale", "f32"});
+      }
       spec.grid = {"total_chunks", "HV", std::to_string(dv / bv)};
     } else {
       spec.params = {{"q", "ptr"},    {"k", "ptr"},          {"v", "ptr"},
@@ -339,8 +355,9 @@ public:
       spec.grid = {std::to_string(dv / bv), "N * HV", "1"};
     }
     if (part != Part::Fused)
-      for (const BoundaryValue &bv : boundary)
-        spec.params.push_back({bv.name, "ptr"});
+      for (const auto *list : {&boundary, &scanBoundary})
+        for (const BoundaryValue &bv : *list)
+          spec.params.push_back({bv.name, "ptr"});
 
     Location loc = loop.getLoc();
     gpu::GPUFuncOp func = createKernel(b, loc, mod, name, spec.params, threads);
@@ -351,6 +368,8 @@ public:
     KernelBuilder kb(b, loc, smem);
     if (part == Part::Prepare)
       emitPrepareBody(kb);
+    else if (part == Part::Output)
+      emitOutputBody(kb);
     else
       emitBody(kb);
     gpu::ReturnOp::create(b, loc);
@@ -389,12 +408,87 @@ private:
         boundary.push_back(
             {r, bool(onV.count(r)), "ws" + std::to_string(boundary.size())});
     }
+    if (!threePhase)
+      return;
+    // The recurrence: the state-dependent ops the next state depends on.
+    SmallVector<Value> work{loop.getYield().getState()};
+    while (!work.empty()) {
+      Operation *def = work.pop_back_val().getDefiningOp();
+      if (!def || !stateDependent.count(def) || !recurrence.insert(def).second)
+        continue;
+      llvm::append_range(work, def->getOperands());
+    }
+    auto isOutputOp = [&](Operation *u) {
+      return stateDependent.count(u) && !recurrence.count(u);
+    };
+    // What the output ops read from the scan: recurrence results (per value
+    // tile) and the state each chunk starts from.
+    for (Operation &op : body.without_terminator()) {
+      if (!recurrence.count(&op) || op.getNumResults() != 1)
+        continue;
+      Value r = op.getResult(0);
+      if (llvm::any_of(r.getUsers(), isOutputOp))
+        scanBoundary.push_back(
+            {r, true, "wss" + std::to_string(scanBoundary.size())});
+    }
+    Value state = loop.getStateTile();
+    if (llvm::any_of(state.getUsers(), isOutputOp))
+      scanBoundary.push_back({state, true, "ws_state"});
+  }
+
+  /// The scratch values this part (scan or output) loads per chunk.
+  SmallVector<const BoundaryValue *> loads() const {
+    SmallVector<const BoundaryValue *> result;
+    auto usedHere = [&](Value v) {
+      return llvm::any_of(v.getUsers(),
+                          [&](Operation *u) { return included(u); });
+    };
+    for (const BoundaryValue &b : boundary)
+      if (part == Part::Scan ? (!threePhase || usedHere(b.value))
+                             : usedHere(b.value))
+        result.push_back(&b);
+    if (part == Part::Output)
+      for (const BoundaryValue &b : scanBoundary)
+        result.push_back(&b);
+    return result;
+  }
+
+  /// Copies scratch value `b` of flat chunk `chunkFlat` into its tile.
+  void loadBoundary(KernelBuilder &kb, const BoundaryValue &b, Value chunkFlat,
+                    Value vt) {
+    const SmemTile &t = plan.tile(b.value);
+    Value base = boundaryBase(kb, b, chunkFlat, vt);
+    kb.forEachThreaded(t.rows * t.cols, threads, [&](Value idx) {
+      Value x =
+          kb.load(t.elt, kb.gep(param(b.name), kb.add(base, kb.ext64(idx)), t.elt));
+      kb.storeSmem(t, kb.flatToPadded(t, idx), x);
+    });
+  }
+
+  /// Copies the tile of `b` to its scratch slot of flat chunk `chunkFlat`.
+  void storeBoundary(KernelBuilder &kb, const BoundaryValue &b,
+                     Value chunkFlat, Value vt) {
+    const SmemTile &t = plan.tile(b.value);
+    Value base = boundaryBase(kb, b, chunkFlat, vt);
+    kb.forEachThreaded(t.rows * t.cols, threads, [&](Value idx) {
+      Value x = kb.loadSmem(t, kb.flatToPadded(t, idx));
+      kb.store(x, kb.gep(param(b.name), kb.add(base, kb.ext64(idx)), t.elt));
+    });
   }
 
   bool included(Operation *op) const {
-    if (part == Part::Fused)
+    switch (part) {
+    case Part::Fused:
       return true;
-    return bool(stateDependent.count(op)) == (part == Part::Scan);
+    case Part::Prepare:
+      return !stateDependent.count(op);
+    case Part::Scan:
+      return threePhase ? bool(recurrence.count(op))
+                        : bool(stateDependent.count(op));
+    case Part::Output:
+      return stateDependent.count(op) && !recurrence.count(op);
+    }
+    return false;
   }
 
   int64_t scratchElems(const BoundaryValue &b) const {
@@ -472,6 +566,35 @@ private:
     }
   }
 
+  /// The output kernel (three phases): one program per (flat chunk, v-head,
+  /// value tile) computes the chunk's outputs from q, the prepared values
+  /// and what the scan wrote (the chunk's starting state, its new values).
+  void emitOutputBody(KernelBuilder &kb) {
+    Value tid = kb.threadIdX();
+    warp = kb.div(tid, kb.c32(32));
+    lane = kb.rem(tid, kb.c32(32));
+    Value chunkFlat = kb.blockIdX();
+    hv = kb.blockIdY();
+    vTile = kb.blockIdZ();
+    h = kb.div(hv, kb.div(param("HV"), param("H")));
+    v0 = kb.mul(vTile, kb.c32(bv));
+    Value table = param("chunk_table");
+    Value row = kb.mul(chunkFlat, kb.c32(2));
+    Value seq = kb.load(kb.i32(), kb.gep(table, row, kb.i32()));
+    Value inSeq =
+        kb.load(kb.i32(), kb.gep(table, kb.add(row, kb.c32(1)), kb.i32()));
+    Value cu = param("cu_seqlens");
+    Value bos = kb.trunc32(kb.load(kb.i64(), kb.gep(cu, seq, kb.i64())));
+    eos = kb.trunc32(
+        kb.load(kb.i64(), kb.gep(cu, kb.add(seq, kb.c32(1)), kb.i64())));
+    t0 = kb.add(bos, kb.mul(inSeq, kb.c32(chunk)));
+    for (const BoundaryValue *b : loads())
+      loadBoundary(kb, *b, chunkFlat, vTile);
+    loadChunkTiles(kb); // ends with a barrier
+    emitOps(kb);
+    storeChunkResults(kb);
+  }
+
   void emitBody(KernelBuilder &kb) {
     Value tid = kb.threadIdX();
     warp = kb.div(tid, kb.c32(32));
@@ -513,21 +636,23 @@ private:
     kb.forRange(kb.c32(0), numChunks, kb.c32(1), [&](Value c) {
       t0 = kb.add(bos, kb.mul(c, kb.c32(chunk)));
       loadChunkTiles(kb);
+      Value chunkFlat;
       if (part == Part::Scan) {
-        Value chunkFlat = kb.add(firstChunk, c);
-        for (const BoundaryValue &b : boundary) {
-          const SmemTile &t = plan.tile(b.value);
-          Value base = boundaryBase(kb, b, chunkFlat, vTile);
-          kb.forEachThreaded(t.rows * t.cols, threads, [&](Value idx) {
-            Value x =
-                kb.load(t.elt, kb.gep(param(b.name),
-                                      kb.add(base, kb.ext64(idx)), t.elt));
-            kb.storeSmem(t, kb.flatToPadded(t, idx), x);
-          });
-        }
+        chunkFlat = kb.add(firstChunk, c);
+        for (const BoundaryValue *b : loads())
+          loadBoundary(kb, *b, chunkFlat, vTile);
+        // The state this chunk starts from, for the output kernel (read
+        // before the update below overwrites the tile; barriers separate).
+        for (const BoundaryValue &b : scanBoundary)
+          if (b.value == loop.getStateTile())
+            storeBoundary(kb, b, chunkFlat, vTile);
         kb.barrier();
       }
       emitOps(kb);
+      if (part == Part::Scan)
+        for (const BoundaryValue &b : scanBoundary)
+          if (b.value != loop.getStateTile())
+            storeBoundary(kb, b, chunkFlat, vTile);
       storeChunkResults(kb);
     });
 
@@ -564,33 +689,63 @@ private:
       qk.push_back({"q", &plan.tile(loop.getQTile())});
     if (plan.has(loop.getKTile()))
       qk.push_back({"k", &plan.tile(loop.getKTile())});
+    // 16-byte loads (8 elements) when the tensors allow it (rows are
+    // multiples of 8 elements, tiles' rows 16-byte aligned by padding);
+    // element loads otherwise (e.g. a caller's unaligned views).
+    Type vecType = kb.vec16(elt);
+    Value zeroVec = arith::ConstantOp::create(kb.b, kb.loc, vecType,
+                                              kb.b.getZeroAttr(vecType));
+    Value vectorOK =
+        kb.aligned16({param("q"), param("k"), param("v")});
+    Value scalarOnly = arith::XOrIOp::create(
+        kb.b, kb.loc, vectorOK,
+        arith::ConstantOp::create(kb.b, kb.loc, kb.b.getBoolAttr(true)));
+    auto loadRows = [&](ArrayRef<std::pair<StringRef, const SmemTile *>> tiles,
+                        int64_t width, int64_t rowWidth, StringRef heads,
+                        Value head, Value col0) {
+      kb.ifThen(vectorOK, [&] {
+        int64_t perRow = width / 8;
+        kb.forEachThreaded(chunk * perRow, threads, [&](Value idx) {
+          Value r = kb.div(idx, kb.c32(perRow));
+          Value c = kb.mul(kb.rem(idx, kb.c32(perRow)), kb.c32(8));
+          Value tok = kb.add(t0, r);
+          Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
+          Value off =
+              tokenOffset(kb, tok, param(heads), head, rowWidth,
+                          kb.add(col0, c));
+          for (auto [name, tile] : tiles) {
+            Value x = kb.ifThenElse(
+                valid, vecType,
+                [&] { return kb.loadVec16(elt, kb.gep(param(name), off, elt)); },
+                [&] { return zeroVec; });
+            kb.storeVec16(x, kb.smemPtr(*tile, kb.at(*tile, r, c)));
+          }
+        });
+      });
+      kb.ifThen(scalarOnly, [&] {
+        kb.forEachThreaded(chunk * width, threads, [&](Value idx) {
+          Value r = kb.div(idx, kb.c32(width)), d = kb.rem(idx, kb.c32(width));
+          Value tok = kb.add(t0, r);
+          Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
+          Value off =
+              tokenOffset(kb, tok, param(heads), head, rowWidth,
+                          kb.add(col0, d));
+          for (auto [name, tile] : tiles) {
+            Value x = kb.ifThenElse(
+                valid, elt,
+                [&] { return kb.load(elt, kb.gep(param(name), off, elt)); },
+                [&] { return zero; });
+            kb.storeSmem(*tile, kb.flatToPadded(*tile, idx), x);
+          }
+        });
+      });
+    };
     if (!qk.empty())
-      kb.forEachThreaded(chunk * dk, threads, [&](Value idx) {
-        Value r = kb.div(idx, kb.c32(dk)), d = kb.rem(idx, kb.c32(dk));
-        Value tok = kb.add(t0, r);
-        Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
-        Value off = tokenOffset(kb, tok, param("H"), h, dk, d);
-        for (auto [name, tile] : qk) {
-          Value x = kb.ifThenElse(
-              valid, elt,
-              [&] { return kb.load(elt, kb.gep(param(name), off, elt)); },
-              [&] { return zero; });
-          kb.storeSmem(*tile, kb.flatToPadded(*tile, idx), x);
-        }
-      });
+      loadRows(qk, dk, dk, "H", h, kb.c32(0));
     if (plan.has(loop.getVTile())) {
-      const SmemTile &vs = plan.tile(loop.getVTile());
-      kb.forEachThreaded(chunk * bv, threads, [&](Value idx) {
-        Value r = kb.div(idx, kb.c32(bv)), j = kb.rem(idx, kb.c32(bv));
-        Value tok = kb.add(t0, r);
-        Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
-        Value off = tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, j));
-        Value x = kb.ifThenElse(
-            valid, elt,
-            [&] { return kb.load(elt, kb.gep(param("v"), off, elt)); },
-            [&] { return zero; });
-        kb.storeSmem(vs, kb.flatToPadded(vs, idx), x);
-      });
+      std::pair<StringRef, const SmemTile *> vt[] = {
+          {"v", &plan.tile(loop.getVTile())}};
+      loadRows(vt, bv, dv, "HV", hv, v0);
     }
     if (plan.has(loop.getBetaTile())) {
       const SmemTile &bs = plan.tile(loop.getBetaTile());
@@ -643,18 +798,12 @@ private:
   /// Stores the output rows of the chunk and carries the state tile.
   void storeChunkResults(KernelBuilder &kb) {
     ChunkYieldOp yield = loop.getYield();
-    const SmemTile &out = plan.tile(yield.getOutput());
-    Type oType = getElementTypeOrSelf(loop.getO().getType());
-    kb.forEachThreaded(chunk * bv, threads, [&](Value idx) {
-      Value r = kb.div(idx, kb.c32(bv)), j = kb.rem(idx, kb.c32(bv));
-      Value tok = kb.add(t0, r);
-      kb.ifThen(kb.cmp(CmpIPredicate::slt, tok, eos), [&] {
-        Value off = tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, j));
-        Value x = kb.fromF32(
-            kb.toF32(kb.loadSmem(out, kb.flatToPadded(out, idx))), oType);
-        kb.store(x, kb.gep(param("o"), off, oType));
-      });
-    });
+    if (plan.has(yield.getOutput()))
+      storeOutput(kb);
+    if (part == Part::Output) {
+      kb.barrier();
+      return;
+    }
     const SmemTile &next = plan.tile(yield.getState());
     const SmemTile &state = plan.tile(loop.getStateTile());
     if (next.offset != state.offset)
@@ -663,6 +812,50 @@ private:
                      kb.loadSmem(next, kb.flatToPadded(next, idx)));
       });
     kb.barrier();
+  }
+
+  /// Stores the output rows of the chunk (those inside the sequence).
+  void storeOutput(KernelBuilder &kb) {
+    ChunkYieldOp yield = loop.getYield();
+    const SmemTile &out = plan.tile(yield.getOutput());
+    Type oType = getElementTypeOrSelf(loop.getO().getType());
+    Value vectorOK = kb.aligned16({param("o")});
+    Value scalarOnly = arith::XOrIOp::create(
+        kb.b, kb.loc, vectorOK,
+        arith::ConstantOp::create(kb.b, kb.loc, kb.b.getBoolAttr(true)));
+    int64_t lanes = 128 / oType.getIntOrFloatBitWidth();
+    // 16-byte stores of `lanes` consecutive columns.
+    kb.ifThen(vectorOK, [&] {
+      int64_t perRow = bv / lanes;
+      kb.forEachThreaded(chunk * perRow, threads, [&](Value idx) {
+        Value r = kb.div(idx, kb.c32(perRow));
+        Value c = kb.mul(kb.rem(idx, kb.c32(perRow)), kb.c32(lanes));
+        Value tok = kb.add(t0, r);
+        kb.ifThen(kb.cmp(CmpIPredicate::slt, tok, eos), [&] {
+          Value vec = LLVM::UndefOp::create(kb.b, kb.loc, kb.vec16(oType));
+          for (int64_t i = 0; i < lanes; ++i) {
+            Value x = kb.loadSmem(out, kb.at(out, r, kb.add(c, kb.c32(i))));
+            vec = kb.insert(vec, kb.fromF32(kb.toF32(x), oType), i);
+          }
+          Value off =
+              tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, c));
+          kb.storeVec16(vec, kb.gep(param("o"), off, oType));
+        });
+      });
+    });
+    kb.ifThen(scalarOnly, [&] {
+      kb.forEachThreaded(chunk * bv, threads, [&](Value idx) {
+        Value r = kb.div(idx, kb.c32(bv)), j = kb.rem(idx, kb.c32(bv));
+        Value tok = kb.add(t0, r);
+        kb.ifThen(kb.cmp(CmpIPredicate::slt, tok, eos), [&] {
+          Value off =
+              tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, j));
+          Value x = kb.fromF32(
+              kb.toF32(kb.loadSmem(out, kb.flatToPadded(out, idx))), oType);
+          kb.store(x, kb.gep(param("o"), off, oType));
+        });
+      });
+    });
   }
 
   /// x[r] *= 1 / sqrt(sum(x[r]^2) + eps) for every row of a [chunk, dk] tile.
@@ -863,6 +1056,10 @@ private:
   Value warp, lane, hv, h, v0, vTile, eos, t0, stateBase;
   llvm::DenseSet<Operation *> stateDependent;
   SmallVector<BoundaryValue> boundary;
+  // Three phases: the ops of the scan, and what it hands to the output.
+  bool threePhase = false;
+  llvm::DenseSet<Operation *> recurrence;
+  SmallVector<BoundaryValue> scanBoundary;
 };
 
 /// Lowers one delta.delta_rule_step to a decode kernel: one thread per value
@@ -1071,13 +1268,16 @@ struct ConvertDeltaToNVVMPass
   LogicalResult lowerChunkLoop(OpBuilder &b, gpu::GPUModuleOp kernels,
                                ChunkLoopOp loop, const TargetInfo &target,
                                const TensorCoreEmitter &tc) {
+    int64_t numPhases = phases > 1 ? phases : (splitKernels ? 2 : 1);
     SmallVector<Part> parts = {Part::Fused};
-    if (splitKernels)
+    if (numPhases == 2)
       parts = {Part::Prepare, Part::Scan};
+    if (numPhases == 3)
+      parts = {Part::Prepare, Part::Scan, Part::Output};
     SmallVector<std::unique_ptr<ChunkLoopKernel>> kernelsToEmit;
     for (Part part : parts) {
       kernelsToEmit.push_back(std::make_unique<ChunkLoopKernel>(
-          loop, target, tc, part, fuseEpilogues(loop)));
+          loop, target, tc, part, fuseEpilogues(loop), numPhases == 3));
       if (failed(kernelsToEmit.back()->check()))
         return failure();
     }
@@ -1090,15 +1290,18 @@ struct ConvertDeltaToNVVMPass
         "dj_delta_rule_fwd_" + dtype + "_d" + std::to_string(dk) + "x" +
         std::to_string(dv) + "_c" + std::to_string(tile.getChunk()) + "_v" +
         std::to_string(tile.getBlockV()) + "_w" +
-        std::to_string(tile.getWarps()) + (loop.getUseQkL2norm() ? "_l2" : "");
-    SmallVector<LaunchSpec, 2> launchSpecs;
+        std::to_string(tile.getWarps()) + (loop.getUseQkL2norm() ? "_l2" : "") +
+        (numPhases == 3 ? "_p3" : "");
+    SmallVector<LaunchSpec, 3> launchSpecs;
     for (auto [part, kernel] : llvm::zip(parts, kernelsToEmit)) {
-      const char *suffix = part == Part::Prepare ? "_prepare"
-                           : part == Part::Scan  ? "_scan"
-                                                 : "";
-      auto [name, isNew] =
-          kernelName(base + suffix, keyOf(loop) + std::to_string(int(part)) +
-                                        (fuseEpilogues(loop) ? "f" : ""));
+      const char *suffix = part == Part::Prepare  ? "_prepare"
+                           : part == Part::Scan   ? "_scan"
+                           : part == Part::Output ? "_output"
+                                                  : "";
+      auto [name, isNew] = kernelName(
+          base + suffix, keyOf(loop) + std::to_string(int(part)) +
+                             std::to_string(numPhases) +
+                             (fuseEpilogues(loop) ? "f" : ""));
       if (isNew)
         specs[name] = kernel->emit(b, kernels, name);
       launchSpecs.push_back(specs[name]);
@@ -1114,7 +1317,7 @@ struct ConvertDeltaToNVVMPass
       entry.append("scale", attrs.getF32FloatAttr(c.value().convertToFloat()));
     launchSpecs.front().entry = entry;
     SmallVector<std::pair<std::string, std::string>> scratch;
-    if (splitKernels)
+    if (numPhases > 1)
       scratch = kernelsToEmit.front()->scratch();
     replaceWithLaunch(loop, kernels, launchSpecs, scratch);
     return success();

@@ -148,6 +148,29 @@ Value KernelBuilder::load(Type t, Value ptr) {
 void KernelBuilder::store(Value v, Value ptr) {
   LLVM::StoreOp::create(b, loc, v, ptr);
 }
+Type KernelBuilder::vec16(Type elt) const {
+  return VectorType::get({128 / int64_t(elt.getIntOrFloatBitWidth())}, elt);
+}
+Value KernelBuilder::loadVec16(Type elt, Value ptr) {
+  return LLVM::LoadOp::create(b, loc, vec16(elt), ptr, /*alignment=*/16);
+}
+void KernelBuilder::storeVec16(Value v, Value ptr) {
+  LLVM::StoreOp::create(b, loc, v, ptr, /*alignment=*/16);
+}
+Value KernelBuilder::extract(Value vec, int64_t i) {
+  return LLVM::ExtractElementOp::create(b, loc, vec, c32(i));
+}
+Value KernelBuilder::insert(Value vec, Value x, int64_t i) {
+  return LLVM::InsertElementOp::create(b, loc, vec, x, c32(i));
+}
+Value KernelBuilder::aligned16(ArrayRef<Value> ptrs) {
+  Value bits = c64(0);
+  for (Value p : ptrs)
+    bits = arith::OrIOp::create(
+        b, loc, bits, LLVM::PtrToIntOp::create(b, loc, i64(), p));
+  Value low = arith::AndIOp::create(b, loc, bits, c64(15));
+  return cmp(arith::CmpIPredicate::eq, low, c64(0));
+}
 Value KernelBuilder::smemPtr(const SmemTile &t, Value index) {
   Value base = gep(smemBase, c32(t.offset), b.getI8Type());
   return gep(base, index, t.elt);

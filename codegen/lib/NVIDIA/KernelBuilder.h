@@ -87,6 +87,16 @@ public:
   mlir::Value gep(mlir::Value base, mlir::Value index, mlir::Type elt);
   mlir::Value load(mlir::Type t, mlir::Value ptr);
   void store(mlir::Value v, mlir::Value ptr);
+  /// A 16-byte vector of `elt` (8 x 16-bit or 4 x 32-bit lanes).
+  mlir::Type vec16(mlir::Type elt) const;
+  /// 16-byte vector load / store; `ptr` must be 16-byte aligned.
+  mlir::Value loadVec16(mlir::Type elt, mlir::Value ptr);
+  void storeVec16(mlir::Value v, mlir::Value ptr);
+  /// Lane `i` of a vector / a vector with lane `i` replaced.
+  mlir::Value extract(mlir::Value vec, int64_t i);
+  mlir::Value insert(mlir::Value vec, mlir::Value x, int64_t i);
+  /// True (i1) when every pointer is 16-byte aligned.
+  mlir::Value aligned16(llvm::ArrayRef<mlir::Value> ptrs);
   /// Pointer to element `index` (i32) of a shared tile.
   mlir::Value smemPtr(const SmemTile &t, mlir::Value index);
   mlir::Value loadSmem(const SmemTile &t, mlir::Value index);

@@ -107,10 +107,29 @@ bool replaceable(StringRef dir, std::string &error) {
 bool deltajit::writePackage(ModuleOp module, StringRef dir, StringRef producer,
                             PackageSummary &summary, std::string &error,
                             std::optional<json::Value> model) {
+  PackagePart part{module, "", ""};
+  return writePackage(ArrayRef<PackagePart>(part), dir, producer, summary,
+                      error, std::move(model));
+}
+
+bool deltajit::writePackage(ArrayRef<PackagePart> parts, StringRef dir,
+                            StringRef producer, PackageSummary &summary,
+                            std::string &error,
+                            std::optional<json::Value> model,
+                            std::optional<json::Value> tuning) {
   if (!replaceable(dir, error))
     return false;
+  if (parts.empty()) {
+    error = "no module to package";
+    return false;
+  }
+  ModuleOp module = parts.front().module;
 
-  std::map<std::string, std::string> ptx = collectPTX(module);
+  // PTX file name -> text, over all parts.
+  std::map<std::string, std::string> ptx;
+  for (const PackagePart &part : parts)
+    for (auto &[name, text] : collectPTX(ModuleOp(part.module)))
+      ptx[name + part.fileSuffix] = text;
   if (ptx.empty()) {
     error = "the module holds no compiled kernels (nothing to package: no "
             "delta-rule layer was lowered)";
@@ -136,21 +155,29 @@ bool deltajit::writePackage(ModuleOp module, StringRef dir, StringRef producer,
   std::map<std::string, std::vector<std::string>> kernelsOf;
   json::Array entries;
   llvm::StringSet<> seenEntries, seenKernels, hostOps;
-  module.walk([&](Operation *op) {
+  std::string kernelClash;
+  for (const PackagePart &part : parts) {
+  ModuleOp partModule = part.module;
+  bool isMain = partModule == module;
+  partModule.walk([&](Operation *op) {
     auto launch = dyn_cast<delta::LaunchOp>(op);
     if (!launch) {
-      if (op->getDialect() && op->getDialect()->getNamespace() == "delta" &&
+      if (isMain && op->getDialect() &&
+          op->getDialect()->getNamespace() == "delta" &&
           !op->getParentOfType<gpu::GPUModuleOp>())
         hostOps.insert(op->getName().getStringRef());
       return;
     }
     DictionaryAttr info = launch.getLaunch();
-    std::string moduleName = launch.getKernel().getRootReference().str();
+    std::string moduleName =
+        launch.getKernel().getRootReference().str() + part.fileSuffix;
 
     // One kernel (grid, block, ... in `info`) or a `launches` list.
     auto describe = [&](DictionaryAttr d, StringRef kernel) {
       if (seenKernels.insert(kernel).second)
         kernelsOf[moduleName].push_back(kernel.str());
+      else if (!llvm::is_contained(kernelsOf[moduleName], kernel))
+        kernelClash = kernel.str();
       json::Array grid, block, params;
       for (Attribute g : cast<ArrayAttr>(d.get("grid")))
         grid.push_back(cast<StringAttr>(g).getValue());
@@ -172,6 +199,8 @@ bool deltajit::writePackage(ModuleOp module, StringRef dir, StringRef producer,
     json::Object entry;
     for (NamedAttribute a : cast<DictionaryAttr>(info.get("entry")))
       entry[a.getName().getValue()] = toJSON(a.getValue());
+    if (!part.config.empty())
+      entry["config"] = part.config;
     json::Array launches, scratch;
     if (auto list = info.getAs<ArrayAttr>("launches")) {
       for (Attribute l : list) {
@@ -200,6 +229,12 @@ bool deltajit::writePackage(ModuleOp module, StringRef dir, StringRef producer,
       ++summary.numEntries;
     }
   });
+  }
+  if (!kernelClash.empty()) {
+    error = "internal error: kernel '" + kernelClash +
+            "' is defined by two kernel modules of the package";
+    return false;
+  }
   summary.numKernels = seenKernels.size();
 
   // Assemble next to the destination, then rename into place.
@@ -263,6 +298,8 @@ bool deltajit::writePackage(ModuleOp module, StringRef dir, StringRef producer,
                         {"weights", std::move(weights)}};
   if (model)
     manifest["model"] = std::move(*model);
+  if (tuning)
+    manifest["tuning"] = std::move(*tuning);
   std::string text;
   llvm::raw_string_ostream os(text);
   os << llvm::formatv("{0:2}", json::Value(std::move(manifest))) << "\n";

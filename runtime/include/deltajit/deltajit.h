@@ -239,6 +239,37 @@ typedef struct dj_entry_info_t {
 DJ_API dj_status_t dj_package_entry_info(const dj_package_t *pkg, size_t index,
                                          dj_entry_info_t *info);
 
+/** The compile configuration of entry `index` (manifest "config", e.g.
+ *  "bv64_w8_fused"; docs/tuning.md), or NULL when the entry names none. The
+ *  string is owned by the package. */
+DJ_API dj_status_t dj_package_entry_config(const dj_package_t *pkg,
+                                           size_t index, const char **config);
+
+/** Tuned packages (`deltac --tune-space`) hold several entries with the same
+ *  keys and different configs. By default a call runs the one the tuning
+ *  database names for this GPU and shape bucket ($DELTAJIT_TUNING_DB, else
+ *  `<cache_dir>/tuning/tuning-db.json`; written by delta-tune), else the one
+ *  the package's own tuning table names, else the first (default) entry;
+ *  $DELTAJIT_TUNING=off skips the database and the table. A missing or
+ *  corrupt database is never an error.
+ *
+ *  dj_package_pin_config() overrides that for this package: calls with
+ *  several candidates run the entry with config `config` (and fail with
+ *  DJ_ERROR_NOT_FOUND when they have none); calls with one candidate run it.
+ *  NULL or "" removes the pin. DJ_ERROR_NOT_FOUND when no entry of the
+ *  package has that config. For tuning tools and experiments. */
+DJ_API dj_status_t dj_package_pin_config(dj_package_t *pkg,
+                                         const char *config);
+
+/** How the entry of a call was chosen. */
+typedef enum dj_entry_choice_t {
+  DJ_CHOICE_ONLY = 0,          /**< one candidate config */
+  DJ_CHOICE_DEFAULT = 1,       /**< the first entry: nothing tuned applies */
+  DJ_CHOICE_TUNING_DB = 2,     /**< the tuning database */
+  DJ_CHOICE_PACKAGE_TABLE = 3, /**< the package's tuning table */
+  DJ_CHOICE_PINNED = 4         /**< dj_package_pin_config() */
+} dj_entry_choice_t;
+
 /** Checks a safetensors checkpoint against the weights of the model a
  *  package was compiled from (manifest "weights"), reading only the
  *  checkpoint's header; no GPU needed. Names follow the reference library's
@@ -345,6 +376,14 @@ DJ_API dj_status_t
 dj_delta_rule_forward(dj_context_t *ctx, dj_package_t *pkg,
                       const dj_delta_rule_forward_args_t *args, void *stream);
 
+/** Writes the index of the entry dj_delta_rule_forward() would run with
+ *  these arguments (validated the same way) to `*entry_index`, and how it
+ *  was chosen to `*how` (may be NULL). Queues nothing. */
+DJ_API dj_status_t dj_delta_rule_forward_entry(
+    dj_context_t *ctx, dj_package_t *pkg,
+    const dj_delta_rule_forward_args_t *args, size_t *entry_index,
+    dj_entry_choice_t *how);
+
 /** Arguments of dj_delta_rule_decode() (one token per sequence).
  *
  *  Layouts: q, k `[N, H, DK]`; v, o `[N, HV, DV]`; beta `[N, HV]`; states
@@ -369,6 +408,12 @@ typedef struct dj_delta_rule_decode_args_t {
 DJ_API dj_status_t dj_delta_rule_decode(dj_context_t *ctx, dj_package_t *pkg,
                                         const dj_delta_rule_decode_args_t *args,
                                         void *stream);
+
+/** As dj_delta_rule_forward_entry(), for dj_delta_rule_decode(). */
+DJ_API dj_status_t dj_delta_rule_decode_entry(
+    dj_context_t *ctx, dj_package_t *pkg,
+    const dj_delta_rule_decode_args_t *args, size_t *entry_index,
+    dj_entry_choice_t *how);
 
 /*===----------------------------------------------------------------------===*/
 /* Device memory helpers (so C programs and tests need not link CUDA)         */

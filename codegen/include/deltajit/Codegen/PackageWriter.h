@@ -34,6 +34,27 @@ bool writePackage(mlir::ModuleOp module, llvm::StringRef dir,
                   std::string &error,
                   std::optional<llvm::json::Value> model = std::nullopt);
 
+/// One compiled module of a package and the tile configuration it was
+/// compiled with (docs/tuning.md).
+struct PackagePart {
+  mlir::ModuleOp module;
+  /// The entries' "config" ("bv64_w8_fused"); empty: no "config" field.
+  std::string config;
+  /// Appended to the PTX file names of this part's kernel modules
+  /// ("deltajit_kernels<suffix>.ptx"); the parts' suffixes must differ.
+  std::string fileSuffix;
+};
+
+/// Writes one package from several parts (as above): the entries of
+/// parts[0] first, then those of the others in order; kernel names must be
+/// unique across parts. Host ops and weights come from parts[0]. `tuning`,
+/// when given, is the manifest's "tuning" section.
+bool writePackage(llvm::ArrayRef<PackagePart> parts, llvm::StringRef dir,
+                  llvm::StringRef producer, PackageSummary &summary,
+                  std::string &error,
+                  std::optional<llvm::json::Value> model = std::nullopt,
+                  std::optional<llvm::json::Value> tuning = std::nullopt);
+
 } // namespace deltajit
 
 #endif // DELTAJIT_CODEGEN_PACKAGEWRITER_H

@@ -43,6 +43,12 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
            "for all chunks in parallel (prepare), then the state-dependent "
            "ops sequentially over chunks (scan), the values between them "
            "in global scratch">,
+    Option<"phases", "phases", "int64_t", /*default=*/"1",
+           "Kernels per chunk loop: 1 fused; 2 = split-kernels (prepare + "
+           "scan); 3 = prepare (chunk-parallel WY preparation), scan (only "
+           "the state recurrence, sequential over chunks, writing each "
+           "chunk's starting state and new values to scratch), output "
+           "(chunk-parallel outputs from those)">,
     Option<"epilogueFusion", "epilogue-fusion", "bool", /*default=*/"true",
            "Run masks and row scales that transform a product in place in "
            "the product's epilogue (applied for dk <= 128: measured on the "

@@ -1,0 +1,613 @@
+//===- TuningDBTest.cpp - tuning database and entry choice, without a GPU -===//
+//
+// Keys, shape buckets, the database file (round trip, atomic merge-write,
+// corrupt and missing files, clear), the manifest's config and tuning
+// table, and the choice among entries that differ only in config.
+//
+//===----------------------------------------------------------------------===//
+
+#include "DeltaRule.h"
+#include "Error.h"
+#include "Manifest.h"
+#include "TestUtil.h"
+#include "TuningDB.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+using namespace deltajit;
+using deltajit::test::readFile;
+using deltajit::test::ScopedEnv;
+using deltajit::test::TempDir;
+using deltajit::test::writeFile;
+using nlohmann::json;
+
+namespace {
+
+GpuKey h200() {
+  GpuKey g;
+  g.name = "NVIDIA H200";
+  g.smCount = 132;
+  g.ccMajor = 9;
+  g.ccMinor = 0;
+  g.driverVersion = 13000;
+  return g;
+}
+
+OpSignature fwdSig(int64_t d = 128) {
+  OpSignature s;
+  s.op = "delta_rule_forward";
+  s.dtype = "bf16";
+  s.dk = s.dv = d;
+  s.chunk = 64;
+  s.useQkL2norm = true;
+  return s;
+}
+
+constexpr const char *kRuntime = "deltajit-runtime test";
+constexpr const char *kCompiler = "deltac 0.1.0 (MLIR 22.1.8)";
+
+TuningRecord record(const std::string &bucket, const std::string &winner,
+                    std::vector<std::pair<std::string, double>> times = {}) {
+  TuningRecord r;
+  r.gpu = h200();
+  r.runtimeVersion = kRuntime;
+  r.compilerVersion = kCompiler;
+  r.sig = fwdSig();
+  r.bucket = bucket;
+  r.config = winner;
+  r.defaultConfig = "bv64_w8_fused";
+  r.shape = "B=8 T=2048 H=16 HV=16";
+  r.timesMs = std::move(times);
+  r.tunedAt = "2026-12-01T00:00:00Z";
+  return r;
+}
+
+json fwdEntry(const std::string &config, int chunk = 64, int d = 128) {
+  json e = {{"op", "delta_rule_forward"},
+            {"dtype", "bf16"},
+            {"dk", d},
+            {"dv", d},
+            {"chunk", chunk},
+            {"use_qk_l2norm", true},
+            {"launches",
+             json::array({{{"kernel", "k0"},
+                           {"grid", json::array({"total_chunks", "HV", "1"})},
+                           {"block", json::array({128, 1, 1})},
+                           {"shared_bytes", 0},
+                           {"params", json::array()}}})}};
+  if (!config.empty())
+    e["config"] = config;
+  return e;
+}
+
+json decodeEntry(const std::string &config) {
+  json e = fwdEntry(config);
+  e["op"] = "delta_rule_decode";
+  e.erase("chunk");
+  e["launches"][0]["grid"] = json::array({"N", "HV", "1"});
+  return e;
+}
+
+json manifestJson(const json &entries, const json &tuning = nullptr) {
+  json m = {
+      {"format", "deltajit-package"},
+      {"format_version", 1},
+      {"producer", kCompiler},
+      {"target", {{"arch", "sm_90a"}, {"sm", 90}}},
+      {"modules", json::array({{{"file", "k.ptx"},
+                                {"sha256", std::string(64, '0')},
+                                {"kernels", json::array({"k0"})}}})},
+      {"entries", entries}};
+  if (!tuning.is_null())
+    m["tuning"] = tuning;
+  return m;
+}
+
+Manifest manifestOf(const json &entries, const json &tuning = nullptr) {
+  return parseManifest(manifestJson(entries, tuning).dump(), "manifest.json");
+}
+
+json tableFor(const std::string &gpu, const std::string &bucket,
+              const std::string &config) {
+  return json::array(
+      {{{"gpu", {{"name", gpu}, {"compute_capability", "9.0"}}},
+        {"table", json::array({{{"op", "delta_rule_forward"},
+                                {"dtype", "bf16"},
+                                {"dk", 128},
+                                {"dv", 128},
+                                {"chunk", 64},
+                                {"use_qk_l2norm", true},
+                                {"bucket", bucket},
+                                {"config", config}}})}}});
+}
+
+/// Three candidates (A default, B, C) of one forward signature, then a
+/// decode entry.
+json threeConfigs() {
+  return json::array({fwdEntry("A"), fwdEntry("B"), fwdEntry("C"),
+                      decodeEntry("A")});
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Buckets and keys
+//===----------------------------------------------------------------------===//
+
+TEST(TuningBuckets, PowersOfTwo) {
+  EXPECT_EQ(pow2Floor(0), 0);
+  EXPECT_EQ(pow2Floor(-5), 0);
+  EXPECT_EQ(pow2Floor(1), 1);
+  EXPECT_EQ(pow2Floor(2), 2);
+  EXPECT_EQ(pow2Floor(3), 2);
+  EXPECT_EQ(pow2Floor(96), 64);
+  EXPECT_EQ(pow2Floor(128), 128);
+  EXPECT_EQ(pow2Floor(int64_t(1) << 62), int64_t(1) << 62);
+}
+
+TEST(TuningBuckets, ForwardAndDecode) {
+  // BENCHMARKS.md shapes: 8 x 2048 tokens, HV 16.
+  EXPECT_EQ(forwardBucket(8, 16, 8 * 2048), "nh128_len2048");
+  EXPECT_EQ(forwardBucket(1, 16, 16384), "nh16_len16384");
+  // Variable length: 6 sequences, 16384 tokens: mean 2730 -> 2048.
+  EXPECT_EQ(forwardBucket(6, 16, 16384), "nh64_len2048");
+  // Shapes in one bucket share it; the next power of two does not.
+  EXPECT_EQ(forwardBucket(8, 16, 8 * 4095), "nh128_len2048");
+  EXPECT_EQ(forwardBucket(8, 16, 8 * 4096), "nh128_len4096");
+  // Short and empty batches stay well defined.
+  EXPECT_EQ(forwardBucket(3, 1, 0), "nh2_len1");
+  EXPECT_EQ(forwardBucket(0, 16, 0), "nh0_len1");
+  EXPECT_EQ(decodeBucket(256, 16), "nh4096");
+  EXPECT_EQ(decodeBucket(1, 16), "nh16");
+  EXPECT_EQ(decodeBucket(0, 16), "nh0");
+}
+
+TEST(TuningDB, EveryKeyFieldSeparatesRecords) {
+  TuningDB db;
+  db.put(record("nh128_len2048", "B"));
+  auto look = [&](GpuKey g, std::string runtime, std::string compiler,
+                  OpSignature s, std::string bucket) {
+    const TuningRecord *r = db.find(g, runtime, compiler, s, bucket);
+    return r ? r->config : std::string("-");
+  };
+  GpuKey g = h200();
+  OpSignature s = fwdSig();
+  EXPECT_EQ(look(g, kRuntime, kCompiler, s, "nh128_len2048"), "B");
+  EXPECT_EQ(look(g, kRuntime, kCompiler, s, "nh64_len2048"), "-");
+  EXPECT_EQ(look(g, "other runtime", kCompiler, s, "nh128_len2048"), "-");
+  EXPECT_EQ(look(g, kRuntime, "deltac 0.2.0", s, "nh128_len2048"), "-");
+  for (int field = 0; field < 5; ++field) {
+    GpuKey other = h200();
+    if (field == 0)
+      other.name = "NVIDIA H100 80GB HBM3";
+    if (field == 1)
+      other.smCount = 114;
+    if (field == 2)
+      other.ccMinor = 1;
+    if (field == 3)
+      other.ccMajor = 8;
+    if (field == 4)
+      other.driverVersion = 12080;
+    EXPECT_EQ(look(other, kRuntime, kCompiler, s, "nh128_len2048"), "-")
+        << "gpu field " << field;
+  }
+  for (int field = 0; field < 6; ++field) {
+    OpSignature other = fwdSig();
+    if (field == 0)
+      other.op = "delta_rule_decode";
+    if (field == 1)
+      other.dtype = "fp16";
+    if (field == 2)
+      other.dk = 64;
+    if (field == 3)
+      other.dv = 64;
+    if (field == 4)
+      other.chunk = 32;
+    if (field == 5)
+      other.useQkL2norm = false;
+    EXPECT_EQ(look(g, kRuntime, kCompiler, other, "nh128_len2048"), "-")
+        << "signature field " << field;
+  }
+  // The same key replaces; another key adds.
+  db.put(record("nh128_len2048", "C"));
+  db.put(record("nh64_len4096", "A"));
+  EXPECT_EQ(db.records().size(), 2u);
+  EXPECT_EQ(look(g, kRuntime, kCompiler, s, "nh128_len2048"), "C");
+}
+
+TEST(TuningDB, LookupFallsBackToFastestAvailable) {
+  TuningDB db;
+  db.put(record("b", "Z", {{"Z", 1.0}, {"C", 1.5}, {"B", 2.0}}));
+  auto available = [](const std::string &c) { return c != "Z"; };
+  EXPECT_EQ(db.lookup(h200(), kRuntime, kCompiler, fwdSig(), "b", available),
+            "C");
+  auto none = [](const std::string &) { return false; };
+  EXPECT_EQ(db.lookup(h200(), kRuntime, kCompiler, fwdSig(), "b", none),
+            std::nullopt);
+  auto all = [](const std::string &) { return true; };
+  EXPECT_EQ(db.lookup(h200(), kRuntime, kCompiler, fwdSig(), "b", all), "Z");
+  EXPECT_EQ(db.lookup(h200(), kRuntime, kCompiler, fwdSig(), "x", all),
+            std::nullopt);
+}
+
+//===----------------------------------------------------------------------===//
+// The file
+//===----------------------------------------------------------------------===//
+
+TEST(TuningDBFile, RoundTrip) {
+  TuningDB db;
+  TuningRecord r = record("nh128_len2048", "B", {{"B", 1.25}, {"A", 1.5}});
+  r.rejected = {{"C", "rel L2 of o 0.31 > 0.01"}};
+  db.put(r);
+  TuningRecord d = record("nh16", "A");
+  d.sig.op = "delta_rule_decode";
+  d.sig.chunk.reset();
+  db.put(d);
+  TuningDB::LoadStatus status;
+  TuningDB back = TuningDB::parse(db.serialize(), &status);
+  EXPECT_EQ(status, TuningDB::LoadStatus::Loaded);
+  ASSERT_EQ(back.records().size(), 2u);
+  const TuningRecord *f =
+      back.find(h200(), kRuntime, kCompiler, fwdSig(), "nh128_len2048");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->config, "B");
+  EXPECT_EQ(f->defaultConfig, "bv64_w8_fused");
+  EXPECT_EQ(f->shape, "B=8 T=2048 H=16 HV=16");
+  ASSERT_EQ(f->timesMs.size(), 2u);
+  EXPECT_EQ(f->timesMs[0].first, "B");
+  EXPECT_DOUBLE_EQ(f->timesMs[0].second, 1.25);
+  ASSERT_EQ(f->rejected.size(), 1u);
+  EXPECT_EQ(f->rejected[0].second, "rel L2 of o 0.31 > 0.01");
+  EXPECT_EQ(f->tunedAt, "2026-12-01T00:00:00Z");
+  const TuningRecord *g =
+      back.find(h200(), kRuntime, kCompiler, d.sig, "nh16");
+  ASSERT_NE(g, nullptr);
+  EXPECT_FALSE(g->sig.chunk.has_value());
+  // The text is stable (records in key order).
+  EXPECT_EQ(back.serialize(), db.serialize());
+}
+
+TEST(TuningDBFile, MissingAndCorruptFilesReadAsEmpty) {
+  TempDir dir;
+  TuningDB::LoadStatus status;
+  EXPECT_TRUE(TuningDB::load(dir / "absent.json", &status).empty());
+  EXPECT_EQ(status, TuningDB::LoadStatus::Missing);
+  EXPECT_TRUE(TuningDB::load("", &status).empty());
+  EXPECT_EQ(status, TuningDB::LoadStatus::Missing);
+
+  std::string good = [] {
+    TuningDB db;
+    db.put(record("b", "B"));
+    return db.serialize();
+  }();
+  const std::vector<std::string> corrupt = {
+      "",
+      good.substr(0, good.size() / 2), // truncated
+      "[1, 2, 3]",
+      R"({"format": "something-else", "format_version": 1, "records": []})",
+      R"({"format": "deltajit-tuning-db", "format_version": 2, "records": []})",
+      R"({"format": "deltajit-tuning-db", "format_version": 1, "records": {}})",
+      std::string("\0\xff\xfe garbage", 11)};
+  for (size_t i = 0; i < corrupt.size(); ++i) {
+    writeFile(dir / "db.json", corrupt[i]);
+    TuningDB db = TuningDB::load(dir / "db.json", &status);
+    EXPECT_TRUE(db.empty()) << "case " << i;
+    EXPECT_EQ(status, TuningDB::LoadStatus::Corrupt) << "case " << i;
+  }
+  // A directory where the file should be: unreadable, not fatal.
+  std::filesystem::create_directories(dir / "isdir.json");
+  EXPECT_TRUE(TuningDB::load(dir / "isdir.json", &status).empty());
+}
+
+TEST(TuningDBFile, BadRecordsAreSkippedOthersKept) {
+  json good = json::parse(TuningDB().serialize());
+  TuningDB one;
+  one.put(record("b", "B"));
+  json rec = json::parse(one.serialize())["records"][0];
+  json noConfig = rec, badDk = rec, badCc = rec;
+  noConfig.erase("config");
+  badDk["dk"] = "128";
+  badCc["compute_capability"] = "nine";
+  good["records"] = json::array({noConfig, 42, badDk, badCc, rec});
+  TuningDB::LoadStatus status;
+  TuningDB db = TuningDB::parse(good.dump(), &status);
+  EXPECT_EQ(status, TuningDB::LoadStatus::Loaded);
+  ASSERT_EQ(db.records().size(), 1u);
+  EXPECT_EQ(db.records()[0].config, "B");
+}
+
+TEST(TuningDBFile, UpdateMergesAtomicallyAndCreatesTheDirectory) {
+  TempDir dir;
+  std::string path = dir / "nested/tuning/tuning-db.json";
+  std::string error;
+  ASSERT_TRUE(TuningDB::update(path, {record("b1", "B")}, &error)) << error;
+  ASSERT_TRUE(
+      TuningDB::update(path, {record("b2", "C"), record("b1", "A")}, &error))
+      << error;
+  TuningDB db = TuningDB::load(path);
+  ASSERT_EQ(db.records().size(), 2u);
+  EXPECT_EQ(db.find(h200(), kRuntime, kCompiler, fwdSig(), "b1")->config, "A");
+  EXPECT_EQ(db.find(h200(), kRuntime, kCompiler, fwdSig(), "b2")->config, "C");
+  // Only the database and its lock file are left: no temp files.
+  std::vector<std::string> names;
+  for (auto &e : std::filesystem::directory_iterator(dir / "nested/tuning"))
+    names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"tuning-db.json",
+                                             "tuning-db.json.lock"}));
+}
+
+TEST(TuningDBFile, CorruptFileIsRebuiltOnWrite) {
+  TempDir dir;
+  std::string path = dir / "db.json";
+  writeFile(path, "{ not json");
+  std::string error;
+  ASSERT_TRUE(TuningDB::update(path, {record("b", "B")}, &error)) << error;
+  TuningDB::LoadStatus status;
+  TuningDB db = TuningDB::load(path, &status);
+  EXPECT_EQ(status, TuningDB::LoadStatus::Loaded);
+  ASSERT_EQ(db.records().size(), 1u);
+  EXPECT_EQ(db.records()[0].config, "B");
+}
+
+TEST(TuningDBFile, FailedWriteLeavesTheFileAndSaysWhy) {
+  TempDir dir;
+  writeFile(dir / "plain-file", "x");
+  std::string error;
+  EXPECT_FALSE(
+      TuningDB::update(dir / "plain-file/db.json", {record("b", "B")}, &error));
+  EXPECT_NE(error.find("plain-file"), std::string::npos) << error;
+  EXPECT_FALSE(TuningDB::update("", {record("b", "B")}, &error));
+  EXPECT_NE(error.find("DELTAJIT_TUNING_DB"), std::string::npos) << error;
+  EXPECT_EQ(readFile(dir / "plain-file"), "x");
+}
+
+TEST(TuningDBFile, ClearRemovesOnlyItsFiles) {
+  TempDir dir;
+  std::string path = dir / "tuning/tuning-db.json";
+  std::string error;
+  ASSERT_TRUE(TuningDB::update(path, {record("b", "B")}, &error));
+  writeFile(dir / "tuning/notes.txt", "keep");
+  EXPECT_TRUE(TuningDB::clear(path, &error)) << error;
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_FALSE(std::filesystem::exists(path + ".lock"));
+  EXPECT_EQ(readFile(dir / "tuning/notes.txt"), "keep");
+  // Clearing nothing is fine.
+  EXPECT_TRUE(TuningDB::clear(path, &error));
+}
+
+TEST(TuningDBFile, DefaultPathAndSwitches) {
+  TempDir dir;
+  {
+    ScopedEnv db("DELTAJIT_TUNING_DB", nullptr);
+    ScopedEnv cache("DELTAJIT_CACHE_DIR", (dir / "cache").c_str());
+    EXPECT_EQ(TuningDB::defaultPath("/ctx/cache"),
+              "/ctx/cache/tuning/tuning-db.json");
+    EXPECT_EQ(TuningDB::defaultPath(""),
+              dir / "cache/tuning/tuning-db.json");
+  }
+  {
+    ScopedEnv db("DELTAJIT_TUNING_DB", "/elsewhere/db.json");
+    EXPECT_EQ(TuningDB::defaultPath("/ctx/cache"), "/elsewhere/db.json");
+  }
+  {
+    ScopedEnv off("DELTAJIT_TUNING", nullptr);
+    EXPECT_TRUE(TuningDB::enabledByEnvironment());
+  }
+  for (const char *v : {"off", "OFF", "0", "false", "no"}) {
+    ScopedEnv off("DELTAJIT_TUNING", v);
+    EXPECT_FALSE(TuningDB::enabledByEnvironment()) << v;
+  }
+  ScopedEnv on("DELTAJIT_TUNING", "on");
+  EXPECT_TRUE(TuningDB::enabledByEnvironment());
+}
+
+//===----------------------------------------------------------------------===//
+// The manifest
+//===----------------------------------------------------------------------===//
+
+TEST(TuningManifest, ConfigAndTableAreParsed) {
+  Manifest m = manifestOf(threeConfigs(), tableFor("NVIDIA H200", "b", "C"));
+  ASSERT_EQ(m.entries.size(), 4u);
+  EXPECT_EQ(m.entries[1].config, "B");
+  EXPECT_EQ(m.entries[1].describe(),
+            "delta_rule_forward dtype=bf16 dk=128 dv=128 chunk=64 "
+            "use_qk_l2norm=true config=B");
+  ASSERT_EQ(m.tuning.size(), 1u);
+  EXPECT_EQ(m.tuning[0].gpuName, "NVIDIA H200");
+  EXPECT_EQ(m.tuning[0].computeCapability, "9.0");
+  ASSERT_EQ(m.tuning[0].rows.size(), 1u);
+  EXPECT_EQ(m.tuning[0].rows[0].config, "C");
+  EXPECT_EQ(m.tuning[0].rows[0].chunk, 64);
+  // Entries without a config (older packages) stay valid.
+  EXPECT_FALSE(manifestOf(json::array({fwdEntry("")})).entries[0].config);
+}
+
+TEST(TuningManifest, BadFieldsAreNamed) {
+  auto error = [](const json &entries, const json &tuning) {
+    try {
+      manifestOf(entries, tuning);
+    } catch (const Error &e) {
+      EXPECT_EQ(e.status(), DJ_ERROR_PACKAGE);
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  json entry = fwdEntry("A");
+  entry["config"] = 3;
+  EXPECT_NE(error(json::array({entry}), nullptr)
+                .find("entries[0].config: expected a string"),
+            std::string::npos);
+  json table = tableFor("NVIDIA H200", "b", "C");
+  table[0]["table"][0].erase("bucket");
+  EXPECT_NE(error(threeConfigs(), table)
+                .find("tuning[0].table[0].bucket: missing required field"),
+            std::string::npos);
+  EXPECT_NE(error(threeConfigs(), json::object())
+                .find("tuning: expected an array"),
+            std::string::npos);
+}
+
+//===----------------------------------------------------------------------===//
+// The choice among entries
+//===----------------------------------------------------------------------===//
+
+TEST(EntryChoice, FindEntriesListsEveryMatchInOrder) {
+  Manifest m = manifestOf(threeConfigs());
+  EntryRequest r;
+  r.op = "delta_rule_forward";
+  r.dtype = DJ_DTYPE_BF16;
+  r.dk = r.dv = 128;
+  r.useQkL2norm = true;
+  EXPECT_EQ(findEntries(m, r, "p"), (std::vector<size_t>{0, 1, 2}));
+  EXPECT_EQ(findEntry(m, r, "p"), 0u);
+  r.useQkL2norm = false;
+  EXPECT_THROW(findEntries(m, r, "p"), Error);
+}
+
+TEST(EntryChoice, DefaultWithoutTuning) {
+  Manifest m = manifestOf(threeConfigs());
+  GpuKey g = h200();
+  ChoiceInputs in;
+  in.gpu = &g;
+  in.runtimeVersion = kRuntime;
+  EntryChoice c = chooseEntry(m, {0, 1, 2}, "b", in);
+  EXPECT_EQ(c.index, 0u);
+  EXPECT_EQ(c.source, ChoiceSource::Default);
+  // One candidate: "only".
+  c = chooseEntry(m, {3}, "b", in);
+  EXPECT_EQ(c.index, 3u);
+  EXPECT_EQ(c.source, ChoiceSource::Only);
+}
+
+TEST(EntryChoice, DatabaseThenPackageTableThenDefault) {
+  Manifest m = manifestOf(threeConfigs(), tableFor("NVIDIA H200", "b", "C"));
+  GpuKey g = h200();
+  TuningDB db;
+  db.put(record("b", "B"));
+  ChoiceInputs in;
+  in.gpu = &g;
+  in.runtimeVersion = kRuntime;
+  in.db = &db;
+  EntryChoice c = chooseEntry(m, {0, 1, 2}, "b", in);
+  EXPECT_EQ(c.index, 1u);
+  EXPECT_EQ(c.source, ChoiceSource::TuningDb);
+  // The database knows nothing of this driver: the package's table.
+  GpuKey newer = h200();
+  newer.driverVersion = 13010;
+  in.gpu = &newer;
+  c = chooseEntry(m, {0, 1, 2}, "b", in);
+  EXPECT_EQ(c.index, 2u);
+  EXPECT_EQ(c.source, ChoiceSource::PackageTable);
+  in.usePackageTable = false;
+  EXPECT_EQ(chooseEntry(m, {0, 1, 2}, "b", in).source, ChoiceSource::Default);
+  in.usePackageTable = true;
+  // Another bucket, or another GPU: the default.
+  c = chooseEntry(m, {0, 1, 2}, "other-bucket", in);
+  EXPECT_EQ(c.index, 0u);
+  EXPECT_EQ(c.source, ChoiceSource::Default);
+  GpuKey other = h200();
+  other.name = "NVIDIA A100-SXM4-80GB";
+  in.gpu = &other;
+  EXPECT_EQ(chooseEntry(m, {0, 1, 2}, "b", in).source, ChoiceSource::Default);
+  // Without GPU facts nothing is looked up.
+  in.gpu = nullptr;
+  EXPECT_EQ(chooseEntry(m, {0, 1, 2}, "b", in).source, ChoiceSource::Default);
+}
+
+TEST(EntryChoice, RecordedWinnerMissingFromThePackage) {
+  Manifest m = manifestOf(threeConfigs());
+  GpuKey g = h200();
+  TuningDB db;
+  db.put(record("b", "Z", {{"Z", 1.0}, {"C", 1.1}, {"A", 1.3}}));
+  ChoiceInputs in;
+  in.gpu = &g;
+  in.runtimeVersion = kRuntime;
+  in.db = &db;
+  EntryChoice c = chooseEntry(m, {0, 1, 2}, "b", in);
+  EXPECT_EQ(c.index, 2u); // C: the fastest measured config the package has
+  EXPECT_EQ(c.source, ChoiceSource::TuningDb);
+  // Nothing measured is available: the default.
+  TuningDB only;
+  only.put(record("b", "Z", {{"Z", 1.0}}));
+  in.db = &only;
+  EXPECT_EQ(chooseEntry(m, {0, 1, 2}, "b", in).source, ChoiceSource::Default);
+}
+
+TEST(EntryChoice, CandidatesShareTheFirstMatchsChunk) {
+  Manifest m = manifestOf(
+      json::array({fwdEntry("A", 64), fwdEntry("B", 32), fwdEntry("C", 64)}));
+  GpuKey g = h200();
+  TuningDB db;
+  db.put(record("b", "B")); // B has another chunk: not a candidate
+  ChoiceInputs in;
+  in.gpu = &g;
+  in.runtimeVersion = kRuntime;
+  in.db = &db;
+  EXPECT_EQ(chooseEntry(m, {0, 1, 2}, "b", in).index, 0u);
+  db.put(record("b", "C"));
+  EXPECT_EQ(chooseEntry(m, {0, 1, 2}, "b", in).index, 2u);
+}
+
+TEST(EntryChoice, PinnedConfig) {
+  Manifest m = manifestOf(threeConfigs());
+  ChoiceInputs in;
+  in.pinned = "C";
+  EntryChoice c = chooseEntry(m, {0, 1, 2}, "b", in);
+  EXPECT_EQ(c.index, 2u);
+  EXPECT_EQ(c.source, ChoiceSource::Pinned);
+  // The decode entry has one config: it runs, pin or not.
+  in.pinned = "B";
+  EXPECT_EQ(chooseEntry(m, {3}, "b", in).source, ChoiceSource::Only);
+  in.pinned = "nope";
+  try {
+    chooseEntry(m, {0, 1, 2}, "b", in);
+    FAIL() << "chose an entry for an unknown pinned config";
+  } catch (const Error &e) {
+    EXPECT_EQ(e.status(), DJ_ERROR_NOT_FOUND);
+    EXPECT_NE(std::string(e.what()).find("configs there: A B C"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(EntryChoice, ChooserReadsTheDatabaseFileAndHonoursTheSwitch) {
+  TempDir dir;
+  std::string path = dir / "db.json";
+  TuningRecord r = record("b", "B");
+  r.runtimeVersion = dj_runtime_version();
+  std::string error;
+  ASSERT_TRUE(TuningDB::update(path, {r}, &error)) << error;
+  Manifest m = manifestOf(threeConfigs());
+  ScopedEnv db("DELTAJIT_TUNING_DB", path.c_str());
+  {
+    ScopedEnv on("DELTAJIT_TUNING", nullptr);
+    EntryChooser chooser;
+    EntryChoice c = chooser.choose(m, {0, 1, 2}, "b", h200(), "", "k");
+    EXPECT_EQ(c.index, 1u);
+    EXPECT_EQ(c.source, ChoiceSource::TuningDb);
+    chooser.pin("C");
+    EXPECT_EQ(chooser.choose(m, {0, 1, 2}, "b", h200(), "", "k").index, 2u);
+    chooser.pin("");
+    EXPECT_EQ(chooser.choose(m, {0, 1, 2}, "b", h200(), "", "k").index, 1u);
+  }
+  {
+    ScopedEnv off("DELTAJIT_TUNING", "off");
+    EntryChooser chooser;
+    EntryChoice c = chooser.choose(m, {0, 1, 2}, "b", h200(), "", "k");
+    EXPECT_EQ(c.index, 0u);
+    EXPECT_EQ(c.source, ChoiceSource::Default);
+  }
+  // A corrupt database: the default, no error.
+  writeFile(path, "\x01garbage");
+  EntryChooser chooser;
+  EntryChoice c = chooser.choose(m, {0, 1, 2}, "b", h200(), "", "k");
+  EXPECT_EQ(c.index, 0u);
+  EXPECT_EQ(c.source, ChoiceSource::Default);
+}
