@@ -3,13 +3,14 @@
 # GPU tests (ctest label gpu) and the unit tests, compute-sanitizer over the
 # kernels, and (when built) delta-bench. Inputs: a package compiled elsewhere
 # and, where the machine lacks them, GoogleTest sources and nlohmann-json.
-# Usage: scripts/device-check.sh PACKAGE_DIR [GTEST_SOURCE_DIR] [EXTRA_INCLUDE_DIR]
+# Usage: scripts/device-check.sh PACKAGE_DIR [GTEST_SOURCE_DIR] [EXTRA_INCLUDE_DIR] [MODEL_PACKAGE_DIR]
 # Logs go to $OUT (or ./device-logs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 pkg="$(realpath "$1")"
 gtest="${2:+$(realpath "$2")}"
 extra="${3:+$(realpath "$3")}"
+model="${4:+$(realpath "$4")}"
 out="${OUT:-$PWD/device-logs}"
 mkdir -p "$out"
 build=/tmp/deltajit-device-build
@@ -18,7 +19,8 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DDELTAJIT_ENABLE_COMPILER=OFF -DDELTAJIT_ENABLE_RUNTIME=ON \
   -DDELTAJIT_TEST_PACKAGE_DIR="$pkg" \
   ${gtest:+-DDELTAJIT_GTEST_SOURCE_DIR="$gtest"} \
-  ${extra:+-DDELTAJIT_EXTRA_INCLUDE_DIR="$extra"} >"$out/configure.log" 2>&1 ||
+  ${extra:+-DDELTAJIT_EXTRA_INCLUDE_DIR="$extra"} \
+  ${model:+-DDELTAJIT_TEST_MODEL_PACKAGE_DIR="$model"} >"$out/configure.log" 2>&1 ||
   { tail -30 "$out/configure.log"; exit 1; }
 ninja -C "$build" >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv | tee "$out/gpu.txt"
@@ -39,4 +41,9 @@ fi
 if [ -x "$build/tools/delta-bench/delta-bench" ]; then
   "$build/tools/delta-bench/delta-bench" --package "$pkg" --json "$out/bench.json" 2>&1 |
     tee "$out/bench.txt"
+fi
+
+if [ -n "$model" ]; then
+  "$build/bin/delta-run" --package "$model" --lengths 5,64,300 --steps 32 2>&1 |
+    tee "$out/delta-run.txt"
 fi

@@ -22,6 +22,24 @@ tool_dirs = [config.deltajit_tools_dir, config.llvm_tools_dir]
 tools = ["delta-opt", "deltac"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
+# delta-tune (built with the runtime): its no-GPU modes (--list, --clear,
+# --candidates) and its errors where there is no driver.
+if os.path.exists(os.path.join(config.deltajit_tools_dir, "delta-tune")):
+    config.available_features.add("delta-tune")
+    llvm_config.add_tool_substitutions(["delta-tune"], tool_dirs)
+
+# A stand-in CUDA driver (test/runtime/FakeCudaDriver.cpp) for the runtime's
+# GPU-side control flow without a GPU.
+fake_cuda = os.path.join(config.deltajit_obj_root, "lib", "deltajit-fake-cuda.so")
+if os.path.exists(fake_cuda):
+    config.available_features.add("fake-cuda")
+    config.substitutions.append(("%fake_cuda", fake_cuda))
+
+# delta-run (built with the runtime): its arguments and the no-GPU path.
+if os.path.exists(os.path.join(config.deltajit_tools_dir, "delta-run")):
+    config.available_features.add("delta-run")
+    llvm_config.add_tool_substitutions(["delta-run"], tool_dirs)
+
 # ptxas (from the CUDA toolkit) lets PTX tests check that PTX assembles.
 if config.ptxas_executable and os.path.exists(config.ptxas_executable):
     config.available_features.add("ptxas")

@@ -14,14 +14,17 @@
 //   Online softmax in base 2 (scale * log2(e) folded into the scores).
 //   Grid (ceil(maxSeqTokens / 64), H, numSeqs), 128 threads, dynamic shared
 //   memory (64 + 2 * 64) * (D + 8) * 2 + 2 * 64 * (DV + 8) * 2 bytes.
-// - dj_glue_attn_decode_e<E>_<type> (any d <= 256, dv <= 32 * E): flash
-//   decoding. One CTA of 4 warps per (token, KV head, chunk of <= 8 query
-//   heads of that group, key split); a lane scores one key for all the
-//   group's heads (q in shared memory), warps take interleaved blocks of 32
-//   keys, the 4 warps merge in shared memory. With one split the CTA writes
-//   o; with several it writes (m, l, unnormalised acc) partials that
-//   dj_glue_attn_combine_<type> merges. Used for decode, and as the
-//   fallback for prefill shapes the tensor-core kernel does not cover.
+// - dj_glue_attn_decode_n<N>_h<GH>_<type> (any d, dv <= 64 * N <= 256):
+//   flash decoding. One CTA of 4 warps per (token, KV head, chunk of GH
+//   query heads of that group, key split); a warp is 4 key groups of 8
+//   lanes, each lane owning N 16-byte column chunks of q, K, V and the
+//   accumulator; scores are reduced over the 8 lanes, each group keeps its
+//   own online softmax in registers, groups merge by shuffles and warps in
+//   shared memory at the end. Splits past a token's position exit at once.
+//   With one split the CTA writes o; with several it writes (m, l,
+//   unnormalised acc) partials that dj_glue_attn_combine_<type> merges over
+//   the splits that hold keys. Used for decode, and as the fallback for
+//   prefill shapes the tensor-core kernel does not cover.
 //
 //===----------------------------------------------------------------------===//
 
@@ -332,25 +335,87 @@ DJ_DEV void attnPrefillBody(const u16 *q, const u16 *kCache, const u16 *vCache,
 // ---- Decode: flash decoding
 // ---------------------------------------------------------
 
-#define DJ_DEC_WARPS 4
-#define DJ_DEC_MAXG 8   // query heads per CTA
-#define DJ_DEC_MAXD 256 // largest d
+#define DJ_DEC_WARPS 4  // warps per CTA
+#define DJ_DEC_GROUP 8  // lanes per key row (a warp scores 4 keys at once)
+#define DJ_DEC_MAXD 256 // largest d / dv
 
-/// E: elements of a dv row per lane (dv <= 32 * E); lane owns columns
-/// e * 32 + lane.
-template <typename T, int E>
+/// Eight elements (one 16-byte chunk) of a cache row from column `col`:
+/// one 16-byte load when `vec` (dim % 8 == 0, 16-byte aligned rows), else
+/// up to eight 2-byte loads; zeros past `dim` and when !ok (the row is
+/// never read then, so NaN in unused cache rows never reaches a weight).
+DJ_DEV uint4 loadChunk8(const u16 *row, int col, int dim, bool ok, int vec) {
+  uint4 r = make_uint4(0u, 0u, 0u, 0u);
+  if (ok && col < dim) {
+    if (vec) {
+      r = __ldg(reinterpret_cast<const uint4 *>(row + col));
+    } else {
+      u32 w[4];
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const int c = col + 2 * k;
+        const u32 a = c < dim ? u32(row[c]) : 0u;
+        const u32 b = c + 1 < dim ? u32(row[c + 1]) : 0u;
+        w[k] = a | (b << 16);
+      }
+      r = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+  }
+  return r;
+}
+
+template <typename T> DJ_DEV void unpack8(const uint4 &r, float (&v)[8]) {
+  v[0] = T::lo(r.x);
+  v[1] = T::hi(r.x);
+  v[2] = T::lo(r.y);
+  v[3] = T::hi(r.y);
+  v[4] = T::lo(r.z);
+  v[5] = T::hi(r.z);
+  v[6] = T::lo(r.w);
+  v[7] = T::hi(r.w);
+}
+
+/// The key range [lo, pe] of a token at position p (empty when pe < lo).
+DJ_DEV void attnKeyRange(int p, i64 maxCtx, int window, int &lo, int &pe) {
+  pe = i64(p) >= maxCtx ? int(maxCtx - 1) : p;
+  lo = window > 0 ? max(0, p - window + 1) : 0;
+}
+
+/// Splits of `chunkKeys` keys from lo that hold keys (<= nsplit).
+DJ_DEV int attnLiveSplits(int lo, int pe, int chunkKeys, int nsplit) {
+  return pe >= lo ? min(nsplit, (pe - lo) / chunkKeys + 1) : 0;
+}
+
+/// N: 16-byte chunks of a row per lane (d, dv <= 64 * N); GH: query heads
+/// of one KV group per CTA (they share every K/V load).
+///
+/// CTA = (token t, KV head g, chunk of GH query heads, key split). Lane
+/// `lane` is in key group kg = lane / 8 and owns columns (sub + 8 i) * 8 ..
+/// + 7 (sub = lane % 8, i < N) of K, V, q and the accumulator. A warp
+/// iteration takes U = 4 / N steps of 4 consecutive keys (one per key
+/// group), all loads issued first; a score is a dot product reduced over the
+/// 8 lanes of the group (3 shuffles). Each key group keeps its own online
+/// softmax (m, l, acc) in registers, no communication in the loop; the 4
+/// groups merge by shuffles, the 4 warps in shared memory, at the end.
+/// Split s holds keys [lo + s * chunkKeys, lo + (s + 1) * chunkKeys) of
+/// [lo, pe]; a split past pe exits at once (split 0 always runs, so an
+/// empty range still writes zeros when nsplit == 1).
+template <typename T, int N, int GH>
 DJ_DEV void attnDecodeBody(const u16 *q, const u16 *kCache, const u16 *vCache,
                            u16 *o, float *partAcc, float *partM, float *partL,
                            const int *tokSeq, const int *tokPos, int H, int HKV,
                            int d, int dv, i64 maxCtx, int window,
-                           float scaleLog2, int nsplit, int headChunks,
-                           int vecK) {
-  constexpr int MAXG = DJ_DEC_MAXG;
-  __shared__ __align__(16) float qs[MAXG * DJ_DEC_MAXD];
-  __shared__ float wm[DJ_DEC_WARPS][MAXG], wl[DJ_DEC_WARPS][MAXG];
-  __shared__ float wacc[DJ_DEC_WARPS][MAXG][E * 32];
+                           float scaleLog2, int nsplit, int chunkKeys,
+                           int headChunks, int vec) {
+  constexpr int U = 4 / N;               // key steps per warp iteration
+  constexpr int KPS = 32 / DJ_DEC_GROUP; // keys per step (4)
+  constexpr int KPW = U * KPS;           // keys per warp iteration
+  constexpr int W = DJ_DEC_WARPS;
+  constexpr int COLS = 64 * N;
+  __shared__ float wm[W][GH], wl[W][GH];
+  __shared__ float wacc[W][GH * COLS];
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int kg = lane >> 3, sub = lane & 7;
   const int G = H / HKV;
   i64 b = blockIdx.x;
   const int hc = int(b % headChunks);
@@ -358,133 +423,173 @@ DJ_DEV void attnDecodeBody(const u16 *q, const u16 *kCache, const u16 *vCache,
   const int g = int(b % HKV);
   const i64 t = b / HKV;
   const int split = blockIdx.y;
-  const int h0 = g * G + hc * MAXG;
-  const int nh = min(MAXG, G - hc * MAXG);
+  const int h0 = g * G + hc * GH;
+  const int nh = min(GH, G - hc * GH);
 
   const int p = tokPos[t];
+  int lo, pe;
+  attnKeyRange(p, maxCtx, window, lo, pe);
+  const i64 ks64 = i64(lo) + i64(split) * chunkKeys;
+  if (split > 0 && ks64 > i64(pe))
+    return; // an empty split (uniform over the CTA): the combine skips it
+  const int ks = int(ks64);
+  const int ke = int(min(i64(pe), ks64 + chunkKeys - 1));
   const i64 slot = tokSeq[t];
-  const int pe = i64(p) >= maxCtx ? int(maxCtx - 1) : p;
-  const int lo = window > 0 ? max(0, p - window + 1) : 0;
-  const int nkeys = max(0, pe - lo + 1);
-  const int chunk = (nkeys + nsplit - 1) / nsplit;
-  const int ks = lo + split * chunk;
-  const int ke = min(pe, ks + chunk - 1);
 
-  for (int i = tid; i < nh * d; i += DJ_DEC_WARPS * 32) {
-    const int hh = i / d, e = i - hh * d;
-    qs[hh * d + e] = T::load(q[(t * H + h0 + hh) * d + e]) * scaleLog2;
-  }
-  __syncthreads();
-
-  float m[MAXG], l[MAXG], acc[MAXG][E];
+  // q (times scale * log2(e)) for this lane's columns, in registers.
+  float qr[GH][N][8];
 #pragma unroll
-  for (int hh = 0; hh < MAXG; ++hh) {
+  for (int hh = 0; hh < GH; ++hh) {
+    const u16 *qrow = q + (t * H + h0 + hh) * d;
+#pragma unroll
+    for (int i = 0; i < N; ++i)
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        const int col = (sub + 8 * i) * 8 + e;
+        qr[hh][i][e] =
+            hh < nh && col < d ? T::load(qrow[col]) * scaleLog2 : 0.0f;
+      }
+  }
+
+  float m[GH], l[GH], acc[GH][N][8];
+#pragma unroll
+  for (int hh = 0; hh < GH; ++hh) {
     m[hh] = DJ_NEG_INF;
     l[hh] = 0.0f;
 #pragma unroll
-    for (int e = 0; e < E; ++e)
-      acc[hh][e] = 0.0f;
+    for (int i = 0; i < N; ++i)
+#pragma unroll
+      for (int e = 0; e < 8; ++e)
+        acc[hh][i][e] = 0.0f;
   }
   const u16 *kBase = kCache + (slot * HKV + g) * maxCtx * d;
   const u16 *vBase = vCache + (slot * HKV + g) * maxCtx * dv;
 
-  for (int kb = ks + warp * 32; kb <= ke; kb += DJ_DEC_WARPS * 32) {
-    const int j = kb + lane;
-    const bool valid = j <= ke;
-    float s[MAXG];
+  for (int kb = ks + warp * KPW; kb <= ke; kb += W * KPW) {
+    uint4 kraw[U][N], vraw[U][N];
 #pragma unroll
-    for (int hh = 0; hh < MAXG; ++hh)
-      s[hh] = 0.0f;
-    if (valid) {
+    for (int u = 0; u < U; ++u) {
+      const int j = kb + u * KPS + kg;
+      const bool ok = j <= ke;
       const u16 *kr = kBase + i64(j) * d;
-      if (vecK) {
-        for (int c = 0; c < d; c += 8) {
-          float kv[8];
-          load8<T>(kr + c, kv);
+      const u16 *vr = vBase + i64(j) * dv;
 #pragma unroll
-          for (int hh = 0; hh < MAXG; ++hh) {
-            if (hh < nh) {
-              const float4 *qq =
-                  reinterpret_cast<const float4 *>(qs + hh * d + c);
-              float4 x = qq[0], y = qq[1];
-              s[hh] += x.x * kv[0] + x.y * kv[1] + x.z * kv[2] + x.w * kv[3] +
-                       y.x * kv[4] + y.y * kv[5] + y.z * kv[6] + y.w * kv[7];
-            }
-          }
-        }
-      } else {
-        for (int c = 0; c < d; ++c) {
-          const float kv = T::load(kr[c]);
-#pragma unroll
-          for (int hh = 0; hh < MAXG; ++hh)
-            if (hh < nh)
-              s[hh] += qs[hh * d + c] * kv;
-        }
+      for (int i = 0; i < N; ++i) {
+        const int col = (sub + 8 * i) * 8;
+        kraw[u][i] = loadChunk8(kr, col, d, ok, vec);
+        vraw[u][i] = loadChunk8(vr, col, dv, ok, vec);
       }
     }
+    float s[U][GH];
 #pragma unroll
-    for (int hh = 0; hh < MAXG; ++hh) {
-      if (hh >= nh)
-        break;
-      const float sv = valid ? s[hh] : DJ_NEG_INF;
-      const float mn = fmaxf(m[hh], warpMax(sv)); // finite: lane 0 is valid
-      const float alpha = exp2f(m[hh] - mn);
-      const float pj = valid ? exp2f(sv - mn) : 0.0f;
-      l[hh] = l[hh] * alpha + warpSum(pj);
+    for (int u = 0; u < U; ++u) {
+      float kv[N][8];
+#pragma unroll
+      for (int i = 0; i < N; ++i)
+        unpack8<T>(kraw[u][i], kv[i]);
+      const bool ok = kb + u * KPS + kg <= ke;
+#pragma unroll
+      for (int hh = 0; hh < GH; ++hh) {
+        float a = 0.0f;
+#pragma unroll
+        for (int i = 0; i < N; ++i)
+#pragma unroll
+          for (int e = 0; e < 8; ++e)
+            a = fmaf(qr[hh][i][e], kv[i][e], a);
+        a += __shfl_xor_sync(DJ_FULL_MASK, a, 1);
+        a += __shfl_xor_sync(DJ_FULL_MASK, a, 2);
+        a += __shfl_xor_sync(DJ_FULL_MASK, a, 4);
+        s[u][hh] = ok ? a : DJ_NEG_INF;
+      }
+    }
+    float vv[U][N][8];
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+#pragma unroll
+      for (int i = 0; i < N; ++i)
+        unpack8<T>(vraw[u][i], vv[u][i]);
+#pragma unroll
+    for (int hh = 0; hh < GH; ++hh) {
+      float mx = s[0][hh];
+#pragma unroll
+      for (int u = 1; u < U; ++u)
+        mx = fmaxf(mx, s[u][hh]);
+      const float mn = fmaxf(m[hh], mx);
+      const float base = mn == DJ_NEG_INF ? 0.0f : mn;
+      const float alpha = exp2f(m[hh] - base);
+      float pu[U];
+      float sum = 0.0f;
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        pu[u] = exp2f(s[u][hh] - base); // 0 for a masked key
+        sum += pu[u];
+      }
+      l[hh] = l[hh] * alpha + sum;
       m[hh] = mn;
 #pragma unroll
-      for (int e = 0; e < E; ++e)
-        acc[hh][e] *= alpha;
-      s[hh] = pj;
-    }
-    const int nk = min(32, ke - kb + 1);
-    for (int jj = 0; jj < nk; ++jj) {
-      const u16 *vr = vBase + i64(kb + jj) * dv;
-      float vv[E];
+      for (int i = 0; i < N; ++i)
 #pragma unroll
-      for (int e = 0; e < E; ++e) {
-        const int col = e * 32 + lane;
-        vv[e] = col < dv ? T::load(vr[col]) : 0.0f;
-      }
+        for (int e = 0; e < 8; ++e) {
+          float a = acc[hh][i][e] * alpha;
 #pragma unroll
-      for (int hh = 0; hh < MAXG; ++hh) {
-        if (hh >= nh)
-          break;
-        const float pj = __shfl_sync(DJ_FULL_MASK, s[hh], jj);
-#pragma unroll
-        for (int e = 0; e < E; ++e)
-          acc[hh][e] += pj * vv[e];
-      }
+          for (int u = 0; u < U; ++u)
+            a = fmaf(pu[u], vv[u][i][e], a);
+          acc[hh][i][e] = a;
+        }
     }
   }
 
-  // Merge the warps.
+  // Merge the 4 key groups of the warp (lanes 8 and 16 apart).
 #pragma unroll
-  for (int hh = 0; hh < MAXG; ++hh) {
-    if (hh >= nh)
-      break;
-    if (lane == 0) {
-      wm[warp][hh] = m[hh];
-      wl[warp][hh] = l[hh];
+  for (int off = 8; off <= 16; off <<= 1) {
+#pragma unroll
+    for (int hh = 0; hh < GH; ++hh) {
+      const float mo = __shfl_xor_sync(DJ_FULL_MASK, m[hh], off);
+      const float lo2 = __shfl_xor_sync(DJ_FULL_MASK, l[hh], off);
+      const float mn = fmaxf(m[hh], mo);
+      const float base = mn == DJ_NEG_INF ? 0.0f : mn;
+      const float sa = exp2f(m[hh] - base), sb = exp2f(mo - base);
+      l[hh] = l[hh] * sa + lo2 * sb;
+      m[hh] = mn;
+#pragma unroll
+      for (int i = 0; i < N; ++i)
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          const float ao = __shfl_xor_sync(DJ_FULL_MASK, acc[hh][i][e], off);
+          acc[hh][i][e] = acc[hh][i][e] * sa + ao * sb;
+        }
     }
+  }
+  if (kg == 0) {
 #pragma unroll
-    for (int e = 0; e < E; ++e)
-      wacc[warp][hh][e * 32 + lane] = acc[hh][e];
+    for (int hh = 0; hh < GH; ++hh) {
+      if (sub == 0) {
+        wm[warp][hh] = m[hh];
+        wl[warp][hh] = l[hh];
+      }
+#pragma unroll
+      for (int i = 0; i < N; ++i)
+#pragma unroll
+        for (int e = 0; e < 8; ++e)
+          wacc[warp][hh * COLS + (sub + 8 * i) * 8 + e] = acc[hh][i][e];
+    }
   }
   __syncthreads();
-  for (int i = tid; i < nh * dv; i += DJ_DEC_WARPS * 32) {
+
+  // Merge the warps; write o (one split) or this split's partials.
+  for (int i = tid; i < nh * dv; i += W * 32) {
     const int hh = i / dv, col = i - hh * dv;
     float M = DJ_NEG_INF;
 #pragma unroll
-    for (int w = 0; w < DJ_DEC_WARPS; ++w)
+    for (int w = 0; w < W; ++w)
       M = fmaxf(M, wm[w][hh]);
     float L = 0.0f, A = 0.0f;
     if (M != DJ_NEG_INF) {
 #pragma unroll
-      for (int w = 0; w < DJ_DEC_WARPS; ++w) {
+      for (int w = 0; w < W; ++w) {
         const float sc = exp2f(wm[w][hh] - M);
         L += wl[w][hh] * sc;
-        A += wacc[w][hh][col] * sc;
+        A += wacc[w][hh * COLS + col] * sc;
       }
     }
     const i64 th = t * H + h0 + hh;
@@ -501,39 +606,46 @@ DJ_DEV void attnDecodeBody(const u16 *q, const u16 *kCache, const u16 *vCache,
   }
 }
 
+/// Merges the partials of the splits that hold keys (the others were never
+/// written). rows = tokens * H.
 template <typename T>
 DJ_DEV void attnCombineBody(const float *partAcc, const float *partM,
-                            const float *partL, u16 *o, i64 rows, int dv,
-                            int nsplit) {
+                            const float *partL, u16 *o, const int *tokPos,
+                            i64 rows, int H, int dv, i64 maxCtx, int window,
+                            int nsplit, int chunkKeys) {
   const i64 total = rows * dv;
   for (i64 idx = globalThread(); idx < total; idx += globalStride()) {
     const i64 th = idx / dv;
     const int col = int(idx - th * dv);
+    int lo, pe;
+    attnKeyRange(tokPos[th / H], maxCtx, window, lo, pe);
+    const int live = attnLiveSplits(lo, pe, chunkKeys, nsplit);
+    const i64 p0 = th * nsplit;
     float M = DJ_NEG_INF;
-    for (int s = 0; s < nsplit; ++s)
-      M = fmaxf(M, partM[th * nsplit + s]);
+    for (int s = 0; s < live; ++s)
+      M = fmaxf(M, partM[p0 + s]);
     float L = 0.0f, A = 0.0f;
     if (M != DJ_NEG_INF)
-      for (int s = 0; s < nsplit; ++s) {
-        const i64 pi = th * nsplit + s;
-        const float sc = exp2f(partM[pi] - M);
-        L += partL[pi] * sc;
-        A += partAcc[pi * dv + col] * sc;
+      for (int s = 0; s < live; ++s) {
+        const float sc = exp2f(partM[p0 + s] - M);
+        L += partL[p0 + s] * sc;
+        A += partAcc[(p0 + s) * dv + col] * sc;
       }
     o[idx] = T::store(L > 0.0f ? A / L : 0.0f);
   }
 }
 
-#define DJ_GLUE_ATTN_DECODE(TY, SUFFIX, E)                                     \
+#define DJ_GLUE_ATTN_DECODE(TY, SUFFIX, N, GH)                                 \
   extern "C" __global__ void __launch_bounds__(DJ_DEC_WARPS * 32)              \
-      dj_glue_attn_decode_e##E##_##SUFFIX(                                     \
+      dj_glue_attn_decode_n##N##_h##GH##_##SUFFIX(                             \
           const u16 *q, const u16 *kCache, const u16 *vCache, u16 *o,          \
           float *partAcc, float *partM, float *partL, const int *tokSeq,       \
           const int *tokPos, int H, int HKV, int d, int dv, i64 maxCtx,        \
-          int window, float scaleLog2, int nsplit, int headChunks, int vecK) { \
-    attnDecodeBody<TY, E>(q, kCache, vCache, o, partAcc, partM, partL, tokSeq, \
-                          tokPos, H, HKV, d, dv, maxCtx, window, scaleLog2,    \
-                          nsplit, headChunks, vecK);                           \
+          int window, float scaleLog2, int nsplit, int chunkKeys,              \
+          int headChunks, int vec) {                                           \
+    attnDecodeBody<TY, N, GH>(q, kCache, vCache, o, partAcc, partM, partL,     \
+                              tokSeq, tokPos, H, HKV, d, dv, maxCtx, window,   \
+                              scaleLog2, nsplit, chunkKeys, headChunks, vec);  \
   }
 
 #define DJ_GLUE_ATTN_KERNELS(TY, SUFFIX)                                       \
@@ -541,13 +653,17 @@ DJ_DEV void attnCombineBody(const float *partAcc, const float *partM,
   DJ_GLUE_ATTN_PREFILL(TY, SUFFIX, 64, 128)                                    \
   DJ_GLUE_ATTN_PREFILL(TY, SUFFIX, 128, 64)                                    \
   DJ_GLUE_ATTN_PREFILL(TY, SUFFIX, 128, 128)                                   \
-  DJ_GLUE_ATTN_DECODE(TY, SUFFIX, 2)                                           \
-  DJ_GLUE_ATTN_DECODE(TY, SUFFIX, 4)                                           \
-  DJ_GLUE_ATTN_DECODE(TY, SUFFIX, 8)                                           \
+  DJ_GLUE_ATTN_DECODE(TY, SUFFIX, 1, 1)                                        \
+  DJ_GLUE_ATTN_DECODE(TY, SUFFIX, 1, 4)                                        \
+  DJ_GLUE_ATTN_DECODE(TY, SUFFIX, 2, 1)                                        \
+  DJ_GLUE_ATTN_DECODE(TY, SUFFIX, 2, 2)                                        \
+  DJ_GLUE_ATTN_DECODE(TY, SUFFIX, 4, 1)                                        \
   extern "C" __global__ void dj_glue_attn_combine_##SUFFIX(                    \
       const float *partAcc, const float *partM, const float *partL, u16 *o,    \
-      i64 rows, int dv, int nsplit) {                                          \
-    attnCombineBody<TY>(partAcc, partM, partL, o, rows, dv, nsplit);           \
+      const int *tokPos, i64 rows, int H, int dv, i64 maxCtx, int window,      \
+      int nsplit, int chunkKeys) {                                             \
+    attnCombineBody<TY>(partAcc, partM, partL, o, tokPos, rows, H, dv, maxCtx, \
+                        window, nsplit, chunkKeys);                            \
   }
 
 DJ_GLUE_ATTN_KERNELS(Bf16, bf16)

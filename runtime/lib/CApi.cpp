@@ -328,10 +328,10 @@ static_assert(int(ChoiceSource::Only) == DJ_CHOICE_ONLY &&
                   int(ChoiceSource::Pinned) == DJ_CHOICE_PINNED,
               "ChoiceSource mirrors dj_entry_choice_t");
 
-dj_status_t dj_delta_rule_forward_entry(dj_context_t *ctx, dj_package_t *pkg,
-                                        const dj_delta_rule_forward_args_t *args,
-                                        size_t *entry_index,
-                                        dj_entry_choice_t *how) {
+dj_status_t
+dj_delta_rule_forward_entry(dj_context_t *ctx, dj_package_t *pkg,
+                            const dj_delta_rule_forward_args_t *args,
+                            size_t *entry_index, dj_entry_choice_t *how) {
   return guard([&] {
     Package &p = packageOf(ctx, pkg);
     requireArg(args, "args");

@@ -207,9 +207,8 @@ EntryChoice choose(Context &ctx, const Package &pkg, const EntryRequest &r,
   EntryChooser &chooser = pkg.chooser();
   if (matches.size() == 1 && chooser.pinned().empty())
     return {matches.front(), ChoiceSource::Only};
-  return chooser.choose(pkg.manifest(), matches, bucket,
-                        GpuKey::of(ctx.info()), ctx.cache().root(),
-                        r.describe() + " bucket=" + bucket);
+  return chooser.choose(pkg.manifest(), matches, bucket, GpuKey::of(ctx.info()),
+                        ctx.cache().root(), r.describe() + " bucket=" + bucket);
 }
 
 EntryRequest forwardRequest(const dj_delta_rule_forward_args_t &a) {
@@ -240,8 +239,7 @@ EntryChoice chooseForwardEntry(Context &ctx, const Package &pkg,
   EntryRequest r = forwardRequest(a);
   std::vector<size_t> matches = findEntries(pkg.manifest(), r, pkg.dir());
   int64_t numSeqs = a.cu_seqlens ? a.num_seqs : a.B;
-  return choose(ctx, pkg, r, matches,
-                forwardBucket(numSeqs, a.HV, a.B * a.T));
+  return choose(ctx, pkg, r, matches, forwardBucket(numSeqs, a.HV, a.B * a.T));
 }
 
 EntryChoice chooseDecodeEntry(Context &ctx, const Package &pkg,

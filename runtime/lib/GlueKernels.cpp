@@ -47,9 +47,11 @@ enum Kernel : int {
   kPrefill64x128,
   kPrefill128x64,
   kPrefill128x128,
-  kDecodeE2,
-  kDecodeE4,
-  kDecodeE8,
+  kDecodeN1H1,
+  kDecodeN1H4,
+  kDecodeN2H1,
+  kDecodeN2H2,
+  kDecodeN4H1,
   kCombine,
   kSample,
   kLinearSmallM,
@@ -78,9 +80,11 @@ constexpr KernelName kKernelNames[kNumKernels] = {
     {"dj_glue_attn_prefill", "_d64_v128", true},
     {"dj_glue_attn_prefill", "_d128_v64", true},
     {"dj_glue_attn_prefill", "_d128_v128", true},
-    {"dj_glue_attn_decode_e2", "", true},
-    {"dj_glue_attn_decode_e4", "", true},
-    {"dj_glue_attn_decode_e8", "", true},
+    {"dj_glue_attn_decode_n1_h1", "", true},
+    {"dj_glue_attn_decode_n1_h4", "", true},
+    {"dj_glue_attn_decode_n2_h1", "", true},
+    {"dj_glue_attn_decode_n2_h2", "", true},
+    {"dj_glue_attn_decode_n4_h1", "", true},
     {"dj_glue_attn_combine", "", true},
     {"dj_glue_sample", "", true},
     {"dj_glue_linear_small_m", "", true},
@@ -104,7 +108,9 @@ int typeIndex(dj_dtype_t dtype) {
 constexpr unsigned kThreads = 256;            // grid-stride kernels
 constexpr unsigned kAttnThreads = 128;        // DJ_ATT_THREADS / decode
 constexpr int64_t kAttnBlockM = 64;           // DJ_ATT_BM
-constexpr int64_t kDecodeMaxHeads = 8;        // DJ_DEC_MAXG
+constexpr int64_t kDecodeMinSplitKeys = 64;   // keys per decode split, min
+constexpr int64_t kDecodeMaxSplits = 128;     // key splits per token, max
+constexpr int64_t kDecodeCtasPerSm = 4;       // decode CTAs to aim for, per SM
 constexpr int64_t kDecodeMaxDim = 256;        // DJ_DEC_MAXD
 constexpr unsigned kSampleThreads = 1024;     // DJ_SAMPLE_THREADS
 constexpr int64_t kConvMaxKernel = 8;         // DJ_CONV_MAX_K
@@ -209,6 +215,35 @@ std::vector<std::string> nvrtcOptions(const std::string &arch) {
 
 int64_t attentionPrefillSharedBytes(int64_t d, int64_t dv) {
   return (3 * kAttnBlockM * (d + 8) + 2 * kAttnBlockM * (dv + 8)) * 2;
+}
+
+AttnDecodeShape attentionDecodeShape(int64_t tokens, int64_t heads,
+                                     int64_t kvHeads, int64_t d, int64_t dv,
+                                     int64_t maxCtx, int64_t window, int sms) {
+  AttnDecodeShape sh;
+  const int64_t dim = std::max(d, dv);
+  sh.n = dim <= 64 ? 1 : dim <= 128 ? 2 : 4;
+  const int64_t group = heads / kvHeads;
+  sh.headsPerCta = group > 1 ? int(4 / sh.n) : 1;
+  sh.headChunks = (group + sh.headsPerCta - 1) / sh.headsPerCta;
+  // Keys of the longest range; the positions are device-only, so the split
+  // count depends on this bound, and splits past a token's position exit at
+  // once (the combine skips them).
+  const int64_t keys = std::min<int64_t>(
+      window > 0 ? std::min(window, maxCtx) : maxCtx, kI32Max / 2);
+  const int64_t base = std::max<int64_t>(tokens * kvHeads * sh.headChunks, 1);
+  const int64_t want = kDecodeCtasPerSm * std::max(sms, 1);
+  int64_t splits =
+      std::min({(want + base - 1) / base,
+                (keys + kDecodeMinSplitKeys - 1) / kDecodeMinSplitKeys,
+                kDecodeMaxSplits});
+  splits = std::max<int64_t>(splits, 1);
+  int64_t chunk = (keys + splits - 1) / splits;
+  if (splits > 1)
+    chunk = (chunk + 15) / 16 * 16; // whole warp iterations
+  sh.chunkKeys = chunk;
+  sh.splits = (keys + chunk - 1) / chunk;
+  return sh;
 }
 
 void checkEmbedding(dj_dtype_t dtype, CUdeviceptr ids, CUdeviceptr table,
@@ -836,22 +871,20 @@ void GlueKernels::attention(CUstream s, dj_dtype_t dtype, CUdeviceptr q,
   }
 
   // Flash decoding: CTAs over (token, KV head, head chunk) x key splits.
-  const int64_t group = heads / kvHeads;
-  const int64_t headChunks = (group + kDecodeMaxHeads - 1) / kDecodeMaxHeads;
-  const int64_t base = T * kvHeads * headChunks;
+  const AttnDecodeShape sh = attentionDecodeShape(
+      T, heads, kvHeads, d, dv, maxCtx, win, ctx_.info().sm_count);
+  const int k = sh.n == 1   ? (sh.headsPerCta == 4 ? kDecodeN1H4 : kDecodeN1H1)
+                : sh.n == 2 ? (sh.headsPerCta == 2 ? kDecodeN2H2 : kDecodeN2H1)
+                            : kDecodeN4H1;
+  const int64_t base = T * kvHeads * sh.headChunks;
   if (base > kI32Max)
     fail(DJ_ERROR_INVALID_ARGUMENT, "GlueKernels::attention: ", T, " tokens x ",
          kvHeads, " KV heads are too many for one launch");
-  const int64_t keys = win > 0 ? std::min<int64_t>(win, maxCtx) : maxCtx;
-  int64_t nsplit = std::min<int64_t>(
-      {(keys + 255) / 256,
-       (2 * int64_t(std::max(ctx_.info().sm_count, 1)) + base - 1) / base, 64});
-  nsplit = std::max<int64_t>(nsplit, 1);
-  const int k = dv <= 64 ? kDecodeE2 : dv <= 128 ? kDecodeE4 : kDecodeE8;
-  const I32 vecK = d % 8 == 0 && aligned16(kCache);
+  const I32 vec =
+      d % 8 == 0 && dv % 8 == 0 && aligned16(kCache) && aligned16(vCache);
   CUdeviceptr partAcc = 0, partM = 0, partL = 0;
-  if (nsplit > 1) {
-    const int64_t parts = T * heads * nsplit;
+  if (sh.splits > 1) {
+    const int64_t parts = T * heads * sh.splits;
     CUdeviceptr ws = ctx_.workspace(s, "glue.attention.partials",
                                     size_t(parts * (dv + 2)) * 4);
     partAcc = ws;
@@ -860,17 +893,18 @@ void GlueKernels::attention(CUstream s, dj_dtype_t dtype, CUdeviceptr q,
   }
   Dim grid;
   grid.x = unsigned(base);
-  grid.y = unsigned(nsplit);
+  grid.y = unsigned(sh.splits);
   launch(ctx_, s, impl_->fn(k, dtype), k, dtype, grid, {kAttnThreads}, 0,
          Ptr(q), Ptr(kCache), Ptr(vCache), Ptr(o), Ptr(partAcc), Ptr(partM),
          Ptr(partL), Ptr(seqs.tokSeq), Ptr(seqs.tokPos), I32(heads),
          I32(kvHeads), I32(d), I32(dv), I64(maxCtx), win, scaleLog2,
-         I32(nsplit), I32(headChunks), vecK);
-  if (nsplit > 1)
+         I32(sh.splits), I32(sh.chunkKeys), I32(sh.headChunks), vec);
+  if (sh.splits > 1)
     launch(ctx_, s, impl_->fn(kCombine, dtype), kCombine, dtype,
            {strideBlocks(ctx_, T * heads * dv)}, {kThreads}, 0, Ptr(partAcc),
-           Ptr(partM), Ptr(partL), Ptr(o), I64(T * heads), I32(dv),
-           I32(nsplit));
+           Ptr(partM), Ptr(partL), Ptr(o), Ptr(seqs.tokPos), I64(T * heads),
+           I32(heads), I32(dv), I64(maxCtx), win, I32(sh.splits),
+           I32(sh.chunkKeys));
 }
 
 void GlueKernels::gatherRows(CUstream s, dj_dtype_t dtype, CUdeviceptr src,

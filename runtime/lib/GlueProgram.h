@@ -37,6 +37,25 @@ inline constexpr int64_t kMaxGridZ = 65535;
 /// Bytes of dynamic shared memory of the prefill attention kernel.
 int64_t attentionPrefillSharedBytes(int64_t d, int64_t dv);
 
+/// Launch shape of the decode (SIMT) attention kernel: one CTA of 4 warps
+/// per (token, KV head, chunk of headsPerCta query heads of the group) x
+/// `splits` key splits of `chunkKeys` keys each (splits * chunkKeys covers
+/// the longest key range, min(window, maxCtx) or maxCtx; a split past a
+/// token's position exits at once). n: 16-byte chunks of a row per lane
+/// (max(d, dv) <= 64 * n). With splits > 1, dj_glue_attn_combine_<t>
+/// merges the partials of the splits that hold keys. `window` is 0 for
+/// none; `sms` the GPU's multiprocessors (splits aim for 4 CTAs per SM).
+struct AttnDecodeShape {
+  int n = 1;
+  int headsPerCta = 1;
+  int64_t headChunks = 1;
+  int64_t splits = 1;
+  int64_t chunkKeys = 1;
+};
+AttnDecodeShape attentionDecodeShape(int64_t tokens, int64_t heads,
+                                     int64_t kvHeads, int64_t d, int64_t dv,
+                                     int64_t maxCtx, int64_t window, int sms);
+
 void checkEmbedding(dj_dtype_t dtype, CUdeviceptr ids, CUdeviceptr table,
                     CUdeviceptr y, int64_t tokens, int64_t vocab, int64_t dim);
 void checkRmsNorm(dj_dtype_t dtype, CUdeviceptr x, CUdeviceptr w, CUdeviceptr y,

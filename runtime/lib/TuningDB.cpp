@@ -96,9 +96,9 @@ std::string makeKey(const GpuKey &g, const std::string &runtimeVersion,
                     const std::string &compilerVersion, const OpSignature &sig,
                     const std::string &bucket) {
   return g.name + kSep + std::to_string(g.smCount) + kSep +
-         g.computeCapability() + kSep + std::to_string(g.driverVersion) +
-         kSep + runtimeVersion + kSep + compilerVersion + kSep + sigKey(sig) +
-         kSep + bucket;
+         g.computeCapability() + kSep + std::to_string(g.driverVersion) + kSep +
+         runtimeVersion + kSep + compilerVersion + kSep + sigKey(sig) + kSep +
+         bucket;
 }
 
 // Lenient field readers: a missing or mistyped field makes the record
@@ -353,12 +353,11 @@ const TuningRecord *TuningDB::find(const GpuKey &gpu,
   return it == index_.end() ? nullptr : &records_[it->second];
 }
 
-std::optional<std::string>
-TuningDB::lookup(const GpuKey &gpu, const std::string &runtimeVersion,
-                 const std::string &compilerVersion, const OpSignature &sig,
-                 const std::string &bucket,
-                 const std::function<bool(const std::string &)> &available)
-    const {
+std::optional<std::string> TuningDB::lookup(
+    const GpuKey &gpu, const std::string &runtimeVersion,
+    const std::string &compilerVersion, const OpSignature &sig,
+    const std::string &bucket,
+    const std::function<bool(const std::string &)> &available) const {
   const TuningRecord *r =
       find(gpu, runtimeVersion, compilerVersion, sig, bucket);
   if (!r)

@@ -38,7 +38,7 @@ struct GpuKey {
   std::string name; ///< e.g. "NVIDIA H200"
   int smCount = 0;
   int ccMajor = 0, ccMinor = 0;
-  int driverVersion = 0; ///< cuDriverGetVersion(), e.g. 13000
+  int driverVersion = 0;                 ///< cuDriverGetVersion(), e.g. 13000
   std::string computeCapability() const; ///< "9.0"
   static GpuKey of(const dj_device_info_t &info);
 };
@@ -153,11 +153,11 @@ struct EntryChoice {
 
 /// What a choice may consult.
 struct ChoiceInputs {
-  const GpuKey *gpu = nullptr;       ///< null: no DB or table lookups
-  std::string runtimeVersion;        ///< of the DB key
-  const TuningDB *db = nullptr;      ///< null: no DB
-  bool usePackageTable = true;       ///< the manifest's "tuning" section
-  std::string pinned;                ///< non-empty: only this config
+  const GpuKey *gpu = nullptr;  ///< null: no DB or table lookups
+  std::string runtimeVersion;   ///< of the DB key
+  const TuningDB *db = nullptr; ///< null: no DB
+  bool usePackageTable = true;  ///< the manifest's "tuning" section
+  std::string pinned;           ///< non-empty: only this config
 };
 
 /// Chooses among `matches` (indices of the entries matching a call, in

@@ -895,6 +895,49 @@ TEST_F(GlueAttention, DecodeWithKeySplits) {
   }
 }
 
+TEST_F(GlueAttention, DecodePositionsWindowsAndGqa) {
+  // One token per sequence at positions 0, 1, 540 and maxCtx - 1 (maxCtx
+  // 4096: up to 64 key splits, most past the position, which exit at once
+  // and which the combine skips), with no window, a short one and the
+  // 2048 of the measured model; GQA groups of 16, 4 and 1; head dims 64,
+  // 128, 256 (16-byte chunks per lane n = 1, 2, 4).
+  const std::vector<int> ones = {1, 1, 1, 1};
+  const std::vector<int> pos = {0, 1, 540, 4095};
+  for (int64_t window : {0, 100, 2048}) {
+    SCOPED_TRACE("window " + std::to_string(window));
+    check({16, 1, 64, 64, window, ones, pos, 4096});  // H=16 / HKV=1
+    check({8, 2, 64, 64, window, ones, pos, 4096});   // H=8 / HKV=2
+    check({16, 16, 64, 64, window, ones, pos, 4096}); // no grouping
+    check({8, 2, 128, 128, window, ones, pos, 4096}); // n = 2, 2 heads/CTA
+    check({16, 16, 128, 128, window, ones, pos, 4096});
+    check({8, 2, 256, 256, window, ones, pos, 4096}); // n = 4
+  }
+  // Mixed dims, fp16, a position past maxCtx (clamped; with a short window
+  // no key is left: zeros), a batch large enough for a single split.
+  check({16, 1, 128, 64, 2048, ones, pos, 4096, kF16});
+  check({8, 2, 64, 128, 0, {1, 1, 1}, {5000, 4200, 3}, 4096});
+  check({8, 2, 64, 64, 100, {1, 1, 1}, {5000, 4200, 3}, 4096});
+  std::vector<int> many(100, 1), manyPos(100);
+  for (int i = 0; i < 100; ++i)
+    manyPos[size_t(i)] = (i * 37) % 200;
+  check({4, 4, 64, 64, 0, many, manyPos, 200});
+}
+
+TEST_F(GlueAttention, DecodeUnalignedScalarPath) {
+  // Unaligned caches and odd head dims: 2-byte loads, same splits.
+  const std::vector<int> ones = {1, 1, 1, 1};
+  const std::vector<int> pos = {0, 1, 540, 2047};
+  for (int64_t window : {0, 300}) {
+    SCOPED_TRACE("window " + std::to_string(window));
+    AttnCase c{16, 1, 64, 64, window, ones, pos, 2048};
+    c.qOffset = 2;
+    c.kOffset = 2;
+    check(c);
+    check({8, 2, 100, 72, window, ones, pos, 2048});
+    check({4, 4, 13, 40, window, ones, pos, 2048, kF16});
+  }
+}
+
 TEST_F(GlueAttention, OtherHeadDimsAndUnalignedPointers) {
   // Head dims the tensor-core kernel does not cover, and unaligned
   // pointers (scalar loads), run on the SIMT kernel.

@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -145,7 +146,7 @@ TEST(GlueProgram, KernelNamesAreUniqueAndDefined) {
   std::vector<std::string> names = glue::kernelNames();
   std::set<std::string> unique(names.begin(), names.end());
   EXPECT_EQ(unique.size(), names.size());
-  EXPECT_EQ(names.size(), 39u);
+  EXPECT_EQ(names.size(), 43u);
   for (const char *n :
        {"dj_glue_linear_small_m_bf16", "dj_glue_linear_small_m_f16"})
     EXPECT_EQ(unique.count(n), 1u) << n;
@@ -182,6 +183,44 @@ void compileProgram(const std::string &arch, NvrtcOutput out) {
     EXPECT_EQ(bin.substr(0, 4), std::string("\x7f"
                                             "ELF"));
   }
+}
+
+TEST(GlueProgram, AttentionDecodeShape) {
+  // The measured decode: batch 1, 16/16 heads, d 64, window 2048 of 4096,
+  // 132 SMs: 32 splits of 64 keys (a token at 540 uses 9 of them).
+  glue::AttnDecodeShape sh =
+      glue::attentionDecodeShape(1, 16, 16, 64, 64, 4096, 2048, 132);
+  EXPECT_EQ(sh.n, 1);
+  EXPECT_EQ(sh.headsPerCta, 1);
+  EXPECT_EQ(sh.headChunks, 1);
+  EXPECT_EQ(sh.splits, 32);
+  EXPECT_EQ(sh.chunkKeys, 64);
+  // Long contexts, big batch: the GPU is full without splits.
+  sh = glue::attentionDecodeShape(64, 16, 16, 128, 128, 4096, 0, 132);
+  EXPECT_EQ(sh.n, 2);
+  EXPECT_EQ(sh.splits, 1);
+  EXPECT_EQ(sh.chunkKeys, 4096);
+  // GQA: heads of a group share the K/V loads (4 / n per CTA).
+  sh = glue::attentionDecodeShape(1, 16, 1, 64, 64, 4096, 0, 132);
+  EXPECT_EQ(sh.headsPerCta, 4);
+  EXPECT_EQ(sh.headChunks, 4);
+  sh = glue::attentionDecodeShape(1, 8, 2, 256, 128, 4096, 0, 132);
+  EXPECT_EQ(sh.n, 4);
+  EXPECT_EQ(sh.headsPerCta, 1);
+  EXPECT_EQ(sh.headChunks, 4);
+  // Every shape covers the longest key range, splits * chunkKeys >= keys,
+  // with no split wholly past it.
+  for (int64_t tokens : {1, 3, 64, 5000})
+    for (int64_t maxCtx : {1, 63, 64, 65, 4096, 100000})
+      for (int64_t window : {0, 1, 100, 2048}) {
+        sh = glue::attentionDecodeShape(tokens, 8, 2, 64, 64, maxCtx, window,
+                                        132);
+        const int64_t keys = window > 0 ? std::min(window, maxCtx) : maxCtx;
+        EXPECT_GE(sh.splits, 1);
+        EXPECT_LE(sh.splits, 128);
+        EXPECT_GE(sh.splits * sh.chunkKeys, keys);
+        EXPECT_LT((sh.splits - 1) * sh.chunkKeys, keys);
+      }
 }
 
 TEST(GlueProgram, CompilesToPtxForCompute80) {

@@ -6,11 +6,11 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "TuningDB.h"
 #include "DeltaRule.h"
 #include "Error.h"
 #include "Manifest.h"
 #include "TestUtil.h"
-#include "TuningDB.h"
 
 #include <gtest/gtest.h>
 
@@ -95,15 +95,14 @@ json decodeEntry(const std::string &config) {
 }
 
 json manifestJson(const json &entries, const json &tuning = nullptr) {
-  json m = {
-      {"format", "deltajit-package"},
-      {"format_version", 1},
-      {"producer", kCompiler},
-      {"target", {{"arch", "sm_90a"}, {"sm", 90}}},
-      {"modules", json::array({{{"file", "k.ptx"},
-                                {"sha256", std::string(64, '0')},
-                                {"kernels", json::array({"k0"})}}})},
-      {"entries", entries}};
+  json m = {{"format", "deltajit-package"},
+            {"format_version", 1},
+            {"producer", kCompiler},
+            {"target", {{"arch", "sm_90a"}, {"sm", 90}}},
+            {"modules", json::array({{{"file", "k.ptx"},
+                                      {"sha256", std::string(64, '0')},
+                                      {"kernels", json::array({"k0"})}}})},
+            {"entries", entries}};
   if (!tuning.is_null())
     m["tuning"] = tuning;
   return m;
@@ -115,23 +114,22 @@ Manifest manifestOf(const json &entries, const json &tuning = nullptr) {
 
 json tableFor(const std::string &gpu, const std::string &bucket,
               const std::string &config) {
-  return json::array(
-      {{{"gpu", {{"name", gpu}, {"compute_capability", "9.0"}}},
-        {"table", json::array({{{"op", "delta_rule_forward"},
-                                {"dtype", "bf16"},
-                                {"dk", 128},
-                                {"dv", 128},
-                                {"chunk", 64},
-                                {"use_qk_l2norm", true},
-                                {"bucket", bucket},
-                                {"config", config}}})}}});
+  return json::array({{{"gpu", {{"name", gpu}, {"compute_capability", "9.0"}}},
+                       {"table", json::array({{{"op", "delta_rule_forward"},
+                                               {"dtype", "bf16"},
+                                               {"dk", 128},
+                                               {"dv", 128},
+                                               {"chunk", 64},
+                                               {"use_qk_l2norm", true},
+                                               {"bucket", bucket},
+                                               {"config", config}}})}}});
 }
 
 /// Three candidates (A default, B, C) of one forward signature, then a
 /// decode entry.
 json threeConfigs() {
-  return json::array({fwdEntry("A"), fwdEntry("B"), fwdEntry("C"),
-                      decodeEntry("A")});
+  return json::array(
+      {fwdEntry("A"), fwdEntry("B"), fwdEntry("C"), decodeEntry("A")});
 }
 
 } // namespace
@@ -265,8 +263,7 @@ TEST(TuningDBFile, RoundTrip) {
   ASSERT_EQ(f->rejected.size(), 1u);
   EXPECT_EQ(f->rejected[0].second, "rel L2 of o 0.31 > 0.01");
   EXPECT_EQ(f->tunedAt, "2026-12-01T00:00:00Z");
-  const TuningRecord *g =
-      back.find(h200(), kRuntime, kCompiler, d.sig, "nh16");
+  const TuningRecord *g = back.find(h200(), kRuntime, kCompiler, d.sig, "nh16");
   ASSERT_NE(g, nullptr);
   EXPECT_FALSE(g->sig.chunk.has_value());
   // The text is stable (records in key order).
@@ -389,8 +386,7 @@ TEST(TuningDBFile, DefaultPathAndSwitches) {
     ScopedEnv cache("DELTAJIT_CACHE_DIR", (dir / "cache").c_str());
     EXPECT_EQ(TuningDB::defaultPath("/ctx/cache"),
               "/ctx/cache/tuning/tuning-db.json");
-    EXPECT_EQ(TuningDB::defaultPath(""),
-              dir / "cache/tuning/tuning-db.json");
+    EXPECT_EQ(TuningDB::defaultPath(""), dir / "cache/tuning/tuning-db.json");
   }
   {
     ScopedEnv db("DELTAJIT_TUNING_DB", "/elsewhere/db.json");
@@ -449,9 +445,9 @@ TEST(TuningManifest, BadFieldsAreNamed) {
   EXPECT_NE(error(threeConfigs(), table)
                 .find("tuning[0].table[0].bucket: missing required field"),
             std::string::npos);
-  EXPECT_NE(error(threeConfigs(), json::object())
-                .find("tuning: expected an array"),
-            std::string::npos);
+  EXPECT_NE(
+      error(threeConfigs(), json::object()).find("tuning: expected an array"),
+      std::string::npos);
 }
 
 //===----------------------------------------------------------------------===//

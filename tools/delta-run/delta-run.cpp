@@ -193,6 +193,28 @@ int main(int argc, char **argv) {
   if (!parse(argc, argv, o))
     return 2;
 
+  // Prompts.
+  std::vector<int64_t> lengths, fixed;
+  if (!o.ids.empty() && !parseList(o.ids, fixed)) {
+    std::fprintf(stderr, "delta-run: error: --ids: '%s' is not a list of "
+                         "integers\n",
+                 o.ids.c_str());
+    return 2;
+  }
+  if (!o.lengths.empty()) {
+    if (!parseList(o.lengths, lengths) ||
+        std::any_of(lengths.begin(), lengths.end(),
+                    [](int64_t l) { return l < 1; })) {
+      std::fprintf(stderr, "delta-run: error: --lengths: '%s' is not a list "
+                           "of positive integers\n",
+                   o.lengths.c_str());
+      return 2;
+    }
+  } else {
+    lengths.assign(size_t(o.batch),
+                   fixed.empty() ? o.promptLen : int64_t(fixed.size()));
+  }
+
   double compileS = -1;
   if (!o.model.empty()) {
     std::string cmd = "'" + o.deltac + "' '" + o.model +
@@ -235,27 +257,6 @@ int main(int argc, char **argv) {
   dj_model_info_t info;
   dj_model_get_info(model, &info);
 
-  // Prompts.
-  std::vector<int64_t> lengths, fixed;
-  if (!o.ids.empty() && !parseList(o.ids, fixed)) {
-    std::fprintf(stderr, "delta-run: error: --ids: '%s' is not a list of "
-                         "integers\n",
-                 o.ids.c_str());
-    return 2;
-  }
-  if (!o.lengths.empty()) {
-    if (!parseList(o.lengths, lengths) ||
-        std::any_of(lengths.begin(), lengths.end(),
-                    [](int64_t l) { return l < 1; })) {
-      std::fprintf(stderr, "delta-run: error: --lengths: '%s' is not a list "
-                           "of positive integers\n",
-                   o.lengths.c_str());
-      return 2;
-    }
-  } else {
-    lengths.assign(size_t(o.batch),
-                   fixed.empty() ? o.promptLen : int64_t(fixed.size()));
-  }
   const int64_t batch = int64_t(lengths.size());
   std::vector<int32_t> ids;
   uint64_t lcg = 0x2545F4914F6CDD1Dull;

@@ -46,7 +46,8 @@ struct Options {
   int warmup = 5, iters = 30, device = 0;
   double tolerance = 0; ///< 0: per dtype (bf16 1e-2, fp16 2e-3)
   double minGain = 0.02;
-  bool list = false, clear = false, candidates = false, dryRun = false;
+  bool list = false, clear = false, candidates = false, which = false,
+       dryRun = false;
   int progress = -1; ///< -1: when stderr is a terminal
   std::set<std::string> skip;
 };
@@ -58,6 +59,8 @@ void usage() {
       "USAGE: delta-tune --package DIR [options]      tune (GPU)\n"
       "       delta-tune --package DIR --candidates   list what would be "
       "tuned\n"
+      "       delta-tune --package DIR --which        what the runtime runs "
+      "(GPU)\n"
       "       delta-tune --list | --clear [--db FILE] the tuning database\n\n"
       "OPTIONS:\n"
       "  --package DIR     a package compiled by deltac --tune-space (entries "
@@ -97,6 +100,10 @@ void usage() {
       "only)\n"
       "  --candidates      print the package's op signatures and configs "
       "(no GPU)\n"
+      "  --which           print the config the runtime runs for each shape "
+      "and why\n"
+      "                    (tuning database, package table, default), "
+      "running nothing\n"
       "  --help            this text\n\n"
       "Buckets: forward nh<P>_len<L> (P, L: powers of two at or below "
       "sequences x HV\n"
@@ -184,6 +191,8 @@ bool parseArgs(int argc, char **argv, Options &o) {
       o.clear = true;
     } else if (a == "--candidates") {
       o.candidates = true;
+    } else if (a == "--which") {
+      o.which = true;
     } else {
       std::fprintf(stderr,
                    "delta-tune: error: unknown option '%s' (see --help)\n",
@@ -233,8 +242,14 @@ int listDb(const Options &o) {
     return 0;
   }
   std::printf("%zu record(s)\n", db.records().size());
+  std::vector<const TuningRecord *> sorted;
+  for (const TuningRecord &r : db.records())
+    sorted.push_back(&r);
+  std::sort(sorted.begin(), sorted.end(),
+            [](auto *a, auto *b) { return a->key() < b->key(); });
   std::string lastHeader;
-  for (const TuningRecord &r : db.records()) {
+  for (const TuningRecord *rp : sorted) {
+    const TuningRecord &r = *rp;
     char header[1024];
     std::snprintf(header, sizeof header,
                   "\nGPU \"%s\" (compute capability %s, %d SMs, driver %d), "
@@ -244,7 +259,7 @@ int listDb(const Options &o) {
                   r.compilerVersion.c_str());
     if (header != lastHeader) {
       std::fputs(header, stdout);
-      std::printf("  %-44s %-16s %-22s %-9s %s\n", "op signature", "bucket",
+      std::printf("  %-52s %-16s %-22s %-9s %s\n", "op signature", "bucket",
                   "config", "vs dflt", "measured on");
       lastHeader = header;
     }
@@ -258,7 +273,7 @@ int listDb(const Options &o) {
     char gain[32] = "-";
     if (best > 0 && dflt > 0)
       std::snprintf(gain, sizeof gain, "x%.2f", dflt / best);
-    std::printf("  %-44s %-16s %-22s %-9s %s %s\n", r.sig.describe().c_str(),
+    std::printf("  %-52s %-16s %-22s %-9s %s %s\n", r.sig.describe().c_str(),
                 r.bucket.c_str(), r.config.c_str(), gain, r.shape.c_str(),
                 r.tunedAt.c_str());
   }
@@ -363,7 +378,7 @@ struct Shape {
 std::vector<Shape> defaultShapes(bool forward, bool decode) {
   std::vector<Shape> shapes;
   if (forward) {
-    const int64_t fwd[][3] = {{8, 2048, 16}, {4, 4096, 16}, {2, 8192, 16},
+    const int64_t fwd[][3] = {{8, 2048, 16},  {4, 4096, 16}, {2, 8192, 16},
                               {1, 16384, 16}, {4, 4096, 32}, {4, 4096, 8}};
     for (auto &f : fwd) {
       Shape s;
@@ -428,8 +443,7 @@ std::vector<Shape> parseShapes(const std::string &spec) {
       s.decode = true;
       s.B = n[0], s.H = n[1], s.HV = n[2], s.DK = n[3], s.DV = n[4];
     } else {
-      die("--shapes: '" + item +
-              "' has " + std::to_string(n.size()) +
+      die("--shapes: '" + item + "' has " + std::to_string(n.size()) +
               " numbers; expected 6 (B,T,H,HV,DK,DV) or 5 (N,H,HV,DK,DV)",
           2);
     }
@@ -641,8 +655,8 @@ struct Progress {
     int filled = total ? int(kWidth * done / total) : kWidth;
     std::string bar(size_t(filled), '#');
     bar.resize(kWidth, '.');
-    std::string text = label.size() > 70 ? label.substr(0, 67) + "..." : label;
-    std::fprintf(stderr, "\r[%s] %zu/%zu %-70s", bar.c_str(), done, total,
+    std::string text = label.size() > 64 ? label.substr(0, 61) + "..." : label;
+    std::fprintf(stderr, "\r[%s] %zu/%zu %-64s", bar.c_str(), done, total,
                  text.c_str());
     std::fflush(stderr);
   }
@@ -690,6 +704,20 @@ bool contextUsable(std::string &why) {
   return false;
 }
 
+/// "fwd bf16 128x128 l2 8x2048x16/16": the progress bar's label.
+std::string shortLabel(const Group &g, const Shape &s) {
+  std::string l = (s.decode ? "dec " : "fwd ") + g.sig.dtype + " " +
+                  std::to_string(g.sig.dk) + "x" + std::to_string(g.sig.dv) +
+                  (g.sig.useQkL2norm ? " l2 " : " ");
+  if (s.decode)
+    l += "N=" + std::to_string(s.B);
+  else if (!s.seqLens.empty())
+    l += "varlen" + std::to_string(s.seqLens.size());
+  else
+    l += std::to_string(s.B) + "x" + std::to_string(s.T);
+  return l + "x" + std::to_string(s.H) + "/" + std::to_string(s.HV);
+}
+
 ItemResult tuneItem(const Options &o, dj_package_t *pkg, const Group &g,
                     const Shape &shape, Progress &progress) {
   ItemResult item;
@@ -701,12 +729,14 @@ ItemResult tuneItem(const Options &o, dj_package_t *pkg, const Group &g,
   int64_t DK = g.sig.dk, DV = g.sig.dv;
   bool l2 = g.sig.useQkL2norm;
   std::string label = g.sig.describe() + " | " + shape.describe();
+  std::string bar = shortLabel(g, shape);
 
   // Inputs and outputs (reused by every candidate).
   int64_t rows = shape.decode ? shape.B : shape.B * shape.T;
   int64_t N = shape.numSeqs();
   size_t qkN = size_t(rows * shape.H * DK), vN = size_t(rows * shape.HV * DV),
-         betaN = size_t(rows * shape.HV), stateN = size_t(N * shape.HV * DK * DV);
+         betaN = size_t(rows * shape.HV),
+         stateN = size_t(N * shape.HV * DK * DV);
   Buffer q(qkN * 2), k(qkN * 2), v(vN * 2), beta(betaN * 2), o_(vN * 2),
       s0(stateN * 4), s1(stateN * 4);
   upload16(q, randomValues(qkN, 1, -1, 1, DK, !l2), bf16);
@@ -773,7 +803,7 @@ ItemResult tuneItem(const Options &o, dj_package_t *pkg, const Group &g,
   for (size_t i = 0; i < g.configs.size(); ++i) {
     CandidateResult c;
     c.config = g.configs[i];
-    progress.show(label + " | check " + c.config);
+    progress.show(bar + " check " + c.config);
     if (i > 0 && o.skip.count(c.config)) {
       c.status = "skipped";
       c.reason = "--skip-config";
@@ -831,7 +861,7 @@ ItemResult tuneItem(const Options &o, dj_package_t *pkg, const Group &g,
   for (CandidateResult &c : item.candidates) {
     if (c.status != "ok")
       continue;
-    progress.show(label + " | time " + c.config);
+    progress.show(bar + " time " + c.config);
     try {
       CHECK(dj_package_pin_config(pkg, c.config.c_str()));
       c.ms = medianMs(o, call);
@@ -852,8 +882,8 @@ ItemResult tuneItem(const Options &o, dj_package_t *pkg, const Group &g,
   item.winner = ref.config;
   double best = ref.status == "ok" ? ref.ms : INFINITY;
   for (const CandidateResult &c : item.candidates)
-    if (c.status == "ok" && c.config != ref.config &&
-        c.ms < best && c.ms * (1.0 + o.minGain) <= ref.ms) {
+    if (c.status == "ok" && c.config != ref.config && c.ms < best &&
+        c.ms * (1.0 + o.minGain) <= ref.ms) {
       best = c.ms;
       item.winner = c.config;
     }
@@ -921,47 +951,82 @@ json itemJson(const ItemResult &item) {
   return j;
 }
 
-int tune(const Options &o) {
-  std::vector<Shape> shapes = parseShapes(o.shapes);
-  std::string path = o.dryRun && o.db.empty() ? std::string() : dbPath(o);
-  // The runtime of this process (the check at the end) reads this database.
-  if (!path.empty())
-    ::setenv("DELTAJIT_TUNING_DB", path.c_str(), 1);
-
-  dj_context_options_t opts;
-  dj_context_options_init(&opts);
-  opts.device_ordinal = o.device;
-  dj_status_t st = dj_context_create(&opts, &ctx);
-  if (st != DJ_OK)
-    die(std::string("cannot use the GPU: ") + dj_status_string(st) + ": " +
-        dj_last_error_message());
-  dj_device_info_t info;
-  dj_package_t *pkg = nullptr;
-  dj_package_info_t pinfo;
-  std::vector<Group> groups;
-  try {
-    CHECK(dj_context_device_info(ctx, &info));
-    CHECK(dj_package_load(ctx, o.package.c_str(), &pkg));
-    CHECK(dj_package_get_info(pkg, &pinfo));
-    groups = groupsOf(readPackage(o.package).manifest);
-  } catch (const CallError &e) {
-    die(e.what);
-  } catch (const Error &e) {
-    die(e.what());
+/// The entry config the runtime runs for `shape` on `pkg` (nothing is
+/// launched: validation only needs non-null pointers) and why.
+bool runtimeChoice(dj_package_t *pkg, const Group &g, const Shape &shape,
+                   std::string &config, dj_entry_choice_t &how,
+                   std::string &error) {
+  void *fake = reinterpret_cast<void *>(uintptr_t(256));
+  size_t index = 0;
+  dj_status_t st;
+  dj_dtype_t dtype = g.sig.dtype == "bf16" ? DJ_DTYPE_BF16 : DJ_DTYPE_FP16;
+  std::vector<int64_t> cu;
+  if (shape.decode) {
+    dj_delta_rule_decode_args_t a{};
+    a.dtype = dtype;
+    a.N = shape.B, a.H = shape.H, a.HV = shape.HV;
+    a.DK = g.sig.dk, a.DV = g.sig.dv;
+    a.q = a.k = a.v = a.beta = a.state_in = fake;
+    a.o = fake;
+    a.scale = NAN;
+    a.use_qk_l2norm = g.sig.useQkL2norm;
+    st = dj_delta_rule_decode_entry(ctx, pkg, &a, &index, &how);
+  } else {
+    dj_delta_rule_forward_args_t a{};
+    a.dtype = dtype;
+    a.B = shape.B, a.T = shape.T, a.H = shape.H, a.HV = shape.HV;
+    a.DK = g.sig.dk, a.DV = g.sig.dv;
+    a.q = a.k = a.v = a.beta = fake;
+    a.o = fake;
+    if (!shape.seqLens.empty()) {
+      cu.push_back(0);
+      for (int64_t l : shape.seqLens)
+        cu.push_back(cu.back() + l);
+      a.cu_seqlens = cu.data();
+      a.num_seqs = int64_t(shape.seqLens.size());
+    }
+    a.scale = NAN;
+    a.use_qk_l2norm = g.sig.useQkL2norm;
+    a.chunk_size = int(g.sig.chunk.value_or(0));
+    st = dj_delta_rule_forward_entry(ctx, pkg, &a, &index, &how);
   }
-  GpuKey gpu = GpuKey::of(info);
-  std::printf("delta-tune on %s (compute capability %s, %d SMs, driver %d), "
-              "package %s (%s), median of %d after %d warm-up\n",
-              gpu.name.c_str(), gpu.computeCapability().c_str(), gpu.smCount,
-              gpu.driverVersion, o.package.c_str(), pinfo.producer, o.iters,
-              o.warmup);
+  const char *name = nullptr;
+  if (st == DJ_OK)
+    st = dj_package_entry_config(pkg, index, &name);
+  if (st != DJ_OK) {
+    error = std::string(": ") + dj_last_error_message();
+    return false;
+  }
+  config = name ? name : "(unnamed)";
+  return true;
+}
 
-  // The work: (group, first shape of each bucket).
+const char *choiceName(dj_entry_choice_t how) {
+  switch (how) {
+  case DJ_CHOICE_ONLY:
+    return "only config";
+  case DJ_CHOICE_DEFAULT:
+    return "default";
+  case DJ_CHOICE_TUNING_DB:
+    return "tuning database";
+  case DJ_CHOICE_PACKAGE_TABLE:
+    return "package tuning table";
+  case DJ_CHOICE_PINNED:
+    return "pinned";
+  }
+  return "?";
+}
+
+/// (group, shape) pairs: the shapes of each group's kind and head sizes,
+/// the first of each bucket; groups with one config only when `all`.
+std::vector<std::pair<const Group *, Shape>>
+workList(const std::vector<Group> &groups, const std::vector<Shape> &shapes,
+         bool all) {
   std::vector<std::pair<const Group *, Shape>> work;
   for (const Group &g : groups) {
-    if (g.configs.size() < 2)
+    if (!all && g.configs.size() < 2)
       continue;
-    if (g.unnamed) {
+    if (!all && g.unnamed) {
       std::printf("note: %s has entries without a config; not tuned\n",
                   g.sig.describe().c_str());
       continue;
@@ -986,6 +1051,89 @@ int tune(const Options &o) {
       work.push_back({&g, s});
     }
   }
+  return work;
+}
+
+/// Opens the context and the package; dies with the reason on failure.
+void open(const Options &o, dj_device_info_t &info, dj_package_t *&pkg,
+          dj_package_info_t &pinfo, std::vector<Group> &groups) {
+  dj_context_options_t opts;
+  dj_context_options_init(&opts);
+  opts.device_ordinal = o.device;
+  dj_status_t st = dj_context_create(&opts, &ctx);
+  if (st != DJ_OK)
+    die(std::string("cannot use the GPU: ") + dj_status_string(st) + ": " +
+        dj_last_error_message());
+  try {
+    CHECK(dj_context_device_info(ctx, &info));
+    CHECK(dj_package_load(ctx, o.package.c_str(), &pkg));
+    CHECK(dj_package_get_info(pkg, &pinfo));
+    groups = groupsOf(readPackage(o.package).manifest);
+  } catch (const CallError &e) {
+    die(e.what);
+  } catch (const Error &e) {
+    die(e.what());
+  }
+}
+
+/// --which: the config the runtime runs for each shape, and why.
+int which(const Options &o) {
+  std::vector<Shape> shapes = parseShapes(o.shapes);
+  if (!o.db.empty())
+    ::setenv("DELTAJIT_TUNING_DB", o.db.c_str(), 1);
+  dj_device_info_t info;
+  dj_package_t *pkg = nullptr;
+  dj_package_info_t pinfo;
+  std::vector<Group> groups;
+  open(o, info, pkg, pinfo, groups);
+  GpuKey gpu = GpuKey::of(info);
+  std::printf("on %s (compute capability %s, %d SMs, driver %d), tuning "
+              "database %s%s:\n",
+              gpu.name.c_str(), gpu.computeCapability().c_str(), gpu.smCount,
+              gpu.driverVersion, TuningDB::defaultPath("").c_str(),
+              TuningDB::enabledByEnvironment() ? ""
+                                               : " (off: DELTAJIT_TUNING)");
+  int status = 0;
+  for (auto &[g, s] : workList(groups, shapes, true)) {
+    std::string config, why;
+    dj_entry_choice_t how;
+    if (runtimeChoice(pkg, *g, s, config, how, why)) {
+      std::printf("  %s | %s | %s -> %s (%s)\n", g->sig.describe().c_str(),
+                  s.describe().c_str(), s.bucket().c_str(), config.c_str(),
+                  choiceName(how));
+    } else {
+      std::printf("  %s | %s | %s -> error%s\n", g->sig.describe().c_str(),
+                  s.describe().c_str(), s.bucket().c_str(), why.c_str());
+      status = 1;
+    }
+  }
+  dj_package_destroy(pkg);
+  dj_context_destroy(ctx);
+  return status;
+}
+
+int tune(const Options &o) {
+  std::vector<Shape> shapes = parseShapes(o.shapes);
+  std::string path = o.dryRun && o.db.empty() ? std::string() : dbPath(o);
+  // The runtime of this process (the check at the end) reads this database.
+  if (!path.empty())
+    ::setenv("DELTAJIT_TUNING_DB", path.c_str(), 1);
+
+  dj_device_info_t info;
+  dj_package_t *pkg = nullptr;
+  dj_package_info_t pinfo;
+  std::vector<Group> groups;
+  open(o, info, pkg, pinfo, groups);
+  GpuKey gpu = GpuKey::of(info);
+  std::printf("delta-tune on %s (compute capability %s, %d SMs, driver %d), "
+              "package %s (%s), median of %d after %d warm-up\n",
+              gpu.name.c_str(), gpu.computeCapability().c_str(), gpu.smCount,
+              gpu.driverVersion, o.package.c_str(), pinfo.producer, o.iters,
+              o.warmup);
+
+  // The work: (group, first shape of each bucket).
+  std::vector<std::pair<const Group *, Shape>> work =
+      workList(groups, shapes, false);
   if (work.empty()) {
     std::printf("nothing to tune: no op signature of the package has more "
                 "than one config for these shapes (compile it with deltac "
@@ -1008,7 +1156,7 @@ int tune(const Options &o) {
           e.what);
     }
     ++progress.done;
-    progress.show(g->sig.describe() + " | " + s.describe() + " | done");
+    progress.show(shortLabel(*g, s) + " done");
   }
   progress.finish();
   for (const ItemResult &r : results)
@@ -1062,57 +1210,19 @@ int tune(const Options &o) {
       for (const ItemResult &r : results) {
         if (!r.error.empty())
           continue;
-        // Validation needs non-null pointers; nothing is launched.
-        void *fake = reinterpret_cast<void *>(uintptr_t(256));
-        size_t index = 0;
-        dj_entry_choice_t how = DJ_CHOICE_DEFAULT;
-        dj_status_t cs;
-        std::vector<int64_t> cu;
-        if (r.shape.decode) {
-          dj_delta_rule_decode_args_t a{};
-          a.dtype = r.group->sig.dtype == "bf16" ? DJ_DTYPE_BF16
-                                                  : DJ_DTYPE_FP16;
-          a.N = r.shape.B, a.H = r.shape.H, a.HV = r.shape.HV;
-          a.DK = r.group->sig.dk, a.DV = r.group->sig.dv;
-          a.q = a.k = a.v = a.beta = a.state_in = fake;
-          a.o = fake;
-          a.scale = NAN;
-          a.use_qk_l2norm = r.group->sig.useQkL2norm;
-          cs = dj_delta_rule_decode_entry(ctx, fresh, &a, &index, &how);
-        } else {
-          dj_delta_rule_forward_args_t a{};
-          a.dtype = r.group->sig.dtype == "bf16" ? DJ_DTYPE_BF16
-                                                  : DJ_DTYPE_FP16;
-          a.B = r.shape.B, a.T = r.shape.T, a.H = r.shape.H;
-          a.HV = r.shape.HV, a.DK = r.group->sig.dk, a.DV = r.group->sig.dv;
-          a.q = a.k = a.v = a.beta = fake;
-          a.o = fake;
-          if (!r.shape.seqLens.empty()) {
-            cu.push_back(0);
-            for (int64_t l : r.shape.seqLens)
-              cu.push_back(cu.back() + l);
-            a.cu_seqlens = cu.data();
-            a.num_seqs = int64_t(r.shape.seqLens.size());
-          }
-          a.scale = NAN;
-          a.use_qk_l2norm = r.group->sig.useQkL2norm;
-          a.chunk_size = int(r.group->sig.chunk.value_or(0));
-          cs = dj_delta_rule_forward_entry(ctx, fresh, &a, &index, &how);
-        }
-        const char *config = nullptr;
-        if (cs == DJ_OK)
-          dj_package_entry_config(fresh, index, &config);
-        bool ok = cs == DJ_OK && config && r.winner == config;
-        if (!ok) {
+        std::string config, why;
+        dj_entry_choice_t how;
+        bool chosen = runtimeChoice(fresh, *r.group, r.shape, config, how, why);
+        if (!chosen || r.winner != config) {
           ++mismatches;
-          std::printf("check: the runtime runs %s for %s | %s, not the "
-                      "winner %s%s%s\n",
-                      config ? config : "?", r.group->sig.describe().c_str(),
-                      r.shape.describe().c_str(), r.winner.c_str(),
-                      TuningDB::enabledByEnvironment()
-                          ? ""
-                          : " (DELTAJIT_TUNING is off)",
-                      cs == DJ_OK ? "" : dj_last_error_message());
+          std::printf(
+              "check: the runtime runs %s for %s | %s, not the "
+              "winner %s%s%s\n",
+              chosen ? config.c_str() : "?", r.group->sig.describe().c_str(),
+              r.shape.describe().c_str(), r.winner.c_str(),
+              TuningDB::enabledByEnvironment() ? ""
+                                               : " (DELTAJIT_TUNING is off)",
+              why.c_str());
         }
       }
       if (!mismatches)
@@ -1164,5 +1274,7 @@ int main(int argc, char **argv) {
     return clearDb(o);
   if (o.candidates)
     return listCandidates(o);
+  if (o.which)
+    return which(o);
   return tune(o);
 }

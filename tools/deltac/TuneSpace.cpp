@@ -104,9 +104,8 @@ std::string fingerprint(delta::LaunchOp launch, ModuleOp module) {
   std::vector<std::pair<std::string, size_t>> byLength;
   for (auto [i, k] : llvm::enumerate(kernels))
     byLength.push_back({k, i});
-  llvm::sort(byLength, [](auto &a, auto &b) {
-    return a.first.size() > b.first.size();
-  });
+  llvm::sort(byLength,
+             [](auto &a, auto &b) { return a.first.size() > b.first.size(); });
   for (auto &[k, i] : byLength)
     replaceAll(text, k, "<kernel" + std::to_string(i) + ">");
   return text;
@@ -147,8 +146,8 @@ std::optional<TileConfig> TileConfig::fromName(llvm::StringRef name,
   };
   if (parts.size() < 3)
     return bad("too few fields");
-  auto number = [&](llvm::StringRef part, llvm::StringRef prefix)
-      -> std::optional<int64_t> {
+  auto number = [&](llvm::StringRef part,
+                    llvm::StringRef prefix) -> std::optional<int64_t> {
     if (!part.consume_front(prefix))
       return std::nullopt;
     auto v = parseNumber(part);
@@ -356,8 +355,8 @@ std::vector<OpTemplate> extractDeltaRuleOps(ModuleOp module) {
     os << "->";
     for (Type t : op->getResultTypes())
       os << t << ",";
-    os << op->getAttrDictionary()
-       << op.getODSOperands(4).size() << op.getODSOperands(5).size();
+    os << op->getAttrDictionary() << op.getODSOperands(4).size()
+       << op.getODSOperands(5).size();
     if (!seen.insert(key).second)
       return;
     MLIRContext *ctx = op.getContext();
@@ -420,8 +419,7 @@ void VariantSet::uniquifyKernelNames(ModuleOp module, llvm::StringRef config) {
     if (!kernelNames_.contains(old))
       continue;
     std::string name = old + "_" + config.str();
-    for (int i = 2; kernelNames_.contains(name) || kmod.lookupSymbol(name);
-         ++i)
+    for (int i = 2; kernelNames_.contains(name) || kmod.lookupSymbol(name); ++i)
       name = old + "_" + config.str() + "_" + std::to_string(i);
     SymbolTable::setSymbolName(fn, name);
     renamed[old] = name;
@@ -434,8 +432,7 @@ void VariantSet::uniquifyKernelNames(ModuleOp module, llvm::StringRef config) {
     auto leaf = renamed.find(ref.getLeafReference().getValue());
     if (leaf != renamed.end())
       l.setKernelAttr(SymbolRefAttr::get(
-          ref.getRootReference(),
-          {FlatSymbolRefAttr::get(ctx, leaf->second)}));
+          ref.getRootReference(), {FlatSymbolRefAttr::get(ctx, leaf->second)}));
     DictionaryAttr info = l.getLaunch();
     auto list = info.getAs<ArrayAttr>("launches");
     if (!list)
@@ -525,8 +522,10 @@ bool readTuningDb(llvm::StringRef path, std::vector<DbRecord> &records,
     std::optional<int64_t> chunk = i("chunk");
     d.signature =
         signatureString(*s("op"), *s("dtype"), *i("dk"), *i("dv"), chunk, *l2);
-    d.keys = json::Object{{"op", *s("op")}, {"dtype", *s("dtype")},
-                          {"dk", *i("dk")}, {"dv", *i("dv")},
+    d.keys = json::Object{{"op", s("op")->str()},
+                          {"dtype", s("dtype")->str()},
+                          {"dk", *i("dk")},
+                          {"dv", *i("dv")},
                           {"use_qk_l2norm", *l2}};
     if (chunk)
       d.keys["chunk"] = *chunk;

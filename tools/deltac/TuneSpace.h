@@ -104,7 +104,7 @@ void mergeKernelModule(mlir::ModuleOp into, mlir::ModuleOp from);
 struct DbRecord {
   std::string gpu, computeCapability, compiler, tunedAt;
   int64_t smCount = 0, driverVersion = 0;
-  std::string signature; ///< as signatureOf()
+  std::string signature;   ///< as signatureOf()
   llvm::json::Object keys; ///< op, dtype, dk, dv, chunk, use_qk_l2norm
   std::string bucket, config;
 };

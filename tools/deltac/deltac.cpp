@@ -8,8 +8,8 @@
 
 #include "TuneSpace.h"
 
-#include "deltajit/Codegen/NVIDIA/TargetInfo.h"
 #include "deltajit/Codegen/ModelGraph.h"
+#include "deltajit/Codegen/NVIDIA/TargetInfo.h"
 #include "deltajit/Codegen/PackageWriter.h"
 #include "deltajit/Codegen/Passes.h"
 #include "deltajit/Dialect/DeltaDialect.h"
@@ -22,8 +22,8 @@
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/AsmState.h"
-#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
@@ -164,7 +164,7 @@ constexpr const char *kProducer =
     "deltac " DELTAJIT_VERSION " (MLIR " MLIR_VERSION ")";
 
 struct TuneStats {
-  int added = 0, same = 0, skipped = 0;
+  int configs = 0, added = 0, same = 0, skipped = 0;
   /// Per op signature: configs whose kernels equal another config's.
   std::map<std::string, std::map<std::string, std::string>> aliases;
 };
@@ -216,14 +216,15 @@ OwningOpRef<ModuleOp> lowerVariant(MLIRContext &context, ModuleOp op,
 /// Compiles the non-default configurations of every delta-rule op (one
 /// module per configuration, through PTX), skipping illegal ones and those
 /// whose kernels the package already has, and appends them to `parts`.
-void compileVariants(
-    MLIRContext &context, const std::vector<deltajit::tune::TileConfig> &space,
-    const std::vector<deltajit::tune::DbRecord> &dbRecords,
-    std::vector<deltajit::tune::OpTemplate> &templates,
-    deltajit::tune::VariantSet &variants,
-    std::map<std::string, std::set<std::string>> &available,
-    std::vector<OwningOpRef<ModuleOp>> &modules,
-    std::vector<deltajit::PackagePart> &parts, TuneStats &stats) {
+void compileVariants(MLIRContext &context,
+                     const std::vector<deltajit::tune::TileConfig> &space,
+                     const std::vector<deltajit::tune::DbRecord> &dbRecords,
+                     std::vector<deltajit::tune::OpTemplate> &templates,
+                     deltajit::tune::VariantSet &variants,
+                     std::map<std::string, std::set<std::string>> &available,
+                     std::vector<OwningOpRef<ModuleOp>> &modules,
+                     std::vector<deltajit::PackagePart> &parts,
+                     TuneStats &stats) {
   namespace tune = deltajit::tune;
   const tune::TileConfig &defaults = space.front();
   // With a database: per op signature, the configs that won there.
@@ -255,6 +256,7 @@ void compileVariants(
         configs.push_back(c);
   }
 
+  stats.configs = int(configs.size());
   for (const tune::TileConfig &config : configs) {
     if (config == defaults)
       continue;
@@ -291,8 +293,7 @@ void compileVariants(
       Operation *launch = nullptr;
       variant->walk([&](deltajit::delta::LaunchOp l) { launch = l; });
       if (auto same = variants.duplicateOf(launch, *variant)) {
-        tuneNote(name, t.signature,
-                 "same kernels as " + *same + "; not added");
+        tuneNote(name, t.signature, "same kernels as " + *same + "; not added");
         stats.aliases[t.signature][name] = *same;
         ++stats.same;
         continue;
@@ -589,9 +590,9 @@ int run() {
                  << (summary.numEntries == 1 ? "y" : "ies") << " for "
                  << summary.chip << "\n";
     if (tuning)
-      llvm::outs() << "deltac: tune: " << configs.size() << " config(s) x "
-                   << opTemplates.size() << " delta-rule op(s): "
-                   << stats.added << " variant(s) added, " << stats.same
+      llvm::outs() << "deltac: tune: " << stats.configs << " config(s) x "
+                   << opTemplates.size() << " delta-rule op(s): " << stats.added
+                   << " variant(s) added, " << stats.same
                    << " same as another, " << stats.skipped << " skipped\n";
     return 0;
   }

@@ -157,78 +157,78 @@ bool deltajit::writePackage(ArrayRef<PackagePart> parts, StringRef dir,
   llvm::StringSet<> seenEntries, seenKernels, hostOps;
   std::string kernelClash;
   for (const PackagePart &part : parts) {
-  ModuleOp partModule = part.module;
-  bool isMain = partModule == module;
-  partModule.walk([&](Operation *op) {
-    auto launch = dyn_cast<delta::LaunchOp>(op);
-    if (!launch) {
-      if (isMain && op->getDialect() &&
-          op->getDialect()->getNamespace() == "delta" &&
-          !op->getParentOfType<gpu::GPUModuleOp>())
-        hostOps.insert(op->getName().getStringRef());
-      return;
-    }
-    DictionaryAttr info = launch.getLaunch();
-    std::string moduleName =
-        launch.getKernel().getRootReference().str() + part.fileSuffix;
+    ModuleOp partModule = part.module;
+    bool isMain = partModule == module;
+    partModule.walk([&](Operation *op) {
+      auto launch = dyn_cast<delta::LaunchOp>(op);
+      if (!launch) {
+        if (isMain && op->getDialect() &&
+            op->getDialect()->getNamespace() == "delta" &&
+            !op->getParentOfType<gpu::GPUModuleOp>())
+          hostOps.insert(op->getName().getStringRef());
+        return;
+      }
+      DictionaryAttr info = launch.getLaunch();
+      std::string moduleName =
+          launch.getKernel().getRootReference().str() + part.fileSuffix;
 
-    // One kernel (grid, block, ... in `info`) or a `launches` list.
-    auto describe = [&](DictionaryAttr d, StringRef kernel) {
-      if (seenKernels.insert(kernel).second)
-        kernelsOf[moduleName].push_back(kernel.str());
-      else if (!llvm::is_contained(kernelsOf[moduleName], kernel))
-        kernelClash = kernel.str();
-      json::Array grid, block, params;
-      for (Attribute g : cast<ArrayAttr>(d.get("grid")))
-        grid.push_back(cast<StringAttr>(g).getValue());
-      for (Attribute b : cast<ArrayAttr>(d.get("block")))
-        block.push_back(cast<IntegerAttr>(b).getInt());
-      for (Attribute p : cast<ArrayAttr>(d.get("params"))) {
-        auto pair = cast<ArrayAttr>(p);
-        params.push_back(
-            json::Object{{"name", cast<StringAttr>(pair[0]).getValue()},
-                         {"type", cast<StringAttr>(pair[1]).getValue()}});
-      }
-      return json::Object{
-          {"kernel", kernel},
-          {"grid", std::move(grid)},
-          {"block", std::move(block)},
-          {"shared_bytes", cast<IntegerAttr>(d.get("shared_bytes")).getInt()},
-          {"params", std::move(params)}};
-    };
-    json::Object entry;
-    for (NamedAttribute a : cast<DictionaryAttr>(info.get("entry")))
-      entry[a.getName().getValue()] = toJSON(a.getValue());
-    if (!part.config.empty())
-      entry["config"] = part.config;
-    json::Array launches, scratch;
-    if (auto list = info.getAs<ArrayAttr>("launches")) {
-      for (Attribute l : list) {
-        auto d = cast<DictionaryAttr>(l);
+      // One kernel (grid, block, ... in `info`) or a `launches` list.
+      auto describe = [&](DictionaryAttr d, StringRef kernel) {
+        if (seenKernels.insert(kernel).second)
+          kernelsOf[moduleName].push_back(kernel.str());
+        else if (!llvm::is_contained(kernelsOf[moduleName], kernel))
+          kernelClash = kernel.str();
+        json::Array grid, block, params;
+        for (Attribute g : cast<ArrayAttr>(d.get("grid")))
+          grid.push_back(cast<StringAttr>(g).getValue());
+        for (Attribute b : cast<ArrayAttr>(d.get("block")))
+          block.push_back(cast<IntegerAttr>(b).getInt());
+        for (Attribute p : cast<ArrayAttr>(d.get("params"))) {
+          auto pair = cast<ArrayAttr>(p);
+          params.push_back(
+              json::Object{{"name", cast<StringAttr>(pair[0]).getValue()},
+                           {"type", cast<StringAttr>(pair[1]).getValue()}});
+        }
+        return json::Object{
+            {"kernel", kernel},
+            {"grid", std::move(grid)},
+            {"block", std::move(block)},
+            {"shared_bytes", cast<IntegerAttr>(d.get("shared_bytes")).getInt()},
+            {"params", std::move(params)}};
+      };
+      json::Object entry;
+      for (NamedAttribute a : cast<DictionaryAttr>(info.get("entry")))
+        entry[a.getName().getValue()] = toJSON(a.getValue());
+      if (!part.config.empty())
+        entry["config"] = part.config;
+      json::Array launches, scratch;
+      if (auto list = info.getAs<ArrayAttr>("launches")) {
+        for (Attribute l : list) {
+          auto d = cast<DictionaryAttr>(l);
+          launches.push_back(
+              describe(d, cast<StringAttr>(d.get("kernel")).getValue()));
+        }
+      } else {
         launches.push_back(
-            describe(d, cast<StringAttr>(d.get("kernel")).getValue()));
+            describe(info, launch.getKernel().getLeafReference().getValue()));
       }
-    } else {
-      launches.push_back(
-          describe(info, launch.getKernel().getLeafReference().getValue()));
-    }
-    if (auto list = info.getAs<ArrayAttr>("scratch"))
-      for (Attribute b : list) {
-        auto pair = cast<ArrayAttr>(b);
-        scratch.push_back(
-            json::Object{{"name", cast<StringAttr>(pair[0]).getValue()},
-                         {"bytes", cast<StringAttr>(pair[1]).getValue()}});
+      if (auto list = info.getAs<ArrayAttr>("scratch"))
+        for (Attribute b : list) {
+          auto pair = cast<ArrayAttr>(b);
+          scratch.push_back(
+              json::Object{{"name", cast<StringAttr>(pair[0]).getValue()},
+                           {"bytes", cast<StringAttr>(pair[1]).getValue()}});
+        }
+      entry["scratch"] = std::move(scratch);
+      entry["launches"] = std::move(launches);
+      std::string key;
+      llvm::raw_string_ostream os(key);
+      os << json::Value(json::Object(entry));
+      if (seenEntries.insert(key).second) {
+        entries.push_back(std::move(entry));
+        ++summary.numEntries;
       }
-    entry["scratch"] = std::move(scratch);
-    entry["launches"] = std::move(launches);
-    std::string key;
-    llvm::raw_string_ostream os(key);
-    os << json::Value(json::Object(entry));
-    if (seenEntries.insert(key).second) {
-      entries.push_back(std::move(entry));
-      ++summary.numEntries;
-    }
-  });
+    });
   }
   if (!kernelClash.empty()) {
     error = "internal error: kernel '" + kernelClash +
