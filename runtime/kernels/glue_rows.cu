@@ -128,6 +128,44 @@ DJ_DEV void normBody(const u16 *x, const u16 *w, const u16 *gate, u16 *y,
   }
 }
 
+/// The residual add and the RMSNorm that follows it in every block, in one
+/// pass: sum = a + b (rounded to T, as the separate add would store it),
+/// y = rmsnorm(sum) * w. One block per row as normBody.
+template <typename T, int V>
+DJ_DEV void addNormBody(const u16 *a, const u16 *b, const u16 *w, u16 *sum,
+                        u16 *y, i64 rows, i64 dim, float eps) {
+  __shared__ float scratch[32];
+  const i64 row = i64(blockIdx.x) * (blockDim.y) + threadIdx.y;
+  const bool active = row < rows;
+  const i64 nvec = dim / V;
+  float ss = 0.0f;
+  if (active)
+    for (i64 i = threadIdx.x; i < nvec; i += blockDim.x) {
+      float va[V], vb[V];
+      loadV<T, V>(a + row * dim + i * V, va);
+      loadV<T, V>(b + row * dim + i * V, vb);
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        va[j] = T::load(T::store(va[j] + vb[j])); // what the add stores
+        ss += va[j] * va[j];
+      }
+      storeV<T, V>(sum + row * dim + i * V, va);
+    }
+  ss = rowSum(ss, scratch);
+  if (!active)
+    return;
+  const float r = rsqrtf(ss / float(dim) + eps);
+  for (i64 i = threadIdx.x; i < nvec; i += blockDim.x) {
+    float v[V], wv[V];
+    loadV<T, V>(sum + row * dim + i * V, v); // this thread's own stores
+    loadV<T, V>(w + i * V, wv);
+#pragma unroll
+    for (int j = 0; j < V; ++j)
+      v[j] *= wv[j] * r;
+    storeV<T, V>(y + row * dim + i * V, v);
+  }
+}
+
 // ---- Element-wise
 // -------------------------------------------------------------
 
@@ -189,6 +227,14 @@ DJ_DEV void toFloatBody(const u16 *src, float *dst, i64 n, int vec) {
       normBody<TY, 8, false>(x, w, gate, y, rows, dim, eps);                   \
     else                                                                       \
       normBody<TY, 1, false>(x, w, gate, y, rows, dim, eps);                   \
+  }                                                                            \
+  extern "C" __global__ void dj_glue_add_rms_norm_##SUFFIX(                    \
+      const u16 *a, const u16 *b, const u16 *w, u16 *sum, u16 *y, i64 rows,    \
+      i64 dim, float eps, int vec) {                                           \
+    if (vec)                                                                   \
+      addNormBody<TY, 8>(a, b, w, sum, y, rows, dim, eps);                     \
+    else                                                                       \
+      addNormBody<TY, 1>(a, b, w, sum, y, rows, dim, eps);                     \
   }                                                                            \
   extern "C" __global__ void dj_glue_l2_norm_##SUFFIX(                         \
       const u16 *x, u16 *y, i64 rows, i64 dim, float eps, int vec) {           \

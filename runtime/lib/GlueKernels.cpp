@@ -36,6 +36,7 @@ enum Kernel : int {
   kGatherRows,
   kIncrement,
   kRmsNorm,
+  kAddRmsNorm,
   kL2Norm,
   kPointwise,
   kToFloat,
@@ -69,6 +70,7 @@ constexpr KernelName kKernelNames[kNumKernels] = {
     {"dj_glue_gather_rows_b16", "", false},
     {"dj_glue_increment_i32", "", false},
     {"dj_glue_rms_norm", "", true},
+    {"dj_glue_add_rms_norm", "", true},
     {"dj_glue_l2_norm", "", true},
     {"dj_glue_pointwise", "", true},
     {"dj_glue_to_float", "", true},
@@ -708,6 +710,29 @@ void GlueKernels::rmsNorm(CUstream s, dj_dtype_t dtype, CUdeviceptr x,
   normShape(rows, dim, vec, &grid, &block);
   launch(ctx_, s, impl_->fn(kRmsNorm, dtype), kRmsNorm, dtype, grid, block, 0,
          Ptr(x), Ptr(w), Ptr(gate), Ptr(y), I64(rows), I64(dim), eps, vec);
+}
+
+void GlueKernels::addRmsNorm(CUstream s, dj_dtype_t dtype, CUdeviceptr a,
+                             CUdeviceptr b, CUdeviceptr w, CUdeviceptr sum,
+                             CUdeviceptr y, int64_t rows, int64_t dim,
+                             float eps) {
+  checkRmsNorm(dtype, a, w, y, rows, dim, eps);
+  if (rows == 0)
+    return;
+  if (!b || !sum)
+    fail(DJ_ERROR_INVALID_ARGUMENT,
+         "GlueKernels::addRmsNorm: b and sum are required");
+  if (sum == y)
+    fail(DJ_ERROR_INVALID_ARGUMENT,
+         "GlueKernels::addRmsNorm: sum and y must be different buffers");
+  load();
+  I32 vec = dim % 8 == 0 && aligned16(a) && aligned16(b) && aligned16(w) &&
+            aligned16(sum) && aligned16(y);
+  Dim grid, block;
+  normShape(rows, dim, vec, &grid, &block);
+  launch(ctx_, s, impl_->fn(kAddRmsNorm, dtype), kAddRmsNorm, dtype, grid,
+         block, 0, Ptr(a), Ptr(b), Ptr(w), Ptr(sum), Ptr(y), I64(rows),
+         I64(dim), eps, vec);
 }
 
 void GlueKernels::l2Norm(CUstream s, dj_dtype_t dtype, CUdeviceptr x,

@@ -76,6 +76,13 @@ public:
                CUdeviceptr gate, CUdeviceptr y, int64_t rows, int64_t dim,
                float eps);
 
+  /// The residual add and the RMSNorm after it, in one pass over rows of
+  /// `dim`: sum = a + b (stored, rounded to dtype), y = rmsnorm(sum) * w.
+  /// sum may alias a or b; y must differ from sum.
+  void addRmsNorm(CUstream s, dj_dtype_t dtype, CUdeviceptr a, CUdeviceptr b,
+                  CUdeviceptr w, CUdeviceptr sum, CUdeviceptr y, int64_t rows,
+                  int64_t dim, float eps);
+
   /// y = x * rsqrt(sum(x^2) + eps) over rows of length dim.
   void l2Norm(CUstream s, dj_dtype_t dtype, CUdeviceptr x, CUdeviceptr y,
               int64_t rows, int64_t dim, float eps);

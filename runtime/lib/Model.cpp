@@ -613,11 +613,35 @@ CUdeviceptr Session::runGraph(ValuePool &pool, const SeqTables &seqs,
   const bool profile = profiler_.enabled;
   if (profile)
     profiler_.begin(ctx, stream_, g.steps.size() + 1);
+  // A residual add whose result the next step RMS-normalises runs as one
+  // fused kernel (both results are stored; the norm step is skipped).
+  auto fusesNorm = [&](size_t i) {
+    if (i + 1 >= g.steps.size() || g.steps[i].op != StepOp::Add)
+      return false;
+    const GraphStep &n = g.steps[i + 1];
+    return n.op == StepOp::RmsNorm && !n.has("gate") &&
+           n.operand("x").kind == GraphRef::Value &&
+           n.operand("x").index == g.steps[i].out &&
+           n.dim == g.values[size_t(g.steps[i].out)].width;
+  };
+  bool skipNext = false;
   for (const GraphStep &s : g.steps) {
+    const size_t index = size_t(&s - g.steps.data());
     if (profile)
-      profiler_.mark(stream_, &s - g.steps.data());
+      profiler_.mark(stream_, index);
+    if (skipNext) {
+      skipNext = false;
+      continue;
+    }
     CUdeviceptr out = pool.value(s.out);
     int64_t outWidth = g.values[size_t(s.out)].width;
+    if (fusesNorm(index)) {
+      const GraphStep &n = g.steps[index + 1];
+      glue.addRmsNorm(stream_, dt, val(s, "a"), val(s, "b"), val(n, "weight"),
+                      out, pool.value(n.out), T, n.dim, float(n.eps));
+      skipNext = true;
+      continue;
+    }
     switch (s.op) {
     case StepOp::Embedding:
       glue.embedding(stream_, dt, ids, val(s, "table"), out, T, s.vocab, s.dim,

@@ -515,7 +515,7 @@ int run() {
         options.epilogueFusion = epilogueFusion;
         pm.addPass(deltajit::createConvertDeltaToNVVM(options));
       });
-      if (ok && *target == Stage::Package) {
+      if (ok && tuning) {
         variants.add(*module, defaultConfig.name());
         module->walk([&](deltajit::delta::LaunchOp l) {
           if (auto entry = l.getLaunch().getAs<DictionaryAttr>("entry"))
