@@ -1156,11 +1156,13 @@ int tune(const Options &o) {
           e.what);
     }
     ++progress.done;
+    // Each table as soon as it is measured (long runs), under the bar.
+    progress.finish();
+    printItem(results.back());
+    std::fflush(stdout);
     progress.show(shortLabel(*g, s) + " done");
   }
   progress.finish();
-  for (const ItemResult &r : results)
-    printItem(r);
 
   // The database.
   std::vector<TuningRecord> records;

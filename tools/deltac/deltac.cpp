@@ -37,6 +37,10 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 
+#include <map>
+#include <mutex>
+#include <set>
+
 using namespace mlir;
 namespace cl = llvm::cl;
 
@@ -183,7 +187,9 @@ OwningOpRef<ModuleOp> lowerVariant(MLIRContext &context, ModuleOp op,
                                    std::string &why) {
   OwningOpRef<ModuleOp> variant = op.clone();
   std::string diagnostics;
+  std::mutex mu; // nested pass managers may report from several threads
   ScopedDiagnosticHandler capture(&context, [&](Diagnostic &d) {
+    std::lock_guard<std::mutex> lock(mu);
     if (diagnostics.empty() && (d.getSeverity() == DiagnosticSeverity::Error ||
                                 d.getSeverity() == DiagnosticSeverity::Remark))
       diagnostics = d.str();
@@ -311,7 +317,9 @@ void compileVariants(MLIRContext &context,
       continue;
     std::string diagnostics;
     {
+      std::mutex mu;
       ScopedDiagnosticHandler capture(&context, [&](Diagnostic &d) {
+        std::lock_guard<std::mutex> lock(mu);
         if (diagnostics.empty())
           diagnostics = d.str();
         return success();
