@@ -154,3 +154,51 @@ TEST(CApi, RuntimeVersion) {
   EXPECT_EQ(std::string(dj_runtime_version()).rfind("deltajit-runtime ", 0),
             0u);
 }
+
+// The model and session calls reject missing handles and outputs with a
+// message naming the argument (no GPU needed).
+TEST(CApiModels, NullHandlesAreNamed) {
+  dj_model_t *model = nullptr;
+  EXPECT_EQ(dj_model_load(nullptr, "pkg", nullptr, &model),
+            DJ_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(dj_last_error_message()).find("ctx is NULL"),
+            std::string::npos);
+  EXPECT_EQ(model, nullptr);
+  dj_session_t *session = nullptr;
+  EXPECT_EQ(dj_session_create(nullptr, nullptr, &session),
+            DJ_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(dj_last_error_message()).find("model is NULL"),
+            std::string::npos);
+  int32_t ids[1] = {0};
+  int64_t len[1] = {1};
+  EXPECT_EQ(dj_session_prefill(nullptr, ids, len, 1, nullptr, nullptr, 0,
+                               nullptr),
+            DJ_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(dj_last_error_message()).find("session is NULL"),
+            std::string::npos);
+  EXPECT_EQ(dj_session_decode(nullptr, nullptr, nullptr, nullptr, nullptr),
+            DJ_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(dj_session_generate(nullptr, 1, nullptr, nullptr),
+            DJ_ERROR_INVALID_ARGUMENT);
+  size_t n = 0;
+  EXPECT_EQ(dj_session_num_states(nullptr, &n), DJ_ERROR_INVALID_ARGUMENT);
+  dj_model_info_t info;
+  EXPECT_EQ(dj_model_get_info(nullptr, &info), DJ_ERROR_INVALID_ARGUMENT);
+  // Destroying NULL handles is a no-op.
+  dj_model_destroy(nullptr);
+  dj_session_destroy(nullptr);
+}
+
+TEST(CApiModels, OptionDefaults) {
+  dj_model_options_t m;
+  m.weights = "x";
+  m.seed = 5;
+  dj_model_options_init(&m);
+  EXPECT_EQ(m.weights, nullptr);
+  EXPECT_EQ(m.seed, 0u);
+  dj_session_options_t s;
+  dj_session_options_init(&s);
+  EXPECT_EQ(s.max_batch, 1);
+  EXPECT_EQ(s.max_context, 4096);
+  EXPECT_EQ(s.use_cuda_graph, 1);
+}
