@@ -323,7 +323,7 @@ DJ_DEV uint4 linPiece(const u16 *row, i64 k, i64 K, bool valid) {
 
 template <typename T, bool VEC>
 DJ_DEV void linearSmallMBody(const u16 *x, const u16 *w, u16 *y, int M, i64 N,
-                             i64 K, float4 (*part)[32], const i64 *segs) {
+                             i64 K, float4 (*part)[32]) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int warps = blockDim.x >> 5;
   const int g = lane >> 2, t = lane & 3;
@@ -380,36 +380,20 @@ DJ_DEV void linearSmallMBody(const u16 *x, const u16 *w, u16 *y, int M, i64 N,
   for (int i = 0; i < 4; ++i) {
     const int m = g + (i >> 1) * 8;
     const i64 col = n + (i & 1);
-    if (m >= M || col >= N)
-      continue;
-    if (!segs) {
+    if (m < M && col < N)
       y[i64(m) * N + col] = T::store(acc[i]);
-      continue;
-    }
-    // Segmented output (several projections of one input in one launch):
-    // segs = [count, start_0 .. start_count, ptr_0 .. ptr_{count-1}];
-    // feature col belongs to segment s with start_s <= col < start_{s+1}
-    // and is stored in row-major [M, start_{s+1} - start_s] at ptr_s.
-    const i64 count = segs[0];
-    i64 sgm = 0;
-    while (sgm + 1 < count && col >= segs[2 + sgm])
-      ++sgm;
-    const i64 start = segs[1 + sgm], width = segs[2 + sgm] - start;
-    u16 *dst = reinterpret_cast<u16 *>(segs[2 + count + sgm]);
-    dst[i64(m) * width + (col - start)] = T::store(acc[i]);
   }
 }
 
 #define DJ_GLUE_LINEAR_KERNELS(TY, SUFFIX)                                     \
   extern "C" __global__ void __launch_bounds__(DJ_LIN_MAX_WARPS * 32)          \
       dj_glue_linear_small_m_##SUFFIX(const u16 *x, const u16 *w, u16 *y,      \
-                                      int M, i64 N, i64 K, int vec,            \
-                                      const i64 *segs) {                       \
+                                      int M, i64 N, i64 K, int vec) {          \
     __shared__ float4 part[DJ_LIN_MAX_WARPS - 1][32];                          \
     if (vec)                                                                   \
-      linearSmallMBody<TY, true>(x, w, y, M, N, K, part, segs);                \
+      linearSmallMBody<TY, true>(x, w, y, M, N, K, part);                      \
     else                                                                       \
-      linearSmallMBody<TY, false>(x, w, y, M, N, K, part, segs);               \
+      linearSmallMBody<TY, false>(x, w, y, M, N, K, part);                     \
   }
 
 DJ_GLUE_LINEAR_KERNELS(Bf16, bf16)

@@ -38,7 +38,6 @@ namespace deltajit {
   X(cuMemcpyDtoH_v2)                                                           \
   X(cuMemcpyHtoDAsync_v2)                                                      \
   X(cuMemcpyDtoDAsync_v2)                                                      \
-  X(cuMemcpyDtoD_v2)                                                           \
   X(cuMemsetD32Async)                                                          \
   X(cuLinkCreate_v2)                                                           \
   X(cuLinkAddData_v2)                                                          \

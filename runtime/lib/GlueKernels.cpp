@@ -424,8 +424,6 @@ void checkLinearSmallM(dj_dtype_t dtype, CUdeviceptr x, CUdeviceptr wt,
     return;
   checkPtr(w, "x", x);
   checkPtr(w, "w", wt);
-  if (y == kSegmentedOutput)
-    return; // outputs in a segment table (the caller owns their layout)
   checkPtr(w, "y", y);
   // Every CTA reads all of x while others write y: no overlap allowed.
   auto overlap = [](CUdeviceptr a, int64_t an, CUdeviceptr b, int64_t bn) {
@@ -967,8 +965,8 @@ void GlueKernels::sample(CUstream s, dj_dtype_t dtype, CUdeviceptr logits,
 
 void GlueKernels::linearSmallM(CUstream s, dj_dtype_t dtype, CUdeviceptr x,
                                CUdeviceptr w, CUdeviceptr y, int64_t M,
-                               int64_t N, int64_t K, CUdeviceptr segments) {
-  checkLinearSmallM(dtype, x, w, segments ? kSegmentedOutput : y, M, N, K);
+                               int64_t N, int64_t K) {
+  checkLinearSmallM(dtype, x, w, y, M, N, K);
   if (M == 0)
     return;
   load();
@@ -976,7 +974,7 @@ void GlueKernels::linearSmallM(CUstream s, dj_dtype_t dtype, CUdeviceptr x,
   const LinearSmallMShape shape = linearSmallMShape(N, K, ctx_.info().sm_count);
   launch(ctx_, s, impl_->fn(kLinearSmallM, dtype), kLinearSmallM, dtype,
          {shape.blocks}, {shape.warps * 32}, 0, Ptr(x), Ptr(w), Ptr(y), I32(M),
-         I64(N), I64(K), vec, Ptr(segments));
+         I64(N), I64(K), vec);
 }
 
 void GlueKernels::incrementI32(CUstream s, CUdeviceptr p, int64_t n,

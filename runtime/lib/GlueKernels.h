@@ -163,16 +163,8 @@ public:
   /// once with 16-byte loads (needs 16-byte aligned x and w and K % 8 == 0;
   /// any alignment and K work on the scalar path). y must not overlap x or
   /// w. Deterministic (bitwise, run to run).
-  ///
-  /// With `segments` (a device table of int64: count, start_0 .. start_count,
-  /// then count output pointers), w is several projections of x stacked
-  /// ([start_count, K]) and output feature n of segment s (start_s <= n <
-  /// start_{s+1}) goes to row-major [M, start_{s+1} - start_s] at ptr_s (y
-  /// is then only checked, not written): one launch for e.g. the q, k, v
-  /// projections of a layer.
   void linearSmallM(CUstream s, dj_dtype_t dtype, CUdeviceptr x, CUdeviceptr w,
-                    CUdeviceptr y, int64_t M, int64_t N, int64_t K,
-                    CUdeviceptr segments = 0);
+                    CUdeviceptr y, int64_t M, int64_t N, int64_t K);
 
   /// p[i] += by for i < n (int32; positions and step counters in graphs).
   void incrementI32(CUstream s, CUdeviceptr p, int64_t n, int32_t by);

@@ -82,8 +82,6 @@ void checkGatherRows(dj_dtype_t dtype, CUdeviceptr src, CUdeviceptr rows,
 void checkSample(dj_dtype_t dtype, CUdeviceptr logits, int64_t rows,
                  int64_t vocab, float temperature, CUdeviceptr outIds);
 void checkIncrementI32(CUdeviceptr p, int64_t n);
-/// The `y` of a segmented linearSmallM call (outputs in a table).
-inline constexpr CUdeviceptr kSegmentedOutput = ~CUdeviceptr(0);
 void checkLinearSmallM(dj_dtype_t dtype, CUdeviceptr x, CUdeviceptr w,
                        CUdeviceptr y, int64_t M, int64_t N, int64_t K);
 

@@ -204,7 +204,6 @@ std::unique_ptr<Model> Model::load(std::shared_ptr<Context> ctx,
     m->glue_->load();
     m->blas_ = std::make_unique<Blas>(*ctx);
     m->loadWeights(weightsPath, seed);
-    m->groupProjections();
   } catch (...) {
     m->release();
     throw;
@@ -285,92 +284,15 @@ void Model::loadWeights(const std::string &weightsPath, uint64_t seed) {
     size_t bytes = size_t(n) * 2;
     CUdeviceptr p = allocate(*ctx_, bytes, "weight '" + w.name + "'");
     weights_.push_back(p);
-    owned_.push_back(p);
     d.check(d.cuMemcpyHtoD_v2(p, host.data(), bytes),
             concat("cuMemcpyHtoD(weight '", w.name, "')"));
     weightBytes_ += bytes;
   }
 }
 
-void Model::groupProjections() {
-  ModelGraph &g = graph_;
-  const Driver &d = ctx_->driver();
-  auto linearOn = [&](const GraphStep &s) {
-    return s.op == StepOp::Linear && s.operand("x").kind == GraphRef::Value
-               ? s.operand("x").index
-               : -1;
-  };
-  // New order: each linear step pulls the later linear steps on its input
-  // right behind it (they read nothing else, so this keeps every def before
-  // its uses). The logits projection stays alone.
-  std::vector<GraphStep> order;
-  std::vector<bool> moved(g.steps.size(), false);
-  std::vector<std::pair<size_t, size_t>> runs; // (first, count) in order
-  for (size_t i = 0; i < g.steps.size(); ++i) {
-    if (moved[i])
-      continue;
-    order.push_back(g.steps[i]);
-    int x = linearOn(g.steps[i]);
-    if (x < 0 || g.steps[i].out == g.logits)
-      continue;
-    size_t first = order.size() - 1;
-    for (size_t j = i + 1; j < g.steps.size(); ++j)
-      if (!moved[j] && linearOn(g.steps[j]) == x &&
-          g.steps[j].out != g.logits &&
-          g.steps[j].inFeatures == g.steps[i].inFeatures) {
-        order.push_back(g.steps[j]);
-        moved[j] = true;
-      }
-    if (order.size() - first > 1)
-      runs.push_back({first, order.size() - first});
-  }
-  g.steps = std::move(order);
-  // Stack each run's weights; the steps' weights point into the stack.
-  for (auto [first, count] : runs) {
-    LinearGroup grp;
-    grp.first = first;
-    grp.count = count;
-    grp.inFeatures = g.steps[first].inFeatures;
-    for (size_t k = 0; k < count; ++k)
-      grp.outFeatures += g.steps[first + k].outFeatures;
-    size_t rowBytes = size_t(grp.inFeatures) * elementSize();
-    grp.stacked = allocate(*ctx_, size_t(grp.outFeatures) * rowBytes,
-                           "stacked projection weights");
-    owned_.push_back(grp.stacked);
-    size_t offset = 0;
-    for (size_t k = 0; k < count; ++k) {
-      const GraphStep &s = g.steps[first + k];
-      int w = s.operand("weight").index;
-      size_t bytes = size_t(s.outFeatures) * rowBytes;
-      d.check(d.cuMemcpyDtoD_v2(grp.stacked + offset, weights_[size_t(w)],
-                                bytes),
-              "cuMemcpyDtoD (stacking projection weights)");
-      weights_[size_t(w)] = grp.stacked + offset;
-      offset += bytes;
-    }
-    groups_.push_back(grp);
-  }
-  // Free the per-weight buffers nothing points to any more.
-  std::vector<CUdeviceptr> keep;
-  for (CUdeviceptr p : owned_) {
-    bool used = std::find(weights_.begin(), weights_.end(), p) !=
-                    weights_.end() ||
-                std::any_of(groups_.begin(), groups_.end(),
-                            [&](const LinearGroup &grp) {
-                              return grp.stacked == p;
-                            });
-    if (used)
-      keep.push_back(p);
-    else
-      freeDevice(*ctx_, p);
-  }
-  owned_ = std::move(keep);
-}
-
 void Model::release() noexcept {
-  for (CUdeviceptr &p : owned_)
+  for (CUdeviceptr &p : weights_)
     freeDevice(*ctx_, p);
-  owned_.clear();
   weights_.clear();
   blas_.reset();
   glue_.reset();
@@ -507,24 +429,6 @@ Session::Session(Model &model, const Options &options)
     d.check(d.cuMemsetD32Async(dStep_, 0, 1, stream_), "cuMemsetD32Async");
     d.check(d.cuMemsetD32Async(dErr_, 0, 1, stream_), "cuMemsetD32Async");
     decodePool_.reserve(ctx, B, model.elementSize());
-    // Output tables of the stacked projections (decode pool: fixed).
-    for (const Model::LinearGroup &grp : model.linearGroups()) {
-      std::vector<int64_t> table;
-      table.push_back(int64_t(grp.count));
-      int64_t start = 0;
-      table.push_back(0);
-      for (size_t k = 0; k < grp.count; ++k) {
-        start += g.steps[grp.first + k].outFeatures;
-        table.push_back(start);
-      }
-      for (size_t k = 0; k < grp.count; ++k)
-        table.push_back(
-            int64_t(decodePool_.value(g.steps[grp.first + k].out)));
-      CUdeviceptr t = allocate(ctx, table.size() * 8, "projection table");
-      segTables_.push_back(t);
-      d.check(d.cuMemcpyHtoD_v2(t, table.data(), table.size() * 8),
-              "cuMemcpyHtoD(projection table)");
-    }
     lengths_.assign(size_t(B), 0);
     reset(-1);
   } catch (...) {
@@ -562,9 +466,6 @@ void Session::release() noexcept {
        {&dIds_, &dPos_, &dIota_, &dStep_, &dSampled_, &dLogitsF32_, &dLastRows_,
         &dErr_, &dGather_, &dLogits_, &pIds_, &pSeq_, &pPos_, &pCu_})
     freeDevice(ctx, *p);
-  for (CUdeviceptr &p : segTables_)
-    freeDevice(ctx, p);
-  segTables_.clear();
   prefillPool_.release(ctx);
   decodePool_.release(ctx);
   if (stream_)
@@ -723,34 +624,22 @@ CUdeviceptr Session::runGraph(ValuePool &pool, const SeqTables &seqs,
            n.operand("x").index == g.steps[i].out &&
            n.dim == g.values[size_t(g.steps[i].out)].width;
   };
-  size_t skipUntil = 0, nextGroup = 0;
-  const auto &groups = model_.linearGroups();
+  bool skipNext = false;
   for (const GraphStep &s : g.steps) {
     const size_t index = size_t(&s - g.steps.data());
     if (profile)
       profiler_.mark(stream_, index);
-    if (index < skipUntil)
+    if (skipNext) {
+      skipNext = false;
       continue;
+    }
     CUdeviceptr out = pool.value(s.out);
     int64_t outWidth = g.values[size_t(s.out)].width;
     if (fusesNorm(index)) {
       const GraphStep &n = g.steps[index + 1];
       glue.addRmsNorm(stream_, dt, val(s, "a"), val(s, "b"), val(n, "weight"),
                       out, pool.value(n.out), T, n.dim, float(n.eps));
-      skipUntil = index + 2;
-      continue;
-    }
-    // Decode: the projections of one input as one segmented GEMV.
-    while (nextGroup < groups.size() && groups[nextGroup].first < index)
-      ++nextGroup;
-    if (!prefill && nextGroup < groups.size() &&
-        groups[nextGroup].first == index && T <= GlueKernels::kSmallMMax &&
-        nextGroup < segTables_.size()) {
-      const Model::LinearGroup &grp = groups[nextGroup];
-      glue.linearSmallM(stream_, dt, val(s, "x"), grp.stacked, out, T,
-                        grp.outFeatures, grp.inFeatures,
-                        segTables_[nextGroup]);
-      skipUntil = index + grp.count;
+      skipNext = true;
       continue;
     }
     switch (s.op) {

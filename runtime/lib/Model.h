@@ -58,25 +58,12 @@ public:
   dj_dtype_t dtype() const { return dtype_; }
   size_t elementSize() const { return 2; }
   CUdeviceptr weight(int index) const { return weights_[index]; }
-
-  /// Projections of one input, run as one segmented GEMV when decoding:
-  /// steps [first, first + count) are linear steps reading the same value,
-  /// their weights stacked in `stacked` ([sum of out_features, K]).
-  struct LinearGroup {
-    size_t first = 0, count = 0;
-    int64_t outFeatures = 0, inFeatures = 0;
-    CUdeviceptr stacked = 0;
-  };
-  const std::vector<LinearGroup> &linearGroups() const { return groups_; }
   uint64_t weightBytes() const { return weightBytes_; }
   double loadSeconds() const { return loadSeconds_; }
 
 private:
   Model() = default;
   void loadWeights(const std::string &weightsPath, uint64_t seed);
-  /// Moves the linear steps that read one value next to each other (they
-  /// depend only on it) and stacks their weights into one buffer each.
-  void groupProjections();
 
   std::shared_ptr<Context> ctx_;
   ModelGraph graph_;
@@ -84,9 +71,7 @@ private:
   std::unique_ptr<GlueKernels> glue_;
   std::unique_ptr<Blas> blas_;
   dj_dtype_t dtype_ = DJ_DTYPE_BF16;
-  std::vector<CUdeviceptr> weights_; ///< per weight (may point into owned_)
-  std::vector<CUdeviceptr> owned_;   ///< the allocations behind weights_
-  std::vector<LinearGroup> groups_;
+  std::vector<CUdeviceptr> weights_;
   uint64_t weightBytes_ = 0;
   double loadSeconds_ = 0;
 };
@@ -206,7 +191,6 @@ private:
   std::vector<CUdeviceptr> vCaches_; ///< KV states: the v cache
   std::vector<int64_t> lengths_;
   std::vector<int64_t> hostCu_; ///< the current prefill's cu_seqlens
-  std::vector<CUdeviceptr> segTables_; ///< per linear group (decode pool)
   int64_t active_ = 0;
   bool haveNext_ = false;
   ValuePool prefillPool_, decodePool_;

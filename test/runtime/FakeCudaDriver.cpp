@@ -173,10 +173,6 @@ CUresult CUDAAPI cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n,
   std::memmove(reinterpret_cast<void *>(d), reinterpret_cast<void *>(s), n);
   return CUDA_SUCCESS;
 }
-CUresult CUDAAPI cuMemcpyDtoD_v2(CUdeviceptr d, CUdeviceptr s, size_t n) {
-  std::memmove(reinterpret_cast<void *>(d), reinterpret_cast<void *>(s), n);
-  return CUDA_SUCCESS;
-}
 CUresult CUDAAPI cuMemsetD32Async(CUdeviceptr d, unsigned int v, size_t n,
                                   CUstream) {
   auto *p = reinterpret_cast<unsigned int *>(d);
