@@ -868,6 +868,38 @@ private:
 
   /// x[r] *= 1 / sqrt(sum(x[r]^2) + eps) for every row of a [chunk, dk] tile.
   void normalizeRows(KernelBuilder &kb, const SmemTile &t) {
+    // `parts` neighbouring lanes share a row (each sums dk / parts
+    // elements; butterfly shuffles combine them), so every thread works
+    // instead of one per row.
+    int64_t parts = threads / chunk;
+    if (threads % chunk == 0 && parts >= 2 && parts <= 32 &&
+        llvm::isPowerOf2_64(parts) && dk % parts == 0) {
+      int64_t span = dk / parts;
+      Value tid = kb.threadIdX();
+      Value r = kb.div(tid, kb.c32(parts));
+      Value part = kb.rem(tid, kb.c32(parts));
+      Value base =
+          kb.add(kb.mul(r, kb.c32(t.ld)), kb.mul(part, kb.c32(span)));
+      Value sum = kb.forRangeReduce(kb.c32(0), kb.c32(span), kb.c32(1),
+                                    kb.cf32(0.0), [&](Value d, Value acc) {
+                                      Value x = kb.toF32(
+                                          kb.loadSmem(t, kb.add(base, d)));
+                                      return kb.fadd(acc, kb.fmul(x, x));
+                                    });
+      for (int64_t off = 1; off < parts; off *= 2) {
+        Value other = NVVM::ShflOp::create(
+            kb.b, kb.loc, kb.f32(), kb.c32(-1), sum, kb.c32(off),
+            kb.c32(0x1f), NVVM::ShflKind::bfly, UnitAttr());
+        sum = kb.fadd(sum, other);
+      }
+      Value inv = kb.rsqrt(kb.fadd(sum, kb.cf32(kL2NormEps)));
+      kb.forRange(kb.c32(0), kb.c32(span), kb.c32(1), [&](Value d) {
+        Value idx = kb.add(base, d);
+        Value x = kb.toF32(kb.loadSmem(t, idx));
+        kb.storeSmem(t, idx, kb.fromF32(kb.fmul(x, inv), t.elt));
+      });
+      return;
+    }
     kb.forEachThreaded(chunk, threads, [&](Value r) {
       Value base = kb.mul(r, kb.c32(t.ld));
       Value sum = kb.forRangeReduce(kb.c32(0), kb.c32(dk), kb.c32(1),
