@@ -61,11 +61,10 @@ struct DeltaAddDecodeStepsPass
           ShapedType::isDynamicShape(qType.getShape().drop_front(2)) ||
           ShapedType::isDynamicShape(vType.getShape().drop_front(2)))
         continue;
-      Type types[] = {dropTime(op.getQ().getType()),
-                      dropTime(op.getK().getType()),
-                      dropTime(op.getV().getType()),
-                      dropTime(op.getBeta().getType()),
-                      dynamicBatch(op.getFinalState().getType())};
+      Type types[] = {
+          dropTime(op.getQ().getType()), dropTime(op.getK().getType()),
+          dropTime(op.getV().getType()), dropTime(op.getBeta().getType()),
+          dynamicBatch(op.getFinalState().getType())};
       // One function per distinct signature.
       std::string key;
       llvm::raw_string_ostream os(key);

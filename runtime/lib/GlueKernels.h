@@ -117,11 +117,10 @@ public:
   /// [tokens, HKV, dv] into the caches kCache [slots, HKV, maxCtx, d] and
   /// vCache [slots, HKV, maxCtx, dv] at (tokSeq[t], head, p). Positions
   /// p >= maxCtx are skipped (the caller checks lengths on the host).
-  void ropeAppendKV(CUstream s, dj_dtype_t dtype, CUdeviceptr q,
-                    CUdeviceptr k, CUdeviceptr v, CUdeviceptr kCache,
-                    CUdeviceptr vCache, const SeqTables &seqs, int64_t heads,
-                    int64_t kvHeads, int64_t d, int64_t dv, int64_t maxCtx,
-                    float ropeTheta);
+  void ropeAppendKV(CUstream s, dj_dtype_t dtype, CUdeviceptr q, CUdeviceptr k,
+                    CUdeviceptr v, CUdeviceptr kCache, CUdeviceptr vCache,
+                    const SeqTables &seqs, int64_t heads, int64_t kvHeads,
+                    int64_t d, int64_t dv, int64_t maxCtx, float ropeTheta);
 
   /// Causal softmax attention over the cache: for token t at position p of
   /// sequence s, o[t, h, :] = softmax_j(scale * q[t, h, :] . K[s, g, j, :])
@@ -150,8 +149,8 @@ public:
   /// outIds: int32 [rows]. Also writes outIds to nextIds when nextIds != 0
   /// (the next decode step's input).
   void sample(CUstream s, dj_dtype_t dtype, CUdeviceptr logits, int64_t rows,
-              int64_t vocab, float temperature, uint64_t seed,
-              CUdeviceptr step, CUdeviceptr outIds, CUdeviceptr nextIds);
+              int64_t vocab, float temperature, uint64_t seed, CUdeviceptr step,
+              CUdeviceptr outIds, CUdeviceptr nextIds);
 
   /// The largest M that linearSmallM takes.
   static constexpr int64_t kSmallMMax = 16;

@@ -785,8 +785,8 @@ void StepProfiler::end(Context &ctx, CUstream stream, const ModelGraph &g,
     d.check(d.cuEventElapsedTime_v2(&ms, events[i], events[i + 1]),
             "cuEventElapsedTime");
     const GraphStep &s = g.steps[i];
-    std::string key = concat(prefill ? "prefill " : "decode  ",
-                             stepOpName(s.op));
+    std::string key =
+        concat(prefill ? "prefill " : "decode  ", stepOpName(s.op));
     if (s.op == StepOp::Linear)
       key += concat(" ", s.outFeatures, "x", s.inFeatures);
     Totals &t = totals[key];

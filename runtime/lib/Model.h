@@ -147,8 +147,8 @@ public:
   /// [sum(lengths), vocab] when allLogits; nextIds (host) [n] the sampled
   /// next tokens (kept as the next decode input). Either may be null.
   void prefill(const int32_t *ids, const int64_t *lengths, int64_t n,
-               float temperature, uint64_t seed, float *logits,
-               bool allLogits, int32_t *nextIds);
+               float temperature, uint64_t seed, float *logits, bool allLogits,
+               int32_t *nextIds);
 
   /// One decode step for the active batch: input ids (host, [n]) or, when
   /// null, the tokens sampled by the previous prefill/step. Outputs as for
@@ -175,8 +175,8 @@ private:
   /// Runs every step for `tokens` packed tokens described by `seqs`;
   /// `lastRows` (device int32 [numSeqs], or 0) selects the rows the logits
   /// are computed for. Returns the logits pointer ([rows, vocab]).
-  CUdeviceptr runGraph(ValuePool &pool, const SeqTables &seqs,
-                       CUdeviceptr ids, CUdeviceptr lastRows, bool prefill);
+  CUdeviceptr runGraph(ValuePool &pool, const SeqTables &seqs, CUdeviceptr ids,
+                       CUdeviceptr lastRows, bool prefill);
   void sampleAndCopy(CUdeviceptr logits, int64_t rows, float temperature,
                      uint64_t seed, float *hostLogits, int32_t *nextIds);
   void checkContext(const int64_t *extra, int64_t n) const;
@@ -187,7 +187,7 @@ private:
   Model &model_;
   Options options_;
   CUstream stream_ = nullptr;
-  std::vector<CUdeviceptr> states_; ///< per graph state: [maxBatch, ...]
+  std::vector<CUdeviceptr> states_;  ///< per graph state: [maxBatch, ...]
   std::vector<CUdeviceptr> vCaches_; ///< KV states: the v cache
   std::vector<int64_t> lengths_;
   std::vector<int64_t> hostCu_; ///< the current prefill's cu_seqlens

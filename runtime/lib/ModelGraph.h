@@ -79,9 +79,7 @@ struct GraphStep {
   std::string dtype;
 
   bool has(const std::string &role) const { return in.count(role) != 0; }
-  const GraphRef &operand(const std::string &role) const {
-    return in.at(role);
-  }
+  const GraphRef &operand(const std::string &role) const { return in.at(role); }
 };
 
 struct ModelGraph {

@@ -1,4 +1,5 @@
-//===- GraphInterpreterTest.cpp - the compiled model graph vs the reference ===//
+//===- GraphInterpreterTest.cpp - the compiled model graph vs the reference
+//===//
 //
 // Runs the "model" section that deltac wrote for the example hybrid model
 // (steps, values, states, weights: docs/package-format.md) with a plain fp32
@@ -135,7 +136,8 @@ std::vector<float> interpret(const ModelGraph &g, const ReferenceModel &ref,
       const int64_t group = s.heads / s.kvHeads;
       for (int64_t t = 0; t < T; ++t)
         for (int64_t h = 0; h < s.heads; ++h) {
-          int64_t lo = s.window > 0 ? std::max<int64_t>(0, t - s.window + 1) : 0;
+          int64_t lo =
+              s.window > 0 ? std::max<int64_t>(0, t - s.window + 1) : 0;
           int64_t g0 = h / group;
           ops::attendOne(q.data() + (t * s.heads + h) * s.d,
                          k.data() + (lo * s.kvHeads + g0) * s.d,

@@ -148,14 +148,14 @@ TEST(ModelGpu, PrefillLogitsMatchReference) {
                            ids.begin() + long(off + size_t(lengths[i])));
     SequenceState st = ModelEnv::reference->newSequence();
     std::vector<float> ref = ModelEnv::reference->forward(st, p);
-    double err = relL2(logits.data() + off * size_t(vocab()), ref.data(),
-                       ref.size());
+    double err =
+        relL2(logits.data() + off * size_t(vocab()), ref.data(), ref.size());
     std::printf("RESULT prefill seq %zu (T=%lld): logits relL2 %.3e\n", i,
                 (long long)lengths[i], err);
     EXPECT_LT(err, kLogitsTolerance) << "sequence " << i;
     // Greedy next token: the argmax of the last row.
-    const float *last = logits.data() + (off + size_t(lengths[i]) - 1) *
-                                            size_t(vocab());
+    const float *last =
+        logits.data() + (off + size_t(lengths[i]) - 1) * size_t(vocab());
     int32_t best = 0;
     for (int64_t v = 1; v < vocab(); ++v)
       if (last[v] > last[best])
@@ -191,15 +191,14 @@ TEST(ModelGpu, DecodeMatchesReferenceAndLongerPrefill) {
   std::vector<float> step(static_cast<size_t>(vocab()));
   for (int64_t k = 0; k < K; ++k) {
     int32_t id = ids[size_t(T + k)];
-    ASSERT_EQ(dj_session_decode(b.s, &id, nullptr, step.data(), nullptr),
-              DJ_OK)
+    ASSERT_EQ(dj_session_decode(b.s, &id, nullptr, step.data(), nullptr), DJ_OK)
         << dj_last_error_message();
     std::vector<float> ref = ModelEnv::reference->forward(st, {id});
     worstRef = std::max(worstRef, relL2(step.data(), ref.data(), ref.size()));
-    worstPrefill = std::max(
-        worstPrefill, relL2(step.data(),
-                            full.data() + size_t(T + k) * size_t(vocab()),
-                            size_t(vocab())));
+    worstPrefill = std::max(worstPrefill,
+                            relL2(step.data(),
+                                  full.data() + size_t(T + k) * size_t(vocab()),
+                                  size_t(vocab())));
   }
   std::printf("RESULT decode after prefill(%lld), %lld steps: vs reference "
               "%.3e, vs one longer prefill %.3e\n",
@@ -220,8 +219,8 @@ TEST(ModelGpu, GraphDecodeEqualsPlainDecode) {
   for (int graph = 0; graph < 2; ++graph) {
     Session s(3, 4096, graph);
     dj_sampling_t sampling{0.8f, 1234};
-    ASSERT_EQ(dj_session_prefill(s.s, ids.data(), lengths.data(), 3,
-                                 &sampling, nullptr, 0, nullptr),
+    ASSERT_EQ(dj_session_prefill(s.s, ids.data(), lengths.data(), 3, &sampling,
+                                 nullptr, 0, nullptr),
               DJ_OK)
         << dj_last_error_message();
     ASSERT_EQ(dj_session_generate(s.s, steps, &sampling,
@@ -244,9 +243,9 @@ TEST(ModelGpu, GreedyGenerateFollowsItsOwnLogits) {
   const int64_t steps = 8;
   std::vector<int32_t> gen(steps);
   int32_t first = -1;
-  ASSERT_EQ(dj_session_prefill(a.s, ids.data(), &len, 1, nullptr, nullptr, 0,
-                               &first),
-            DJ_OK);
+  ASSERT_EQ(
+      dj_session_prefill(a.s, ids.data(), &len, 1, nullptr, nullptr, 0, &first),
+      DJ_OK);
   ASSERT_EQ(dj_session_generate(a.s, steps, nullptr, gen.data()), DJ_OK)
       << dj_last_error_message();
   // Step by step with the logits: each sampled id is the argmax.
@@ -273,9 +272,9 @@ TEST(ModelGpu, StateReadWriteRoundTrip) {
   std::vector<int32_t> ids = prompt(70, 9, vocab());
   int64_t len = 70;
   Session s(1);
-  ASSERT_EQ(
-      dj_session_prefill(s.s, ids.data(), &len, 1, nullptr, nullptr, 0, nullptr),
-      DJ_OK);
+  ASSERT_EQ(dj_session_prefill(s.s, ids.data(), &len, 1, nullptr, nullptr, 0,
+                               nullptr),
+            DJ_OK);
   size_t n = 0;
   ASSERT_EQ(dj_session_num_states(s.s, &n), DJ_OK);
   ASSERT_GT(n, 0u);
@@ -284,22 +283,21 @@ TEST(ModelGpu, StateReadWriteRoundTrip) {
     dj_state_info_t info;
     ASSERT_EQ(dj_session_state_info(s.s, i, &info), DJ_OK);
     saved[i].resize(info.bytes_per_sequence);
-    ASSERT_EQ(dj_session_read_state(s.s, i, 0, saved[i].data(),
-                                    saved[i].size()),
-              DJ_OK)
+    ASSERT_EQ(
+        dj_session_read_state(s.s, i, 0, saved[i].data(), saved[i].size()),
+        DJ_OK)
         << dj_last_error_message();
   }
   int32_t tok = 42;
   std::vector<float> want(static_cast<size_t>(vocab())),
       got(static_cast<size_t>(vocab()));
-  ASSERT_EQ(dj_session_decode(s.s, &tok, nullptr, want.data(), nullptr),
-            DJ_OK);
+  ASSERT_EQ(dj_session_decode(s.s, &tok, nullptr, want.data(), nullptr), DJ_OK);
   // Forget everything, restore, decode the same token again.
   ASSERT_EQ(dj_session_reset(s.s, 0), DJ_OK);
   for (size_t i = 0; i < n; ++i)
-    ASSERT_EQ(dj_session_write_state(s.s, i, 0, saved[i].data(),
-                                     saved[i].size()),
-              DJ_OK)
+    ASSERT_EQ(
+        dj_session_write_state(s.s, i, 0, saved[i].data(), saved[i].size()),
+        DJ_OK)
         << dj_last_error_message();
   ASSERT_EQ(dj_session_set_length(s.s, 0, 70), DJ_OK);
   ASSERT_EQ(dj_session_decode(s.s, &tok, nullptr, got.data(), nullptr), DJ_OK)
@@ -369,16 +367,16 @@ TEST(ModelGpu, SafetensorsCheckpointGivesTheSameLogits) {
   {
     dj_session_t *s = nullptr;
     ASSERT_EQ(dj_session_create(m, nullptr, &s), DJ_OK);
-    ASSERT_EQ(
-        dj_session_prefill(s, ids.data(), &len, 1, nullptr, a.data(), 0, nullptr),
-        DJ_OK);
+    ASSERT_EQ(dj_session_prefill(s, ids.data(), &len, 1, nullptr, a.data(), 0,
+                                 nullptr),
+              DJ_OK);
     dj_session_destroy(s);
   }
   dj_model_destroy(m);
   Session s(1);
-  ASSERT_EQ(
-      dj_session_prefill(s.s, ids.data(), &len, 1, nullptr, b.data(), 0, nullptr),
-      DJ_OK);
+  ASSERT_EQ(dj_session_prefill(s.s, ids.data(), &len, 1, nullptr, b.data(), 0,
+                               nullptr),
+            DJ_OK);
   EXPECT_EQ(a, b);
 
   o.weights = bad.c_str();

@@ -141,9 +141,9 @@ TEST(CApi, TuningCallsCheckTheirArguments) {
   dj_delta_rule_forward_args_t fwd{};
   dj_delta_rule_decode_args_t dec{};
   size_t index = 7;
-  EXPECT_EQ(dj_delta_rule_forward_entry(nullptr, nullptr, &fwd, &index,
-                                        nullptr),
-            DJ_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(
+      dj_delta_rule_forward_entry(nullptr, nullptr, &fwd, &index, nullptr),
+      DJ_ERROR_INVALID_ARGUMENT);
   EXPECT_STREQ(dj_last_error_message(), "ctx is NULL");
   EXPECT_EQ(dj_delta_rule_decode_entry(nullptr, nullptr, &dec, &index, nullptr),
             DJ_ERROR_INVALID_ARGUMENT);
@@ -171,9 +171,9 @@ TEST(CApiModels, NullHandlesAreNamed) {
             std::string::npos);
   int32_t ids[1] = {0};
   int64_t len[1] = {1};
-  EXPECT_EQ(dj_session_prefill(nullptr, ids, len, 1, nullptr, nullptr, 0,
-                               nullptr),
-            DJ_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(
+      dj_session_prefill(nullptr, ids, len, 1, nullptr, nullptr, 0, nullptr),
+      DJ_ERROR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(dj_last_error_message()).find("session is NULL"),
             std::string::npos);
   EXPECT_EQ(dj_session_decode(nullptr, nullptr, nullptr, nullptr, nullptr),

@@ -189,17 +189,16 @@ CUresult CUDAAPI cuLinkCreate_v2(unsigned int, CUjit_option *, void **,
   *state = reinterpret_cast<CUlinkState>(new Link());
   return CUDA_SUCCESS;
 }
-CUresult CUDAAPI cuLinkAddData_v2(CUlinkState state, CUjitInputType,
-                                  void *data, size_t size, const char *,
-                                  unsigned int, CUjit_option *, void **) {
+CUresult CUDAAPI cuLinkAddData_v2(CUlinkState state, CUjitInputType, void *data,
+                                  size_t size, const char *, unsigned int,
+                                  CUjit_option *, void **) {
   auto *l = reinterpret_cast<Link *>(state);
   l->ptx.assign(static_cast<const char *>(data), size);
   while (!l->ptx.empty() && l->ptx.back() == '\0')
     l->ptx.pop_back();
   return CUDA_SUCCESS;
 }
-CUresult CUDAAPI cuLinkComplete(CUlinkState state, void **cubin,
-                                size_t *size) {
+CUresult CUDAAPI cuLinkComplete(CUlinkState state, void **cubin, size_t *size) {
   auto *l = reinterpret_cast<Link *>(state);
   *cubin = l->ptx.data();
   *size = l->ptx.size();

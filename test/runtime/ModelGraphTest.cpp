@@ -1,8 +1,8 @@
 //===- ModelGraphTest.cpp - the manifest's model section, value planning --===//
 
+#include "ModelGraph.h"
 #include "Error.h"
 #include "Model.h"
-#include "ModelGraph.h"
 
 #include <gtest/gtest.h>
 
@@ -134,9 +134,12 @@ TEST(ValuePool, LongChainsReuseBuffers) {
   model["values"] = json::array();
   model["steps"] = json::array();
   model["values"].push_back({{"name", "e"}, {"dtype", "bf16"}, {"width", 8}});
-  model["steps"].push_back({{"op", "embedding"}, {"ids", "ids"},
-                            {"table", "@embeddings"}, {"out", "e"},
-                            {"vocab", 16}, {"dim", 8}});
+  model["steps"].push_back({{"op", "embedding"},
+                            {"ids", "ids"},
+                            {"table", "@embeddings"},
+                            {"out", "e"},
+                            {"vocab", 16},
+                            {"dim", 8}});
   std::string prev = "e";
   for (int i = 0; i < 40; ++i) {
     std::string v = "x" + std::to_string(i);
@@ -146,9 +149,12 @@ TEST(ValuePool, LongChainsReuseBuffers) {
     prev = v;
   }
   model["values"].push_back({{"name", "l"}, {"dtype", "bf16"}, {"width", 16}});
-  model["steps"].push_back({{"op", "linear"}, {"x", prev},
-                            {"weight", "@lm_head"}, {"out", "l"},
-                            {"in_features", 8}, {"out_features", 16}});
+  model["steps"].push_back({{"op", "linear"},
+                            {"x", prev},
+                            {"weight", "@lm_head"},
+                            {"out", "l"},
+                            {"in_features", 8},
+                            {"out_features", 16}});
   model["logits"] = "l";
   ModelGraph g = parseModelGraph(m, "manifest.json");
   ValuePool pool(g);

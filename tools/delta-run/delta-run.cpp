@@ -36,12 +36,14 @@ void usage() {
       "USAGE: delta-run --package DIR [options]\n"
       "       delta-run --model SPEC.json --package DIR [options]\n\n"
       "MODEL:\n"
-      "  --package DIR        model package (deltac SPEC --emit=package -o DIR)\n"
+      "  --package DIR        model package (deltac SPEC --emit=package -o "
+      "DIR)\n"
       "  --model FILE         compile FILE (model spec, config.json or .mlir)\n"
       "                       into --package DIR first, timing it\n"
       "  --deltac PATH        the compiler for --model (default: deltac on "
       "PATH)\n"
-      "  --weights FILE       safetensors checkpoint (default: random weights)\n"
+      "  --weights FILE       safetensors checkpoint (default: random "
+      "weights)\n"
       "  --seed N             seed of the random weights (default 0)\n\n"
       "INPUT:\n"
       "  --ids LIST           prompt token ids, comma separated (every "
@@ -57,11 +59,13 @@ void usage() {
       "  --sample-seed N      seed of the sampler (default 0)\n"
       "  --max-context N      KV-cache positions per sequence (default 4096)\n"
       "  --no-cuda-graph      decode without the captured CUDA graph\n"
-      "  --warmup N           untimed prefill + decode rounds first (default 1)\n\n"
+      "  --warmup N           untimed prefill + decode rounds first (default "
+      "1)\n\n"
       "OUTPUT:\n"
       "  --json FILE          write the timings and tokens as JSON\n"
       "  --quiet              print only the timings\n"
-      "  --if-gpu             where there is no GPU or driver, say so and exit\n"
+      "  --if-gpu             where there is no GPU or driver, say so and "
+      "exit\n"
       "                       0 (for scripts that run on either kind of "
       "machine)\n"
       "  --help               this text\n\n"
@@ -196,8 +200,9 @@ int main(int argc, char **argv) {
   // Prompts.
   std::vector<int64_t> lengths, fixed;
   if (!o.ids.empty() && !parseList(o.ids, fixed)) {
-    std::fprintf(stderr, "delta-run: error: --ids: '%s' is not a list of "
-                         "integers\n",
+    std::fprintf(stderr,
+                 "delta-run: error: --ids: '%s' is not a list of "
+                 "integers\n",
                  o.ids.c_str());
     return 2;
   }
@@ -205,8 +210,9 @@ int main(int argc, char **argv) {
     if (!parseList(o.lengths, lengths) ||
         std::any_of(lengths.begin(), lengths.end(),
                     [](int64_t l) { return l < 1; })) {
-      std::fprintf(stderr, "delta-run: error: --lengths: '%s' is not a list "
-                           "of positive integers\n",
+      std::fprintf(stderr,
+                   "delta-run: error: --lengths: '%s' is not a list "
+                   "of positive integers\n",
                    o.lengths.c_str());
       return 2;
     }
@@ -348,9 +354,8 @@ int main(int argc, char **argv) {
                      "  \"decode_tokens_per_s\": %.1f,\n  \"cuda_graph\": "
                      "%s,\n  \"generated\": [",
                      o.package.c_str(), (long long)batch, (long long)tokens,
-                     (long long)o.steps, compileS, loadS, prefillS,
-                     prefillTps, decodeS, decodeTps,
-                     o.cudaGraph ? "true" : "false");
+                     (long long)o.steps, compileS, loadS, prefillS, prefillTps,
+                     decodeS, decodeTps, o.cudaGraph ? "true" : "false");
         for (int64_t b = 0; b < batch; ++b) {
           std::fprintf(f, "%s[%d", b ? ", " : "", next[size_t(b)]);
           for (int64_t s = 0; s < o.steps; ++s)

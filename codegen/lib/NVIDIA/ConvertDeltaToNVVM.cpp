@@ -459,15 +459,15 @@ private:
     const SmemTile &t = plan.tile(b.value);
     Value base = boundaryBase(kb, b, chunkFlat, vt);
     kb.forEachThreaded(t.rows * t.cols, threads, [&](Value idx) {
-      Value x =
-          kb.load(t.elt, kb.gep(param(b.name), kb.add(base, kb.ext64(idx)), t.elt));
+      Value x = kb.load(
+          t.elt, kb.gep(param(b.name), kb.add(base, kb.ext64(idx)), t.elt));
       kb.storeSmem(t, kb.flatToPadded(t, idx), x);
     });
   }
 
   /// Copies the tile of `b` to its scratch slot of flat chunk `chunkFlat`.
-  void storeBoundary(KernelBuilder &kb, const BoundaryValue &b,
-                     Value chunkFlat, Value vt) {
+  void storeBoundary(KernelBuilder &kb, const BoundaryValue &b, Value chunkFlat,
+                     Value vt) {
     const SmemTile &t = plan.tile(b.value);
     Value base = boundaryBase(kb, b, chunkFlat, vt);
     kb.forEachThreaded(t.rows * t.cols, threads, [&](Value idx) {
@@ -698,10 +698,10 @@ private:
     // (dk = 256 kernels keep element loads: with 16-byte loads they spilled
     // and ran 39% slower on the H200.)
     Value vectorOK =
-        dk <= 128 ? kb.aligned16({param("q"), param("k"), param("v")})
-                  : arith::ConstantOp::create(kb.b, kb.loc,
-                                              kb.b.getBoolAttr(false))
-                        .getResult();
+        dk <= 128
+            ? kb.aligned16({param("q"), param("k"), param("v")})
+            : arith::ConstantOp::create(kb.b, kb.loc, kb.b.getBoolAttr(false))
+                  .getResult();
     Value scalarOnly = arith::XOrIOp::create(
         kb.b, kb.loc, vectorOK,
         arith::ConstantOp::create(kb.b, kb.loc, kb.b.getBoolAttr(true)));
@@ -715,13 +715,14 @@ private:
           Value c = kb.mul(kb.rem(idx, kb.c32(perRow)), kb.c32(8));
           Value tok = kb.add(t0, r);
           Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
-          Value off =
-              tokenOffset(kb, tok, param(heads), head, rowWidth,
-                          kb.add(col0, c));
+          Value off = tokenOffset(kb, tok, param(heads), head, rowWidth,
+                                  kb.add(col0, c));
           for (auto [name, tile] : tiles) {
             Value x = kb.ifThenElse(
                 valid, vecType,
-                [&] { return kb.loadVec16(elt, kb.gep(param(name), off, elt)); },
+                [&] {
+                  return kb.loadVec16(elt, kb.gep(param(name), off, elt));
+                },
                 [&] { return zeroVec; });
             kb.storeVec16(x, kb.smemPtr(*tile, kb.at(*tile, r, c)));
           }
@@ -732,9 +733,8 @@ private:
           Value r = kb.div(idx, kb.c32(width)), d = kb.rem(idx, kb.c32(width));
           Value tok = kb.add(t0, r);
           Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
-          Value off =
-              tokenOffset(kb, tok, param(heads), head, rowWidth,
-                          kb.add(col0, d));
+          Value off = tokenOffset(kb, tok, param(heads), head, rowWidth,
+                                  kb.add(col0, d));
           for (auto [name, tile] : tiles) {
             Value x = kb.ifThenElse(
                 valid, elt,
@@ -824,10 +824,11 @@ private:
     ChunkYieldOp yield = loop.getYield();
     const SmemTile &out = plan.tile(yield.getOutput());
     Type oType = getElementTypeOrSelf(loop.getO().getType());
-    Value vectorOK = dk <= 128 ? kb.aligned16({param("o")})
-                               : arith::ConstantOp::create(
-                                     kb.b, kb.loc, kb.b.getBoolAttr(false))
-                                     .getResult();
+    Value vectorOK =
+        dk <= 128
+            ? kb.aligned16({param("o")})
+            : arith::ConstantOp::create(kb.b, kb.loc, kb.b.getBoolAttr(false))
+                  .getResult();
     Value scalarOnly = arith::XOrIOp::create(
         kb.b, kb.loc, vectorOK,
         arith::ConstantOp::create(kb.b, kb.loc, kb.b.getBoolAttr(true)));
@@ -845,8 +846,7 @@ private:
             Value x = kb.loadSmem(out, kb.at(out, r, kb.add(c, kb.c32(i))));
             vec = kb.insert(vec, kb.fromF32(kb.toF32(x), oType), i);
           }
-          Value off =
-              tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, c));
+          Value off = tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, c));
           kb.storeVec16(vec, kb.gep(param("o"), off, oType));
         });
       });
@@ -856,8 +856,7 @@ private:
         Value r = kb.div(idx, kb.c32(bv)), j = kb.rem(idx, kb.c32(bv));
         Value tok = kb.add(t0, r);
         kb.ifThen(kb.cmp(CmpIPredicate::slt, tok, eos), [&] {
-          Value off =
-              tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, j));
+          Value off = tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, j));
           Value x = kb.fromF32(
               kb.toF32(kb.loadSmem(out, kb.flatToPadded(out, idx))), oType);
           kb.store(x, kb.gep(param("o"), off, oType));
@@ -878,8 +877,7 @@ private:
       Value tid = kb.threadIdX();
       Value r = kb.div(tid, kb.c32(parts));
       Value part = kb.rem(tid, kb.c32(parts));
-      Value base =
-          kb.add(kb.mul(r, kb.c32(t.ld)), kb.mul(part, kb.c32(span)));
+      Value base = kb.add(kb.mul(r, kb.c32(t.ld)), kb.mul(part, kb.c32(span)));
       Value sum = kb.forRangeReduce(kb.c32(0), kb.c32(span), kb.c32(1),
                                     kb.cf32(0.0), [&](Value d, Value acc) {
                                       Value x = kb.toF32(
@@ -887,9 +885,9 @@ private:
                                       return kb.fadd(acc, kb.fmul(x, x));
                                     });
       for (int64_t off = 1; off < parts; off *= 2) {
-        Value other = NVVM::ShflOp::create(
-            kb.b, kb.loc, kb.f32(), kb.c32(-1), sum, kb.c32(off),
-            kb.c32(0x1f), NVVM::ShflKind::bfly, UnitAttr());
+        Value other = NVVM::ShflOp::create(kb.b, kb.loc, kb.f32(), kb.c32(-1),
+                                           sum, kb.c32(off), kb.c32(0x1f),
+                                           NVVM::ShflKind::bfly, UnitAttr());
         sum = kb.fadd(sum, other);
       }
       Value inv = kb.rsqrt(kb.fadd(sum, kb.cf32(kL2NormEps)));
@@ -1338,10 +1336,10 @@ struct ConvertDeltaToNVVMPass
                            : part == Part::Scan   ? "_scan"
                            : part == Part::Output ? "_output"
                                                   : "";
-      auto [name, isNew] = kernelName(
-          base + suffix, keyOf(loop) + std::to_string(int(part)) +
-                             std::to_string(numPhases) +
-                             (fuseEpilogues(loop) ? "f" : ""));
+      auto [name, isNew] =
+          kernelName(base + suffix, keyOf(loop) + std::to_string(int(part)) +
+                                        std::to_string(numPhases) +
+                                        (fuseEpilogues(loop) ? "f" : ""));
       if (isNew)
         specs[name] = kernel->emit(b, kernels, name);
       launchSpecs.push_back(specs[name]);

@@ -166,8 +166,8 @@ Value KernelBuilder::insert(Value vec, Value x, int64_t i) {
 Value KernelBuilder::aligned16(ArrayRef<Value> ptrs) {
   Value bits = c64(0);
   for (Value p : ptrs)
-    bits = arith::OrIOp::create(
-        b, loc, bits, LLVM::PtrToIntOp::create(b, loc, i64(), p));
+    bits = arith::OrIOp::create(b, loc, bits,
+                                LLVM::PtrToIntOp::create(b, loc, i64(), p));
   Value low = arith::AndIOp::create(b, loc, bits, c64(15));
   return cmp(arith::CmpIPredicate::eq, low, c64(0));
 }

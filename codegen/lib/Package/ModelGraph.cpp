@@ -1,4 +1,5 @@
-//===- ModelGraph.cpp - a model's host graph for the runtime ---------------===//
+//===- ModelGraph.cpp - a model's host graph for the runtime
+//---------------===//
 //
 // Walks `@forward` (following calls into the layer functions) and writes
 // one step per layer-level op, in program order, over named per-token
@@ -229,8 +230,8 @@ LogicalResult GraphBuilder::step(Operation *op, int depth) {
         failed(in("v", d.getV())) || failed(in("beta", d.getBeta())) ||
         failed(out(d.getO())))
       return failure();
-    int64_t h = dim(d.getQ(), 2), hv = dim(d.getV(), 2),
-            dk = dim(d.getQ(), 3), dv = dim(d.getV(), 3);
+    int64_t h = dim(d.getQ(), 2), hv = dim(d.getV(), 2), dk = dim(d.getQ(), 3),
+            dv = dim(d.getV(), 3);
     std::string state = newState("delta");
     s["state"] = state;
     s["heads"] = h;
@@ -317,8 +318,7 @@ std::optional<json::Value> GraphBuilder::build(func::FuncOp forward,
             "[batch, time, vocab]";
     return std::nullopt;
   }
-  auto idsType =
-      cast<RankedTensorType>(forward.getFunctionType().getInput(0));
+  auto idsType = cast<RankedTensorType>(forward.getFunctionType().getInput(0));
   // The model's hidden size and dtype: the embedding's.
   int64_t hidden = 0;
   std::string dtype;

@@ -258,8 +258,7 @@ DJ_API dj_status_t dj_package_entry_config(const dj_package_t *pkg,
  *  DJ_ERROR_NOT_FOUND when they have none); calls with one candidate run it.
  *  NULL or "" removes the pin. DJ_ERROR_NOT_FOUND when no entry of the
  *  package has that config. For tuning tools and experiments. */
-DJ_API dj_status_t dj_package_pin_config(dj_package_t *pkg,
-                                         const char *config);
+DJ_API dj_status_t dj_package_pin_config(dj_package_t *pkg, const char *config);
 
 /** How the entry of a call was chosen. */
 typedef enum dj_entry_choice_t {
@@ -379,10 +378,10 @@ dj_delta_rule_forward(dj_context_t *ctx, dj_package_t *pkg,
 /** Writes the index of the entry dj_delta_rule_forward() would run with
  *  these arguments (validated the same way) to `*entry_index`, and how it
  *  was chosen to `*how` (may be NULL). Queues nothing. */
-DJ_API dj_status_t dj_delta_rule_forward_entry(
-    dj_context_t *ctx, dj_package_t *pkg,
-    const dj_delta_rule_forward_args_t *args, size_t *entry_index,
-    dj_entry_choice_t *how);
+DJ_API dj_status_t
+dj_delta_rule_forward_entry(dj_context_t *ctx, dj_package_t *pkg,
+                            const dj_delta_rule_forward_args_t *args,
+                            size_t *entry_index, dj_entry_choice_t *how);
 
 /** Arguments of dj_delta_rule_decode() (one token per sequence).
  *
@@ -410,10 +409,10 @@ DJ_API dj_status_t dj_delta_rule_decode(dj_context_t *ctx, dj_package_t *pkg,
                                         void *stream);
 
 /** As dj_delta_rule_forward_entry(), for dj_delta_rule_decode(). */
-DJ_API dj_status_t dj_delta_rule_decode_entry(
-    dj_context_t *ctx, dj_package_t *pkg,
-    const dj_delta_rule_decode_args_t *args, size_t *entry_index,
-    dj_entry_choice_t *how);
+DJ_API dj_status_t
+dj_delta_rule_decode_entry(dj_context_t *ctx, dj_package_t *pkg,
+                           const dj_delta_rule_decode_args_t *args,
+                           size_t *entry_index, dj_entry_choice_t *how);
 
 /*===----------------------------------------------------------------------===*/
 /* Device memory helpers (so C programs and tests need not link CUDA)         */
@@ -544,8 +543,7 @@ typedef struct dj_sampling_t {
  *  `logits` f32 [num_seqs, vocab] of each prompt's last token, or, with
  *  all_logits, [sum(lengths), vocab] of every token; `next_ids` [num_seqs],
  *  the sampled next tokens (NULL sampling: greedy). */
-DJ_API dj_status_t dj_session_prefill(dj_session_t *session,
-                                      const int32_t *ids,
+DJ_API dj_status_t dj_session_prefill(dj_session_t *session, const int32_t *ids,
                                       const int64_t *lengths, int64_t num_seqs,
                                       const dj_sampling_t *sampling,
                                       float *logits, int all_logits,
