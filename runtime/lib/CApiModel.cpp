@@ -216,9 +216,7 @@ dj_status_t dj_session_length(const dj_session_t *session, int64_t slot,
   return guard([&] {
     const Session &s = sessionOf(session);
     requireArg(length, "length");
-    if (slot < 0 || slot >= s.options().maxBatch)
-      fail(DJ_ERROR_INVALID_ARGUMENT, "slot ", slot, " is out of range [0, ",
-           s.options().maxBatch, ")");
+    s.checkSlot(slot);
     *length = s.length(slot);
   });
 }

@@ -514,24 +514,27 @@ void Session::reset(int64_t slot) {
   }
 }
 
-void Session::setLength(int64_t slot, int64_t length) {
+void Session::checkSlot(int64_t slot) const {
   if (slot < 0 || slot >= options_.maxBatch)
     fail(DJ_ERROR_INVALID_ARGUMENT, "slot ", slot, " is out of range [0, ",
          options_.maxBatch, ")");
+}
+
+void Session::setLength(int64_t slot, int64_t length) {
+  checkSlot(slot);
   if (length < 0 || length > options_.maxContext)
     fail(DJ_ERROR_INVALID_ARGUMENT, "length ", length,
          " is out of range [0, max_context = ", options_.maxContext, "]");
   lengths_[size_t(slot)] = length;
 }
 
-void Session::readState(size_t index, int64_t slot, void *host, size_t bytes) {
+std::vector<Session::StatePiece>
+Session::statePieces(size_t index, int64_t slot, size_t bytes) {
   const ModelGraph &g = model_.graph();
   if (index >= g.states.size())
     fail(DJ_ERROR_INVALID_ARGUMENT, "state index ", index,
          " is out of range (the model has ", g.states.size(), ")");
-  if (slot < 0 || slot >= options_.maxBatch)
-    fail(DJ_ERROR_INVALID_ARGUMENT, "slot ", slot, " is out of range [0, ",
-         options_.maxBatch, ")");
+  checkSlot(slot);
   uint64_t per = stateBytes(index);
   if (bytes != per)
     fail(DJ_ERROR_INVALID_ARGUMENT, "state '", g.states[index].name, "' holds ",
@@ -539,48 +542,31 @@ void Session::readState(size_t index, int64_t slot, void *host, size_t bytes) {
   const Driver &d = model_.context().driver();
   d.check(d.cuStreamSynchronize(stream_), "cuStreamSynchronize");
   const GraphState &s = g.states[index];
-  if (s.kind == StateKind::KV) {
-    uint64_t kBytes = uint64_t(s.kvHeads * options_.maxContext * s.d) * 2;
-    uint64_t vBytes = per - kBytes;
-    d.check(d.cuMemcpyDtoH_v2(host, states_[index] + slot * kBytes, kBytes),
+  if (s.kind != StateKind::KV)
+    return {{states_[index] + slot * per, 0, per}};
+  // KV caches: the k cache, then the v cache.
+  uint64_t kBytes = uint64_t(s.kvHeads * options_.maxContext * s.d) * 2;
+  uint64_t vBytes = per - kBytes;
+  return {{states_[index] + slot * kBytes, 0, kBytes},
+          {vCaches_[index] + slot * vBytes, kBytes, vBytes}};
+}
+
+void Session::readState(size_t index, int64_t slot, void *host, size_t bytes) {
+  const Driver &d = model_.context().driver();
+  for (const StatePiece &p : statePieces(index, slot, bytes))
+    d.check(d.cuMemcpyDtoH_v2(static_cast<char *>(host) + p.hostOffset,
+                              p.device, p.bytes),
             "cuMemcpyDtoH(state)");
-    d.check(d.cuMemcpyDtoH_v2(static_cast<char *>(host) + kBytes,
-                              vCaches_[index] + slot * vBytes, vBytes),
-            "cuMemcpyDtoH(state)");
-  } else {
-    d.check(d.cuMemcpyDtoH_v2(host, states_[index] + slot * per, per),
-            "cuMemcpyDtoH(state)");
-  }
 }
 
 void Session::writeState(size_t index, int64_t slot, const void *host,
                          size_t bytes) {
-  const ModelGraph &g = model_.graph();
-  if (index >= g.states.size())
-    fail(DJ_ERROR_INVALID_ARGUMENT, "state index ", index,
-         " is out of range (the model has ", g.states.size(), ")");
-  if (slot < 0 || slot >= options_.maxBatch)
-    fail(DJ_ERROR_INVALID_ARGUMENT, "slot ", slot, " is out of range [0, ",
-         options_.maxBatch, ")");
-  uint64_t per = stateBytes(index);
-  if (bytes != per)
-    fail(DJ_ERROR_INVALID_ARGUMENT, "state '", g.states[index].name, "' holds ",
-         per, " bytes per sequence, not ", bytes);
   const Driver &d = model_.context().driver();
-  d.check(d.cuStreamSynchronize(stream_), "cuStreamSynchronize");
-  const GraphState &s = g.states[index];
-  if (s.kind == StateKind::KV) {
-    uint64_t kBytes = uint64_t(s.kvHeads * options_.maxContext * s.d) * 2;
-    uint64_t vBytes = per - kBytes;
-    d.check(d.cuMemcpyHtoD_v2(states_[index] + slot * kBytes, host, kBytes),
+  for (const StatePiece &p : statePieces(index, slot, bytes))
+    d.check(d.cuMemcpyHtoD_v2(p.device,
+                              static_cast<const char *>(host) + p.hostOffset,
+                              p.bytes),
             "cuMemcpyHtoD(state)");
-    d.check(d.cuMemcpyHtoD_v2(vCaches_[index] + slot * vBytes,
-                              static_cast<const char *>(host) + kBytes, vBytes),
-            "cuMemcpyHtoD(state)");
-  } else {
-    d.check(d.cuMemcpyHtoD_v2(states_[index] + slot * per, host, per),
-            "cuMemcpyHtoD(state)");
-  }
 }
 
 CUdeviceptr Session::runGraph(ValuePool &pool, const SeqTables &seqs,
@@ -612,7 +598,7 @@ CUdeviceptr Session::runGraph(ValuePool &pool, const SeqTables &seqs,
   };
   const bool profile = profiler_.enabled;
   if (profile)
-    profiler_.begin(ctx, stream_, g.steps.size() + 1);
+    profiler_.begin(ctx, g.steps.size() + 1);
   // A residual add whose result the next step RMS-normalises runs as one
   // fused kernel (both results are stored; the norm step is skipped).
   auto fusesNorm = [&](size_t i) {
@@ -760,18 +746,16 @@ StepProfiler::StepProfiler() {
   enabled = env && *env && std::string(env) != "0";
 }
 
-void StepProfiler::begin(Context &ctx, CUstream stream, size_t marks) {
+void StepProfiler::begin(Context &ctx, size_t marks) {
   const Driver &d = ctx.driver();
   while (events.size() < marks) {
     CUevent e = nullptr;
     d.check(d.cuEventCreate(&e, CU_EVENT_DEFAULT), "cuEventCreate");
     events.push_back(e);
   }
-  (void)stream;
 }
 
 void StepProfiler::mark(CUstream stream, size_t index) {
-  pending = std::max(pending, index + 1);
   driver->cuEventRecord(events[index], stream);
 }
 
@@ -793,7 +777,6 @@ void StepProfiler::end(Context &ctx, CUstream stream, const ModelGraph &g,
     t.ms += ms;
     ++t.calls;
   }
-  pending = 0;
 }
 
 void StepProfiler::report() const {
@@ -831,34 +814,43 @@ void Session::checkContext(const int64_t *extra, int64_t n) const {
            options_.maxContext, ") its attention KV caches hold");
 }
 
-void Session::sampleAndCopy(CUdeviceptr logits, int64_t rows, float temperature,
-                            uint64_t seed, float *hostLogits,
-                            int32_t *nextIds) {
+void Session::copyLogits(CUdeviceptr logits, int64_t rows, float *host) {
   Context &ctx = model_.context();
   const Driver &d = ctx.driver();
   const int64_t vocab = model_.graph().vocab;
-  model_.glue().sample(stream_, model_.dtype(), logits, active_, vocab,
-                       temperature, seed, dStep_, dSampled_, dIds_);
-  model_.glue().incrementI32(stream_, dStep_, 1, 1);
-  if (hostLogits) {
-    if (rows > logitsF32Rows_) {
-      d.check(d.cuStreamSynchronize(stream_), "cuStreamSynchronize");
-      freeDevice(ctx, dLogitsF32_);
-      dLogitsF32_ = allocate(ctx, size_t(rows * vocab) * 4, "f32 logits");
-      logitsF32Rows_ = rows;
-    }
-    model_.glue().toFloat(stream_, model_.dtype(), logits, dLogitsF32_,
-                          rows * vocab);
+  if (rows > logitsF32Rows_) {
+    d.check(d.cuStreamSynchronize(stream_), "cuStreamSynchronize");
+    freeDevice(ctx, dLogitsF32_);
+    int64_t cap = std::max(rows, options_.maxBatch);
+    dLogitsF32_ = allocate(ctx, size_t(cap * vocab) * 4, "f32 logits");
+    logitsF32Rows_ = cap;
   }
+  model_.glue().toFloat(stream_, model_.dtype(), logits, dLogitsF32_,
+                        rows * vocab);
   d.check(d.cuStreamSynchronize(stream_), "cuStreamSynchronize");
-  if (hostLogits)
-    d.check(
-        d.cuMemcpyDtoH_v2(hostLogits, dLogitsF32_, size_t(rows * vocab) * 4),
-        "cuMemcpyDtoH(logits)");
-  if (nextIds)
-    d.check(d.cuMemcpyDtoH_v2(nextIds, dSampled_, size_t(active_) * 4),
+  d.check(d.cuMemcpyDtoH_v2(host, dLogitsF32_, size_t(rows * vocab) * 4),
+          "cuMemcpyDtoH(logits)");
+}
+
+void Session::copyNextIds(int32_t *host) {
+  const Driver &d = model_.context().driver();
+  d.check(d.cuStreamSynchronize(stream_), "cuStreamSynchronize");
+  if (host)
+    d.check(d.cuMemcpyDtoH_v2(host, dSampled_, size_t(active_) * 4),
             "cuMemcpyDtoH(next ids)");
   haveNext_ = true;
+}
+
+void Session::sampleAndCopy(CUdeviceptr logits, int64_t rows, float temperature,
+                            uint64_t seed, float *hostLogits,
+                            int32_t *nextIds) {
+  model_.glue().sample(stream_, model_.dtype(), logits, active_,
+                       model_.graph().vocab, temperature, seed, dStep_,
+                       dSampled_, dIds_);
+  model_.glue().incrementI32(stream_, dStep_, 1, 1);
+  if (hostLogits)
+    copyLogits(logits, rows, hostLogits);
+  copyNextIds(nextIds);
 }
 
 void Session::prefill(const int32_t *ids, const int64_t *lengths, int64_t n,
@@ -945,17 +937,7 @@ void Session::prefill(const int32_t *ids, const int64_t *lengths, int64_t n,
   if (allLogits && logits) {
     // All rows to the host; sampling reads the gathered last rows.
     sampleAndCopy(lastLogits, 0, temperature, seed, nullptr, nextIds);
-    if (tokens > logitsF32Rows_) {
-      freeDevice(ctx, dLogitsF32_);
-      dLogitsF32_ = allocate(ctx, size_t(tokens * g.vocab) * 4, "f32 logits");
-      logitsF32Rows_ = tokens;
-    }
-    model_.glue().toFloat(stream_, model_.dtype(), out, dLogitsF32_,
-                          tokens * g.vocab);
-    d.check(d.cuStreamSynchronize(stream_), "cuStreamSynchronize");
-    d.check(
-        d.cuMemcpyDtoH_v2(logits, dLogitsF32_, size_t(tokens * g.vocab) * 4),
-        "cuMemcpyDtoH(logits)");
+    copyLogits(out, tokens, logits);
   } else {
     sampleAndCopy(lastLogits, n, temperature, seed, logits, nextIds);
   }
@@ -1015,28 +997,9 @@ void Session::decode(const int32_t *ids, float temperature, uint64_t seed,
   checkContext(one.data(), active_);
   uploadDecodeTables();
   decodeStep(temperature, seed);
-  CUdeviceptr out = decodePool_.value(g.logits);
-  Context &ctx = model_.context();
-  if (logits) {
-    if (active_ > logitsF32Rows_) {
-      d.check(d.cuStreamSynchronize(stream_), "cuStreamSynchronize");
-      freeDevice(ctx, dLogitsF32_);
-      dLogitsF32_ =
-          allocate(ctx, size_t(options_.maxBatch * g.vocab) * 4, "f32 logits");
-      logitsF32Rows_ = options_.maxBatch;
-    }
-    model_.glue().toFloat(stream_, model_.dtype(), out, dLogitsF32_,
-                          active_ * g.vocab);
-  }
-  d.check(d.cuStreamSynchronize(stream_), "cuStreamSynchronize");
   if (logits)
-    d.check(
-        d.cuMemcpyDtoH_v2(logits, dLogitsF32_, size_t(active_ * g.vocab) * 4),
-        "cuMemcpyDtoH(logits)");
-  if (nextIds)
-    d.check(d.cuMemcpyDtoH_v2(nextIds, dSampled_, size_t(active_) * 4),
-            "cuMemcpyDtoH(next ids)");
-  haveNext_ = true;
+    copyLogits(decodePool_.value(g.logits), active_, logits);
+  copyNextIds(nextIds);
   for (int64_t i = 0; i < active_; ++i)
     ++lengths_[size_t(i)];
 }

@@ -108,7 +108,7 @@ struct StepProfiler {
     int64_t calls = 0;
   };
   StepProfiler();
-  void begin(Context &ctx, CUstream stream, size_t marks);
+  void begin(Context &ctx, size_t marks);
   void mark(CUstream stream, size_t index);
   void end(Context &ctx, CUstream stream, const ModelGraph &g, size_t steps,
            bool prefill);
@@ -117,7 +117,6 @@ struct StepProfiler {
   bool enabled = false;
   const struct Driver *driver = nullptr;
   std::vector<CUevent> events;
-  size_t pending = 0;
   std::map<std::string, Totals> totals;
 };
 
@@ -170,13 +169,28 @@ public:
 
   CUstream stream() const { return stream_; }
 
+  /// Throws DJ_ERROR_INVALID_ARGUMENT unless 0 <= slot < maxBatch.
+  void checkSlot(int64_t slot) const;
+
 private:
-  struct Tables;
+  /// A contiguous device range of one slot's state and where it goes in the
+  /// caller's buffer (KV states have two: the k and the v cache).
+  struct StatePiece {
+    CUdeviceptr device;
+    uint64_t hostOffset, bytes;
+  };
+  /// Validates a state access (index, slot, size), waits for the stream and
+  /// returns the pieces.
+  std::vector<StatePiece> statePieces(size_t index, int64_t slot, size_t bytes);
   /// Runs every step for `tokens` packed tokens described by `seqs`;
   /// `lastRows` (device int32 [numSeqs], or 0) selects the rows the logits
   /// are computed for. Returns the logits pointer ([rows, vocab]).
   CUdeviceptr runGraph(ValuePool &pool, const SeqTables &seqs, CUdeviceptr ids,
                        CUdeviceptr lastRows, bool prefill);
+  /// Logits [rows, vocab] to the host as f32 (waits for the stream).
+  void copyLogits(CUdeviceptr logits, int64_t rows, float *host);
+  /// The sampled ids to the host (when `host`); they feed the next decode.
+  void copyNextIds(int32_t *host);
   void sampleAndCopy(CUdeviceptr logits, int64_t rows, float temperature,
                      uint64_t seed, float *hostLogits, int32_t *nextIds);
   void checkContext(const int64_t *extra, int64_t n) const;
@@ -207,7 +221,6 @@ private:
   int64_t graphBatch_ = -1;
   float graphTemperature_ = 0;
   uint64_t graphSeed_ = 0;
-  int32_t stepCounter_ = 0;
   StepProfiler profiler_;
 };
 

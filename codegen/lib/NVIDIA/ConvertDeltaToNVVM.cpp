@@ -366,10 +366,8 @@ public:
     Value smem = LLVM::AddressOfOp::create(
         b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3), kSmemSymbol);
     KernelBuilder kb(b, loc, smem);
-    if (part == Part::Prepare)
-      emitPrepareBody(kb);
-    else if (part == Part::Output)
-      emitOutputBody(kb);
+    if (part == Part::Prepare || part == Part::Output)
+      emitChunkParallelBody(kb);
     else
       emitBody(kb);
     gpu::ReturnOp::create(b, loc);
@@ -527,49 +525,12 @@ private:
 
   Value param(StringRef name) { return params.lookup(name); }
 
-  /// The prepare kernel: one program per (flat chunk, v-head, value tile).
-  void emitPrepareBody(KernelBuilder &kb) {
-    Value tid = kb.threadIdX();
-    warp = kb.div(tid, kb.c32(32));
-    lane = kb.rem(tid, kb.c32(32));
-    Value chunkFlat = kb.blockIdX();
-    hv = kb.blockIdY();
-    Value vt = kb.blockIdZ();
-    h = kb.div(hv, kb.div(param("HV"), param("H")));
-    v0 = kb.mul(vt, kb.c32(bv));
-    Value table = param("chunk_table");
-    Value row = kb.mul(chunkFlat, kb.c32(2));
-    Value seq = kb.load(kb.i32(), kb.gep(table, row, kb.i32()));
-    Value inSeq =
-        kb.load(kb.i32(), kb.gep(table, kb.add(row, kb.c32(1)), kb.i32()));
-    Value cu = param("cu_seqlens");
-    Value bos = kb.trunc32(kb.load(kb.i64(), kb.gep(cu, seq, kb.i64())));
-    eos = kb.trunc32(
-        kb.load(kb.i64(), kb.gep(cu, kb.add(seq, kb.c32(1)), kb.i64())));
-    t0 = kb.add(bos, kb.mul(inSeq, kb.c32(chunk)));
-    loadChunkTiles(kb);
-    emitOps(kb);
-    for (const BoundaryValue &b : boundary) {
-      auto store = [&, this] {
-        const SmemTile &t = plan.tile(b.value);
-        Value base = boundaryBase(kb, b, chunkFlat, vt);
-        kb.forEachThreaded(t.rows * t.cols, threads, [&](Value idx) {
-          Value x = kb.loadSmem(t, kb.flatToPadded(t, idx));
-          kb.store(x,
-                   kb.gep(param(b.name), kb.add(base, kb.ext64(idx)), t.elt));
-        });
-      };
-      if (b.perVTile)
-        store();
-      else // one copy per chunk: the first value tile writes it
-        kb.ifThen(kb.cmp(CmpIPredicate::eq, vt, kb.c32(0)), store);
-    }
-  }
-
-  /// The output kernel (three phases): one program per (flat chunk, v-head,
-  /// value tile) computes the chunk's outputs from q, the prepared values
-  /// and what the scan wrote (the chunk's starting state, its new values).
-  void emitOutputBody(KernelBuilder &kb) {
+  /// The chunk-parallel kernels: one program per (flat chunk, v-head, value
+  /// tile). Prepare computes the state-free ops and stores what crosses to
+  /// the later kernels; output (three phases) computes the chunk's outputs
+  /// from q, the prepared values and what the scan wrote (the chunk's
+  /// starting state, its new values).
+  void emitChunkParallelBody(KernelBuilder &kb) {
     Value tid = kb.threadIdX();
     warp = kb.div(tid, kb.c32(32));
     lane = kb.rem(tid, kb.c32(32));
@@ -588,11 +549,22 @@ private:
     eos = kb.trunc32(
         kb.load(kb.i64(), kb.gep(cu, kb.add(seq, kb.c32(1)), kb.i64())));
     t0 = kb.add(bos, kb.mul(inSeq, kb.c32(chunk)));
-    for (const BoundaryValue *b : loads())
-      loadBoundary(kb, *b, chunkFlat, vTile);
+    if (part == Part::Output)
+      for (const BoundaryValue *b : loads())
+        loadBoundary(kb, *b, chunkFlat, vTile);
     loadChunkTiles(kb); // ends with a barrier
     emitOps(kb);
-    storeChunkResults(kb);
+    if (part == Part::Output) {
+      storeChunkResults(kb);
+      return;
+    }
+    for (const BoundaryValue &b : boundary) {
+      auto store = [&, this] { storeBoundary(kb, b, chunkFlat, vTile); };
+      if (b.perVTile)
+        store();
+      else // one copy per chunk: the first value tile writes it
+        kb.ifThen(kb.cmp(CmpIPredicate::eq, vTile, kb.c32(0)), store);
+    }
   }
 
   void emitBody(KernelBuilder &kb) {
@@ -682,6 +654,15 @@ private:
 
   /// Loads the chunk's q, k, v and beta tiles (those this part uses), zero
   /// past the end of the sequence, and L2-normalises q and k if asked.
+  /// True (i1) when the 16-byte global accesses may be used: every pointer
+  /// 16-byte aligned, and dk <= 128 (dk = 256 kernels keep element accesses:
+  /// with 16-byte ones they spilled and ran 39% slower on the H200).
+  Value vectorAccess(KernelBuilder &kb, ArrayRef<Value> ptrs) {
+    if (dk > 128)
+      return arith::ConstantOp::create(kb.b, kb.loc, kb.b.getBoolAttr(false));
+    return kb.aligned16(ptrs);
+  }
+
   void loadChunkTiles(KernelBuilder &kb) {
     Value zero = kb.zero(elt);
     SmallVector<std::pair<StringRef, const SmemTile *>, 2> qk;
@@ -695,55 +676,49 @@ private:
     Type vecType = kb.vec16(elt);
     Value zeroVec = arith::ConstantOp::create(kb.b, kb.loc, vecType,
                                               kb.b.getZeroAttr(vecType));
-    // (dk = 256 kernels keep element loads: with 16-byte loads they spilled
-    // and ran 39% slower on the H200.)
-    Value vectorOK =
-        dk <= 128
-            ? kb.aligned16({param("q"), param("k"), param("v")})
-            : arith::ConstantOp::create(kb.b, kb.loc, kb.b.getBoolAttr(false))
-                  .getResult();
-    Value scalarOnly = arith::XOrIOp::create(
-        kb.b, kb.loc, vectorOK,
-        arith::ConstantOp::create(kb.b, kb.loc, kb.b.getBoolAttr(true)));
+    Value vectorOK = vectorAccess(kb, {param("q"), param("k"), param("v")});
     auto loadRows = [&](ArrayRef<std::pair<StringRef, const SmemTile *>> tiles,
                         int64_t width, int64_t rowWidth, StringRef heads,
                         Value head, Value col0) {
-      kb.ifThen(vectorOK, [&] {
-        int64_t perRow = width / 8;
-        kb.forEachThreaded(chunk * perRow, threads, [&](Value idx) {
-          Value r = kb.div(idx, kb.c32(perRow));
-          Value c = kb.mul(kb.rem(idx, kb.c32(perRow)), kb.c32(8));
-          Value tok = kb.add(t0, r);
-          Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
-          Value off = tokenOffset(kb, tok, param(heads), head, rowWidth,
-                                  kb.add(col0, c));
-          for (auto [name, tile] : tiles) {
-            Value x = kb.ifThenElse(
-                valid, vecType,
-                [&] {
-                  return kb.loadVec16(elt, kb.gep(param(name), off, elt));
-                },
-                [&] { return zeroVec; });
-            kb.storeVec16(x, kb.smemPtr(*tile, kb.at(*tile, r, c)));
-          }
-        });
-      });
-      kb.ifThen(scalarOnly, [&] {
-        kb.forEachThreaded(chunk * width, threads, [&](Value idx) {
-          Value r = kb.div(idx, kb.c32(width)), d = kb.rem(idx, kb.c32(width));
-          Value tok = kb.add(t0, r);
-          Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
-          Value off = tokenOffset(kb, tok, param(heads), head, rowWidth,
-                                  kb.add(col0, d));
-          for (auto [name, tile] : tiles) {
-            Value x = kb.ifThenElse(
-                valid, elt,
-                [&] { return kb.load(elt, kb.gep(param(name), off, elt)); },
-                [&] { return zero; });
-            kb.storeSmem(*tile, kb.flatToPadded(*tile, idx), x);
-          }
-        });
-      });
+      kb.ifElse(
+          vectorOK,
+          [&] {
+            int64_t perRow = width / 8;
+            kb.forEachThreaded(chunk * perRow, threads, [&](Value idx) {
+              Value r = kb.div(idx, kb.c32(perRow));
+              Value c = kb.mul(kb.rem(idx, kb.c32(perRow)), kb.c32(8));
+              Value tok = kb.add(t0, r);
+              Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
+              Value off = tokenOffset(kb, tok, param(heads), head, rowWidth,
+                                      kb.add(col0, c));
+              for (auto [name, tile] : tiles) {
+                Value x = kb.ifThenElse(
+                    valid, vecType,
+                    [&] {
+                      return kb.loadVec16(elt, kb.gep(param(name), off, elt));
+                    },
+                    [&] { return zeroVec; });
+                kb.storeVec16(x, kb.smemPtr(*tile, kb.at(*tile, r, c)));
+              }
+            });
+          },
+          [&] {
+            kb.forEachThreaded(chunk * width, threads, [&](Value idx) {
+              Value r = kb.div(idx, kb.c32(width)),
+                    d = kb.rem(idx, kb.c32(width));
+              Value tok = kb.add(t0, r);
+              Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
+              Value off = tokenOffset(kb, tok, param(heads), head, rowWidth,
+                                      kb.add(col0, d));
+              for (auto [name, tile] : tiles) {
+                Value x = kb.ifThenElse(
+                    valid, elt,
+                    [&] { return kb.load(elt, kb.gep(param(name), off, elt)); },
+                    [&] { return zero; });
+                kb.storeSmem(*tile, kb.flatToPadded(*tile, idx), x);
+              }
+            });
+          });
     };
     if (!qk.empty())
       loadRows(qk, dk, dk, "H", h, kb.c32(0));
@@ -824,45 +799,42 @@ private:
     ChunkYieldOp yield = loop.getYield();
     const SmemTile &out = plan.tile(yield.getOutput());
     Type oType = getElementTypeOrSelf(loop.getO().getType());
-    Value vectorOK =
-        dk <= 128
-            ? kb.aligned16({param("o")})
-            : arith::ConstantOp::create(kb.b, kb.loc, kb.b.getBoolAttr(false))
-                  .getResult();
-    Value scalarOnly = arith::XOrIOp::create(
-        kb.b, kb.loc, vectorOK,
-        arith::ConstantOp::create(kb.b, kb.loc, kb.b.getBoolAttr(true)));
+    Value vectorOK = vectorAccess(kb, {param("o")});
     int64_t lanes = 128 / oType.getIntOrFloatBitWidth();
     // 16-byte stores of `lanes` consecutive columns.
-    kb.ifThen(vectorOK, [&] {
-      int64_t perRow = bv / lanes;
-      kb.forEachThreaded(chunk * perRow, threads, [&](Value idx) {
-        Value r = kb.div(idx, kb.c32(perRow));
-        Value c = kb.mul(kb.rem(idx, kb.c32(perRow)), kb.c32(lanes));
-        Value tok = kb.add(t0, r);
-        kb.ifThen(kb.cmp(CmpIPredicate::slt, tok, eos), [&] {
-          Value vec = LLVM::UndefOp::create(kb.b, kb.loc, kb.vec16(oType));
-          for (int64_t i = 0; i < lanes; ++i) {
-            Value x = kb.loadSmem(out, kb.at(out, r, kb.add(c, kb.c32(i))));
-            vec = kb.insert(vec, kb.fromF32(kb.toF32(x), oType), i);
-          }
-          Value off = tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, c));
-          kb.storeVec16(vec, kb.gep(param("o"), off, oType));
+    kb.ifElse(
+        vectorOK,
+        [&] {
+          int64_t perRow = bv / lanes;
+          kb.forEachThreaded(chunk * perRow, threads, [&](Value idx) {
+            Value r = kb.div(idx, kb.c32(perRow));
+            Value c = kb.mul(kb.rem(idx, kb.c32(perRow)), kb.c32(lanes));
+            Value tok = kb.add(t0, r);
+            kb.ifThen(kb.cmp(CmpIPredicate::slt, tok, eos), [&] {
+              Value vec = LLVM::UndefOp::create(kb.b, kb.loc, kb.vec16(oType));
+              for (int64_t i = 0; i < lanes; ++i) {
+                Value x = kb.loadSmem(out, kb.at(out, r, kb.add(c, kb.c32(i))));
+                vec = kb.insert(vec, kb.fromF32(kb.toF32(x), oType), i);
+              }
+              Value off =
+                  tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, c));
+              kb.storeVec16(vec, kb.gep(param("o"), off, oType));
+            });
+          });
+        },
+        [&] {
+          kb.forEachThreaded(chunk * bv, threads, [&](Value idx) {
+            Value r = kb.div(idx, kb.c32(bv)), j = kb.rem(idx, kb.c32(bv));
+            Value tok = kb.add(t0, r);
+            kb.ifThen(kb.cmp(CmpIPredicate::slt, tok, eos), [&] {
+              Value off =
+                  tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, j));
+              Value x = kb.fromF32(
+                  kb.toF32(kb.loadSmem(out, kb.flatToPadded(out, idx))), oType);
+              kb.store(x, kb.gep(param("o"), off, oType));
+            });
+          });
         });
-      });
-    });
-    kb.ifThen(scalarOnly, [&] {
-      kb.forEachThreaded(chunk * bv, threads, [&](Value idx) {
-        Value r = kb.div(idx, kb.c32(bv)), j = kb.rem(idx, kb.c32(bv));
-        Value tok = kb.add(t0, r);
-        kb.ifThen(kb.cmp(CmpIPredicate::slt, tok, eos), [&] {
-          Value off = tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, j));
-          Value x = kb.fromF32(
-              kb.toF32(kb.loadSmem(out, kb.flatToPadded(out, idx))), oType);
-          kb.store(x, kb.gep(param("o"), off, oType));
-        });
-      });
-    });
   }
 
   /// x[r] *= 1 / sqrt(sum(x[r]^2) + eps) for every row of a [chunk, dk] tile.

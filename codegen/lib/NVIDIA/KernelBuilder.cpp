@@ -226,6 +226,16 @@ void KernelBuilder::ifThen(Value cond, function_ref<void()> then) {
   then();
 }
 
+void KernelBuilder::ifElse(Value cond, function_ref<void()> then,
+                           function_ref<void()> otherwise) {
+  auto op = scf::IfOp::create(b, loc, cond, /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(op.thenBlock()->getTerminator());
+  then();
+  b.setInsertionPoint(op.elseBlock()->getTerminator());
+  otherwise();
+}
+
 Value KernelBuilder::ifThenElse(Value cond, Type type,
                                 function_ref<Value()> then,
                                 function_ref<Value()> otherwise) {

@@ -121,6 +121,8 @@ public:
       mlir::Value lb, mlir::Value ub, mlir::Value step, mlir::Value init,
       llvm::function_ref<mlir::Value(mlir::Value, mlir::Value)> body);
   void ifThen(mlir::Value cond, llvm::function_ref<void()> then);
+  void ifElse(mlir::Value cond, llvm::function_ref<void()> then,
+              llvm::function_ref<void()> otherwise);
   mlir::Value ifThenElse(mlir::Value cond, mlir::Type type,
                          llvm::function_ref<mlir::Value()> then,
                          llvm::function_ref<mlir::Value()> otherwise);
