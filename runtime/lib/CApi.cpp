@@ -19,11 +19,6 @@ using namespace deltajit;
 
 namespace {
 
-template <typename T> void requireArg(const T *p, const char *name) {
-  if (!p)
-    fail(DJ_ERROR_INVALID_ARGUMENT, name, " is NULL");
-}
-
 Context &contextOf(dj_context_t *ctx) {
   requireArg(ctx, "ctx");
   return *ctx->impl;

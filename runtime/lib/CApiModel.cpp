@@ -22,11 +22,6 @@ struct dj_session_t {
 
 namespace {
 
-template <typename T> void requireArg(const T *p, const char *name) {
-  if (!p)
-    fail(DJ_ERROR_INVALID_ARGUMENT, name, " is NULL");
-}
-
 Session &sessionOf(const dj_session_t *s) {
   requireArg(s, "session");
   return *s->impl;
