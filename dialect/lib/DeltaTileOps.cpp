@@ -78,11 +78,18 @@ LogicalResult TileUTTransformOp::verify() {
                          << getA().getType();
   if (beta.size() != 1 || beta[0] != a[0])
     return emitOpError() << "'beta' must hold " << a[0] << " values";
-  if (getResult().getType() != getA().getType())
-    return emitOpError() << "result must have the type of 'a'";
+  if (shapeOf(getResult()) != a)
+    return emitOpError() << "result must have the shape of 'a'";
   int64_t block = getBlock();
   if (block < 1 || a[0] % block != 0)
     return emitOpError() << "'block' (" << block
                          << ") must divide the tile size " << a[0];
+  return success();
+}
+
+LogicalResult TileConvertOp::verify() {
+  if (shapeOf(getResult()) != shapeOf(getX()))
+    return emitOpError() << "result must have the shape of 'x' ("
+                         << getX().getType() << ")";
   return success();
 }

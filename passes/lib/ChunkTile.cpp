@@ -39,11 +39,14 @@ void buildChunkBody(OpBuilder &b, Location loc, ChunkLoopOp loop, Type elt) {
     return TileMatmulOp::create(b, loc, type, x, y, acc, alpha, ta, tb, neg);
   };
 
+  // Tiles that only feed tensor-core products are kept in the input type
+  // (products round their operands to it anyway): T, mask(Q K^T) and a copy
+  // of the state made once per chunk.
   // A = strict_lower(diag(beta) K K^T); T = (I + A)^-1 diag(beta).
   Value kk = matmul(tile({c, c}, f32), k, k, {}, {}, false, true, false);
   Value scaled = TileRowScaleOp::create(b, loc, kk, beta);
   Value a = TileMaskOp::create(b, loc, TileMaskKind::strict_lower, scaled);
-  Value t = TileUTTransformOp::create(b, loc, tile({c, c}, f32), a, beta,
+  Value t = TileUTTransformOp::create(b, loc, tile({c, c}, elt), a, beta,
                                       b.getI64IntegerAttr(16));
   // The WY representation and the new values.
   Value w = matmul(tile({c, dk}, elt), t, k, {}, {}, false, false, false);
@@ -51,11 +54,12 @@ void buildChunkBody(OpBuilder &b, Location loc, ChunkLoopOp loop, Type elt) {
   // rounding of U would not cancel (measured: bf16 U costs accuracy on long
   // sequences).
   Value u = matmul(tile({c, bv}, f32), t, v, {}, {}, false, false, false);
-  Value vn = matmul(tile({c, bv}, elt), w, s, u, {}, false, false, true);
+  Value sIn = TileConvertOp::create(b, loc, tile({dk, bv}, elt), s);
+  Value vn = matmul(tile({c, bv}, elt), w, sIn, u, {}, false, false, true);
   // O = scale (Q S + mask(Q K^T) Vn).
-  Value qk = matmul(tile({c, c}, f32), q, k, {}, {}, false, true, false);
+  Value qk = matmul(tile({c, c}, elt), q, k, {}, {}, false, true, false);
   Value p = TileMaskOp::create(b, loc, TileMaskKind::lower, qk);
-  Value o1 = matmul(tile({c, bv}, f32), q, s, {}, scale, false, false, false);
+  Value o1 = matmul(tile({c, bv}, f32), q, sIn, {}, scale, false, false, false);
   Value o = matmul(tile({c, bv}, f32), p, vn, o1, scale, false, false, false);
   // S' = S + K^T Vn.
   Value next = matmul(tile({dk, bv}, f32), k, vn, s, {}, true, false, false);

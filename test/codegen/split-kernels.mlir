@@ -12,10 +12,14 @@
 // The scan kernel runs over value tiles x (sequences x v-heads) and reads the scratch.
 // CHECK-SAME: {block = [256, 1, 1], grid = ["2", "N * HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_scan"
 // CHECK-SAME: ["chunk_offsets", "ptr"], ["ws0", "ptr"], ["ws1", "ptr"], ["ws2", "ptr"]]
-// W (64x64 bf16, one per chunk), U (64x32 f32 for each of 2 value tiles), mask(QK^T) (64x64 f32, one per chunk).
-// CHECK-SAME: scratch = {{\[}}["ws0", "total_chunks * HV * 8192"], ["ws1", "total_chunks * HV * 16384"], ["ws2", "total_chunks * HV * 16384"]]
+// W (64x64 bf16, one per chunk), U (64x32 f32 for each of 2 value tiles), mask(QK^T) (64x64 bf16, one per chunk).
+// CHECK-SAME: scratch = {{\[}}["ws0", "total_chunks * HV * 8192"], ["ws1", "total_chunks * HV * 16384"], ["ws2", "total_chunks * HV * 8192"]]
 // CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_prepare(
 // CHECK: gpu.block_id z
+// Fragments of the 16-bit tiles come from ldmatrix (.trans for T K).
+// CHECK: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<row>
+// CHECK: nvvm.mma.sync
+// CHECK: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<col>
 // CHECK: nvvm.mma.sync
 // CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_scan(
 // CHECK: nvvm.mma.sync

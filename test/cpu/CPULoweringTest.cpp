@@ -384,8 +384,11 @@ Result roundedChunkwise(const Problem &p, int64_t chunk, Precision storage) {
               dot += k(i, d) * k(j, d);
             a[i * m + j] = beta[i] * dot;
           }
-        std::vector<double> t = utTransform(a, beta, m);
-        // W = T K and Vn = U - W S stored in `storage`; U = T V kept in f32
+        // T, Q K^T and the copy Sb of the state that the products read are
+        // stored in `storage` (as delta-chunk-tile types them).
+        std::vector<double> t = rounded(utTransform(a, beta, m));
+        std::vector<double> sb = rounded(std::vector<double>(s, s + dk * dv));
+        // W = T K and Vn = U - W Sb stored in `storage`; U = T V kept in f32
         // (as delta-chunk-tile types it).
         std::vector<double> w(m * dk, 0.0), vn(m * dv, 0.0);
         for (int64_t i = 0; i < m; ++i) {
@@ -402,21 +405,21 @@ Result roundedChunkwise(const Problem &p, int64_t chunk, Precision storage) {
             u = roundTo(u, Precision::FP32);
             double ws = 0.0;
             for (int64_t d = 0; d < dk; ++d)
-              ws += w[i * dk + d] * s[d * dv + c];
+              ws += w[i * dk + d] * sb[d * dv + c];
             vn[i * dv + c] = roundTo(u - ws, storage);
           }
         }
-        // O = scale (Q S + mask(Q K^T) Vn), stored in `storage`.
+        // O = scale (Q Sb + mask(Q K^T) Vn), stored in `storage`.
         for (int64_t i = 0; i < m; ++i)
           for (int64_t c = 0; c < dv; ++c) {
             double x = 0.0;
             for (int64_t d = 0; d < dk; ++d)
-              x += q(i, d) * s[d * dv + c];
+              x += q(i, d) * sb[d * dv + c];
             for (int64_t j = 0; j <= i; ++j) {
               double qk = 0.0;
               for (int64_t d = 0; d < dk; ++d)
                 qk += q(i, d) * k(j, d);
-              x += qk * vn[j * dv + c];
+              x += roundTo(qk, storage) * vn[j * dv + c];
             }
             r.o[((batch * p.T + t0 + i) * p.HV + hv) * dv + c] =
                 roundTo(scale * x, storage);

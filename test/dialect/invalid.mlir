@@ -647,8 +647,16 @@ func.func @ut_beta(%a: tensor<64x64xf32>, %b: tensor<32xf32>) {
 // -----
 
 func.func @ut_result(%a: tensor<64x64xf32>, %b: tensor<64xf32>) {
-  // expected-error @+1 {{result must have the type of 'a'}}
-  %r = delta.tile_ut_transform %a, %b : tensor<64x64xf32>, tensor<64xf32> -> tensor<64x64xbf16>
+  // expected-error @+1 {{result must have the shape of 'a'}}
+  %r = delta.tile_ut_transform %a, %b : tensor<64x64xf32>, tensor<64xf32> -> tensor<64x32xbf16>
+  return
+}
+
+// -----
+
+func.func @convert_shape(%a: tensor<64x32xf32>) {
+  // expected-error @+1 {{result must have the shape of 'x' ('tensor<64x32xf32>')}}
+  %r = delta.tile_convert %a : tensor<64x32xf32> -> tensor<32x64xbf16>
   return
 }
 

@@ -129,7 +129,8 @@ func.func @decode_step(%q: tensor<?x4x64xbf16>, %v: tensor<?x8x32xbf16>, %b: ten
 // CHECK: delta.tile_matmul %{{.*}}, %{{.*}} {transpose_b} : tensor<16x32xf16>, tensor<16x32xf16> -> tensor<16x16xf32>
 // CHECK: delta.tile_row_scale
 // CHECK: delta.tile_mask strict_lower
-// CHECK: delta.tile_ut_transform %{{.*}}, %{{.*}} {block = 8 : i64}
+// CHECK: delta.tile_ut_transform %{{.*}}, %{{.*}} {block = 8 : i64} : tensor<16x16xf32>, tensor<16xf32> -> tensor<16x16xf16>
+// CHECK: delta.tile_convert %{{.*}} : tensor<32x16xf32> -> tensor<32x16xf16>
 // CHECK: delta.tile_matmul %{{.*}}, %{{.*}} acc(%{{.*}} : tensor<16x16xf32>) alpha(%{{.*}}) {negate}
 // CHECK: delta.chunk_yield
 func.func @chunk_loop(%q: tensor<1x?x2x32xf16>, %v: tensor<1x?x2x32xf16>, %b: tensor<1x?x2xf16>,
@@ -143,8 +144,9 @@ func.func @chunk_loop(%q: tensor<1x?x2x32xf16>, %v: tensor<1x?x2x32xf16>, %b: te
     %kk = delta.tile_matmul %kc, %kc {transpose_b} : tensor<16x32xf16>, tensor<16x32xf16> -> tensor<16x16xf32>
     %a0 = delta.tile_row_scale %kk, %bc : tensor<16x16xf32>, tensor<16xf32>
     %a = delta.tile_mask strict_lower %a0 : tensor<16x16xf32>
-    %t = delta.tile_ut_transform %a, %bc {block = 8 : i64} : tensor<16x16xf32>, tensor<16xf32> -> tensor<16x16xf32>
-    %u = delta.tile_matmul %t, %vc : tensor<16x16xf32>, tensor<16x16xf16> -> tensor<16x16xf32>
+    %t = delta.tile_ut_transform %a, %bc {block = 8 : i64} : tensor<16x16xf32>, tensor<16xf32> -> tensor<16x16xf16>
+    %sb = delta.tile_convert %st : tensor<32x16xf32> -> tensor<32x16xf16>
+    %u = delta.tile_matmul %t, %vc : tensor<16x16xf16>, tensor<16x16xf16> -> tensor<16x16xf32>
     %o1 = delta.tile_matmul %a, %u acc(%u : tensor<16x16xf32>) alpha(%sc) {negate} : tensor<16x16xf32>, tensor<16x16xf32> -> tensor<16x16xf32>
     %n = delta.tile_matmul %kc, %u acc(%st : tensor<32x16xf32>) {transpose_a} : tensor<16x32xf16>, tensor<16x16xf32> -> tensor<32x16xf32>
     delta.chunk_yield %o1, %n : tensor<16x16xf32>, tensor<32x16xf32>

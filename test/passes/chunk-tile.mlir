@@ -11,16 +11,17 @@
 // CHECK: %[[KK:.+]] = delta.tile_matmul %[[KC]], %[[KC]] {transpose_b} : tensor<64x128xbf16>, tensor<64x128xbf16> -> tensor<64x64xf32>
 // CHECK: %[[AS:.+]] = delta.tile_row_scale %[[KK]], %[[BC]]
 // CHECK: %[[A:.+]] = delta.tile_mask strict_lower %[[AS]]
-// T = (I + A)^-1 diag(beta); W = T K; U = T V
-// CHECK: %[[T:.+]] = delta.tile_ut_transform %[[A]], %[[BC]] : tensor<64x64xf32>, tensor<64xf32> -> tensor<64x64xf32>
-// CHECK: %[[W:.+]] = delta.tile_matmul %[[T]], %[[KC]] : tensor<64x64xf32>, tensor<64x128xbf16> -> tensor<64x128xbf16>
-// CHECK: %[[U:.+]] = delta.tile_matmul %[[T]], %[[VC]] : tensor<64x64xf32>, tensor<64x64xbf16> -> tensor<64x64xf32>
-// Vn = U - W S
-// CHECK: %[[VN:.+]] = delta.tile_matmul %[[W]], %[[ST]] acc(%[[U]] : tensor<64x64xf32>) {negate} : tensor<64x128xbf16>, tensor<128x64xf32> -> tensor<64x64xbf16>
-// O = scale (Q S + mask(Q K^T) Vn)
-// CHECK: %[[QK:.+]] = delta.tile_matmul %[[QC]], %[[KC]] {transpose_b}
+// T = (I + A)^-1 diag(beta) (bf16: only products read it); W = T K; U = T V
+// CHECK: %[[T:.+]] = delta.tile_ut_transform %[[A]], %[[BC]] : tensor<64x64xf32>, tensor<64xf32> -> tensor<64x64xbf16>
+// CHECK: %[[W:.+]] = delta.tile_matmul %[[T]], %[[KC]] : tensor<64x64xbf16>, tensor<64x128xbf16> -> tensor<64x128xbf16>
+// CHECK: %[[U:.+]] = delta.tile_matmul %[[T]], %[[VC]] : tensor<64x64xbf16>, tensor<64x64xbf16> -> tensor<64x64xf32>
+// Vn = U - W Sb, Sb the bf16 copy of the state the products read
+// CHECK: %[[SB:.+]] = delta.tile_convert %[[ST]] : tensor<128x64xf32> -> tensor<128x64xbf16>
+// CHECK: %[[VN:.+]] = delta.tile_matmul %[[W]], %[[SB]] acc(%[[U]] : tensor<64x64xf32>) {negate} : tensor<64x128xbf16>, tensor<128x64xbf16> -> tensor<64x64xbf16>
+// O = scale (Q Sb + mask(Q K^T) Vn)
+// CHECK: %[[QK:.+]] = delta.tile_matmul %[[QC]], %[[KC]] {transpose_b} : tensor<64x128xbf16>, tensor<64x128xbf16> -> tensor<64x64xbf16>
 // CHECK: %[[P:.+]] = delta.tile_mask lower %[[QK]]
-// CHECK: %[[O1:.+]] = delta.tile_matmul %[[QC]], %[[ST]] alpha(%[[SC]])
+// CHECK: %[[O1:.+]] = delta.tile_matmul %[[QC]], %[[SB]] alpha(%[[SC]])
 // CHECK: %[[O:.+]] = delta.tile_matmul %[[P]], %[[VN]] acc(%[[O1]] : tensor<64x64xf32>) alpha(%[[SC]])
 // S' = S + K^T Vn
 // CHECK: %[[NEXT:.+]] = delta.tile_matmul %[[KC]], %[[VN]] acc(%[[ST]] : tensor<128x64xf32>) {transpose_a} : tensor<64x128xbf16>, tensor<64x64xbf16> -> tensor<128x64xf32>

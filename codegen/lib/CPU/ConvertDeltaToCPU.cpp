@@ -179,8 +179,8 @@ public:
   /// the first one that cannot.
   LogicalResult check() {
     for (Operation &op : body.without_terminator()) {
-      bool tileOp =
-          isa<TileMatmulOp, TileMaskOp, TileRowScaleOp, TileUTTransformOp>(op);
+      bool tileOp = isa<TileMatmulOp, TileMaskOp, TileRowScaleOp,
+                        TileUTTransformOp, TileConvertOp>(op);
       if (!tileOp) {
         bool hasTensor = llvm::any_of(op.getOperandTypes(), isTensor) ||
                          llvm::any_of(op.getResultTypes(), isTensor);
@@ -377,6 +377,7 @@ private:
           .Case([&](TileMaskOp mask) { emitMask(lb, mask); })
           .Case([&](TileRowScaleOp scale) { emitRowScale(lb, scale); })
           .Case([&](TileUTTransformOp ut) { emitUTTransform(lb, ut); })
+          .Case([&](TileConvertOp cv) { emitConvert(lb, cv); })
           .Default([&](Operation *scalar) { lb.b.clone(*scalar, scalars); });
     }
 
@@ -482,6 +483,17 @@ private:
       lb.loop(0, dimOf(x, 1), [&](Value j) {
         Value y = lb.fmul(lb.toF32(lb.load(x, {r, j})), sr);
         lb.store(lb.convert(y, outElt), out, {r, j});
+      });
+    });
+  }
+
+  /// result[r][j] = x[r][j] rounded to the result's element type.
+  void emitConvert(LoopBuilder &lb, TileConvertOp op) {
+    Value x = bufs.lookup(op.getX()), out = bufs.lookup(op.getResult());
+    Type outElt = elementOf(out);
+    lb.loop(0, dimOf(x, 0), [&](Value r) {
+      lb.loop(0, dimOf(x, 1), [&](Value j) {
+        lb.store(lb.convert(lb.toF32(lb.load(x, {r, j})), outElt), out, {r, j});
       });
     });
   }

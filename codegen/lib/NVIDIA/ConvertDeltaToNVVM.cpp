@@ -61,8 +61,7 @@ class SmemPlan {
 public:
   /// Plans the ops of the body for which `include` holds; `preloaded`
   /// values (computed elsewhere) are given tiles from the start.
-  LogicalResult build(ChunkLoopOp loop, int64_t utScratchBytes,
-                      function_ref<bool(Operation *)> include,
+  LogicalResult build(ChunkLoopOp loop, function_ref<bool(Operation *)> include,
                       ArrayRef<Value> preloaded, ArrayRef<Value> liveOut,
                       bool keepState) {
     Block &body = loop.getBody().front();
@@ -93,17 +92,44 @@ public:
         continue;
       }
       allocate(result, def, last);
-      if (isa<TileUTTransformOp>(op))
-        scratch[&op] = place(utScratchBytes, def, def);
+      if (auto ut = dyn_cast<TileUTTransformOp>(op))
+        scratch[&op] = place(utScratchBytes(ut), def, def);
     }
     return success();
   }
 
   bool has(Value v) const { return tiles.count(v); }
   const SmemTile &tile(Value v) const { return tiles.find(v)->second; }
-  SmemTile scratchOf(Operation *op, Type f32, int64_t cols) const {
-    SmemTile t = SmemTile::make(16, cols, f32);
+
+  /// The UT transform's f32 scratch: a block row of the chunk width, then,
+  /// when the result is not f32, the f32 inverse it is rounded from.
+  static int64_t utScratchBytes(TileUTTransformOp op) {
+    auto type = cast<RankedTensorType>(op.getType());
+    int64_t c = type.getDimSize(0);
+    Type f32 = Float32Type::get(op.getContext());
+    int64_t bytes = llvm::alignTo(SmemTile::make(op.getBlock(), c, f32).bytes(),
+                                  kSmemAlign);
+    if (!type.getElementType().isF32())
+      bytes += SmemTile::make(c, c, f32).bytes();
+    return bytes;
+  }
+  /// The block-row scratch of UT transform `op`.
+  SmemTile utRowBlock(TileUTTransformOp op) const {
+    auto type = cast<RankedTensorType>(op.getType());
+    SmemTile t = SmemTile::make(op.getBlock(), type.getDimSize(0),
+                                Float32Type::get(op.getContext()));
     t.offset = scratch.find(op)->second;
+    return t;
+  }
+  /// Where UT transform `op` computes its f32 inverse: its result tile, or
+  /// scratch after the block row when the result is 16-bit.
+  SmemTile utInverse(TileUTTransformOp op) const {
+    const SmemTile &result = tile(op.getResult());
+    if (result.elt.isF32())
+      return result;
+    SmemTile row = utRowBlock(op);
+    SmemTile t = SmemTile::make(result.rows, result.cols, row.elt);
+    t.offset = row.offset + llvm::alignTo(row.bytes(), kSmemAlign);
     return t;
   }
   int64_t totalBytes() const { return total; }
@@ -268,8 +294,10 @@ public:
     analyze();
   }
 
-  /// Checks what this lowering supports; emits an error on `loop` if not.
-  LogicalResult check() {
+  /// Checks what this lowering supports; emits an error on `loop` if not
+  /// (except, with `quietSharedMemory`, for a plan over the shared-memory
+  /// limit: then only `overSharedMemory` is set).
+  LogicalResult check(bool quietSharedMemory = false) {
     if (!elt.isBF16() && !elt.isF16())
       return loop.emitOpError()
              << "the NVIDIA lowering needs bf16 or f16 q/k/v, got " << elt;
@@ -279,7 +307,8 @@ public:
                                 << dk << ", block_v = " << bv;
     Block &body = loop.getBody().front();
     for (Operation &op : body.without_terminator()) {
-      if (!isa<TileMatmulOp, TileMaskOp, TileRowScaleOp, TileUTTransformOp>(op))
+      if (!isa<TileMatmulOp, TileMaskOp, TileRowScaleOp, TileUTTransformOp,
+               TileConvertOp>(op))
         return op.emitOpError() << "is not supported in chunk bodies by the "
                                    "NVIDIA lowering";
       if (auto mm = dyn_cast<TileMatmulOp>(op)) {
@@ -301,15 +330,14 @@ public:
       for (const BoundaryValue &b : scanBoundary)
         if (b.value != loop.getStateTile())
           stored.push_back(b.value);
-    // The UT transform's scratch: 16 rows of the (padded) chunk width.
-    int64_t utScratch =
-        SmemTile::make(16, chunk, Float32Type::get(loop.getContext())).bytes();
     if (failed(plan.build(
-            loop, utScratch, [&](Operation *op) { return included(op); },
-            loaded, stored,
+            loop, [&](Operation *op) { return included(op); }, loaded, stored,
             /*keepState=*/part == Part::Fused || part == Part::Scan)))
       return failure();
-    if (plan.totalBytes() > target.maxSharedBytes)
+    overSharedMemory = plan.totalBytes() > target.maxSharedBytes;
+    if (overSharedMemory && quietSharedMemory)
+      return failure();
+    if (overSharedMemory)
       return loop.emitOpError()
              << "needs " << plan.totalBytes()
              << " bytes of shared memory, more than the "
@@ -317,6 +345,8 @@ public:
              << ": use a smaller block_v or chunk";
     return success();
   }
+
+  bool overSharedMemory = false;
 
   /// The scratch buffers of a split lowering: name and size formula.
   SmallVector<std::pair<std::string, std::string>> scratch() const {
@@ -769,6 +799,8 @@ private:
         emitMask(kb, mask);
       else if (auto scale = dyn_cast<TileRowScaleOp>(op))
         emitRowScale(kb, scale);
+      else if (auto convert = dyn_cast<TileConvertOp>(op))
+        emitConvert(kb, convert);
       else
         emitUTTransform(kb, cast<TileUTTransformOp>(op));
       kb.barrier();
@@ -971,13 +1003,24 @@ private:
     });
   }
 
+  void emitConvert(KernelBuilder &kb, TileConvertOp op) {
+    const SmemTile &x = plan.tile(op.getX());
+    const SmemTile &out = plan.tile(op.getResult());
+    kb.forEachThreaded(x.rows * x.cols, threads, [&](Value idx) {
+      Value r = kb.div(idx, kb.c32(x.cols)), c = kb.rem(idx, kb.c32(x.cols));
+      Value v = kb.toF32(kb.loadSmem(x, kb.at(x, r, c)));
+      kb.storeSmem(out, kb.at(out, r, c), kb.fromF32(v, out.elt));
+    });
+  }
+
   /// T = (I + A)^-1 diag(beta), by blocks of 16 (see DeltaTileOps.td).
   void emitUTTransform(KernelBuilder &kb, TileUTTransformOp op) {
     const SmemTile &a = plan.tile(op.getA());
     const SmemTile &beta = plan.tile(op.getBeta());
-    const SmemTile &x = plan.tile(op.getResult());
+    const SmemTile &result = plan.tile(op.getResult());
+    SmemTile x = plan.utInverse(op);
     int64_t c = a.rows, blk = op.getBlock(), nb = c / blk;
-    SmemTile y = plan.scratchOf(op, kb.f32(), c);
+    SmemTile y = plan.utRowBlock(op);
     auto at = [&](const SmemTile &t, Value r, Value col) {
       return kb.at(t, r, col);
     };
@@ -1046,11 +1089,13 @@ private:
       kb.barrier();
     }
 
-    // Scale column j by beta[j].
+    // Scale column j by beta[j] (rounded to the result type).
     kb.forEachThreaded(c * c, threads, [&](Value idx) {
       Value j = kb.rem(idx, kb.c32(c));
-      Value p = kb.flatToPadded(x, idx);
-      kb.storeSmem(x, p, kb.fmul(kb.loadSmem(x, p), kb.loadSmem(beta, j)));
+      Value val = kb.fmul(kb.loadSmem(x, kb.flatToPadded(x, idx)),
+                          kb.loadSmem(beta, j));
+      kb.storeSmem(result, kb.flatToPadded(result, idx),
+                   kb.fromF32(val, result.elt));
     });
   }
 
@@ -1285,11 +1330,25 @@ struct ConvertDeltaToNVVMPass
     if (numPhases == 3)
       parts = {Part::Prepare, Part::Scan, Part::Output};
     SmallVector<std::unique_ptr<ChunkLoopKernel>> kernelsToEmit;
-    for (Part part : parts) {
-      kernelsToEmit.push_back(std::make_unique<ChunkLoopKernel>(
-          loop, target, tc, part, fuseEpilogues(loop), numPhases == 3));
-      if (failed(kernelsToEmit.back()->check()))
-        return failure();
+    // A body whose 16-bit operand copies do not fit in shared memory is
+    // lowered without them (the products then round the f32 tiles as they
+    // load them: same values, slower loads).
+    for (bool retry = hasOperandCopies(loop);; retry = false) {
+      kernelsToEmit.clear();
+      bool over = false;
+      for (Part part : parts) {
+        kernelsToEmit.push_back(std::make_unique<ChunkLoopKernel>(
+            loop, target, tc, part, fuseEpilogues(loop), numPhases == 3));
+        if (succeeded(kernelsToEmit.back()->check(retry)))
+          continue;
+        if (!retry || !kernelsToEmit.back()->overSharedMemory)
+          return failure();
+        over = true;
+        break;
+      }
+      if (!over)
+        break;
+      dropOperandCopies(loop);
     }
     auto qType = cast<RankedTensorType>(loop.getQ().getType());
     int64_t dk = qType.getDimSize(3);
@@ -1371,6 +1430,33 @@ struct ConvertDeltaToNVVMPass
     spec.entry = entry;
     replaceWithLaunch(step, kernels, {spec}, {});
     return success();
+  }
+
+  /// A copy of a tile in the products' input type (that of q) that only
+  /// products read (as a or b: they round their operands to that type).
+  static bool isOperandCopy(TileConvertOp op) {
+    auto loop = op->getParentOfType<ChunkLoopOp>();
+    if (getElementTypeOrSelf(op.getType()) !=
+        getElementTypeOrSelf(loop.getQ().getType()))
+      return false;
+    return llvm::all_of(op->getUses(), [](OpOperand &use) {
+      auto mm = dyn_cast<TileMatmulOp>(use.getOwner());
+      return mm && use.getOperandNumber() < 2; // a or b, not acc
+    });
+  }
+  static bool hasOperandCopies(ChunkLoopOp loop) {
+    return llvm::any_of(loop.getBody().front().getOps<TileConvertOp>(),
+                        isOperandCopy);
+  }
+
+  /// Replaces the body's operand copies by the tiles they copy.
+  static void dropOperandCopies(ChunkLoopOp loop) {
+    for (TileConvertOp op : llvm::make_early_inc_range(
+             loop.getBody().front().getOps<TileConvertOp>()))
+      if (isOperandCopy(op)) {
+        op.getResult().replaceAllUsesWith(op.getX());
+        op.erase();
+      }
   }
 
   /// Structural key of a chunk loop's kernel: its types, attributes and

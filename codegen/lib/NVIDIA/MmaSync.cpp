@@ -1,9 +1,10 @@
 //===- MmaSync.cpp - tile products with mma.sync.m16n8k16 -----------------===//
 //
-// The sm_80+ tensor-core family: each warp owns 16-row strips of the output
-// and computes them with mma.sync.aligned.m16n8k16 (bf16/f16 inputs, f32
-// accumulators). Fragments are gathered from shared memory through strided
-// views, so transposed operands cost nothing extra to describe.
+// The sm_80+ tensor-core family: warps take (16-row strip, column block)
+// pairs of the output and compute them with mma.sync.aligned.m16n8k16
+// (bf16/f16 inputs, f32 accumulators). Fragments of 16-bit shared tiles are
+// loaded with ldmatrix (.trans when the view is transposed); f32 tiles are
+// gathered element by element and rounded.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,7 +13,6 @@
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
 using namespace deltajit::nvidia;
@@ -20,8 +20,28 @@ using namespace deltajit::nvidia;
 namespace {
 
 constexpr int64_t kTileM = 16, kTileN = 8, kTileK = 16;
-/// Output columns computed per pass (bounds the live accumulators).
-constexpr int64_t kColumnBlock = 64;
+/// Widest block of output columns a warp computes per pass (bounds the live
+/// accumulators: 8 n-tiles x 4 f32).
+constexpr int64_t kMaxColumnBlock = 64;
+
+/// The column block: the widest of 64, 32, 16 dividing `n` that still gives
+/// every warp a (16-row strip, column block) pair, else the narrowest (16
+/// or 8) for the most pairs.
+int64_t columnBlock(int64_t m, int64_t n, int64_t numWarps) {
+  for (int64_t cb = kMaxColumnBlock; cb >= 16; cb /= 2)
+    if (n % cb == 0 && (m / kTileM) * (n / cb) >= numWarps)
+      return cb;
+  return n % 16 == 0 ? 16 : kTileN;
+}
+
+/// True when fragments of `v` can be loaded with ldmatrix: a 16-bit tile of
+/// the input type, contiguous along one of its dimensions, rows 16-byte
+/// aligned (tiles are 16-byte aligned and padded; see SmemTile::make).
+bool ldmatrixable(const TileView &v, Type inputType) {
+  const SmemTile &t = v.tile;
+  return t.elt == inputType && (v.rowStride == 1 || v.colStride == 1) &&
+         t.ld % 8 == 0 && t.offset % 16 == 0;
+}
 
 class MmaSyncEmitter : public TensorCoreEmitter {
 public:
@@ -36,54 +56,118 @@ public:
     return std::nullopt;
   }
 
+  /// Every warp takes (16-row strip, column block) pairs in turn; the
+  /// contraction is unrolled in 16-wide steps. Fragments of 16-bit tiles
+  /// come from ldmatrix (.trans for the transposed layouts), others are
+  /// gathered element by element and rounded.
   void emit(KernelBuilder &kb, const TileProduct &p, Value warp, Value lane,
             int64_t numWarps) const override {
     Value group = kb.div(lane, kb.c32(4)), quad = kb.rem(lane, kb.c32(4));
     Value twoQuad = kb.mul(quad, kb.c32(2));
-    kb.forRange(warp, kb.c32(p.m / kTileM), kb.c32(numWarps), [&](Value mt) {
-      Value row0 = kb.add(kb.mul(mt, kb.c32(kTileM)), group);
-      for (int64_t nb = 0; nb < p.n; nb += kColumnBlock) {
-        int64_t nTiles = std::min(kColumnBlock, p.n - nb) / kTileN;
-        // The contraction is an scf.for over 16-wide steps carrying the
-        // accumulators; the n-tiles of a column block are unrolled.
-        SmallVector<Value> init(4 * nTiles, kb.cf32(0.0));
-        auto loop = scf::ForOp::create(kb.b, kb.loc, kb.c32(0), kb.c32(p.k),
-                                       kb.c32(kTileK), init);
-        {
-          OpBuilder::InsertionGuard guard(kb.b);
-          kb.b.setInsertionPointToStart(loop.getBody());
-          Value k0 = loop.getInductionVar();
-          SmallVector<Value> acc(loop.getRegionIterArgs());
-          SmallVector<Value, 4> aRegs;
+    int64_t cb = columnBlock(p.m, p.n, numWarps);
+    int64_t nBlocks = p.n / cb, nTiles = cb / kTileN;
+    bool ldmA = ldmatrixable(*p.a, p.inputType);
+    bool ldmB = ldmatrixable(*p.b, p.inputType);
+    // The (row, col) of the view each lane points ldmatrix at, relative to
+    // the fragment's origin (see loadA / loadB).
+    Value sub = kb.div(lane, kb.c32(8)), row8 = kb.rem(lane, kb.c32(8));
+    Value subLo = kb.mul(kb.rem(sub, kb.c32(2)), kb.c32(8));
+    Value subHi = kb.mul(kb.div(sub, kb.c32(2)), kb.c32(8));
+    int64_t items = (p.m / kTileM) * nBlocks;
+    kb.forRange(warp, kb.c32(items), kb.c32(numWarps), [&](Value item) {
+      Value mt = kb.div(item, kb.c32(nBlocks));
+      Value nb = kb.mul(kb.rem(item, kb.c32(nBlocks)), kb.c32(cb));
+      Value row0 = kb.mul(mt, kb.c32(kTileM));
+      SmallVector<Value> acc(4 * nTiles, kb.cf32(0.0));
+      for (int64_t k0 = 0; k0 < p.k; k0 += kTileK) {
+        Value kc = kb.c32(k0);
+        SmallVector<Value, 4> aRegs;
+        if (ldmA) {
+          // Matrix i = lane / 8 covers rows +(i % 2) * 8, cols +(i / 2) * 8.
+          bool trans = p.a->colStride != 1;
+          Value r = kb.add(row0, trans ? subLo : kb.add(subLo, row8));
+          Value c = kb.add(kc, trans ? kb.add(subHi, row8) : subHi);
+          aRegs = ldmatrix(kb, p, *p.a, r, c, 4, trans);
+        } else {
           for (int64_t i = 0; i < 4; ++i) {
-            Value r = kb.add(row0, kb.c32((i % 2) * 8));
-            Value c = kb.add(kb.add(twoQuad, k0), kb.c32((i / 2) * 8));
+            Value r = kb.add(kb.add(row0, group), kb.c32((i % 2) * 8));
+            Value c = kb.add(kb.add(twoQuad, kc), kb.c32((i / 2) * 8));
             aRegs.push_back(pack(kb, p, *p.a, r, c, /*alongRows=*/false));
           }
-          for (int64_t t = 0; t < nTiles; ++t) {
-            Value n = kb.add(group, kb.c32(nb + t * kTileN));
-            SmallVector<Value, 2> bRegs;
-            for (int64_t j = 0; j < 2; ++j) {
-              Value k = kb.add(kb.add(twoQuad, k0), kb.c32(j * 8));
-              bRegs.push_back(pack(kb, p, *p.b, k, n, /*alongRows=*/true));
-            }
-            mma(kb, p, aRegs, bRegs,
-                MutableArrayRef<Value>(acc).slice(4 * t, 4));
-          }
-          scf::YieldOp::create(kb.b, kb.loc, acc);
         }
-        SmallVector<Value> acc(loop.getResults());
-        for (int64_t t = 0; t < nTiles; ++t)
-          for (int64_t i = 0; i < 4; ++i) {
-            Value r = kb.add(row0, kb.c32((i / 2) * 8));
-            Value c = kb.add(twoQuad, kb.c32(nb + t * kTileN + (i % 2)));
-            p.epilogue(r, c, acc[4 * t + i]);
+        for (int64_t t = 0; t < nTiles; t += 2) {
+          int64_t pair = std::min<int64_t>(2, nTiles - t);
+          Value n0 = kb.add(nb, kb.c32(t * kTileN));
+          SmallVector<Value, 4> bRegs;
+          if (ldmB) {
+            // Matrix i covers k +(i % 2) * 8 of n-tile i / 2.
+            bool trans = p.b->rowStride != 1;
+            Value k = kb.add(kc, trans ? kb.add(subLo, row8) : subLo);
+            Value n = kb.add(n0, trans ? subHi : kb.add(subHi, row8));
+            if (pair == 1) // lanes 16-31 are ignored by .x2: stay in range
+              n = kb.add(n0, trans ? kb.c32(0) : row8);
+            bRegs = ldmatrix(kb, p, *p.b, k, n, 2 * pair, trans);
+          } else {
+            for (int64_t u = 0; u < pair; ++u)
+              for (int64_t j = 0; j < 2; ++j) {
+                Value k = kb.add(kb.add(twoQuad, kc), kb.c32(j * 8));
+                Value n = kb.add(kb.add(group, n0), kb.c32(u * kTileN));
+                bRegs.push_back(pack(kb, p, *p.b, k, n, /*alongRows=*/true));
+              }
           }
+          for (int64_t u = 0; u < pair; ++u)
+            mma(kb, p, aRegs, ArrayRef<Value>(bRegs).slice(2 * u, 2),
+                MutableArrayRef<Value>(acc).slice(4 * (t + u), 4));
+        }
       }
+      Value r0 = kb.add(row0, group);
+      for (int64_t t = 0; t < nTiles; ++t)
+        for (int64_t i = 0; i < 4; ++i) {
+          Value r = kb.add(r0, kb.c32((i / 2) * 8));
+          Value c = kb.add(kb.add(nb, twoQuad), kb.c32(t * kTileN + (i % 2)));
+          p.epilogue(r, c, acc[4 * t + i]);
+        }
     });
   }
 
 private:
+  /// `num` 8x8 matrices by ldmatrix, each lane pointing at view element
+  /// (r, c), the first of 8 contiguous ones; `trans` for the transposed
+  /// distribution. Returns the fragment registers (typed as mma wants).
+  static SmallVector<Value, 4> ldmatrix(KernelBuilder &kb, const TileProduct &p,
+                                        const TileView &v, Value r, Value c,
+                                        int64_t num, bool trans) {
+    MLIRContext *ctx = kb.b.getContext();
+    Value idx =
+        kb.add(kb.mul(r, kb.c32(v.rowStride)), kb.mul(c, kb.c32(v.colStride)));
+    Value ptr = kb.smemPtr(v.tile, idx);
+    Type i32 = kb.i32();
+    Type resultType = num == 1 ? i32
+                               : Type(LLVM::LLVMStructType::getLiteral(
+                                     ctx, SmallVector<Type>(num, i32)));
+    auto op = NVVM::LdMatrixOp::create(
+        kb.b, kb.loc, resultType, ptr, num,
+        trans ? NVVM::MMALayout::col : NVVM::MMALayout::row,
+        NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8),
+        NVVM::LdStMatrixEltType::B16);
+    SmallVector<Value, 4> regs;
+    for (int64_t i = 0; i < num; ++i) {
+      Value x = num == 1 ? op.getRes()
+                         : LLVM::ExtractValueOp::create(
+                               kb.b, kb.loc, op.getRes(), ArrayRef<int64_t>{i});
+      regs.push_back(asFragment(kb, p, x));
+    }
+    return regs;
+  }
+
+  /// f16 fragments are typed vector<2xf16>, bf16 ones i32.
+  static Value asFragment(KernelBuilder &kb, const TileProduct &p, Value x) {
+    if (!p.inputType.isF16())
+      return x;
+    return LLVM::BitcastOp::create(kb.b, kb.loc,
+                                   VectorType::get({2}, kb.b.getF16Type()), x);
+  }
+
   /// Element (r, c) of `v` rounded to the input type, as 16 bits.
   static Value element(KernelBuilder &kb, const TileProduct &p,
                        const TileView &v, Value r, Value c) {
@@ -104,10 +188,7 @@ private:
     Value hi32 = arith::ExtUIOp::create(kb.b, kb.loc, kb.i32(), hi);
     Value shifted = arith::ShLIOp::create(kb.b, kb.loc, hi32, kb.c32(16));
     Value packed = arith::OrIOp::create(kb.b, kb.loc, shifted, lo32);
-    if (p.inputType.isF16()) // f16 fragments are typed vector<2xf16>.
-      return LLVM::BitcastOp::create(
-          kb.b, kb.loc, VectorType::get({2}, kb.b.getF16Type()), packed);
-    return packed;
+    return asFragment(kb, p, packed);
   }
 
   static void mma(KernelBuilder &kb, const TileProduct &p, ValueRange a,

@@ -164,7 +164,8 @@ def Delta_TileUTTransformOp : Delta_Op<"tile_ut_transform", [Pure]> {
     `block`-sized diagonal blocks of `(I + A)` are inverted by forward
     substitution and combined block row by block row
     (`X_ij = -X_ii sum_{j<=m<i} A_im X_mj`); the result is scaled by
-    `beta` column-wise. f32 throughout.
+    `beta` column-wise. Computed in f32; the result is rounded to its
+    element type (a 16-bit result is what tensor-core products read).
 
     Example:
 
@@ -179,6 +180,22 @@ def Delta_TileUTTransformOp : Delta_Op<"tile_ut_transform", [Pure]> {
   let assemblyFormat = [{
     $a `,` $beta attr-dict `:` type($a) `,` type($beta) `->` type($result)
   }];
+  let hasVerifier = 1;
+}
+
+def Delta_TileConvertOp : Delta_Op<"tile_convert", [Pure]> {
+  let summary = "round a tile to another element type";
+  let description = [{
+    `result[r][j] = x[r][j]` rounded to the result's element type (to
+    nearest even). Chunk bodies use it for the 16-bit copy of the f32 state
+    that the tensor-core products read, made once per chunk instead of at
+    every fragment load.
+
+    Example: `%sb = delta.tile_convert %s : tensor<128x64xf32> -> tensor<128x64xbf16>`
+  }];
+  let arguments = (ins Delta_TileTensor:$x);
+  let results = (outs Delta_TileTensor:$result);
+  let assemblyFormat = "$x attr-dict `:` type($x) `->` type($result)";
   let hasVerifier = 1;
 }
 
