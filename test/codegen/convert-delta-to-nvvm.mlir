@@ -10,7 +10,8 @@
 // CHECK-SAME: entry = {chunk = 64 : i64, dk = 64 : i64, dtype = "bf16", dv = 64 : i64, mma = "mma.sync.m16n8k16", op = "delta_rule_forward", scale = 1.250000e-01 : f32, tile = #delta.tile<chunk = 64, block_v = 64, warps = 8, stages = 1>, use_qk_l2norm = true}
 // CHECK-SAME: grid = ["1", "N * HV", "1"]
 // CHECK-SAME: params = {{\[}}["q", "ptr"], ["k", "ptr"], ["v", "ptr"], ["beta", "ptr"], ["o", "ptr"], ["h0", "ptr"], ["ht", "ptr"], ["cu_seqlens", "ptr"], ["H", "i32"], ["HV", "i32"], ["has_h0", "i32"], ["has_ht", "i32"], ["scale", "f32"]]
-// CHECK-SAME: shared_bytes = 98560
+// The tiles of one chunk plus prefetch buffers for the next chunk's q, k, v.
+// CHECK-SAME: shared_bytes = 126208
 // The second, identical layer reuses the kernel.
 // CHECK: delta.launch @deltajit_kernels::@dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2(
 // CHECK: delta.launch @deltajit_kernels::@dj_delta_rule_decode_bf16_d64x64_l2(
@@ -19,6 +20,15 @@
 // CHECK: gpu.module @deltajit_kernels [#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">]
 // CHECK: llvm.mlir.global external @dj_smem() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<0 x i8>
 // CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2(%{{.*}}: !llvm.ptr<1>, {{.*}}: i32, %{{.*}}: f32) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
+// The first chunk's q, k, v are prefetched before the chunk loop; each
+// chunk waits for its own and prefetches the next one's.
+// CHECK: nvvm.cp.async.shared.global {{.*}}, 16, cache = cg
+// CHECK: nvvm.cp.async.commit.group
+// CHECK: scf.for
+// CHECK: nvvm.cp.async.wait.group 0
+// CHECK: nvvm.cp.async.shared.global
+// CHECK: nvvm.cp.async.commit.group
+// CHECK: nvvm.ldmatrix
 // CHECK: nvvm.mma.sync
 // CHECK-SAME: multiplicandAPtxType = #nvvm.mma_type<bf16>
 // CHECK-SAME: shape = #nvvm.shape<m = 16, n = 8, k = 16>

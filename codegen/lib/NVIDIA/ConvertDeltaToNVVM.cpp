@@ -337,6 +337,8 @@ public:
     overSharedMemory = plan.totalBytes() > target.maxSharedBytes;
     if (overSharedMemory && quietSharedMemory)
       return failure();
+    if (!overSharedMemory)
+      planStaging();
     if (overSharedMemory)
       return loop.emitOpError()
              << "needs " << plan.totalBytes()
@@ -363,7 +365,7 @@ public:
     LaunchSpec spec;
     spec.kernel = name.str();
     spec.block = threads;
-    spec.sharedBytes = plan.totalBytes();
+    spec.sharedBytes = staging.empty() ? plan.totalBytes() : stagedBytes;
     if (part == Part::Prepare || part == Part::Output) {
       spec.params = {{"q", "ptr"},          {"k", "ptr"},
                      {"v", "ptr"},          {"beta", "ptr"},
@@ -635,9 +637,16 @@ private:
 
     Value len = kb.sub(eos, bos);
     Value numChunks = kb.div(kb.add(len, kb.c32(chunk - 1)), kb.c32(chunk));
+    if (!staging.empty()) { // the first chunk's q, k, v
+      t0 = bos;
+      kb.ifThen(kb.cmp(CmpIPredicate::sgt, numChunks, kb.c32(0)),
+                [&] { loadQKV(kb, /*async=*/true); });
+      NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
+    }
     kb.forRange(kb.c32(0), numChunks, kb.c32(1), [&](Value c) {
       t0 = kb.add(bos, kb.mul(c, kb.c32(chunk)));
-      loadChunkTiles(kb);
+      loadChunkTiles(
+          kb, kb.cmp(CmpIPredicate::slt, kb.add(c, kb.c32(1)), numChunks));
       Value chunkFlat;
       if (part == Part::Scan) {
         chunkFlat = kb.add(firstChunk, c);
@@ -693,13 +702,99 @@ private:
     return kb.aligned16(ptrs);
   }
 
-  void loadChunkTiles(KernelBuilder &kb) {
+  /// The q, k and v tiles this part uses, with their global tensors.
+  SmallVector<std::pair<StringRef, Value>, 3> qkvTiles() {
+    SmallVector<std::pair<StringRef, Value>, 3> result;
+    for (auto [name, tile] : {std::pair<StringRef, Value>{"q", loop.getQTile()},
+                              {"k", loop.getKTile()},
+                              {"v", loop.getVTile()}})
+      if (plan.has(tile))
+        result.push_back({name, tile});
+    return result;
+  }
+
+  /// Where the q, k, v tiles of the next chunk are prefetched (cp.async
+  /// while the current chunk computes): one buffer per tile after the plan.
+  /// Empty when prefetching does not pay or fit.
+  void planStaging() {
+    staging.clear();
+    if ((part != Part::Fused && part != Part::Scan) || dk > 128)
+      return;
+    int64_t offset = llvm::alignTo(plan.totalBytes(), kSmemAlign);
+    for (auto [name, value] : qkvTiles()) {
+      SmemTile t = plan.tile(value);
+      t.offset = offset;
+      offset = llvm::alignTo(offset + t.bytes(), kSmemAlign);
+      staging[value] = t;
+    }
+    if (offset > target.maxSharedBytes)
+      staging.clear();
+    else
+      stagedBytes = offset;
+  }
+
+  /// Loads the chunk's q, k, v and beta tiles (those this part uses), zero
+  /// past the end of the sequence, and L2-normalises q and k if asked;
+  /// ends with a barrier. With staging, q, k and v come from the buffers
+  /// prefetched during the previous chunk (or before the loop), and the
+  /// next chunk's (`hasNext`) are prefetched.
+  void loadChunkTiles(KernelBuilder &kb, Value hasNext = {}) {
+    if (staging.empty()) {
+      loadQKV(kb, /*async=*/false);
+    } else {
+      NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 0);
+      kb.barrier();
+      for (auto [name, value] : qkvTiles())
+        copyTile(kb, staging[value], plan.tile(value));
+    }
+    loadBeta(kb);
+    kb.barrier();
+    if (!staging.empty()) {
+      // The copies above are done: refill the buffers for the next chunk.
+      Value t = t0;
+      t0 = kb.add(t0, kb.c32(chunk));
+      kb.ifThen(hasNext, [&] { loadQKV(kb, /*async=*/true); });
+      NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
+      t0 = t;
+    }
+    if (loop.getUseQkL2norm()) {
+      bool any = false;
+      for (auto [name, value] : qkvTiles())
+        if (name != "v") {
+          normalizeRows(kb, plan.tile(value));
+          any = true;
+        }
+      if (any)
+        kb.barrier();
+    }
+  }
+
+  /// 16-byte copies of a padded tile between shared buffers of one layout.
+  void copyTile(KernelBuilder &kb, const SmemTile &from, const SmemTile &to) {
+    int64_t vectors = from.bytes() / 16;
+    Type i32 = kb.i32();
+    kb.forEachThreaded(vectors, threads, [&](Value i) {
+      Value byte = kb.mul(i, kb.c32(16));
+      SmemTile f = from, t = to;
+      f.elt = t.elt = kb.b.getI8Type();
+      kb.storeVec16(kb.loadVec16(i32, kb.smemPtr(f, byte)),
+                    kb.smemPtr(t, byte));
+    });
+  }
+
+  /// Loads rows t0 .. t0 + chunk of q, k, v into their tiles (`async`: into
+  /// the staging buffers, by cp.async where 16-byte accesses are allowed).
+  void loadQKV(KernelBuilder &kb, bool async) {
     Value zero = kb.zero(elt);
     SmallVector<std::pair<StringRef, const SmemTile *>, 2> qk;
-    if (plan.has(loop.getQTile()))
-      qk.push_back({"q", &plan.tile(loop.getQTile())});
-    if (plan.has(loop.getKTile()))
-      qk.push_back({"k", &plan.tile(loop.getKTile())});
+    std::pair<StringRef, const SmemTile *> vt{"", nullptr};
+    for (auto [name, value] : qkvTiles()) {
+      const SmemTile *t = async ? &staging[value] : &plan.tile(value);
+      if (name == "v")
+        vt = {name, t};
+      else
+        qk.push_back({name, t});
+    }
     // 16-byte loads (8 elements) when the tensors allow it (rows are
     // multiples of 8 elements, tiles' rows 16-byte aligned by padding);
     // element loads otherwise (e.g. a caller's unaligned views).
@@ -722,13 +817,25 @@ private:
               Value off = tokenOffset(kb, tok, param(heads), head, rowWidth,
                                       kb.add(col0, c));
               for (auto [name, tile] : tiles) {
+                Value dst = kb.smemPtr(*tile, kb.at(*tile, r, c));
+                if (async) {
+                  // Rows past the end: 0 source bytes (zero fill) from a
+                  // valid address.
+                  Value src = kb.gep(param(name),
+                                     kb.select(valid, off, kb.c64(0)), elt);
+                  Value bytes = kb.select(valid, kb.c32(16), kb.c32(0));
+                  NVVM::CpAsyncOp::create(kb.b, kb.loc, dst, src, 16,
+                                          NVVM::LoadCacheModifierKind::CG,
+                                          bytes);
+                  continue;
+                }
                 Value x = kb.ifThenElse(
                     valid, vecType,
                     [&] {
                       return kb.loadVec16(elt, kb.gep(param(name), off, elt));
                     },
                     [&] { return zeroVec; });
-                kb.storeVec16(x, kb.smemPtr(*tile, kb.at(*tile, r, c)));
+                kb.storeVec16(x, dst);
               }
             });
           },
@@ -752,36 +859,29 @@ private:
     };
     if (!qk.empty())
       loadRows(qk, dk, dk, "H", h, kb.c32(0));
-    if (plan.has(loop.getVTile())) {
-      std::pair<StringRef, const SmemTile *> vt[] = {
-          {"v", &plan.tile(loop.getVTile())}};
-      loadRows(vt, bv, dv, "HV", hv, v0);
-    }
-    if (plan.has(loop.getBetaTile())) {
-      const SmemTile &bs = plan.tile(loop.getBetaTile());
-      Type betaType = getElementTypeOrSelf(loop.getBeta().getType());
-      kb.forEachThreaded(chunk, threads, [&](Value r) {
-        Value tok = kb.add(t0, r);
-        Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
-        Value off =
-            kb.add(kb.mul(kb.ext64(tok), kb.ext64(param("HV"))), kb.ext64(hv));
-        Value x = kb.ifThenElse(
-            valid, kb.f32(),
-            [&] {
-              return kb.toF32(
-                  kb.load(betaType, kb.gep(param("beta"), off, betaType)));
-            },
-            [&] { return kb.cf32(0.0); });
-        kb.storeSmem(bs, r, x);
-      });
-    }
-    kb.barrier();
+    if (vt.second)
+      loadRows({vt}, bv, dv, "HV", hv, v0);
+  }
 
-    if (loop.getUseQkL2norm() && !qk.empty()) {
-      for (auto [name, tile] : qk)
-        normalizeRows(kb, *tile);
-      kb.barrier();
-    }
+  void loadBeta(KernelBuilder &kb) {
+    if (!plan.has(loop.getBetaTile()))
+      return;
+    const SmemTile &bs = plan.tile(loop.getBetaTile());
+    Type betaType = getElementTypeOrSelf(loop.getBeta().getType());
+    kb.forEachThreaded(chunk, threads, [&](Value r) {
+      Value tok = kb.add(t0, r);
+      Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
+      Value off =
+          kb.add(kb.mul(kb.ext64(tok), kb.ext64(param("HV"))), kb.ext64(hv));
+      Value x = kb.ifThenElse(
+          valid, kb.f32(),
+          [&] {
+            return kb.toF32(
+                kb.load(betaType, kb.gep(param("beta"), off, betaType)));
+          },
+          [&] { return kb.cf32(0.0); });
+      kb.storeSmem(bs, r, x);
+    });
   }
 
   /// The body ops of this part, in order, each followed by a barrier.
@@ -1109,6 +1209,9 @@ private:
   SmemPlan plan;
   llvm::StringMap<Value> params;
   Value warp, lane, hv, h, v0, vTile, eos, t0, stateBase;
+  /// Prefetch buffers of the q, k, v tiles (see planStaging).
+  llvm::DenseMap<Value, SmemTile> staging;
+  int64_t stagedBytes = 0;
   llvm::DenseSet<Operation *> stateDependent;
   SmallVector<BoundaryValue> boundary;
   // Three phases: the ops of the scan, and what it hands to the output.
