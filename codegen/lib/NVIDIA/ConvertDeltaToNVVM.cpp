@@ -1054,25 +1054,39 @@ private:
       acc = plan.tile(mm.getAcc());
     Value alpha = mm.getAlpha() ? mapScalar(mm.getAlpha()) : Value();
     bool negate = mm.getNegate();
-    auto epilogue = [&](Value r, Value c, Value x) {
-      if (alpha)
-        x = kb.fmul(x, alpha);
-      if (negate)
-        x = kb.fneg(x);
-      if (acc)
-        x = kb.fadd(x, kb.toF32(kb.loadSmem(*acc, kb.at(*acc, r, c))));
-      for (Operation *op : chain) {
-        if (auto scale = dyn_cast<TileRowScaleOp>(op)) {
-          x = kb.fmul(x, kb.toF32(kb.loadSmem(plan.tile(scale.getS()), r)));
-        } else {
-          bool strict =
-              cast<TileMaskOp>(op).getKind() == TileMaskKind::strict_lower;
-          Value keep =
-              kb.cmp(strict ? CmpIPredicate::slt : CmpIPredicate::sle, c, r);
-          x = kb.select(keep, x, kb.cf32(0.0));
-        }
+    // Columns c and c + 1 (c even) are neighbours in every tile (16-byte
+    // aligned, even leading dimensions): loaded and stored as pairs.
+    auto epilogue = [&](Value r, Value c, Value x0, Value x1) {
+      SmallVector<Value, 2> x = {x0, x1};
+      SmallVector<Value, 2> accs;
+      if (acc) {
+        Value pair =
+            kb.loadVec(acc->elt, 2, kb.smemPtr(*acc, kb.at(*acc, r, c)));
+        accs = {kb.extract(pair, 0), kb.extract(pair, 1)};
       }
-      kb.storeSmem(out, kb.at(out, r, c), kb.fromF32(x, out.elt));
+      for (int64_t j = 0; j < 2; ++j) {
+        Value col = kb.add(c, kb.c32(j));
+        if (alpha)
+          x[j] = kb.fmul(x[j], alpha);
+        if (negate)
+          x[j] = kb.fneg(x[j]);
+        if (acc)
+          x[j] = kb.fadd(x[j], kb.toF32(accs[j]));
+        for (Operation *op : chain) {
+          if (auto scale = dyn_cast<TileRowScaleOp>(op)) {
+            x[j] = kb.fmul(x[j],
+                           kb.toF32(kb.loadSmem(plan.tile(scale.getS()), r)));
+          } else {
+            bool strict =
+                cast<TileMaskOp>(op).getKind() == TileMaskKind::strict_lower;
+            Value keep = kb.cmp(
+                strict ? CmpIPredicate::slt : CmpIPredicate::sle, col, r);
+            x[j] = kb.select(keep, x[j], kb.cf32(0.0));
+          }
+        }
+        x[j] = kb.fromF32(x[j], out.elt);
+      }
+      kb.storeVec(kb.makeVec(x), kb.smemPtr(out, kb.at(out, r, c)));
     };
     p.epilogue = epilogue;
     tc.emit(kb, p, warp, lane, warps);
@@ -1111,6 +1125,23 @@ private:
       Value v = kb.toF32(kb.loadSmem(x, kb.at(x, r, c)));
       kb.storeSmem(out, kb.at(out, r, c), kb.fromF32(v, out.elt));
     });
+  }
+
+  /// sum_{m < n} x_m y_m with (x_m, y_m) = terms(m), unrolled, in four
+  /// partial sums (independent FMA chains).
+  static Value
+  unrolledDot(KernelBuilder &kb, int64_t n,
+              function_ref<std::pair<Value, Value>(int64_t)> terms) {
+    SmallVector<Value, 4> part(std::min<int64_t>(4, n), kb.cf32(0.0));
+    for (int64_t m = 0; m < n; ++m) {
+      auto [x, y] = terms(m);
+      Value &acc = part[m % part.size()];
+      acc = kb.fadd(acc, kb.fmul(x, y));
+    }
+    Value sum = part[0];
+    for (size_t j = 1; j < part.size(); ++j)
+      sum = kb.fadd(sum, part[j]);
+    return sum;
   }
 
   /// T = (I + A)^-1 diag(beta), by blocks of 16 (see DeltaTileOps.td).
@@ -1162,13 +1193,13 @@ private:
         decompose(idx, jb, rr, cc);
         Value row = kb.add(kb.c32(i * blk), rr);
         Value colX = kb.add(kb.mul(jb, kb.c32(blk)), cc);
-        Value sum =
-            kb.forRangeReduce(kb.mul(jb, kb.c32(blk)), kb.c32(i * blk),
-                              kb.c32(1), kb.cf32(0.0), [&](Value m, Value acc) {
-                                Value av = kb.loadSmem(a, at(a, row, m));
-                                Value xv = kb.loadSmem(x, at(x, m, colX));
-                                return kb.fadd(acc, kb.fmul(av, xv));
-                              });
+        // Over all m < i * blk: X is zero above its block diagonal, so the
+        // terms below block column jb vanish and the bounds stay static
+        // (unrolled, independent loads).
+        Value sum = unrolledDot(kb, i * blk, [&](int64_t m) {
+          return std::pair{kb.loadSmem(a, at(a, row, kb.c32(m))),
+                           kb.loadSmem(x, at(x, kb.c32(m), colX))};
+        });
         kb.storeSmem(y, at(y, rr, colX), sum);
       });
       kb.barrier();
@@ -1177,13 +1208,10 @@ private:
         decompose(idx, jb, rr, cc);
         Value row = kb.add(kb.c32(i * blk), rr);
         Value colX = kb.add(kb.mul(jb, kb.c32(blk)), cc);
-        Value sum = kb.forRangeReduce(
-            kb.c32(0), kb.c32(blk), kb.c32(1), kb.cf32(0.0),
-            [&](Value m, Value acc) {
-              Value xv = kb.loadSmem(x, at(x, row, kb.add(kb.c32(i * blk), m)));
-              Value yv = kb.loadSmem(y, at(y, m, colX));
-              return kb.fadd(acc, kb.fmul(xv, yv));
-            });
+        Value sum = unrolledDot(kb, blk, [&](int64_t m) {
+          return std::pair{kb.loadSmem(x, at(x, row, kb.c32(i * blk + m))),
+                           kb.loadSmem(y, at(y, kb.c32(m), colX))};
+        });
         kb.storeSmem(x, at(x, row, colX), kb.fneg(sum));
       });
       kb.barrier();

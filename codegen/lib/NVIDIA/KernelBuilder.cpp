@@ -157,6 +157,24 @@ Value KernelBuilder::loadVec16(Type elt, Value ptr) {
 void KernelBuilder::storeVec16(Value v, Value ptr) {
   LLVM::StoreOp::create(b, loc, v, ptr, /*alignment=*/16);
 }
+Value KernelBuilder::loadVec(Type elt, int64_t n, Value ptr) {
+  auto type = VectorType::get({n}, elt);
+  return LLVM::LoadOp::create(b, loc, type, ptr,
+                              n * elt.getIntOrFloatBitWidth() / 8);
+}
+void KernelBuilder::storeVec(Value v, Value ptr) {
+  auto type = cast<VectorType>(v.getType());
+  LLVM::StoreOp::create(b, loc, v, ptr,
+                        type.getNumElements() *
+                            type.getElementType().getIntOrFloatBitWidth() / 8);
+}
+Value KernelBuilder::makeVec(ArrayRef<Value> elts) {
+  Value vec = LLVM::UndefOp::create(
+      b, loc, VectorType::get({int64_t(elts.size())}, elts[0].getType()));
+  for (auto [i, x] : llvm::enumerate(elts))
+    vec = insert(vec, x, i);
+  return vec;
+}
 Value KernelBuilder::extract(Value vec, int64_t i) {
   return LLVM::ExtractElementOp::create(b, loc, vec, c32(i));
 }

@@ -92,6 +92,11 @@ public:
   /// 16-byte vector load / store; `ptr` must be 16-byte aligned.
   mlir::Value loadVec16(mlir::Type elt, mlir::Value ptr);
   void storeVec16(mlir::Value v, mlir::Value ptr);
+  /// `n`-element vector load / store, aligned to the vector's size.
+  mlir::Value loadVec(mlir::Type elt, int64_t n, mlir::Value ptr);
+  void storeVec(mlir::Value v, mlir::Value ptr);
+  /// A vector of `elts` (all of one type).
+  mlir::Value makeVec(llvm::ArrayRef<mlir::Value> elts);
   /// Lane `i` of a vector / a vector with lane `i` replaced.
   mlir::Value extract(mlir::Value vec, int64_t i);
   mlir::Value insert(mlir::Value vec, mlir::Value x, int64_t i);

@@ -121,11 +121,13 @@ public:
         }
       }
       Value r0 = kb.add(row0, group);
+      // Accumulators 0, 1 of an n-tile are columns c, c + 1 of row r0;
+      // 2, 3 the same columns of row r0 + 8.
       for (int64_t t = 0; t < nTiles; ++t)
-        for (int64_t i = 0; i < 4; ++i) {
-          Value r = kb.add(r0, kb.c32((i / 2) * 8));
-          Value c = kb.add(kb.add(nb, twoQuad), kb.c32(t * kTileN + (i % 2)));
-          p.epilogue(r, c, acc[4 * t + i]);
+        for (int64_t half = 0; half < 2; ++half) {
+          Value r = kb.add(r0, kb.c32(half * 8));
+          Value c = kb.add(kb.add(nb, twoQuad), kb.c32(t * kTileN));
+          p.epilogue(r, c, acc[4 * t + 2 * half], acc[4 * t + 2 * half + 1]);
         }
     });
   }

@@ -27,13 +27,15 @@ struct TileView;
 /// One warp-distributed tile product: out(m, n) = sum_k A(m, k) B(k, n),
 /// M x N x K, with A and B read through strided shared-memory views and
 /// rounded to `inputType` (bf16 or f16); accumulation in f32. The epilogue
-/// receives every accumulator element with its (row, col) as i32.
+/// receives the accumulators in pairs of neighbouring columns: (row, col)
+/// and (row, col + 1), col even, both i32.
 struct TileProduct {
   const TileView *a = nullptr;
   const TileView *b = nullptr;
   int64_t m = 0, n = 0, k = 0;
   mlir::Type inputType;
-  llvm::function_ref<void(mlir::Value row, mlir::Value col, mlir::Value acc)>
+  llvm::function_ref<void(mlir::Value row, mlir::Value col, mlir::Value acc0,
+                          mlir::Value acc1)>
       epilogue;
 };
 
