@@ -986,7 +986,7 @@ private:
                                     kb.cf32(0.0), [&](Value d, Value acc) {
                                       Value x = kb.toF32(
                                           kb.loadSmem(t, kb.add(base, d)));
-                                      return kb.fadd(acc, kb.fmul(x, x));
+                                      return kb.fma(x, x, acc);
                                     });
       for (int64_t off = 1; off < parts; off *= 2) {
         Value other = NVVM::ShflOp::create(kb.b, kb.loc, kb.f32(), kb.c32(-1),
@@ -1008,7 +1008,7 @@ private:
                                     kb.cf32(0.0), [&](Value d, Value acc) {
                                       Value x = kb.toF32(
                                           kb.loadSmem(t, kb.add(base, d)));
-                                      return kb.fadd(acc, kb.fmul(x, x));
+                                      return kb.fma(x, x, acc);
                                     });
       Value inv = kb.rsqrt(kb.fadd(sum, kb.cf32(kL2NormEps)));
       kb.forRange(kb.c32(0), kb.c32(dk), kb.c32(1), [&](Value d) {
@@ -1056,6 +1056,9 @@ private:
     bool negate = mm.getNegate();
     // Columns c and c + 1 (c even) are neighbours in every tile (16-byte
     // aligned, even leading dimensions): loaded and stored as pairs.
+    Value coef = alpha;
+    if (negate)
+      coef = alpha ? kb.fneg(alpha) : kb.cf32(-1.0);
     auto epilogue = [&](Value r, Value c, Value x0, Value x1) {
       SmallVector<Value, 2> x = {x0, x1};
       SmallVector<Value, 2> accs;
@@ -1066,12 +1069,13 @@ private:
       }
       for (int64_t j = 0; j < 2; ++j) {
         Value col = kb.add(c, kb.c32(j));
-        if (alpha)
-          x[j] = kb.fmul(x[j], alpha);
-        if (negate)
-          x[j] = kb.fneg(x[j]);
-        if (acc)
+        // acc + coef * x in one FMA (coef = +-alpha, -1 or 1).
+        if (acc && coef)
+          x[j] = kb.fma(x[j], coef, kb.toF32(accs[j]));
+        else if (acc)
           x[j] = kb.fadd(x[j], kb.toF32(accs[j]));
+        else if (coef)
+          x[j] = kb.fmul(x[j], coef);
         for (Operation *op : chain) {
           if (auto scale = dyn_cast<TileRowScaleOp>(op)) {
             x[j] = kb.fmul(x[j],
@@ -1127,23 +1131,6 @@ private:
     });
   }
 
-  /// sum_{m < n} x_m y_m with (x_m, y_m) = terms(m), unrolled, in four
-  /// partial sums (independent FMA chains).
-  static Value
-  unrolledDot(KernelBuilder &kb, int64_t n,
-              function_ref<std::pair<Value, Value>(int64_t)> terms) {
-    SmallVector<Value, 4> part(std::min<int64_t>(4, n), kb.cf32(0.0));
-    for (int64_t m = 0; m < n; ++m) {
-      auto [x, y] = terms(m);
-      Value &acc = part[m % part.size()];
-      acc = kb.fadd(acc, kb.fmul(x, y));
-    }
-    Value sum = part[0];
-    for (size_t j = 1; j < part.size(); ++j)
-      sum = kb.fadd(sum, part[j]);
-    return sum;
-  }
-
   /// T = (I + A)^-1 diag(beta), by blocks of 16 (see DeltaTileOps.td).
   void emitUTTransform(KernelBuilder &kb, TileUTTransformOp op) {
     const SmemTile &a = plan.tile(op.getA());
@@ -1172,7 +1159,7 @@ private:
         Value v = kb.select(isDiag, kb.cf32(1.0), kb.cf32(0.0));
         for (int64_t mm = 0; mm < rr; ++mm) {
           Value aRM = kb.loadSmem(a, at(a, r, kb.add(b0, kb.c32(mm))));
-          v = kb.fsub(v, kb.fmul(aRM, col[mm]));
+          v = kb.fma(kb.fneg(aRM), col[mm], v);
         }
         col.push_back(v);
         kb.storeSmem(x, at(x, r, j), v);
@@ -1180,41 +1167,48 @@ private:
     });
     kb.barrier();
 
-    // Block rows below: X_ij = -X_ii (sum_{j<=m<i} A_im X_mj).
+    // Block rows below: X_ij = -X_ii (sum_{j<=m<i} A_im X_mj). A thread
+    // computes `w` neighbouring columns: one broadcast load of A (or X_ii)
+    // and one vector load of X (or Y) per term, `w` independent FMA chains.
+    // The sums run over all m < i * blk: X is zero above its block
+    // diagonal, so the terms below block column j vanish and the bounds
+    // stay static (unrolled, independent loads).
+    int64_t w = blk % 4 == 0 ? 4 : blk % 2 == 0 ? 2 : 1;
     for (int64_t i = 1; i < nb; ++i) {
-      int64_t count = i * blk * blk;
-      auto decompose = [&](Value idx, Value &jb, Value &rr, Value &cc) {
-        jb = kb.div(idx, kb.c32(blk * blk));
-        rr = kb.rem(kb.div(idx, kb.c32(blk)), kb.c32(blk));
-        cc = kb.rem(idx, kb.c32(blk));
+      int64_t cols = i * blk, groups = cols / w;
+      // out[rr][col + j] = (-)sum_m scalar(rr, m) from[m][col + j]; rows of
+      // `out` are those of block row i when it is X, else 0 .. blk.
+      auto rowBlock = [&](const SmemTile &from, const SmemTile &out,
+                          int64_t terms, bool intoX,
+                          function_ref<Value(Value rr, int64_t m)> scalar) {
+        kb.forEachThreaded(blk * groups, threads, [&](Value idx) {
+          Value rr = kb.div(idx, kb.c32(groups));
+          Value col = kb.mul(kb.rem(idx, kb.c32(groups)), kb.c32(w));
+          SmallVector<Value, 4> acc(w, kb.cf32(0.0));
+          for (int64_t m = 0; m < terms; ++m) {
+            Value sv = scalar(rr, m);
+            Value vec = kb.loadVec(kb.f32(), w,
+                                   kb.smemPtr(from, at(from, kb.c32(m), col)));
+            for (int64_t j = 0; j < w; ++j)
+              acc[j] = kb.fma(sv, kb.extract(vec, j), acc[j]);
+          }
+          if (intoX)
+            for (Value &v : acc)
+              v = kb.fneg(v);
+          Value row = intoX ? kb.add(kb.c32(i * blk), rr) : rr;
+          kb.storeVec(kb.makeVec(acc), kb.smemPtr(out, at(out, row, col)));
+        });
+        kb.barrier();
       };
-      kb.forEachThreaded(count, threads, [&](Value idx) {
-        Value jb, rr, cc;
-        decompose(idx, jb, rr, cc);
-        Value row = kb.add(kb.c32(i * blk), rr);
-        Value colX = kb.add(kb.mul(jb, kb.c32(blk)), cc);
-        // Over all m < i * blk: X is zero above its block diagonal, so the
-        // terms below block column jb vanish and the bounds stay static
-        // (unrolled, independent loads).
-        Value sum = unrolledDot(kb, i * blk, [&](int64_t m) {
-          return std::pair{kb.loadSmem(a, at(a, row, kb.c32(m))),
-                           kb.loadSmem(x, at(x, kb.c32(m), colX))};
-        });
-        kb.storeSmem(y, at(y, rr, colX), sum);
+      // Y = A[block row i][:i blk] X[:i blk][:i blk].
+      rowBlock(x, y, cols, /*intoX=*/false, [&](Value rr, int64_t m) {
+        return kb.loadSmem(a, at(a, kb.add(kb.c32(i * blk), rr), kb.c32(m)));
       });
-      kb.barrier();
-      kb.forEachThreaded(count, threads, [&](Value idx) {
-        Value jb, rr, cc;
-        decompose(idx, jb, rr, cc);
-        Value row = kb.add(kb.c32(i * blk), rr);
-        Value colX = kb.add(kb.mul(jb, kb.c32(blk)), cc);
-        Value sum = unrolledDot(kb, blk, [&](int64_t m) {
-          return std::pair{kb.loadSmem(x, at(x, row, kb.c32(i * blk + m))),
-                           kb.loadSmem(y, at(y, kb.c32(m), colX))};
-        });
-        kb.storeSmem(x, at(x, row, colX), kb.fneg(sum));
+      // X[block row i][:i blk] = -X_ii Y.
+      rowBlock(y, x, blk, /*intoX=*/true, [&](Value rr, int64_t m) {
+        return kb.loadSmem(
+            x, at(x, kb.add(kb.c32(i * blk), rr), kb.c32(i * blk + m)));
       });
-      kb.barrier();
     }
 
     // Scale column j by beta[j] (rounded to the result type).
@@ -1303,7 +1297,7 @@ LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
       return kb.forRangeReduce(zero, dkv, one, kb.cf32(0.0),
                                [&](Value d, Value acc) {
                                  Value x = qkAt(which, d);
-                                 return kb.fadd(acc, kb.fmul(x, x));
+                                 return kb.fma(x, x, acc);
                                });
     };
     invQ = kb.rsqrt(kb.fadd(sumSquares("q"), kb.cf32(kL2NormEps)));

@@ -92,6 +92,9 @@ Value KernelBuilder::fsub(Value x, Value y) {
 Value KernelBuilder::fmul(Value x, Value y) {
   return arith::MulFOp::create(b, loc, x, y);
 }
+Value KernelBuilder::fma(Value x, Value y, Value z) {
+  return LLVM::FMAOp::create(b, loc, x, y, z);
+}
 Value KernelBuilder::fneg(Value x) { return arith::NegFOp::create(b, loc, x); }
 Value KernelBuilder::fdiv(Value x, Value y) {
   return arith::DivFOp::create(b, loc, x, y);

@@ -68,6 +68,8 @@ public:
   mlir::Value fsub(mlir::Value a, mlir::Value b);
   mlir::Value fmul(mlir::Value a, mlir::Value b);
   mlir::Value fneg(mlir::Value a);
+  /// a * b + c, one rounding (fma.rn.f32).
+  mlir::Value fma(mlir::Value a, mlir::Value b, mlir::Value c);
   mlir::Value fdiv(mlir::Value a, mlir::Value b);
   /// 1 / sqrt(a), correctly rounded steps (no libdevice needed).
   mlir::Value rsqrt(mlir::Value a);
