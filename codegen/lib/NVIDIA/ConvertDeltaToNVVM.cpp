@@ -970,6 +970,17 @@ private:
   }
 
   /// x[r] *= 1 / sqrt(sum(x[r]^2) + eps) for every row of a [chunk, dk] tile.
+  /// The sum of `x` over groups of `parts` neighbouring lanes (butterfly).
+  static Value rowSum(KernelBuilder &kb, Value x, int64_t parts) {
+    for (int64_t off = 1; off < parts; off *= 2) {
+      Value other = NVVM::ShflOp::create(kb.b, kb.loc, kb.f32(), kb.c32(-1), x,
+                                         kb.c32(off), kb.c32(0x1f),
+                                         NVVM::ShflKind::bfly, UnitAttr());
+      x = kb.fadd(x, other);
+    }
+    return x;
+  }
+
   void normalizeRows(KernelBuilder &kb, const SmemTile &t) {
     // `parts` neighbouring lanes share a row (each sums dk / parts
     // elements; butterfly shuffles combine them), so every thread works
@@ -982,19 +993,41 @@ private:
       Value r = kb.div(tid, kb.c32(parts));
       Value part = kb.rem(tid, kb.c32(parts));
       Value base = kb.add(kb.mul(r, kb.c32(t.ld)), kb.mul(part, kb.c32(span)));
+      int64_t lanes = 128 / t.elt.getIntOrFloatBitWidth();
+      if (span % lanes == 0 && span / lanes <= 8) {
+        // 16-byte loads kept in registers: one pass over shared memory.
+        SmallVector<Value> vecs;
+        Value sum = kb.cf32(0.0);
+        for (int64_t v = 0; v < span / lanes; ++v) {
+          vecs.push_back(kb.loadVec16(
+              t.elt, kb.smemPtr(t, kb.add(base, kb.c32(v * lanes)))));
+          for (int64_t j = 0; j < lanes; ++j) {
+            Value x = kb.toF32(kb.extract(vecs.back(), j));
+            sum = kb.fma(x, x, sum);
+          }
+        }
+        Value inv =
+            kb.rsqrt(kb.fadd(rowSum(kb, sum, parts), kb.cf32(kL2NormEps)));
+        for (auto [v, vec] : llvm::enumerate(vecs)) {
+          Value out = vec;
+          for (int64_t j = 0; j < lanes; ++j)
+            out = kb.insert(
+                out,
+                kb.fromF32(kb.fmul(kb.toF32(kb.extract(vec, j)), inv), t.elt),
+                j);
+          kb.storeVec16(
+              out, kb.smemPtr(t, kb.add(base, kb.c32(int64_t(v) * lanes))));
+        }
+        return;
+      }
       Value sum = kb.forRangeReduce(kb.c32(0), kb.c32(span), kb.c32(1),
                                     kb.cf32(0.0), [&](Value d, Value acc) {
                                       Value x = kb.toF32(
                                           kb.loadSmem(t, kb.add(base, d)));
                                       return kb.fma(x, x, acc);
                                     });
-      for (int64_t off = 1; off < parts; off *= 2) {
-        Value other = NVVM::ShflOp::create(kb.b, kb.loc, kb.f32(), kb.c32(-1),
-                                           sum, kb.c32(off), kb.c32(0x1f),
-                                           NVVM::ShflKind::bfly, UnitAttr());
-        sum = kb.fadd(sum, other);
-      }
-      Value inv = kb.rsqrt(kb.fadd(sum, kb.cf32(kL2NormEps)));
+      Value inv =
+          kb.rsqrt(kb.fadd(rowSum(kb, sum, parts), kb.cf32(kL2NormEps)));
       kb.forRange(kb.c32(0), kb.c32(span), kb.c32(1), [&](Value d) {
         Value idx = kb.add(base, d);
         Value x = kb.toF32(kb.loadSmem(t, idx));
@@ -1124,6 +1157,20 @@ private:
   void emitConvert(KernelBuilder &kb, TileConvertOp op) {
     const SmemTile &x = plan.tile(op.getX());
     const SmemTile &out = plan.tile(op.getResult());
+    if (x.cols % 4 == 0 && x.ld % 4 == 0 && out.ld % 4 == 0) {
+      // Four neighbouring elements per step (rows are 16-byte aligned).
+      int64_t groups = x.cols / 4;
+      kb.forEachThreaded(x.rows * groups, threads, [&](Value idx) {
+        Value r = kb.div(idx, kb.c32(groups));
+        Value c = kb.mul(kb.rem(idx, kb.c32(groups)), kb.c32(4));
+        Value in = kb.loadVec(x.elt, 4, kb.smemPtr(x, kb.at(x, r, c)));
+        SmallVector<Value, 4> y;
+        for (int64_t j = 0; j < 4; ++j)
+          y.push_back(kb.fromF32(kb.toF32(kb.extract(in, j)), out.elt));
+        kb.storeVec(kb.makeVec(y), kb.smemPtr(out, kb.at(out, r, c)));
+      });
+      return;
+    }
     kb.forEachThreaded(x.rows * x.cols, threads, [&](Value idx) {
       Value r = kb.div(idx, kb.c32(x.cols)), c = kb.rem(idx, kb.c32(x.cols));
       Value v = kb.toF32(kb.loadSmem(x, kb.at(x, r, c)));
