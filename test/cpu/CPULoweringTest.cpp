@@ -455,7 +455,8 @@ struct Checks {
 constexpr Checks kF32 = {{2e-6, 2e-6}, {2e-6, 2e-6}, 0.0};
 
 /// bf16: the oracle gets the same bf16 inputs; the IR itself rounds the
-/// normalised q/k, W, U, Vn and o to bf16, and that alone puts roughly
+/// normalised q/k, T, W, Q K^T, the state copy Sb, Vn and o to bf16 (U to
+/// f32), and that alone puts roughly
 /// 4e-3 between any exact evaluation of it and recurrent(): "roundings
 /// alone" in the printout, and the kernel's error is within 2.2% of it
 /// everywhere measured (factor 1.1 asserted). Absolute bounds hold for
