@@ -149,6 +149,12 @@ void checkPositive(const char *what, const char *name, int64_t v,
          v, "; it must be in [1, ", max, "]");
 }
 
+void checkEps(const char *what, float eps) {
+  if (!(eps >= 0.0f) || !std::isfinite(eps))
+    fail(DJ_ERROR_INVALID_ARGUMENT, "GlueKernels::", what, ": eps is ", eps,
+         "; it must be finite and >= 0");
+}
+
 void checkPtr(const char *what, const char *name, CUdeviceptr p) {
   if (!p)
     fail(DJ_ERROR_INVALID_ARGUMENT, "GlueKernels::", what, ": ", name,
@@ -268,9 +274,7 @@ void checkRmsNorm(dj_dtype_t dtype, CUdeviceptr x, CUdeviceptr wt,
   checkDtype(w, dtype);
   checkCount(w, "rows", rows, std::numeric_limits<int64_t>::max() / 2);
   checkPositive(w, "dim", dim);
-  if (!(eps >= 0.0f) || !std::isfinite(eps))
-    fail(DJ_ERROR_INVALID_ARGUMENT, "GlueKernels::rmsNorm: eps is ", eps,
-         "; it must be finite and >= 0");
+  checkEps(w, eps);
   if (rows == 0)
     return;
   checkPtr(w, "x", x);
@@ -284,9 +288,7 @@ void checkL2Norm(dj_dtype_t dtype, CUdeviceptr x, CUdeviceptr y, int64_t rows,
   checkDtype(w, dtype);
   checkCount(w, "rows", rows, std::numeric_limits<int64_t>::max() / 2);
   checkPositive(w, "dim", dim);
-  if (!(eps >= 0.0f) || !std::isfinite(eps))
-    fail(DJ_ERROR_INVALID_ARGUMENT, "GlueKernels::l2Norm: eps is ", eps,
-         "; it must be finite and >= 0");
+  checkEps(w, eps);
   if (rows == 0)
     return;
   checkPtr(w, "x", x);

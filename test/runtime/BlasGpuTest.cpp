@@ -22,6 +22,7 @@
 #include "Blas.h"
 #include "Context.h"
 #include "Error.h"
+#include "HalfFloat.h"
 
 #include <gtest/gtest.h>
 
@@ -45,55 +46,10 @@ namespace {
 // ----------------------------------------------------------------------------
 // 16-bit float conversions (round to nearest even).
 
-uint16_t floatToBf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u += 0x7FFFu + ((u >> 16) & 1u);
-  return uint16_t(u >> 16);
-}
-
-float bf16ToFloat(uint16_t h) {
-  uint32_t u = uint32_t(h) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-float halfToFloat(uint16_t h) {
-  int sign = (h >> 15) & 1, exp = (h >> 10) & 0x1F, man = h & 0x3FF;
-  double v;
-  if (exp == 0)
-    v = std::ldexp(double(man), -24);
-  else if (exp == 31)
-    v = man ? NAN : INFINITY;
-  else
-    v = std::ldexp(double(man | 0x400), exp - 25);
-  return float(sign ? -v : v);
-}
-
-uint16_t floatToHalf(float f) {
-  // Only finite values of moderate magnitude are used here.
-  uint16_t sign = std::signbit(f) ? 0x8000 : 0;
-  double a = std::fabs(double(f));
-  if (a == 0)
-    return sign;
-  int e;
-  std::frexp(a, &e); // a = m 2^e, m in [0.5, 1)
-  int exp = e - 1;   // a in [2^exp, 2^(exp+1))
-  if (exp < -14)
-    exp = -14; // subnormals share the ulp 2^-24
-  double ulp = std::ldexp(1.0, exp - 10);
-  double r = std::nearbyint(a / ulp) * ulp; // ties to even
-  // Re-encode (r may have carried into the next binade).
-  if (r >= 65520.0)
-    return sign | 0x7C00;
-  if (r < std::ldexp(1.0, -14))
-    return sign | uint16_t(std::lround(r / std::ldexp(1.0, -24)));
-  std::frexp(r, &e);
-  exp = e - 1;
-  int man = int(std::lround(r / std::ldexp(1.0, exp - 10))) - 0x400;
-  return sign | uint16_t((exp + 15) << 10) | uint16_t(man);
-}
+using deltajit::bf16ToFloat;
+using deltajit::floatToBf16;
+using deltajit::floatToHalf;
+using deltajit::halfToFloat;
 
 uint16_t encode(dj_dtype_t t, float f) {
   return t == DJ_DTYPE_BF16 ? floatToBf16(f) : floatToHalf(f);

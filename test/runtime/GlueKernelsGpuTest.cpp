@@ -23,6 +23,7 @@
 #include "Context.h"
 #include "Error.h"
 #include "GlueKernels.h"
+#include "HalfFloat.h"
 #include "TestUtil.h"
 
 #include <gtest/gtest.h>
@@ -48,72 +49,15 @@ namespace {
 // ---- Host 16-bit floats
 // ----------------------------------------------------------
 
-uint16_t bf16Bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u)
-    return 0x7fc0;
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return uint16_t(u >> 16);
-}
-
-float bf16Value(uint16_t b) {
-  uint32_t u = uint32_t(b) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-uint16_t f16Bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  uint16_t sign = uint16_t((u >> 16) & 0x8000u);
-  uint32_t a = u & 0x7fffffffu;
-  if (a > 0x7f800000u)
-    return uint16_t(sign | 0x7e00u);
-  if (a >= 0x477ff000u) // rounds to >= 65520: infinity
-    return uint16_t(sign | 0x7c00u);
-  if (a < 0x38800000u) { // subnormal half (or zero)
-    float af;
-    std::memcpy(&af, &a, 4);
-    // value / 2^-24, rounded to nearest even
-    float scaled = af * 16777216.0f;
-    float r = std::nearbyint(scaled);
-    return uint16_t(sign | uint16_t(r));
-  }
-  uint32_t exp = (a >> 23) - 127 + 15;
-  uint32_t mant = a & 0x7fffffu;
-  uint32_t h = (exp << 10) | (mant >> 13);
-  uint32_t rest = mant & 0x1fffu;
-  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u)))
-    ++h;
-  return uint16_t(sign | h);
-}
-
-float f16Value(uint16_t h) {
-  uint32_t sign = uint32_t(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
-  float f;
-  if (exp == 0) {
-    f = std::ldexp(float(mant), -24);
-    return sign ? -f : f;
-  }
-  uint32_t u;
-  if (exp == 31)
-    u = sign | 0x7f800000u | (mant << 13);
-  else
-    u = sign | ((exp - 15 + 127) << 23) | (mant << 13);
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 struct Half {
   dj_dtype_t dt;
   uint16_t enc(float f) const {
-    return dt == DJ_DTYPE_BF16 ? bf16Bits(f) : f16Bits(f);
+    return dt == DJ_DTYPE_BF16 ? deltajit::floatToBf16(f)
+                               : deltajit::floatToHalf(f);
   }
   float dec(uint16_t b) const {
-    return dt == DJ_DTYPE_BF16 ? bf16Value(b) : f16Value(b);
+    return dt == DJ_DTYPE_BF16 ? deltajit::bf16ToFloat(b)
+                               : deltajit::halfToFloat(b);
   }
 };
 
@@ -606,7 +550,8 @@ TEST_F(GlueGpu, ShortConvKernelSizesAndActivations) {
         Tensor16 x = randomTensor(kBf16, size_t(s.tokens() * C), rng);
         std::vector<float> st0(size_t(slots * C * (K - 1)));
         for (float &v : st0)
-          v = bf16Value(bf16Bits(std::normal_distribution<float>()(rng)));
+          v = deltajit::bf16ToFloat(
+              deltajit::floatToBf16(std::normal_distribution<float>()(rng)));
         CUdeviceptr dState = K > 1 ? upload(st0) : 0;
         SeqTables t;
         t.cuSeqlens = upload(s.cu);
@@ -993,14 +938,14 @@ TEST_F(GlueGpu, PrefillThenDecodeThroughTheCache) {
     ropeReference(qr, T * H, d, posQ, theta);
     ropeReference(kr, T * HKV, d, posK, theta);
     for (double &x : qr)
-      x = bf16Value(bf16Bits(float(x)));
+      x = deltajit::bf16ToFloat(deltajit::floatToBf16(float(x)));
     for (int64_t i = 0; i < T; ++i)
       for (int64_t g = 0; g < HKV; ++g) {
         size_t row =
             size_t((s.seq[size_t(i)] * HKV + g) * maxCtx + s.pos[size_t(i)]);
         for (int64_t e = 0; e < d; ++e)
-          kcRef[row * size_t(d) + size_t(e)] =
-              bf16Value(bf16Bits(float(kr[size_t((i * HKV + g) * d + e)])));
+          kcRef[row * size_t(d) + size_t(e)] = deltajit::bf16ToFloat(
+              deltajit::floatToBf16(float(kr[size_t((i * HKV + g) * d + e)])));
         for (int64_t e = 0; e < dv; ++e)
           vcRef[row * size_t(dv) + size_t(e)] =
               v.val[size_t((i * HKV + g) * dv + e)];
@@ -1066,7 +1011,7 @@ TEST_F(GlueGpu, TemperatureSamplingIsDeterministicPerStep) {
   std::uniform_real_distribution<float> u(-1, 1);
   std::vector<uint16_t> l(size_t(rows * vocab));
   for (auto &b : l)
-    b = bf16Bits(u(rng));
+    b = deltajit::floatToBf16(u(rng));
   CUdeviceptr dL = upload(l), dStep = upload(std::vector<int32_t>{5});
   auto draw = [&](uint64_t seed, CUdeviceptr stepPtr) {
     CUdeviceptr dOut = alloc(size_t(rows) * 4);
@@ -1105,7 +1050,7 @@ TEST_F(GlueGpu, TemperatureSamplingFollowsSoftmax) {
     std::vector<uint16_t> l;
     for (int64_t r = 0; r < rows; ++r)
       for (float x : logits)
-        l.push_back(bf16Bits(x));
+        l.push_back(deltajit::floatToBf16(x));
     CUdeviceptr dL = upload(l), dOut = alloc(size_t(rows) * 4);
     CUdeviceptr dStep = upload(std::vector<int32_t>{int32_t(T * 10)});
     glue->sample(nullptr, DJ_DTYPE_BF16, dL, rows, vocab, T, 42, dStep, dOut,

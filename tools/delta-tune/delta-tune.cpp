@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Error.h"
+#include "HalfFloat.h"
 #include "Manifest.h"
 #include "TuningDB.h"
 
@@ -491,65 +492,6 @@ struct Buffer {
   Buffer &operator=(const Buffer &) = delete;
 };
 
-uint16_t toBf16(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  if ((bits & 0x7fffffff) > 0x7f800000)
-    return 0x7fc0;
-  return uint16_t((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
-}
-float fromBf16(uint16_t h) {
-  uint32_t bits = uint32_t(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-uint16_t toFp16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  uint32_t sign = (x >> 16) & 0x8000;
-  int32_t exp = int32_t((x >> 23) & 0xff) - 127 + 15;
-  uint32_t mant = x & 0x7fffff;
-  if (((x >> 23) & 0xff) == 0xff)
-    return uint16_t(sign | 0x7c00 | (mant ? 0x200 : 0));
-  if (exp >= 31)
-    return uint16_t(sign | 0x7c00);
-  if (exp <= 0) {
-    if (exp < -10)
-      return uint16_t(sign);
-    mant |= 0x800000;
-    uint32_t shift = uint32_t(14 - exp);
-    uint32_t half = mant >> shift;
-    uint32_t rem = mant & ((1u << shift) - 1), mid = 1u << (shift - 1);
-    if (rem > mid || (rem == mid && (half & 1)))
-      ++half;
-    return uint16_t(sign | half);
-  }
-  uint32_t half = sign | (uint32_t(exp) << 10) | (mant >> 13);
-  uint32_t rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem == 0x1000 && (half & 1)))
-    ++half; // may carry into the exponent: still correct
-  return uint16_t(half);
-}
-float fromFp16(uint16_t h) {
-  uint32_t sign = uint32_t(h & 0x8000) << 16;
-  int exp = (h >> 10) & 0x1f;
-  uint32_t mant = h & 0x3ff;
-  float f;
-  if (exp == 0) {
-    f = std::ldexp(float(mant), -24);
-  } else if (exp == 31) {
-    uint32_t bits = sign | 0x7f800000 | (mant << 13);
-    std::memcpy(&f, &bits, 4);
-    return f;
-  } else {
-    uint32_t bits = sign | (uint32_t(exp - 15 + 127) << 23) | (mant << 13);
-    std::memcpy(&f, &bits, 4);
-    return f;
-  }
-  return sign ? -f : f;
-}
-
 /// Deterministic uniform numbers in [0, 1).
 struct Rng {
   uint64_t s;
@@ -585,7 +527,7 @@ std::vector<float> randomValues(size_t n, uint64_t seed, double lo, double hi,
 void upload16(Buffer &b, const std::vector<float> &v, bool bf16) {
   std::vector<uint16_t> h(v.size());
   for (size_t i = 0; i < v.size(); ++i)
-    h[i] = bf16 ? toBf16(v[i]) : toFp16(v[i]);
+    h[i] = bf16 ? floatToBf16(v[i]) : floatToHalf(v[i]);
   CHECK(dj_memcpy_htod(ctx, b.ptr, h.data(), h.size() * 2));
 }
 void upload32(Buffer &b, const std::vector<float> &v) {
@@ -596,7 +538,7 @@ std::vector<float> download16(const Buffer &b, size_t n, bool bf16) {
   CHECK(dj_memcpy_dtoh(ctx, h.data(), b.ptr, n * 2));
   std::vector<float> v(n);
   for (size_t i = 0; i < n; ++i)
-    v[i] = bf16 ? fromBf16(h[i]) : fromFp16(h[i]);
+    v[i] = bf16 ? bf16ToFloat(h[i]) : halfToFloat(h[i]);
   return v;
 }
 std::vector<float> download32(const Buffer &b, size_t n) {

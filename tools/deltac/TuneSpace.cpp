@@ -2,6 +2,7 @@
 
 #include "TuneSpace.h"
 
+#include "deltajit/Codegen/PackageWriter.h"
 #include "deltajit/Dialect/DeltaOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -27,14 +28,6 @@ constexpr llvm::StringLiteral kKernelModule = "deltajit_kernels";
 
 const char *phasesName(int64_t phases) {
   return phases == 3 ? "split3" : phases == 2 ? "split" : "fused";
-}
-
-std::string dtypeName(Type t) {
-  if (t.isBF16())
-    return "bf16";
-  if (t.isF16())
-    return "fp16";
-  return "fp32";
 }
 
 std::string signatureString(llvm::StringRef op, llvm::StringRef dtype,
@@ -381,7 +374,7 @@ std::vector<OpTemplate> extractDeltaRuleOps(ModuleOp module) {
     t.dk = qType.getDimSize(3);
     t.dv = vType.getDimSize(3);
     t.signature = signatureString(
-        "delta_rule_forward", dtypeName(qType.getElementType()), t.dk, t.dv,
+        "delta_rule_forward", manifestDtype(qType.getElementType()), t.dk, t.dv,
         int64_t(op.getChunkSize()), op.getUseQkL2norm());
     templates.push_back(std::move(t));
   });

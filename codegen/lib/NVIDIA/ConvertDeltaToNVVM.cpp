@@ -8,6 +8,7 @@
 
 #include "KernelBuilder.h"
 #include "deltajit/Codegen/NVIDIA/TargetInfo.h"
+#include "deltajit/Codegen/PackageWriter.h"
 #include "deltajit/Codegen/Passes.h"
 #include "deltajit/Dialect/DeltaOps.h"
 
@@ -40,14 +41,6 @@ constexpr int64_t kSmemAlign = 16;
 constexpr double kL2NormEps = 1.0e-6;
 /// Decode kernels keep a state column of up to this many rows in registers.
 constexpr int64_t kDecodeRegisterRows = 128;
-
-std::string dtypeName(Type t) {
-  if (t.isBF16())
-    return "bf16";
-  if (t.isF16())
-    return "fp16";
-  return "fp32";
-}
 
 //===----------------------------------------------------------------------===//
 // Shared-memory plan of a chunk body
@@ -742,6 +735,7 @@ private:
     if (staging.empty()) {
       loadQKV(kb, /*async=*/false);
     } else {
+      assert(hasNext && "prefetching needs the next-chunk condition");
       NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 0);
       kb.barrier();
       for (auto [name, value] : qkvTiles())
@@ -1526,7 +1520,7 @@ struct ConvertDeltaToNVVMPass
     int64_t dk = qType.getDimSize(3);
     int64_t dv = cast<RankedTensorType>(loop.getV().getType()).getDimSize(3);
     TileAttr tile = loop.getTile();
-    std::string dtype = dtypeName(qType.getElementType());
+    std::string dtype = manifestDtype(qType.getElementType());
     std::string base =
         "dj_delta_rule_fwd_" + dtype + "_d" + std::to_string(dk) + "x" +
         std::to_string(dv) + "_c" + std::to_string(tile.getChunk()) + "_v" +
@@ -1577,7 +1571,7 @@ struct ConvertDeltaToNVVMPass
              << "the NVIDIA lowering needs dv <= 128 or a multiple of 128";
     if (!elt.isBF16() && !elt.isF16() && !elt.isF32())
       return step.emitOpError() << "unsupported element type " << elt;
-    std::string dtype = dtypeName(elt);
+    std::string dtype = manifestDtype(elt);
     std::string base = "dj_delta_rule_decode_" + dtype + "_d" +
                        std::to_string(dk) + "x" + std::to_string(dv) +
                        (step.getUseQkL2norm() ? "_l2" : "");

@@ -104,6 +104,14 @@ bool replaceable(StringRef dir, std::string &error) {
 
 } // namespace
 
+std::string deltajit::manifestDtype(Type t) {
+  if (t.isBF16())
+    return "bf16";
+  if (t.isF16())
+    return "fp16";
+  return "fp32";
+}
+
 bool deltajit::writePackage(ModuleOp module, StringRef dir, StringRef producer,
                             PackageSummary &summary, std::string &error,
                             std::optional<json::Value> model) {

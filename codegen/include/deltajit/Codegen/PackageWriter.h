@@ -18,6 +18,10 @@
 
 namespace deltajit {
 
+/// The manifest's name of a tensor element type ("dtype" of package
+/// entries): "bf16", "fp16" or "fp32".
+std::string manifestDtype(mlir::Type t);
+
 struct PackageSummary {
   int numEntries = 0;
   int numKernels = 0;
