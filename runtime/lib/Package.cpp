@@ -158,6 +158,12 @@ void Package::loadAll() {
                 static_cast<int>(bytes)),
             concat("cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES, ", bytes,
                    ")"));
+    // Ask for the largest shared-memory carveout: without it the driver may
+    // pick one that fits a single program per SM where two would fit.
+    d.check(d.cuFuncSetAttribute(
+                fn, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT,
+                CU_SHAREDMEM_CARVEOUT_MAX_SHARED),
+            "cuFuncSetAttribute(PREFERRED_SHARED_MEMORY_CARVEOUT, max)");
   }
 }
 

@@ -5,8 +5,9 @@
 
 // CHECK-LABEL: func.func @prefill
 // CHECK: delta.launch @deltajit_kernels::@dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_scan(
-// The prepare kernel runs over every chunk of every sequence, v-head and value tile.
-// CHECK-SAME: launches = [{block = [256, 1, 1], grid = ["total_chunks", "HV", "2"], kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_prepare"
+// The prepare kernel runs over every chunk of every sequence and v-head; the
+// ops that depend on v (U = T V) loop over the value tiles inside it.
+// CHECK-SAME: launches = [{block = [256, 1, 1], grid = ["total_chunks", "HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_prepare"
 // CHECK-SAME: ["chunk_table", "ptr"]
 // CHECK-SAME: ["ws0", "ptr"], ["ws1", "ptr"], ["ws2", "ptr"]]
 // The scan kernel runs over value tiles x (sequences x v-heads) and reads the scratch.
@@ -15,11 +16,13 @@
 // W (64x64 bf16, one per chunk), U (64x32 f32 for each of 2 value tiles), mask(QK^T) (64x64 bf16, one per chunk).
 // CHECK-SAME: scratch = {{\[}}["ws0", "total_chunks * HV * 8192"], ["ws1", "total_chunks * HV * 16384"], ["ws2", "total_chunks * HV * 8192"]]
 // CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_prepare(
-// CHECK: gpu.block_id z
 // Fragments of the 16-bit tiles come from ldmatrix (.trans for T K).
 // CHECK: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<row>
 // CHECK: nvvm.mma.sync
 // CHECK: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<col>
+// CHECK: nvvm.mma.sync
+// The value-tile loop: v columns, then U = T V.
+// CHECK: scf.for %{{.*}} = %c0_i32{{.*}} to %c2_i32{{.*}} step %c1_i32
 // CHECK: nvvm.mma.sync
 // CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_scan(
 // CHECK: nvvm.mma.sync

@@ -53,15 +53,27 @@ constexpr int64_t kDecodeRegisterRows = 128;
 class SmemPlan {
 public:
   /// Plans the ops of the body for which `include` holds; `preloaded`
-  /// values (computed elsewhere) are given tiles from the start.
+  /// values (computed elsewhere) are given tiles from the start. Ops for
+  /// which `repeated` holds run after all the others, possibly several
+  /// times (once per value tile): what they read from the others stays
+  /// live to the end and none of them works in place on such a value.
   LogicalResult build(ChunkLoopOp loop, function_ref<bool(Operation *)> include,
                       ArrayRef<Value> preloaded, ArrayRef<Value> liveOut,
-                      bool keepState) {
+                      bool keepState,
+                      function_ref<bool(Operation *)> repeated = nullptr) {
     Block &body = loop.getBody().front();
     this->include = include;
+    this->repeated = repeated;
     this->liveOut.insert(liveOut.begin(), liveOut.end());
-    for (auto [i, op] : llvm::enumerate(body))
-      index[&op] = i;
+    SmallVector<Operation *> order;
+    for (Operation &op : body)
+      if (!isRepeated(&op))
+        order.push_back(&op);
+    for (Operation &op : body)
+      if (isRepeated(&op))
+        order.push_back(&op);
+    for (auto [i, op] : llvm::enumerate(order))
+      index[op] = i;
     int64_t end = body.getOperations().size();
     for (BlockArgument arg : body.getArguments()) {
       if (!isa<RankedTensorType>(arg.getType()))
@@ -74,7 +86,8 @@ public:
     }
     for (Value v : preloaded)
       allocate(v, 0, lastUse(v));
-    for (Operation &op : body) {
+    for (Operation *opPtr : order) {
+      Operation &op = *opPtr;
       if (op.getNumResults() != 1 || !include(&op))
         continue;
       Value result = op.getResult(0);
@@ -133,13 +146,23 @@ private:
     Value owner;
   };
 
+  bool isRepeated(Operation *op) const {
+    return repeated && include(op) && repeated(op);
+  }
+
   int64_t lastUse(Value v) {
     if (liveOut.count(v)) // read after the last op (stored to scratch)
       return int64_t(index.size()) + 1;
-    int64_t last = v.getDefiningOp() ? index[v.getDefiningOp()] : 0;
-    for (Operation *user : v.getUsers())
-      if (include(user) || isa<ChunkYieldOp>(user))
-        last = std::max(last, index[user]);
+    Operation *def = v.getDefiningOp();
+    int64_t last = def ? index[def] : 0;
+    for (Operation *user : v.getUsers()) {
+      if (!include(user) && !isa<ChunkYieldOp>(user))
+        continue;
+      // Read again by every repetition: live to the end.
+      if (isRepeated(user) && !(def && isRepeated(def)))
+        return int64_t(index.size()) + 1;
+      last = std::max(last, index[user]);
+    }
     return last;
   }
 
@@ -155,6 +178,10 @@ private:
     }
     if (!candidate || candidate.getType() != op.getResult(0).getType())
       return {};
+    Operation *def = candidate.getDefiningOp();
+    if (isRepeated(&op) && !(def && isRepeated(def)))
+      return {}; // read again by the next repetition
+
     // The candidate must die here: its only remaining use is `op`.
     for (Operation *user : candidate.getUsers())
       if (user != &op && (include(user) || isa<ChunkYieldOp>(user)) &&
@@ -200,6 +227,7 @@ private:
   }
 
   function_ref<bool(Operation *)> include;
+  function_ref<bool(Operation *)> repeated;
   llvm::DenseSet<Value> liveOut;
   llvm::DenseMap<Operation *, int64_t> index;
   llvm::DenseMap<Value, SmemTile> tiles;
@@ -323,9 +351,12 @@ public:
       for (const BoundaryValue &b : scanBoundary)
         if (b.value != loop.getStateTile())
           stored.push_back(b.value);
+    auto repeated = [&](Operation *op) { return valueDependent.count(op) > 0; };
     if (failed(plan.build(
             loop, [&](Operation *op) { return included(op); }, loaded, stored,
-            /*keepState=*/part == Part::Fused || part == Part::Scan)))
+            /*keepState=*/part == Part::Fused || part == Part::Scan,
+            perValueTileLoop() ? function_ref<bool(Operation *)>(repeated)
+                               : nullptr)))
       return failure();
     overSharedMemory = plan.totalBytes() > target.maxSharedBytes;
     if (overSharedMemory && quietSharedMemory)
@@ -368,7 +399,8 @@ public:
         spec.params.push_back({"o", "ptr"});
         spec.params.push_back({"scale", "f32"});
       }
-      spec.grid = {"total_chunks", "HV", std::to_string(dv / bv)};
+      spec.grid = {"total_chunks", "HV",
+                   perValueTileLoop() ? "1" : std::to_string(dv / bv)};
     } else {
       spec.params = {{"q", "ptr"},    {"k", "ptr"},          {"v", "ptr"},
                      {"beta", "ptr"}, {"o", "ptr"},          {"h0", "ptr"},
@@ -400,6 +432,10 @@ public:
   }
 
 private:
+  /// Prepare runs the ops that do not depend on v once per chunk, then
+  /// those that do once per value tile (grid z = 1).
+  bool perValueTileLoop() const { return part == Part::Prepare && dv > bv; }
+
   /// Splits the body into state-dependent ops and the rest, and finds the
   /// state-free values the state-dependent ops (or the yield) read.
   void analyze() {
@@ -419,6 +455,8 @@ private:
       }
       if (s)
         stateDependent.insert(&op);
+      if (v)
+        valueDependent.insert(&op);
     }
     for (Operation &op : body.without_terminator()) {
       if (stateDependent.count(&op) || op.getNumResults() != 1)
@@ -476,26 +514,53 @@ private:
     return result;
   }
 
-  /// Copies scratch value `b` of flat chunk `chunkFlat` into its tile.
-  void loadBoundary(KernelBuilder &kb, const BoundaryValue &b, Value chunkFlat,
-                    Value vt) {
-    const SmemTile &t = plan.tile(b.value);
+  /// Elements per 16-byte vector of tile `t`, or 0 when its rows are not
+  /// whole vectors (then boundary copies go element by element).
+  static int64_t vectorElems(const SmemTile &t) {
+    int64_t eltBytes = t.elt.getIntOrFloatBitWidth() / 8;
+    return (t.cols * eltBytes) % 16 == 0 ? 16 / eltBytes : 0;
+  }
+
+  /// Starts copying scratch value `b` of flat chunk `chunkFlat` into `t`
+  /// (its tile, or a staging buffer of the same layout): 16-byte cp.async
+  /// copies (scratch slots are 16-byte aligned), all in flight at once; the
+  /// caller commits and waits. Element loads when rows are not whole vectors.
+  void loadBoundary(KernelBuilder &kb, const BoundaryValue &b,
+                    const SmemTile &t, Value chunkFlat, Value vt) {
     Value base = boundaryBase(kb, b, chunkFlat, vt);
-    kb.forEachThreaded(t.rows * t.cols, threads, [&](Value idx) {
-      Value x = kb.load(
-          t.elt, kb.gep(param(b.name), kb.add(base, kb.ext64(idx)), t.elt));
-      kb.storeSmem(t, kb.flatToPadded(t, idx), x);
+    int64_t per = vectorElems(t);
+    if (!per) {
+      kb.forEachThreaded(t.rows * t.cols, threads, [&](Value idx) {
+        Value x = kb.load(
+            t.elt, kb.gep(param(b.name), kb.add(base, kb.ext64(idx)), t.elt));
+        kb.storeSmem(t, kb.flatToPadded(t, idx), x);
+      });
+      return;
+    }
+    kb.forEachThreaded(t.rows * t.cols / per, threads, [&](Value i) {
+      Value idx = kb.mul(i, kb.c32(per));
+      Value src = kb.gep(param(b.name), kb.add(base, kb.ext64(idx)), t.elt);
+      NVVM::CpAsyncOp::create(kb.b, kb.loc,
+                              kb.smemPtr(t, kb.flatToPadded(t, idx)), src, 16,
+                              NVVM::LoadCacheModifierKind::CG, Value());
     });
   }
 
-  /// Copies the tile of `b` to its scratch slot of flat chunk `chunkFlat`.
+  /// Copies the tile of `b` to its scratch slot of flat chunk `chunkFlat`
+  /// (16-byte accesses where rows are whole vectors).
   void storeBoundary(KernelBuilder &kb, const BoundaryValue &b, Value chunkFlat,
                      Value vt) {
     const SmemTile &t = plan.tile(b.value);
     Value base = boundaryBase(kb, b, chunkFlat, vt);
-    kb.forEachThreaded(t.rows * t.cols, threads, [&](Value idx) {
-      Value x = kb.loadSmem(t, kb.flatToPadded(t, idx));
-      kb.store(x, kb.gep(param(b.name), kb.add(base, kb.ext64(idx)), t.elt));
+    int64_t per = std::max<int64_t>(vectorElems(t), 1);
+    kb.forEachThreaded(t.rows * t.cols / per, threads, [&](Value i) {
+      Value idx = kb.mul(i, kb.c32(per));
+      Value src = kb.smemPtr(t, kb.flatToPadded(t, idx));
+      Value dst = kb.gep(param(b.name), kb.add(base, kb.ext64(idx)), t.elt);
+      if (per == 1)
+        kb.store(kb.load(t.elt, src), dst);
+      else
+        kb.storeVec16(kb.loadVec16(t.elt, src), dst);
     });
   }
 
@@ -574,22 +639,40 @@ private:
     eos = kb.trunc32(
         kb.load(kb.i64(), kb.gep(cu, kb.add(seq, kb.c32(1)), kb.i64())));
     t0 = kb.add(bos, kb.mul(inSeq, kb.c32(chunk)));
-    if (part == Part::Output)
-      for (const BoundaryValue *b : loads())
-        loadBoundary(kb, *b, chunkFlat, vTile);
-    loadChunkTiles(kb); // ends with a barrier
-    emitOps(kb);
+    loadChunkTiles(kb, {}, part == Part::Output ? chunkFlat : Value());
     if (part == Part::Output) {
+      emitOps(kb);
       storeChunkResults(kb);
       return;
     }
-    for (const BoundaryValue &b : boundary) {
-      auto store = [&, this] { storeBoundary(kb, b, chunkFlat, vTile); };
-      if (b.perVTile)
-        store();
-      else // one copy per chunk: the first value tile writes it
-        kb.ifThen(kb.cmp(CmpIPredicate::eq, vTile, kb.c32(0)), store);
+    if (!perValueTileLoop()) {
+      emitOps(kb);
+      for (const BoundaryValue &b : boundary) {
+        auto store = [&, this] { storeBoundary(kb, b, chunkFlat, vTile); };
+        if (b.perVTile)
+          store();
+        else // one copy per chunk: the first value tile writes it
+          kb.ifThen(kb.cmp(CmpIPredicate::eq, vTile, kb.c32(0)), store);
+      }
+      return;
     }
+    // The ops that do not depend on v, once; then, per value tile, its v
+    // columns and the ops that depend on them.
+    emitOps(kb, [&](Operation *op) { return !valueDependent.count(op); });
+    for (const BoundaryValue &b : boundary)
+      if (!b.perVTile)
+        storeBoundary(kb, b, chunkFlat, vTile);
+    kb.forRange(kb.c32(0), kb.c32(dv / bv), kb.c32(1), [&](Value vt) {
+      vTile = vt;
+      v0 = kb.mul(vt, kb.c32(bv));
+      loadQKV(kb, /*async=*/false, /*onlyV=*/true);
+      kb.barrier();
+      emitOps(kb, [&](Operation *op) { return valueDependent.count(op) > 0; });
+      for (const BoundaryValue &b : boundary)
+        if (b.perVTile)
+          storeBoundary(kb, b, chunkFlat, vTile);
+      kb.barrier(); // the stores read tiles the next value tile rewrites
+    });
   }
 
   void emitBody(KernelBuilder &kb) {
@@ -630,27 +713,31 @@ private:
 
     Value len = kb.sub(eos, bos);
     Value numChunks = kb.div(kb.add(len, kb.c32(chunk - 1)), kb.c32(chunk));
-    if (!staging.empty()) { // the first chunk's q, k, v
+    if (!staging.empty()) { // the first chunk's q, k, v (scan: and scratch)
       t0 = bos;
-      kb.ifThen(kb.cmp(CmpIPredicate::sgt, numChunks, kb.c32(0)),
-                [&] { loadQKV(kb, /*async=*/true); });
+      kb.ifThen(kb.cmp(CmpIPredicate::sgt, numChunks, kb.c32(0)), [&] {
+        loadQKV(kb, /*async=*/true);
+        if (part == Part::Scan)
+          prefetchBoundaries(kb, firstChunk);
+      });
       NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
     }
     kb.forRange(kb.c32(0), numChunks, kb.c32(1), [&](Value c) {
       t0 = kb.add(bos, kb.mul(c, kb.c32(chunk)));
-      loadChunkTiles(
-          kb, kb.cmp(CmpIPredicate::slt, kb.add(c, kb.c32(1)), numChunks));
       Value chunkFlat;
-      if (part == Part::Scan) {
+      if (part == Part::Scan)
         chunkFlat = kb.add(firstChunk, c);
-        for (const BoundaryValue *b : loads())
-          loadBoundary(kb, *b, chunkFlat, vTile);
+      loadChunkTiles(
+          kb, kb.cmp(CmpIPredicate::slt, kb.add(c, kb.c32(1)), numChunks),
+          chunkFlat);
+      if (part == Part::Scan) {
         // The state this chunk starts from, for the output kernel (read
         // before the update below overwrites the tile; barriers separate).
         for (const BoundaryValue &b : scanBoundary)
-          if (b.value == loop.getStateTile())
+          if (b.value == loop.getStateTile()) {
             storeBoundary(kb, b, chunkFlat, vTile);
-        kb.barrier();
+            kb.barrier();
+          }
       }
       emitOps(kb);
       if (part == Part::Scan)
@@ -706,15 +793,25 @@ private:
     return result;
   }
 
-  /// Where the q, k, v tiles of the next chunk are prefetched (cp.async
-  /// while the current chunk computes): one buffer per tile after the plan.
-  /// Empty when prefetching does not pay or fit.
+  /// Where the q, k, v tiles (and, in the scan, the scratch values it
+  /// reads) of the next chunk are prefetched (cp.async while the current
+  /// chunk computes): one buffer per tile after the plan. Empty when
+  /// prefetching does not pay or fit.
   void planStaging() {
     staging.clear();
     if ((part != Part::Fused && part != Part::Scan) || dk > 128)
       return;
+    SmallVector<Value> staged;
+    for (auto [name, value] : qkvTiles())
+      staged.push_back(value);
+    if (part == Part::Scan)
+      for (const BoundaryValue *b : loads()) {
+        if (!vectorElems(plan.tile(b->value)))
+          return;
+        staged.push_back(b->value);
+      }
     int64_t offset = llvm::alignTo(plan.totalBytes(), kSmemAlign);
-    for (auto [name, value] : qkvTiles()) {
+    for (Value value : staged) {
       SmemTile t = plan.tile(value);
       t.offset = offset;
       offset = llvm::alignTo(offset + t.bytes(), kSmemAlign);
@@ -727,19 +824,33 @@ private:
   }
 
   /// Loads the chunk's q, k, v and beta tiles (those this part uses), zero
-  /// past the end of the sequence, and L2-normalises q and k if asked;
-  /// ends with a barrier. With staging, q, k and v come from the buffers
-  /// prefetched during the previous chunk (or before the loop), and the
-  /// next chunk's (`hasNext`) are prefetched.
-  void loadChunkTiles(KernelBuilder &kb, Value hasNext = {}) {
+  /// past the end of the sequence, and, given flat chunk `chunkFlat` (scan,
+  /// output), the scratch values this part reads; L2-normalises q and k if
+  /// asked; ends with a barrier. With staging, q, k, v (and the scan's
+  /// scratch values) come from the buffers prefetched during the previous
+  /// chunk (or before the loop), and the next chunk's (`hasNext`) are
+  /// prefetched.
+  void loadChunkTiles(KernelBuilder &kb, Value hasNext = {},
+                      Value chunkFlat = {}) {
+    SmallVector<const BoundaryValue *> fromScratch;
+    if (chunkFlat)
+      fromScratch = loads();
     if (staging.empty()) {
+      for (const BoundaryValue *b : fromScratch)
+        loadBoundary(kb, *b, plan.tile(b->value), chunkFlat, vTile);
+      if (!fromScratch.empty())
+        NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
       loadQKV(kb, /*async=*/false);
+      if (!fromScratch.empty())
+        NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 0);
     } else {
       assert(hasNext && "prefetching needs the next-chunk condition");
       NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 0);
       kb.barrier();
       for (auto [name, value] : qkvTiles())
         copyTile(kb, staging[value], plan.tile(value));
+      for (const BoundaryValue *b : fromScratch)
+        copyTile(kb, staging[b->value], plan.tile(b->value));
     }
     loadBeta(kb);
     kb.barrier();
@@ -747,7 +858,11 @@ private:
       // The copies above are done: refill the buffers for the next chunk.
       Value t = t0;
       t0 = kb.add(t0, kb.c32(chunk));
-      kb.ifThen(hasNext, [&] { loadQKV(kb, /*async=*/true); });
+      kb.ifThen(hasNext, [&] {
+        loadQKV(kb, /*async=*/true);
+        if (chunkFlat)
+          prefetchBoundaries(kb, kb.add(chunkFlat, kb.c32(1)));
+      });
       NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
       t0 = t;
     }
@@ -761,6 +876,13 @@ private:
       if (any)
         kb.barrier();
     }
+  }
+
+  /// Starts the cp.async copies of the scan's scratch values of flat chunk
+  /// `chunkFlat` into their staging buffers.
+  void prefetchBoundaries(KernelBuilder &kb, Value chunkFlat) {
+    for (const BoundaryValue *b : loads())
+      loadBoundary(kb, *b, staging[b->value], chunkFlat, vTile);
   }
 
   /// 16-byte copies of a padded tile between shared buffers of one layout.
@@ -778,11 +900,13 @@ private:
 
   /// Loads rows t0 .. t0 + chunk of q, k, v into their tiles (`async`: into
   /// the staging buffers, by cp.async where 16-byte accesses are allowed).
-  void loadQKV(KernelBuilder &kb, bool async) {
+  void loadQKV(KernelBuilder &kb, bool async, bool onlyV = false) {
     Value zero = kb.zero(elt);
     SmallVector<std::pair<StringRef, const SmemTile *>, 2> qk;
     std::pair<StringRef, const SmemTile *> vt{"", nullptr};
     for (auto [name, value] : qkvTiles()) {
+      if (onlyV && name != "v")
+        continue;
       const SmemTile *t = async ? &staging[value] : &plan.tile(value);
       if (name == "v")
         vt = {name, t};
@@ -878,12 +1002,14 @@ private:
     });
   }
 
-  /// The body ops of this part, in order, each followed by a barrier.
-  void emitOps(KernelBuilder &kb) {
+  /// The body ops of this part (those `filter` keeps), in order, each
+  /// followed by a barrier.
+  void emitOps(KernelBuilder &kb,
+               function_ref<bool(Operation *)> filter = nullptr) {
     Block &body = loop.getBody().front();
     llvm::DenseSet<Operation *> inEpilogue;
     for (Operation &op : body.without_terminator()) {
-      if (!included(&op) || inEpilogue.count(&op))
+      if (!included(&op) || inEpilogue.count(&op) || (filter && !filter(&op)))
         continue;
       if (auto mm = dyn_cast<TileMatmulOp>(op)) {
         SmallVector<Operation *> chain = epilogueChain(mm);
@@ -1274,6 +1400,8 @@ private:
   Value warp, lane, hv, h, v0, vTile, eos, t0, stateBase;
   /// Prefetch buffers of the q, k, v tiles (see planStaging).
   llvm::DenseMap<Value, SmemTile> staging;
+  /// Ops that depend on the v tile (prepare's per-value-tile ops).
+  llvm::DenseSet<Operation *> valueDependent;
   int64_t stagedBytes = 0;
   llvm::DenseSet<Operation *> stateDependent;
   SmallVector<BoundaryValue> boundary;
