@@ -351,7 +351,7 @@ public:
       for (const BoundaryValue &b : scanBoundary)
         if (b.value != loop.getStateTile())
           stored.push_back(b.value);
-    auto repeated = [&](Operation *op) { return valueDependent.count(op) > 0; };
+    auto repeated = [&](Operation *op) { return repeatedPerValueTile(op); };
     if (failed(plan.build(
             loop, [&](Operation *op) { return included(op); }, loaded, stored,
             /*keepState=*/part == Part::Fused || part == Part::Scan,
@@ -418,6 +418,15 @@ public:
 
     Location loc = loop.getLoc();
     gpu::GPUFuncOp func = createKernel(b, loc, mod, name, spec.params, threads);
+    if (part == Part::Prepare || part == Part::Output) {
+      // Chunk-parallel kernels are latency-bound chains of short phases:
+      // cap registers so that two programs share an SM (the H200's JIT gave
+      // prepare 129 registers, one program per SM, without the cap).
+      int64_t maxRegs = 65536 / (2 * threads) / 8 * 8;
+      if (maxRegs < 255)
+        func->setAttr(NVVM::NVVMDialect::getMaxnregAttrName(),
+                      b.getI32IntegerAttr(int32_t(maxRegs)));
+    }
     for (auto [i, p] : llvm::enumerate(spec.params))
       params[p.name] = func.getArgument(i);
     Value smem = LLVM::AddressOfOp::create(
@@ -432,9 +441,17 @@ public:
   }
 
 private:
-  /// Prepare runs the ops that do not depend on v once per chunk, then
-  /// those that do once per value tile (grid z = 1).
-  bool perValueTileLoop() const { return part == Part::Prepare && dv > bv; }
+  /// The chunk-parallel kernels loop over the value tiles inside one
+  /// program (grid z = 1): prepare runs the ops that do not depend on v
+  /// once per chunk, then those that do once per value tile; output loads
+  /// and normalises q once, then runs its ops once per value tile.
+  bool perValueTileLoop() const {
+    return (part == Part::Prepare || part == Part::Output) && dv > bv;
+  }
+  /// The ops a value-tile loop repeats.
+  bool repeatedPerValueTile(Operation *op) const {
+    return part == Part::Output || valueDependent.count(op);
+  }
 
   /// Splits the body into state-dependent ops and the rest, and finds the
   /// state-free values the state-dependent ops (or the yield) read.
@@ -639,6 +656,22 @@ private:
     eos = kb.trunc32(
         kb.load(kb.i64(), kb.gep(cu, kb.add(seq, kb.c32(1)), kb.i64())));
     t0 = kb.add(bos, kb.mul(inSeq, kb.c32(chunk)));
+    if (part == Part::Output && perValueTileLoop()) {
+      loadChunkTiles(kb, {}, chunkFlat, /*perVTileScratch=*/false);
+      kb.forRange(kb.c32(0), kb.c32(dv / bv), kb.c32(1), [&](Value vt) {
+        vTile = vt;
+        v0 = kb.mul(vt, kb.c32(bv));
+        for (const BoundaryValue *b : loads())
+          if (b->perVTile)
+            loadBoundary(kb, *b, plan.tile(b->value), chunkFlat, vTile);
+        NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
+        NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 0);
+        kb.barrier();
+        emitOps(kb);
+        storeChunkResults(kb); // ends with a barrier
+      });
+      return;
+    }
     loadChunkTiles(kb, {}, part == Part::Output ? chunkFlat : Value());
     if (part == Part::Output) {
       emitOps(kb);
@@ -658,7 +691,7 @@ private:
     }
     // The ops that do not depend on v, once; then, per value tile, its v
     // columns and the ops that depend on them.
-    emitOps(kb, [&](Operation *op) { return !valueDependent.count(op); });
+    emitOps(kb, [&](Operation *op) { return !repeatedPerValueTile(op); });
     for (const BoundaryValue &b : boundary)
       if (!b.perVTile)
         storeBoundary(kb, b, chunkFlat, vTile);
@@ -667,7 +700,7 @@ private:
       v0 = kb.mul(vt, kb.c32(bv));
       loadQKV(kb, /*async=*/false, /*onlyV=*/true);
       kb.barrier();
-      emitOps(kb, [&](Operation *op) { return valueDependent.count(op) > 0; });
+      emitOps(kb, [&](Operation *op) { return repeatedPerValueTile(op); });
       for (const BoundaryValue &b : boundary)
         if (b.perVTile)
           storeBoundary(kb, b, chunkFlat, vTile);
@@ -831,10 +864,12 @@ private:
   /// chunk (or before the loop), and the next chunk's (`hasNext`) are
   /// prefetched.
   void loadChunkTiles(KernelBuilder &kb, Value hasNext = {},
-                      Value chunkFlat = {}) {
+                      Value chunkFlat = {}, bool perVTileScratch = true) {
     SmallVector<const BoundaryValue *> fromScratch;
     if (chunkFlat)
-      fromScratch = loads();
+      for (const BoundaryValue *b : loads())
+        if (perVTileScratch || !b->perVTile)
+          fromScratch.push_back(b);
     if (staging.empty()) {
       for (const BoundaryValue *b : fromScratch)
         loadBoundary(kb, *b, plan.tile(b->value), chunkFlat, vTile);
