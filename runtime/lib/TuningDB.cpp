@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cinttypes>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -426,6 +428,90 @@ const char *choiceSourceName(ChoiceSource s) {
   return "?";
 }
 
+namespace {
+
+/// The parts of a config name ("bv32_w8_split3"; docs/tuning.md).
+struct ConfigParts {
+  int64_t blockV = 0, warps = 0;
+  std::string kind; ///< fused | split | split3
+};
+
+std::optional<ConfigParts> parseConfig(const std::string &name) {
+  ConfigParts c;
+  char kind[16] = {0};
+  if (std::sscanf(name.c_str(), "bv%" SCNd64 "_w%" SCNd64 "_%15[a-z0-9]",
+                  &c.blockV, &c.warps, kind) != 3 ||
+      c.blockV <= 0 || c.warps <= 0)
+    return std::nullopt;
+  c.kind = kind;
+  return c;
+}
+
+/// The scans (sequences x v-heads) and mean length of a forward bucket
+/// ("nh16_len16384", as forwardBucket() writes it).
+bool parseForwardBucket(const std::string &bucket, int64_t *scans,
+                        int64_t *len) {
+  return std::sscanf(bucket.c_str(), "nh%" SCNd64 "_len%" SCNd64, scans, len) ==
+         2;
+}
+
+/// The rule for a forward shape nothing was measured for: when the first
+/// (default) config's programs (scans x value tiles) fill at most half the
+/// SMs and sequences are long (>= 1024 tokens), a three-phase config: its
+/// prepare and output kernels run all chunks in parallel and only its lean
+/// scan is sequential. Of those, the largest block_v whose scan programs
+/// still cover 3/4 of the SMs (else the smallest block_v), then most warps.
+/// On the H200 (2026-11-29, delta-tune): 1x16384x16x128 fused bv64 2.89 ms,
+/// split3 bv16 (128 scan programs) 1.17 ms; 2x8192: fused 1.47, split3 bv32
+/// (128 programs) 0.87, bv16 1.18; at 4x4096 (128 fused programs) fused
+/// stays faster (0.76 vs split3 bv32 0.89).
+std::optional<size_t> underfilledChoice(const Manifest &m,
+                                        const std::vector<size_t> &candidates,
+                                        const std::string &bucket,
+                                        const GpuKey &gpu) {
+  const EntrySpec &first = m.entries[candidates.front()];
+  int64_t scans = 0, len = 0;
+  if (first.op != "delta_rule_forward" || !first.dv || !first.config ||
+      gpu.smCount <= 0 || !parseForwardBucket(bucket, &scans, &len) ||
+      len < 1024)
+    return std::nullopt;
+  std::optional<ConfigParts> def = parseConfig(*first.config);
+  if (!def || def->kind != "fused" || *first.dv % def->blockV != 0)
+    return std::nullopt;
+  if (scans * (*first.dv / def->blockV) * 2 > gpu.smCount)
+    return std::nullopt;
+  auto fills = [&](const ConfigParts &c) {
+    return scans * (*first.dv / c.blockV) * 4 >= gpu.smCount * 3;
+  };
+  // Better: filling over not filling; then, among fillers, larger block_v
+  // (fewer programs re-reading W and k), among the others smaller; then
+  // more warps.
+  auto better = [&](const ConfigParts &a, const ConfigParts &b) {
+    if (fills(a) != fills(b))
+      return fills(a);
+    if (a.blockV != b.blockV)
+      return fills(a) ? a.blockV > b.blockV : a.blockV < b.blockV;
+    return a.warps > b.warps;
+  };
+  std::optional<size_t> best;
+  ConfigParts bestParts;
+  for (size_t i : candidates) {
+    const EntrySpec &e = m.entries[i];
+    std::optional<ConfigParts> c =
+        e.config ? parseConfig(*e.config) : std::nullopt;
+    if (!c || c->kind != "split3" || *first.dv % c->blockV != 0 ||
+        e.config->find("_noepi") != std::string::npos)
+      continue;
+    if (!best || better(*c, bestParts)) {
+      best = i;
+      bestParts = *c;
+    }
+  }
+  return best;
+}
+
+} // namespace
+
 EntryChoice chooseEntry(const Manifest &m, const std::vector<size_t> &matches,
                         const std::string &bucket, const ChoiceInputs &in) {
   if (matches.empty())
@@ -489,6 +575,8 @@ EntryChoice chooseEntry(const Manifest &m, const std::vector<size_t> &matches,
             available(r.config))
           return {*withConfig(r.config), ChoiceSource::PackageTable};
     }
+  if (auto i = underfilledChoice(m, candidates, bucket, *in.gpu))
+    return {*i, ChoiceSource::Default};
   return {candidates.front(), ChoiceSource::Default};
 }
 

@@ -517,6 +517,47 @@ TEST(EntryChoice, DatabaseThenPackageTableThenDefault) {
   EXPECT_EQ(chooseEntry(m, {0, 1, 2}, "b", in).source, ChoiceSource::Default);
 }
 
+TEST(EntryChoice, UnderfilledGpuTakesTheThreePhaseConfigByDefault) {
+  // Fused default, then three-phase and fused alternatives (a package
+  // compiled with --tune-space).
+  Manifest m = manifestOf(
+      json::array({fwdEntry("bv64_w8_fused"), fwdEntry("bv64_w8_split3"),
+                   fwdEntry("bv32_w4_split3"), fwdEntry("bv32_w8_split3"),
+                   fwdEntry("bv32_w8_fused"), fwdEntry("bv16_w8_split3")}));
+  GpuKey g = h200(); // 132 SMs
+  ChoiceInputs in;
+  in.gpu = &g;
+  in.runtimeVersion = kRuntime;
+  std::vector<size_t> all{0, 1, 2, 3, 4, 5};
+  // 16 scans x 2 value tiles = 32 fused programs on 132 SMs, 16384 tokens:
+  // three-phase, block_v 16 (128 scan programs >= 99).
+  EntryChoice c = chooseEntry(m, all, "nh16_len16384", in);
+  EXPECT_EQ(c.index, 5u);
+  EXPECT_EQ(c.source, ChoiceSource::Default);
+  // 32 scans: block_v 32 gives 128 programs; 8 warps over 4.
+  EXPECT_EQ(chooseEntry(m, all, "nh32_len8192", in).index, 3u);
+  // Without block_v 16, 16 scans fill no SM set: the smallest block_v.
+  EXPECT_EQ(chooseEntry(m, {0, 1, 2, 3, 4}, "nh16_len16384", in).index, 3u);
+  // The fused default fills the GPU well enough, or sequences are short.
+  EXPECT_EQ(chooseEntry(m, all, "nh64_len4096", in).index, 0u); // 128 > 66
+  EXPECT_EQ(chooseEntry(m, all, "nh16_len512", in).index, 0u);
+  // Not a forward bucket: the default.
+  EXPECT_EQ(chooseEntry(m, all, "b", in).index, 0u);
+  // No three-phase candidate: the default.
+  EXPECT_EQ(chooseEntry(m, {0, 4}, "nh16_len16384", in).index, 0u);
+  // A measurement wins over the rule.
+  TuningDB db;
+  db.put(record("nh16_len16384", "bv64_w8_fused"));
+  in.db = &db;
+  c = chooseEntry(m, all, "nh16_len16384", in);
+  EXPECT_EQ(c.index, 0u);
+  EXPECT_EQ(c.source, ChoiceSource::TuningDb);
+  // Without GPU facts (tuning off) nothing is looked up or guessed.
+  in.db = nullptr;
+  in.gpu = nullptr;
+  EXPECT_EQ(chooseEntry(m, all, "nh16_len16384", in).index, 0u);
+}
+
 TEST(EntryChoice, RecordedWinnerMissingFromThePackage) {
   Manifest m = manifestOf(threeConfigs());
   GpuKey g = h200();

@@ -908,9 +908,32 @@ private:
           normalizeRows(kb, plan.tile(value));
           any = true;
         }
-      if (any)
+      // The first op's barrier also covers the normalisation when that op
+      // does not read q or k (the scan starts with the state's copy).
+      if (any && firstOpReadsQK())
         kb.barrier();
     }
+  }
+
+  /// Whether the first op this part emits (with its epilogue) reads the q
+  /// or k tile.
+  bool firstOpReadsQK() {
+    if (perValueTileLoop())
+      return true;
+    Block &body = loop.getBody().front();
+    for (Operation &op : body.without_terminator()) {
+      if (!included(&op))
+        continue;
+      SmallVector<Operation *> ops{&op};
+      if (auto mm = dyn_cast<TileMatmulOp>(op))
+        llvm::append_range(ops, epilogueChain(mm));
+      for (Operation *o : ops)
+        for (Value x : o->getOperands())
+          if (x == loop.getQTile() || x == loop.getKTile())
+            return true;
+      return false;
+    }
+    return true;
   }
 
   /// Starts the cp.async copies of the scan's scratch values of flat chunk
