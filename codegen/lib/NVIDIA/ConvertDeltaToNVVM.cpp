@@ -296,6 +296,20 @@ struct BoundaryValue {
   std::string name;
 };
 
+/// The sum of `x` over groups of `parts` (a power of two <= 32) neighbouring
+/// lanes, by butterfly shuffles (a warp of fewer than 32 threads has
+/// `parts` lanes).
+Value butterflySum(KernelBuilder &kb, Value x, int64_t parts) {
+  Value mask = kb.c32(parts >= 32 ? -1 : (int64_t(1) << parts) - 1);
+  for (int64_t off = 1; off < parts; off *= 2) {
+    Value other =
+        NVVM::ShflOp::create(kb.b, kb.loc, kb.f32(), mask, x, kb.c32(off),
+                             kb.c32(0x1f), NVVM::ShflKind::bfly, UnitAttr());
+    x = kb.fadd(x, other);
+  }
+  return x;
+}
+
 /// Lowers one delta.chunk_loop to a kernel (see Passes.td).
 class ChunkLoopKernel {
 public:
@@ -1148,15 +1162,8 @@ private:
   }
 
   /// x[r] *= 1 / sqrt(sum(x[r]^2) + eps) for every row of a [chunk, dk] tile.
-  /// The sum of `x` over groups of `parts` neighbouring lanes (butterfly).
   static Value rowSum(KernelBuilder &kb, Value x, int64_t parts) {
-    for (int64_t off = 1; off < parts; off *= 2) {
-      Value other = NVVM::ShflOp::create(kb.b, kb.loc, kb.f32(), kb.c32(-1), x,
-                                         kb.c32(off), kb.c32(0x1f),
-                                         NVVM::ShflKind::bfly, UnitAttr());
-      x = kb.fadd(x, other);
-    }
-    return x;
+    return butterflySum(kb, x, parts);
   }
 
   void normalizeRows(KernelBuilder &kb, const SmemTile &t) {
@@ -1508,9 +1515,28 @@ LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
   Value rowV = kb.ext64(kb.add(kb.mul(n, hvCount), hv));
   Value vIdx = kb.add(kb.mul(rowV, kb.c64(dv)), kb.ext64(j));
   Value sBase = kb.add(kb.mul(rowV, kb.c64(dk * dv)), kb.ext64(j));
+  // q and k of the (sequence, head), staged in shared memory (f32) by all
+  // threads, then read as broadcasts; their squared norms are reduced across
+  // the block (butterfly within warps, then the warps' partial sums).
+  Type f32 = kb.f32();
+  int64_t numWarps = (bv + 31) / 32;
+  SmemTile qs = SmemTile::make(dk, 1, f32), ks = qs;
+  ks.offset = dk * 4;
+  SmemTile partial = SmemTile::make(2 * numWarps, 1, f32);
+  partial.offset = 2 * dk * 4;
+  spec.sharedBytes = partial.offset + partial.bytes();
+  Value tid = kb.threadIdX();
+  kb.forEachThreaded(dk, bv, [&](Value d) {
+    for (auto [which, tile] :
+         {std::pair<StringRef, const SmemTile *>{"q", &qs}, {"k", &ks}})
+      kb.storeSmem(
+          *tile, d,
+          kb.toF32(kb.load(
+              elt, kb.gep(p[which], kb.add(qkBase, kb.ext64(d)), elt))));
+  });
+  kb.barrier();
   auto qkAt = [&](StringRef which, Value d) {
-    return kb.toF32(
-        kb.load(elt, kb.gep(p[which], kb.add(qkBase, kb.ext64(d)), elt)));
+    return kb.loadSmem(which == "q" ? qs : ks, d);
   };
   auto sAddr = [&](StringRef which, Value d) {
     Value off = kb.add(sBase, kb.mul(kb.ext64(d), kb.c64(dv)));
@@ -1520,15 +1546,29 @@ LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
 
   Value invQ = kb.cf32(1.0), invK = kb.cf32(1.0);
   if (op.getUseQkL2norm()) {
-    auto sumSquares = [&](StringRef which) {
-      return kb.forRangeReduce(zero, dkv, one, kb.cf32(0.0),
-                               [&](Value d, Value acc) {
-                                 Value x = qkAt(which, d);
-                                 return kb.fma(x, x, acc);
-                               });
+    int64_t lanes = std::min<int64_t>(bv, 32);
+    Value lane = kb.rem(tid, kb.c32(32)), warp = kb.div(tid, kb.c32(32));
+    const StringRef names[] = {"q", "k"};
+    for (auto [i, which] : llvm::enumerate(names)) {
+      Value sum = kb.forRangeReduce(tid, dkv, kb.c32(bv), kb.cf32(0.0),
+                                    [&](Value d, Value acc) {
+                                      Value x = qkAt(which, d);
+                                      return kb.fma(x, x, acc);
+                                    });
+      sum = butterflySum(kb, sum, lanes);
+      kb.ifThen(kb.cmp(CmpIPredicate::eq, lane, kb.c32(0)), [&] {
+        kb.storeSmem(partial, kb.add(warp, kb.c32(int64_t(i) * numWarps)), sum);
+      });
+    }
+    kb.barrier();
+    auto total = [&](int64_t i) {
+      Value sum = kb.cf32(0.0);
+      for (int64_t w = 0; w < numWarps; ++w)
+        sum = kb.fadd(sum, kb.loadSmem(partial, kb.c32(i * numWarps + w)));
+      return kb.rsqrt(kb.fadd(sum, kb.cf32(kL2NormEps)));
     };
-    invQ = kb.rsqrt(kb.fadd(sumSquares("q"), kb.cf32(kL2NormEps)));
-    invK = kb.rsqrt(kb.fadd(sumSquares("k"), kb.cf32(kL2NormEps)));
+    invQ = total(0);
+    invK = total(1);
   }
   Value beta = kb.toF32(kb.load(betaType, kb.gep(p["beta"], rowV, betaType)));
   Value vj = kb.toF32(kb.load(elt, kb.gep(p["v"], vIdx, elt)));
@@ -1546,6 +1586,10 @@ LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
     }
     kv = kb.fmul(kv, invK);
     Value ku = kb.fmul(invK, kb.fmul(beta, kb.fsub(vj, kv)));
+    // Re-read k below rather than keep the first pass's loads live next to
+    // the column (the barrier keeps LLVM from merging them: 255 registers
+    // and spills without it).
+    kb.barrier();
     dot = kb.cf32(0.0);
     for (int64_t d = 0; d < dk; ++d) {
       Value s2 = kb.fadd(col[d], kb.fmul(qkAt("k", kb.c32(d)), ku));
