@@ -104,6 +104,11 @@ cl::opt<int64_t> phases(
              "output"),
     cl::init(1), cl::cat(deltacCategory));
 
+cl::opt<int64_t> decodeBlockV(
+    "decode-block-v",
+    cl::desc("Value columns (threads) per decode-step program (default 128)"),
+    cl::init(128), cl::cat(deltacCategory));
+
 cl::opt<bool> epilogueFusion(
     "epilogue-fusion",
     cl::desc("Run masks and row scales in the epilogue of the product they "
@@ -205,6 +210,7 @@ OwningOpRef<ModuleOp> lowerVariant(MLIRContext &context, ModuleOp op,
   lower.chip = chip;
   lower.phases = config.phases;
   lower.epilogueFusion = config.epilogueFusion;
+  lower.decodeBlockV = decodeBlockV;
   pm.addPass(deltajit::createConvertDeltaToNVVM(lower));
   if (failed(pm.run(*variant))) {
     why = diagnostics.empty() ? "the lowering failed" : diagnostics;
@@ -521,6 +527,7 @@ int run() {
         options.splitKernels = splitKernels;
         options.phases = phases;
         options.epilogueFusion = epilogueFusion;
+        options.decodeBlockV = decodeBlockV;
         pm.addPass(deltajit::createConvertDeltaToNVVM(options));
       });
       if (ok && tuning) {

@@ -1479,14 +1479,13 @@ private:
 /// Lowers one delta.delta_rule_step to a decode kernel: one thread per value
 /// column of a (sequence, v-head).
 LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
-                            DeltaRuleStepOp op, StringRef name) {
+                            DeltaRuleStepOp op, StringRef name, int64_t bv) {
   auto qType = cast<RankedTensorType>(op.getQ().getType());
   Type elt = qType.getElementType();
   Type betaType = getElementTypeOrSelf(op.getBeta().getType());
   Type oType = getElementTypeOrSelf(op.getO().getType());
   int64_t dk = qType.getDimSize(2);
   int64_t dv = cast<RankedTensorType>(op.getV().getType()).getDimSize(2);
-  int64_t bv = std::min<int64_t>(dv, 128);
 
   LaunchSpec spec;
   spec.kernel = name.str();
@@ -1796,15 +1795,24 @@ struct ConvertDeltaToNVVMPass
     Type elt = qType.getElementType();
     if (ShapedType::isDynamic(dk) || ShapedType::isDynamic(dv))
       return step.emitOpError() << "the NVIDIA lowering needs static dk and dv";
-    if (dv > 128 && dv % 128 != 0)
+    int64_t block = decodeBlockV;
+    if (block < 16 || block > 1024 || block % 16 != 0)
       return step.emitOpError()
-             << "the NVIDIA lowering needs dv <= 128 or a multiple of 128";
+             << "decode-block-v must be a multiple of 16 in [16, 1024], got "
+             << block;
+    int64_t bv = std::min<int64_t>(dv, block);
+    if (dv % bv != 0)
+      return step.emitOpError()
+             << "the NVIDIA lowering needs dv (" << dv
+             << ") to be a multiple of the decode block (" << bv << ")";
     if (!elt.isBF16() && !elt.isF16() && !elt.isF32())
       return step.emitOpError() << "unsupported element type " << elt;
     std::string dtype = manifestDtype(elt);
-    std::string base = "dj_delta_rule_decode_" + dtype + "_d" +
-                       std::to_string(dk) + "x" + std::to_string(dv) +
-                       (step.getUseQkL2norm() ? "_l2" : "");
+    std::string base =
+        "dj_delta_rule_decode_" + dtype + "_d" + std::to_string(dk) + "x" +
+        std::to_string(dv) + (step.getUseQkL2norm() ? "_l2" : "") +
+        (bv == std::min<int64_t>(dv, 128) ? std::string()
+                                          : "_v" + std::to_string(bv));
     std::string key;
     llvm::raw_string_ostream os(key);
     os << "decode " << step.getQ().getType() << step.getV().getType()
@@ -1813,7 +1821,7 @@ struct ConvertDeltaToNVVMPass
     auto [name, isNew] = kernelName(base, key);
     LaunchSpec spec;
     if (isNew) {
-      spec = emitDecodeKernel(b, kernels, step, name);
+      spec = emitDecodeKernel(b, kernels, step, name, bv);
       specs[name] = spec;
     } else {
       spec = specs[name];

@@ -49,6 +49,9 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
            "the state recurrence, sequential over chunks, writing each "
            "chunk's starting state and new values to scratch), output "
            "(chunk-parallel outputs from those)">,
+    Option<"decodeBlockV", "decode-block-v", "int64_t", /*default=*/"128",
+           "Value columns per decode program (one thread each; a multiple "
+           "of 16 that divides dv, capped at dv)">,
     Option<"epilogueFusion", "epilogue-fusion", "bool", /*default=*/"true",
            "Run masks and row scales that transform a product in place in "
            "the product's epilogue (applied for dk <= 128: measured on the "
