@@ -1162,10 +1162,6 @@ private:
   }
 
   /// x[r] *= 1 / sqrt(sum(x[r]^2) + eps) for every row of a [chunk, dk] tile.
-  static Value rowSum(KernelBuilder &kb, Value x, int64_t parts) {
-    return butterflySum(kb, x, parts);
-  }
-
   void normalizeRows(KernelBuilder &kb, const SmemTile &t) {
     // `parts` neighbouring lanes share a row (each sums dk / parts
     // elements; butterfly shuffles combine them), so every thread works
@@ -1191,8 +1187,8 @@ private:
             sum = kb.fma(x, x, sum);
           }
         }
-        Value inv =
-            kb.rsqrt(kb.fadd(rowSum(kb, sum, parts), kb.cf32(kL2NormEps)));
+        Value inv = kb.rsqrt(
+            kb.fadd(butterflySum(kb, sum, parts), kb.cf32(kL2NormEps)));
         for (auto [v, vec] : llvm::enumerate(vecs)) {
           Value out = vec;
           for (int64_t j = 0; j < lanes; ++j)
@@ -1212,7 +1208,7 @@ private:
                                       return kb.fma(x, x, acc);
                                     });
       Value inv =
-          kb.rsqrt(kb.fadd(rowSum(kb, sum, parts), kb.cf32(kL2NormEps)));
+          kb.rsqrt(kb.fadd(butterflySum(kb, sum, parts), kb.cf32(kL2NormEps)));
       kb.forRange(kb.c32(0), kb.c32(span), kb.c32(1), [&](Value d) {
         Value idx = kb.add(base, d);
         Value x = kb.toF32(kb.loadSmem(t, idx));
