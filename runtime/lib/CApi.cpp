@@ -320,7 +320,8 @@ static_assert(int(ChoiceSource::Only) == DJ_CHOICE_ONLY &&
                   int(ChoiceSource::Default) == DJ_CHOICE_DEFAULT &&
                   int(ChoiceSource::TuningDb) == DJ_CHOICE_TUNING_DB &&
                   int(ChoiceSource::PackageTable) == DJ_CHOICE_PACKAGE_TABLE &&
-                  int(ChoiceSource::Pinned) == DJ_CHOICE_PINNED,
+                  int(ChoiceSource::Pinned) == DJ_CHOICE_PINNED &&
+                  int(ChoiceSource::Rule) == DJ_CHOICE_RULE,
               "ChoiceSource mirrors dj_entry_choice_t");
 
 dj_status_t

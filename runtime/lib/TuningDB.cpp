@@ -424,6 +424,8 @@ const char *choiceSourceName(ChoiceSource s) {
     return "package-table";
   case ChoiceSource::Pinned:
     return "pinned";
+  case ChoiceSource::Rule:
+    return "under-filled rule";
   }
   return "?";
 }
@@ -576,7 +578,7 @@ EntryChoice chooseEntry(const Manifest &m, const std::vector<size_t> &matches,
           return {*withConfig(r.config), ChoiceSource::PackageTable};
     }
   if (auto i = underfilledChoice(m, candidates, bucket, *in.gpu))
-    return {*i, ChoiceSource::Default};
+    return {*i, ChoiceSource::Rule};
   return {candidates.front(), ChoiceSource::Default};
 }
 

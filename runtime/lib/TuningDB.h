@@ -143,7 +143,7 @@ private:
 };
 
 /// How an entry was chosen (dj_entry_choice_t).
-enum class ChoiceSource { Only, Default, TuningDb, PackageTable, Pinned };
+enum class ChoiceSource { Only, Default, TuningDb, PackageTable, Pinned, Rule };
 const char *choiceSourceName(ChoiceSource s);
 
 struct EntryChoice {

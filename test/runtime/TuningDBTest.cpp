@@ -533,13 +533,16 @@ TEST(EntryChoice, UnderfilledGpuTakesTheThreePhaseConfigByDefault) {
   // three-phase, block_v 16 (128 scan programs >= 99).
   EntryChoice c = chooseEntry(m, all, "nh16_len16384", in);
   EXPECT_EQ(c.index, 5u);
-  EXPECT_EQ(c.source, ChoiceSource::Default);
+  EXPECT_EQ(c.source, ChoiceSource::Rule);
+  EXPECT_STREQ(choiceSourceName(c.source), "under-filled rule");
   // 32 scans: block_v 32 gives 128 programs; 8 warps over 4.
   EXPECT_EQ(chooseEntry(m, all, "nh32_len8192", in).index, 3u);
   // Without block_v 16, 16 scans fill no SM set: the smallest block_v.
   EXPECT_EQ(chooseEntry(m, {0, 1, 2, 3, 4}, "nh16_len16384", in).index, 3u);
   // The fused default fills the GPU well enough, or sequences are short.
-  EXPECT_EQ(chooseEntry(m, all, "nh64_len4096", in).index, 0u); // 128 > 66
+  c = chooseEntry(m, all, "nh64_len4096", in); // 128 > 66
+  EXPECT_EQ(c.index, 0u);
+  EXPECT_EQ(c.source, ChoiceSource::Default);
   EXPECT_EQ(chooseEntry(m, all, "nh16_len512", in).index, 0u);
   // Not a forward bucket: the default.
   EXPECT_EQ(chooseEntry(m, all, "b", in).index, 0u);

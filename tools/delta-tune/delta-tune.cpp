@@ -955,6 +955,8 @@ const char *choiceName(dj_entry_choice_t how) {
     return "package tuning table";
   case DJ_CHOICE_PINNED:
     return "pinned";
+  case DJ_CHOICE_RULE:
+    return "under-filled rule";
   }
   return "?";
 }
