@@ -466,7 +466,10 @@ bool parseForwardBucket(const std::string &bucket, int64_t *scans,
 /// On the H200 (2026-11-29, delta-tune): 1x16384x16x128 fused bv64 2.89 ms,
 /// split3 bv16 (128 scan programs) 1.17 ms; 2x8192: fused 1.47, split3 bv32
 /// (128 programs) 0.87, bv16 1.18; at 4x4096 (128 fused programs) fused
-/// stays faster (0.76 vs split3 bv32 0.89).
+/// stays faster (0.76 vs split3 bv32 0.89). At head size 256 the same choice
+/// is made whatever the fill: there delta-tune's winner was a three-phase
+/// config in every bucket it measured (x1.37-2.0 over fused; the fused
+/// kernel drops its operand copies to fit shared memory).
 std::optional<size_t> underfilledChoice(const Manifest &m,
                                         const std::vector<size_t> &candidates,
                                         const std::string &bucket,
@@ -480,7 +483,8 @@ std::optional<size_t> underfilledChoice(const Manifest &m,
   std::optional<ConfigParts> def = parseConfig(*first.config);
   if (!def || def->kind != "fused" || *first.dv % def->blockV != 0)
     return std::nullopt;
-  if (scans * (*first.dv / def->blockV) * 2 > gpu.smCount)
+  bool wideHeads = first.dk && *first.dk >= 256;
+  if (!wideHeads && scans * (*first.dv / def->blockV) * 2 > gpu.smCount)
     return std::nullopt;
   auto fills = [&](const ConfigParts &c) {
     return scans * (*first.dv / c.blockV) * 4 >= gpu.smCount * 3;

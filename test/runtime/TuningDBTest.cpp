@@ -555,6 +555,17 @@ TEST(EntryChoice, UnderfilledGpuTakesTheThreePhaseConfigByDefault) {
   c = chooseEntry(m, all, "nh16_len16384", in);
   EXPECT_EQ(c.index, 0u);
   EXPECT_EQ(c.source, ChoiceSource::TuningDb);
+  // Head size 256: three-phase whatever the fill (128 scans: block_v 64
+  // gives 512 programs, block_v 128 is not in the package).
+  Manifest wide = manifestOf(json::array(
+      {fwdEntry("bv64_w8_fused", 64, 256), fwdEntry("bv32_w8_split3", 64, 256),
+       fwdEntry("bv64_w8_split3", 64, 256)}));
+  c = chooseEntry(wide, {0, 1, 2}, "nh128_len2048", in);
+  EXPECT_EQ(c.index, 2u);
+  EXPECT_EQ(c.source, ChoiceSource::Rule);
+  // 16 scans: block_v 32 gives 128 programs.
+  EXPECT_EQ(chooseEntry(wide, {0, 1, 2}, "nh16_len16384", in).index, 1u);
+  EXPECT_EQ(chooseEntry(wide, {0, 1, 2}, "nh128_len512", in).index, 0u);
   // Without GPU facts (tuning off) nothing is looked up or guessed.
   in.db = nullptr;
   in.gpu = nullptr;
