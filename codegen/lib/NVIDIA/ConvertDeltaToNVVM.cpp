@@ -365,24 +365,22 @@ public:
       for (const BoundaryValue &b : scanBoundary)
         if (b.value != loop.getStateTile())
           stored.push_back(b.value);
-    auto repeated = [&](Operation *op) { return repeatedPerValueTile(op); };
     if (failed(plan.build(
             loop, [&](Operation *op) { return included(op); }, loaded, stored,
             /*keepState=*/part == Part::Fused || part == Part::Scan,
-            perValueTileLoop() ? function_ref<bool(Operation *)>(repeated)
-                               : nullptr)))
+            [&](Operation *op) { return repeatedPerValueTile(op); })))
       return failure();
     overSharedMemory = plan.totalBytes() > target.maxSharedBytes;
-    if (overSharedMemory && quietSharedMemory)
-      return failure();
-    if (!overSharedMemory)
-      planStaging();
-    if (overSharedMemory)
+    if (overSharedMemory) {
+      if (quietSharedMemory)
+        return failure();
       return loop.emitOpError()
              << "needs " << plan.totalBytes()
              << " bytes of shared memory, more than the "
              << target.maxSharedBytes << " of " << target.chip
              << ": use a smaller block_v or chunk";
+    }
+    planStaging();
     return success();
   }
 
@@ -413,8 +411,8 @@ public:
         spec.params.push_back({"o", "ptr"});
         spec.params.push_back({"scale", "f32"});
       }
-      spec.grid = {"total_chunks", "HV",
-                   perValueTileLoop() ? "1" : std::to_string(dv / bv)};
+      // Value tiles loop inside the program (see perValueTileLoop).
+      spec.grid = {"total_chunks", "HV", "1"};
     } else {
       spec.params = {{"q", "ptr"},    {"k", "ptr"},          {"v", "ptr"},
                      {"beta", "ptr"}, {"o", "ptr"},          {"h0", "ptr"},
@@ -462,9 +460,20 @@ private:
   bool perValueTileLoop() const {
     return (part == Part::Prepare || part == Part::Output) && dv > bv;
   }
-  /// The ops a value-tile loop repeats.
+  /// The ops a value-tile loop repeats (none without the loop).
   bool repeatedPerValueTile(Operation *op) const {
-    return part == Part::Output || valueDependent.count(op);
+    return perValueTileLoop() &&
+           (part == Part::Output || valueDependent.count(op));
+  }
+
+  /// Emits `body` once per value tile of this program (scf.for), with
+  /// vTile and v0 set to the tile's.
+  void forEachValueTile(KernelBuilder &kb, function_ref<void()> body) {
+    kb.forRange(kb.c32(0), kb.c32(dv / bv), kb.c32(1), [&](Value vt) {
+      vTile = vt;
+      v0 = kb.mul(vt, kb.c32(bv));
+      body();
+    });
   }
 
   /// Splits the body into state-dependent ops and the rest, and finds the
@@ -646,20 +655,21 @@ private:
 
   Value param(StringRef name) { return params.lookup(name); }
 
-  /// The chunk-parallel kernels: one program per (flat chunk, v-head, value
-  /// tile). Prepare computes the state-free ops and stores what crosses to
-  /// the later kernels; output (three phases) computes the chunk's outputs
-  /// from q, the prepared values and what the scan wrote (the chunk's
-  /// starting state, its new values).
+  /// The chunk-parallel kernels: one program per (flat chunk, v-head),
+  /// looping over the value tiles. Prepare computes the state-free ops and
+  /// stores what crosses to the later kernels; output (three phases)
+  /// computes the chunk's outputs from q, the prepared values and what the
+  /// scan wrote (the chunk's starting state, its new values).
   void emitChunkParallelBody(KernelBuilder &kb) {
     Value tid = kb.threadIdX();
     warp = kb.div(tid, kb.c32(32));
     lane = kb.rem(tid, kb.c32(32));
     Value chunkFlat = kb.blockIdX();
     hv = kb.blockIdY();
-    vTile = kb.blockIdZ();
+    // The first value tile (the only one, or forEachValueTile sets each).
+    vTile = kb.c32(0);
     h = kb.div(hv, kb.div(param("HV"), param("H")));
-    v0 = kb.mul(vTile, kb.c32(bv));
+    v0 = kb.c32(0);
     Value table = param("chunk_table");
     Value row = kb.mul(chunkFlat, kb.c32(2));
     Value seq = kb.load(kb.i32(), kb.gep(table, row, kb.i32()));
@@ -670,37 +680,43 @@ private:
     eos = kb.trunc32(
         kb.load(kb.i64(), kb.gep(cu, kb.add(seq, kb.c32(1)), kb.i64())));
     t0 = kb.add(bos, kb.mul(inSeq, kb.c32(chunk)));
-    if (part == Part::Output && perValueTileLoop()) {
-      loadChunkTiles(kb, {}, chunkFlat, /*perVTileScratch=*/false);
-      kb.forRange(kb.c32(0), kb.c32(dv / bv), kb.c32(1), [&](Value vt) {
-        vTile = vt;
-        v0 = kb.mul(vt, kb.c32(bv));
-        for (const BoundaryValue *b : loads())
-          if (b->perVTile)
-            loadBoundary(kb, *b, plan.tile(b->value), chunkFlat, vTile);
-        NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
-        NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 0);
-        kb.barrier();
-        emitOps(kb);
-        storeChunkResults(kb); // ends with a barrier
-      });
-      return;
-    }
-    loadChunkTiles(kb, {}, part == Part::Output ? chunkFlat : Value());
-    if (part == Part::Output) {
+    if (part == Part::Output)
+      emitOutputChunk(kb, chunkFlat);
+    else
+      emitPrepareChunk(kb, chunkFlat);
+  }
+
+  /// Output: the chunk's outputs from q, the prepared values and what the
+  /// scan wrote; with several value tiles, q is loaded and normalised once.
+  void emitOutputChunk(KernelBuilder &kb, Value chunkFlat) {
+    if (!perValueTileLoop()) {
+      loadChunkTiles(kb, {}, chunkFlat);
       emitOps(kb);
       storeChunkResults(kb);
       return;
     }
-    if (!perValueTileLoop()) {
+    loadChunkTiles(kb, {}, chunkFlat, /*perVTileScratch=*/false);
+    forEachValueTile(kb, [&] {
+      SmallVector<const BoundaryValue *> perTile;
+      for (const BoundaryValue *b : loads())
+        if (b->perVTile)
+          perTile.push_back(b);
+      startScratchLoads(kb, perTile, chunkFlat);
+      NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 0);
+      kb.barrier();
       emitOps(kb);
-      for (const BoundaryValue &b : boundary) {
-        auto store = [&, this] { storeBoundary(kb, b, chunkFlat, vTile); };
-        if (b.perVTile)
-          store();
-        else // one copy per chunk: the first value tile writes it
-          kb.ifThen(kb.cmp(CmpIPredicate::eq, vTile, kb.c32(0)), store);
-      }
+      storeChunkResults(kb); // ends with a barrier
+    });
+  }
+
+  /// Prepare: the state-free ops, and the values that cross to the later
+  /// kernels stored to scratch.
+  void emitPrepareChunk(KernelBuilder &kb, Value chunkFlat) {
+    loadChunkTiles(kb);
+    if (!perValueTileLoop()) { // one value tile
+      emitOps(kb);
+      for (const BoundaryValue &b : boundary)
+        storeBoundary(kb, b, chunkFlat, vTile);
       return;
     }
     // The ops that do not depend on v, once; then, per value tile, its v
@@ -709,9 +725,7 @@ private:
     for (const BoundaryValue &b : boundary)
       if (!b.perVTile)
         storeBoundary(kb, b, chunkFlat, vTile);
-    kb.forRange(kb.c32(0), kb.c32(dv / bv), kb.c32(1), [&](Value vt) {
-      vTile = vt;
-      v0 = kb.mul(vt, kb.c32(bv));
+    forEachValueTile(kb, [&] {
       loadQKV(kb, /*async=*/false, /*onlyV=*/true);
       kb.barrier();
       emitOps(kb, [&](Operation *op) { return repeatedPerValueTile(op); });
@@ -885,10 +899,7 @@ private:
         if (perVTileScratch || !b->perVTile)
           fromScratch.push_back(b);
     if (staging.empty()) {
-      for (const BoundaryValue *b : fromScratch)
-        loadBoundary(kb, *b, plan.tile(b->value), chunkFlat, vTile);
-      if (!fromScratch.empty())
-        NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
+      startScratchLoads(kb, fromScratch, chunkFlat);
       loadQKV(kb, /*async=*/false);
       if (!fromScratch.empty())
         NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 0);
@@ -948,6 +959,17 @@ private:
       return false;
     }
     return true;
+  }
+
+  /// Starts copying scratch values `values` of flat chunk `chunkFlat` into
+  /// their tiles (one cp.async group; the caller waits).
+  void startScratchLoads(KernelBuilder &kb,
+                         ArrayRef<const BoundaryValue *> values,
+                         Value chunkFlat) {
+    for (const BoundaryValue *b : values)
+      loadBoundary(kb, *b, plan.tile(b->value), chunkFlat, vTile);
+    if (!values.empty())
+      NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
   }
 
   /// Starts the cp.async copies of the scan's scratch values of flat chunk
@@ -1459,7 +1481,8 @@ private:
   SmemPlan plan;
   llvm::StringMap<Value> params;
   Value warp, lane, hv, h, v0, vTile, eos, t0, stateBase;
-  /// Prefetch buffers of the q, k, v tiles (see planStaging).
+  /// Prefetch buffers of the q, k, v tiles and the scan's scratch values
+  /// (see planStaging).
   llvm::DenseMap<Value, SmemTile> staging;
   /// Ops that depend on the v tile (prepare's per-value-tile ops).
   llvm::DenseSet<Operation *> valueDependent;
