@@ -425,7 +425,7 @@ const char *choiceSourceName(ChoiceSource s) {
   case ChoiceSource::Pinned:
     return "pinned";
   case ChoiceSource::Rule:
-    return "under-filled rule";
+    return "long-sequence rule";
   }
   return "?";
 }
@@ -457,34 +457,28 @@ bool parseForwardBucket(const std::string &bucket, int64_t *scans,
          2;
 }
 
-/// The rule for a forward shape nothing was measured for: when the first
-/// (default) config's programs (scans x value tiles) fill at most half the
-/// SMs and sequences are long (>= 1024 tokens), a three-phase config: its
-/// prepare and output kernels run all chunks in parallel and only its lean
-/// scan is sequential. Of those, the largest block_v whose scan programs
-/// still cover 3/4 of the SMs (else the smallest block_v), then most warps.
-/// On the H200 (2026-11-29, delta-tune): 1x16384x16x128 fused bv64 2.89 ms,
-/// split3 bv16 (128 scan programs) 1.17 ms; 2x8192: fused 1.47, split3 bv32
-/// (128 programs) 0.87, bv16 1.18; at 4x4096 (128 fused programs) fused
-/// stays faster (0.76 vs split3 bv32 0.89). At head size 256 the same choice
-/// is made whatever the fill: there delta-tune's winner was a three-phase
-/// config in every bucket it measured (x1.37-2.0 over fused; the fused
-/// kernel drops its operand copies to fit shared memory).
-std::optional<size_t> underfilledChoice(const Manifest &m,
-                                        const std::vector<size_t> &candidates,
-                                        const std::string &bucket,
-                                        const GpuKey &gpu) {
+/// The rule for a forward shape nothing was measured for: for long
+/// sequences (>= 1024 tokens) and head size >= 128, a three-phase config:
+/// its prepare and output kernels run all chunks in parallel and only its
+/// lean scan (state in registers) is sequential. Of those, the largest
+/// block_v whose scan programs still cover 3/4 of the SMs (else the
+/// smallest block_v), then most warps. On the H200 (2026-11-29, delta-bench,
+/// H = 16, d = 128, fused default vs split3): 8x2048 0.70 vs 0.66 ms (bv64),
+/// 4x4096 0.70 vs 0.66 (bv64), 2x8192 1.36 vs 0.74 (bv32), 1x16384 2.70 vs
+/// 0.93 (bv16); d = 256, 4x4096x8: 2.05 vs 1.51 (bv64). At head size 64
+/// (4x4096x32) the fused kernel stays faster (0.57 vs 0.66): no rule.
+std::optional<size_t> longSequenceChoice(const Manifest &m,
+                                         const std::vector<size_t> &candidates,
+                                         const std::string &bucket,
+                                         const GpuKey &gpu) {
   const EntrySpec &first = m.entries[candidates.front()];
   int64_t scans = 0, len = 0;
-  if (first.op != "delta_rule_forward" || !first.dv || !first.config ||
-      gpu.smCount <= 0 || !parseForwardBucket(bucket, &scans, &len) ||
-      len < 1024)
+  if (first.op != "delta_rule_forward" || !first.dv || !first.dk ||
+      *first.dk < 128 || !first.config || gpu.smCount <= 0 ||
+      !parseForwardBucket(bucket, &scans, &len) || len < 1024)
     return std::nullopt;
   std::optional<ConfigParts> def = parseConfig(*first.config);
-  if (!def || def->kind != "fused" || *first.dv % def->blockV != 0)
-    return std::nullopt;
-  bool wideHeads = first.dk && *first.dk >= 256;
-  if (!wideHeads && scans * (*first.dv / def->blockV) * 2 > gpu.smCount)
+  if (!def || def->kind != "fused")
     return std::nullopt;
   auto fills = [&](const ConfigParts &c) {
     return scans * (*first.dv / c.blockV) * 4 >= gpu.smCount * 3;
@@ -581,7 +575,7 @@ EntryChoice chooseEntry(const Manifest &m, const std::vector<size_t> &matches,
             available(r.config))
           return {*withConfig(r.config), ChoiceSource::PackageTable};
     }
-  if (auto i = underfilledChoice(m, candidates, bucket, *in.gpu))
+  if (auto i = longSequenceChoice(m, candidates, bucket, *in.gpu))
     return {*i, ChoiceSource::Rule};
   return {candidates.front(), ChoiceSource::Default};
 }

@@ -1,23 +1,35 @@
 // What the fused kernel keeps in shared memory, per head size (sm_90a,
-// 232448 bytes): with room, the tiles of one chunk (bf16 copy of the state
-// included) plus cp.async staging buffers for the next chunk's q, k, v; at
-// dk = 256 the plan with the state copy does not fit, so the copy is
-// dropped (the products round the f32 state as they load it) and there is
-// no prefetch.
+// 232448 bytes): the tiles of one chunk (bf16 copy of the state included;
+// the f32 state itself lives in registers) plus, for dk <= 128, cp.async
+// staging buffers for the next chunk's q, k, v (none at dk = 256). With
+// the state in a shared tile (state-in-registers=0) the plans take 185600
+// and 207104 bytes, and at dk = 256 the plan with the state copy does not
+// fit: the copy is dropped (the products round the f32 state as they load
+// it). In registers, the dk = 256 plan keeps it.
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm | FileCheck %s
+// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="state-in-registers=0" | FileCheck %s --check-prefix=SMEM
 
+// SMEM-LABEL: func.func @head128
+// SMEM: shared_bytes = 185600
+// SMEM-LABEL: func.func @head256
+// SMEM: shared_bytes = 207104
 // CHECK-LABEL: func.func @head128
 // CHECK: delta.launch @deltajit_kernels::@dj_delta_rule_fwd_bf16_d128x128_c64_v64_w8_l2(
-// CHECK-SAME: shared_bytes = 185600
+// CHECK-SAME: shared_bytes = 150784
 // CHECK-LABEL: func.func @head256
 // CHECK: delta.launch @deltajit_kernels::@dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2(
-// CHECK-SAME: shared_bytes = 207104
+// CHECK-SAME: shared_bytes = 174336
 // CHECK: gpu.func @dj_delta_rule_fwd_bf16_d128x128_c64_v64_w8_l2(
 // CHECK: nvvm.cp.async.shared.global
+// No prefetch at dk = 256: each chunk's q, k, v are copied (cp.async)
+// straight into the tiles, then waited for.
 // CHECK: gpu.func @dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2(
 // CHECK-NOT: nvvm.cp.async
+// CHECK: scf.for
+// CHECK: nvvm.cp.async.shared.global
+// CHECK: nvvm.cp.async.commit.group
+// CHECK-NEXT: nvvm.cp.async.wait.group 0
 // CHECK: nvvm.ldmatrix
-// CHECK-NOT: nvvm.cp.async
 // CHECK: gpu.return
 func.func @head128(%q: tensor<2x?x4x128xbf16>, %v: tensor<2x?x4x128xbf16>, %b: tensor<2x?x4xbf16>)
     -> tensor<2x?x4x128xbf16> {

@@ -517,7 +517,7 @@ TEST(EntryChoice, DatabaseThenPackageTableThenDefault) {
   EXPECT_EQ(chooseEntry(m, {0, 1, 2}, "b", in).source, ChoiceSource::Default);
 }
 
-TEST(EntryChoice, UnderfilledGpuTakesTheThreePhaseConfigByDefault) {
+TEST(EntryChoice, LongSequencesTakeTheThreePhaseConfigByDefault) {
   // Fused default, then three-phase and fused alternatives (a package
   // compiled with --tune-space).
   Manifest m = manifestOf(
@@ -529,21 +529,31 @@ TEST(EntryChoice, UnderfilledGpuTakesTheThreePhaseConfigByDefault) {
   in.gpu = &g;
   in.runtimeVersion = kRuntime;
   std::vector<size_t> all{0, 1, 2, 3, 4, 5};
-  // 16 scans x 2 value tiles = 32 fused programs on 132 SMs, 16384 tokens:
-  // three-phase, block_v 16 (128 scan programs >= 99).
+  // 16 scans, 16384 tokens: three-phase, block_v 16 (16 x 8 = 128 scan
+  // programs >= 3/4 of 132 SMs).
   EntryChoice c = chooseEntry(m, all, "nh16_len16384", in);
   EXPECT_EQ(c.index, 5u);
   EXPECT_EQ(c.source, ChoiceSource::Rule);
-  EXPECT_STREQ(choiceSourceName(c.source), "under-filled rule");
+  EXPECT_STREQ(choiceSourceName(c.source), "long-sequence rule");
   // 32 scans: block_v 32 gives 128 programs; 8 warps over 4.
   EXPECT_EQ(chooseEntry(m, all, "nh32_len8192", in).index, 3u);
   // Without block_v 16, 16 scans fill no SM set: the smallest block_v.
   EXPECT_EQ(chooseEntry(m, {0, 1, 2, 3, 4}, "nh16_len16384", in).index, 3u);
-  // The fused default fills the GPU well enough, or sequences are short.
-  c = chooseEntry(m, all, "nh64_len4096", in); // 128 > 66
+  // 64 scans: block_v 64 already gives 128 programs.
+  c = chooseEntry(m, all, "nh64_len4096", in);
+  EXPECT_EQ(c.index, 1u);
+  EXPECT_EQ(c.source, ChoiceSource::Rule);
+  // Short sequences: the fused default.
+  c = chooseEntry(m, all, "nh16_len512", in);
   EXPECT_EQ(c.index, 0u);
   EXPECT_EQ(c.source, ChoiceSource::Default);
-  EXPECT_EQ(chooseEntry(m, all, "nh16_len512", in).index, 0u);
+  // Head size 64: the fused default (faster there on the H200).
+  Manifest narrow = manifestOf(json::array(
+      {fwdEntry("bv64_w8_fused", 64, 64), fwdEntry("bv64_w8_split3", 64, 64),
+       fwdEntry("bv16_w8_split3", 64, 64)}));
+  c = chooseEntry(narrow, {0, 1, 2}, "nh16_len16384", in);
+  EXPECT_EQ(c.index, 0u);
+  EXPECT_EQ(c.source, ChoiceSource::Default);
   // Not a forward bucket: the default.
   EXPECT_EQ(chooseEntry(m, all, "b", in).index, 0u);
   // No three-phase candidate: the default.
@@ -555,8 +565,8 @@ TEST(EntryChoice, UnderfilledGpuTakesTheThreePhaseConfigByDefault) {
   c = chooseEntry(m, all, "nh16_len16384", in);
   EXPECT_EQ(c.index, 0u);
   EXPECT_EQ(c.source, ChoiceSource::TuningDb);
-  // Head size 256: three-phase whatever the fill (128 scans: block_v 64
-  // gives 512 programs, block_v 128 is not in the package).
+  // Head size 256 (128 scans: block_v 64 gives 512 programs, block_v 128
+  // is not in the package).
   Manifest wide = manifestOf(json::array(
       {fwdEntry("bv64_w8_fused", 64, 256), fwdEntry("bv32_w8_split3", 64, 256),
        fwdEntry("bv64_w8_split3", 64, 256)}));

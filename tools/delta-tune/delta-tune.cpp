@@ -956,7 +956,7 @@ const char *choiceName(dj_entry_choice_t how) {
   case DJ_CHOICE_PINNED:
     return "pinned";
   case DJ_CHOICE_RULE:
-    return "under-filled rule";
+    return "long-sequence rule";
   }
   return "?";
 }

@@ -109,6 +109,27 @@ cl::opt<int64_t> decodeBlockV(
     cl::desc("Value columns (threads) per decode-step program (default 128)"),
     cl::init(128), cl::cat(deltacCategory));
 
+cl::opt<bool> longSequenceKernels(
+    "long-sequence-kernels",
+    cl::desc("With --emit=package (and neither --tune-space nor "
+             "--tuning-db): also compile every delta-rule layer of head size "
+             ">= 128 as three-phase kernels at block_v 16, 32 and 64; the "
+             "runtime runs them for sequences of >= 1024 tokens "
+             "(docs/tuning.md, the long-sequence rule; default on)"),
+    cl::init(true), cl::cat(deltacCategory));
+
+cl::opt<bool> stateInRegisters(
+    "state-in-registers",
+    cl::desc("Keep the recurrent state in registers across chunks in the "
+             "fused and scan kernels where the layer allows it (default on)"),
+    cl::init(true), cl::cat(deltacCategory));
+
+cl::opt<bool> doubleBuffer(
+    "double-buffer",
+    cl::desc("Alternate prefetched tiles between two shared buffers from "
+             "chunk to chunk instead of copying them (default on)"),
+    cl::init(true), cl::cat(deltacCategory));
+
 cl::opt<bool> epilogueFusion(
     "epilogue-fusion",
     cl::desc("Run masks and row scales in the epilogue of the product they "
@@ -169,11 +190,19 @@ void printHeader(Stage stage, bool header, llvm::raw_ostream &os) {
 
 /// The producer string of packages (and the compiler version of tuning
 /// records).
+/// The long-sequence variants (--long-sequence-kernels): three-phase
+/// kernels at these block_v, for layers of at least this head size (the
+/// runtime's long-sequence rule picks among them; docs/tuning.md).
+constexpr int64_t kLongSequenceBlockV[] = {16, 32, 64};
+constexpr int64_t kLongSequenceMinDk = 128;
+
 constexpr const char *kProducer =
     "deltac " DELTAJIT_VERSION " (MLIR " MLIR_VERSION ")";
 
 struct TuneStats {
   int configs = 0, added = 0, same = 0, skipped = 0;
+  /// Ops the variants were compiled for.
+  int ops = 0;
   /// Per op signature: configs whose kernels equal another config's.
   std::map<std::string, std::map<std::string, std::string>> aliases;
 };
@@ -211,6 +240,8 @@ OwningOpRef<ModuleOp> lowerVariant(MLIRContext &context, ModuleOp op,
   lower.phases = config.phases;
   lower.epilogueFusion = config.epilogueFusion;
   lower.decodeBlockV = decodeBlockV;
+  lower.stateInRegisters = stateInRegisters;
+  lower.doubleBuffer = doubleBuffer;
   pm.addPass(deltajit::createConvertDeltaToNVVM(lower));
   if (failed(pm.run(*variant))) {
     why = diagnostics.empty() ? "the lowering failed" : diagnostics;
@@ -236,7 +267,7 @@ void compileVariants(MLIRContext &context,
                      std::map<std::string, std::set<std::string>> &available,
                      std::vector<OwningOpRef<ModuleOp>> &modules,
                      std::vector<deltajit::PackagePart> &parts,
-                     TuneStats &stats) {
+                     TuneStats &stats, int64_t minDk = 0, bool quiet = false) {
   namespace tune = deltajit::tune;
   const tune::TileConfig &defaults = space.front();
   // With a database: per op signature, the configs that won there.
@@ -269,16 +300,20 @@ void compileVariants(MLIRContext &context,
   }
 
   stats.configs = int(configs.size());
+  for (const tune::OpTemplate &t : templates)
+    if (t.dk >= minDk)
+      ++stats.ops;
   for (const tune::TileConfig &config : configs) {
     if (config == defaults)
       continue;
     std::string name = config.name();
     OwningOpRef<ModuleOp> merged;
     for (tune::OpTemplate &t : templates) {
-      if (fromDb && !winners[t.signature].count(name))
+      if ((fromDb && !winners[t.signature].count(name)) || t.dk < minDk)
         continue;
       auto skip = [&](const std::string &why) {
-        tuneNote(name, t.signature, "skipped: " + why);
+        if (!quiet)
+          tuneNote(name, t.signature, "skipped: " + why);
         ++stats.skipped;
       };
       if (ShapedType::isDynamic(t.dk) || ShapedType::isDynamic(t.dv)) {
@@ -305,7 +340,9 @@ void compileVariants(MLIRContext &context,
       Operation *launch = nullptr;
       variant->walk([&](deltajit::delta::LaunchOp l) { launch = l; });
       if (auto same = variants.duplicateOf(launch, *variant)) {
-        tuneNote(name, t.signature, "same kernels as " + *same + "; not added");
+        if (!quiet)
+          tuneNote(name, t.signature,
+                   "same kernels as " + *same + "; not added");
         stats.aliases[t.signature][name] = *same;
         ++stats.same;
         continue;
@@ -360,8 +397,9 @@ int run() {
     return 2;
   }
   // Tuning (docs/tuning.md): the default configuration from the flags and
-  // the others from --tune-space, or --tuning-db's winners.
-  bool tuning = !tuneSpace.empty() || !tuningDb.empty();
+  // the others from --tune-space, or --tuning-db's winners; without either,
+  // a package of fused kernels also gets the three-phase long-sequence
+  // variants.
   namespace tune = deltajit::tune;
   tune::TileConfig defaultConfig;
   defaultConfig.blockV = blockV;
@@ -369,6 +407,17 @@ int run() {
   defaultConfig.phases = phases > 1 ? int64_t(phases) : splitKernels ? 2 : 1;
   defaultConfig.epilogueFusion = epilogueFusion;
   std::vector<tune::TileConfig> configs{defaultConfig};
+  bool longSequence = *target == Stage::Package && tuneSpace.empty() &&
+                      tuningDb.empty() && longSequenceKernels &&
+                      defaultConfig.phases == 1;
+  if (longSequence)
+    for (int64_t bv : kLongSequenceBlockV) {
+      tune::TileConfig c = defaultConfig;
+      c.blockV = bv;
+      c.phases = 3;
+      configs.push_back(c);
+    }
+  bool tuning = !tuneSpace.empty() || !tuningDb.empty() || longSequence;
   std::vector<tune::DbRecord> dbRecords;
   if (tuning && *target != Stage::Package) {
     llvm::errs() << "deltac: error: --tune-space and --tuning-db need "
@@ -528,6 +577,8 @@ int run() {
         options.phases = phases;
         options.epilogueFusion = epilogueFusion;
         options.decodeBlockV = decodeBlockV;
+        options.stateInRegisters = stateInRegisters;
+        options.doubleBuffer = doubleBuffer;
         pm.addPass(deltajit::createConvertDeltaToNVVM(options));
       });
       if (ok && tuning) {
@@ -574,7 +625,8 @@ int run() {
     TuneStats stats;
     if (tuning) {
       compileVariants(context, configs, dbRecords, opTemplates, variants,
-                      available, variantModules, parts, stats);
+                      available, variantModules, parts, stats,
+                      longSequence ? kLongSequenceMinDk : 0, longSequence);
       if (!tuningDb.empty()) {
         // A winner whose kernels the package has under another config
         // runs as that one.
@@ -604,7 +656,13 @@ int run() {
                  << summary.numEntries << " entr"
                  << (summary.numEntries == 1 ? "y" : "ies") << " for "
                  << summary.chip << "\n";
-    if (tuning)
+    if (longSequence) {
+      if (stats.ops)
+        llvm::outs() << "deltac: long-sequence kernels: " << stats.added
+                     << " three-phase variant(s) for " << stats.ops
+                     << " layer(s) of head size >= " << kLongSequenceMinDk
+                     << " (--long-sequence-kernels=0: none)\n";
+    } else if (tuning)
       llvm::outs() << "deltac: tune: " << stats.configs << " config(s) x "
                    << opTemplates.size() << " delta-rule op(s): " << stats.added
                    << " variant(s) added, " << stats.same

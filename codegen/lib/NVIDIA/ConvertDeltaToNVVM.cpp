@@ -41,6 +41,9 @@ constexpr int64_t kSmemAlign = 16;
 constexpr double kL2NormEps = 1.0e-6;
 /// Decode kernels keep a state column of up to this many rows in registers.
 constexpr int64_t kDecodeRegisterRows = 128;
+/// Chunk kernels keep their state in registers when it takes at most this
+/// many f32 registers per thread.
+constexpr int64_t kMaxStateRegisters = 64;
 
 //===----------------------------------------------------------------------===//
 // Shared-memory plan of a chunk body
@@ -57,11 +60,17 @@ public:
   /// which `repeated` holds run after all the others, possibly several
   /// times (once per value tile): what they read from the others stays
   /// live to the end and none of them works in place on such a value.
+  /// Values in `inRegisters` get no tile; `pinned` preloaded values keep
+  /// theirs to the end, to themselves (no op works in place on them).
   LogicalResult build(ChunkLoopOp loop, function_ref<bool(Operation *)> include,
                       ArrayRef<Value> preloaded, ArrayRef<Value> liveOut,
                       bool keepState,
-                      function_ref<bool(Operation *)> repeated = nullptr) {
+                      function_ref<bool(Operation *)> repeated = nullptr,
+                      ArrayRef<Value> inRegisters = {},
+                      ArrayRef<Value> pinned = {}) {
     Block &body = loop.getBody().front();
+    llvm::DenseSet<Value> registers(inRegisters.begin(), inRegisters.end());
+    this->pinned.insert(pinned.begin(), pinned.end());
     this->include = include;
     this->repeated = repeated;
     this->liveOut.insert(liveOut.begin(), liveOut.end());
@@ -76,7 +85,7 @@ public:
       index[op] = i;
     int64_t end = body.getOperations().size();
     for (BlockArgument arg : body.getArguments()) {
-      if (!isa<RankedTensorType>(arg.getType()))
+      if (!isa<RankedTensorType>(arg.getType()) || registers.count(arg))
         continue;
       bool used = llvm::any_of(arg.getUsers(), [&](Operation *u) {
         return include(u) || isa<ChunkYieldOp>(u);
@@ -85,10 +94,11 @@ public:
         allocate(arg, 0, end + 1);
     }
     for (Value v : preloaded)
-      allocate(v, 0, lastUse(v));
+      allocate(v, 0, this->pinned.count(v) ? end + 1 : lastUse(v));
     for (Operation *opPtr : order) {
       Operation &op = *opPtr;
-      if (op.getNumResults() != 1 || !include(&op))
+      if (op.getNumResults() != 1 || !include(&op) ||
+          registers.count(op.getResult(0)))
         continue;
       Value result = op.getResult(0);
       int64_t def = index[&op], last = lastUse(result);
@@ -176,7 +186,8 @@ private:
     } else if (isa<TileMaskOp, TileRowScaleOp>(op)) {
       candidate = op.getOperand(0);
     }
-    if (!candidate || candidate.getType() != op.getResult(0).getType())
+    if (!candidate || candidate.getType() != op.getResult(0).getType() ||
+        pinned.count(candidate))
       return {};
     Operation *def = candidate.getDefiningOp();
     if (isRepeated(&op) && !(def && isRepeated(def)))
@@ -228,7 +239,7 @@ private:
 
   function_ref<bool(Operation *)> include;
   function_ref<bool(Operation *)> repeated;
-  llvm::DenseSet<Value> liveOut;
+  llvm::DenseSet<Value> liveOut, pinned;
   llvm::DenseMap<Operation *, int64_t> index;
   llvm::DenseMap<Value, SmemTile> tiles;
   llvm::DenseMap<Operation *, int64_t> scratch;
@@ -315,9 +326,16 @@ class ChunkLoopKernel {
 public:
   ChunkLoopKernel(ChunkLoopOp loop, const TargetInfo &target,
                   const TensorCoreEmitter &tc, Part part = Part::Fused,
-                  bool fuseEpilogues = true, bool threePhase = false)
+                  bool fuseEpilogues = true, bool threePhase = false,
+                  bool allowStateInRegisters = true, bool doubleBuffer = true)
       : loop(loop), target(target), tc(tc), part(part),
-        fuseEpilogues(fuseEpilogues), threePhase(threePhase) {
+        fuseEpilogues(fuseEpilogues),
+        // Measured on the H200 (8x2048x16x128): the scan gains from the
+        // double buffer (no copies; 1x16384: scan 655 -> 520 us), the fused
+        // kernel loses (0.699 -> 0.788 ms: the run-time tile offsets spill
+        // at 255 registers).
+        doubleBuffer(doubleBuffer && part == Part::Scan),
+        threePhase(threePhase) {
     auto qType = cast<RankedTensorType>(loop.getQ().getType());
     elt = qType.getElementType();
     dk = qType.getDimSize(3);
@@ -327,6 +345,7 @@ public:
     warps = loop.getTile().getWarps();
     threads = warps * 32;
     analyze();
+    stateInRegisters = allowStateInRegisters && findRegisterState();
   }
 
   /// Checks what this lowering supports; emits an error on `loop` if not
@@ -365,10 +384,19 @@ public:
       for (const BoundaryValue &b : scanBoundary)
         if (b.value != loop.getStateTile())
           stored.push_back(b.value);
+    SmallVector<Value> inRegisters;
+    if (stateInRegisters)
+      inRegisters = {loop.getStateTile(), stateUpdate.getResult()};
+    // Double-buffered scratch values alternate with their staging buffers:
+    // their tiles must stay theirs for the whole chunk.
+    SmallVector<Value> pinned;
+    if (doubleBuffer && part == Part::Scan)
+      pinned = loaded;
     if (failed(plan.build(
             loop, [&](Operation *op) { return included(op); }, loaded, stored,
             /*keepState=*/part == Part::Fused || part == Part::Scan,
-            [&](Operation *op) { return repeatedPerValueTile(op); })))
+            [&](Operation *op) { return repeatedPerValueTile(op); },
+            inRegisters, pinned)))
       return failure();
     overSharedMemory = plan.totalBytes() > target.maxSharedBytes;
     if (overSharedMemory) {
@@ -444,6 +472,13 @@ public:
     Value smem = LLVM::AddressOfOp::create(
         b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3), kSmemSymbol);
     KernelBuilder kb(b, loc, smem);
+    // Unrolled thread loops (KernelBuilder::forEachThreaded) in the prepare
+    // and scan kernels only. Measured on the H200 (x16 heads, d = 128): the
+    // output kernel lost its third program per SM (74 -> 95 registers;
+    // 157 -> 176 us at 1x16384), the fused kernel spilled more (8x2048:
+    // 0.699 -> 0.781 ms).
+    if (part == Part::Prepare || part == Part::Scan)
+      kb.blockSize = threads;
     if (part == Part::Prepare || part == Part::Output)
       emitChunkParallelBody(kb);
     else
@@ -537,6 +572,40 @@ private:
       scanBoundary.push_back({state, true, "ws_state"});
   }
 
+  /// Whether this kernel keeps the state in registers, as the tensor-core
+  /// accumulators of the product that updates it (see docs/codegen.md):
+  /// the kernels that carry the state (fused, scan), when its only readers
+  /// are one convert (to the products' input type) and, after it, the
+  /// product S' = S + A B whose result is only yielded as the next state,
+  /// and the tensor-core family can hold a dk x block_v accumulator.
+  bool findRegisterState() {
+    if (part != Part::Fused && part != Part::Scan)
+      return false;
+    Value state = loop.getStateTile();
+    for (Operation *user : state.getUsers()) {
+      if (auto convert = dyn_cast<TileConvertOp>(user)) {
+        if (stateConvert)
+          return false;
+        stateConvert = convert;
+        continue;
+      }
+      auto mm = dyn_cast<TileMatmulOp>(user);
+      if (!mm || stateUpdate || mm.getAcc() != state || mm.getA() == state ||
+          mm.getB() == state || mm.getAlpha() || mm.getNegate())
+        return false;
+      stateUpdate = mm;
+    }
+    if (!stateConvert || !stateUpdate ||
+        !stateConvert->isBeforeInBlock(stateUpdate))
+      return false;
+    Value next = stateUpdate.getResult();
+    if (!next.hasOneUse() || loop.getYield().getState() != next ||
+        !getElementTypeOrSelf(next.getType()).isF32())
+      return false;
+    int64_t regs = tc.accumulatorRegisters(dk, bv, warps);
+    return regs > 0 && regs <= kMaxStateRegisters;
+  }
+
   /// The scratch values this part (scan or output) loads per chunk.
   SmallVector<const BoundaryValue *> loads() const {
     SmallVector<const BoundaryValue *> result;
@@ -590,7 +659,7 @@ private:
   /// (16-byte accesses where rows are whole vectors).
   void storeBoundary(KernelBuilder &kb, const BoundaryValue &b, Value chunkFlat,
                      Value vt) {
-    const SmemTile &t = plan.tile(b.value);
+    const SmemTile &t = tile(b.value);
     Value base = boundaryBase(kb, b, chunkFlat, vt);
     int64_t per = std::max<int64_t>(vectorElems(t), 1);
     kb.forEachThreaded(t.rows * t.cols / per, threads, [&](Value i) {
@@ -726,7 +795,9 @@ private:
       if (!b.perVTile)
         storeBoundary(kb, b, chunkFlat, vTile);
     forEachValueTile(kb, [&] {
-      loadQKV(kb, /*async=*/false, /*onlyV=*/true);
+      loadQKV(kb, QKVLoad::AsyncToTiles, /*onlyV=*/true);
+      NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
+      NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 0);
       kb.barrier();
       emitOps(kb, [&](Operation *op) { return repeatedPerValueTile(op); });
       for (const BoundaryValue &b : boundary)
@@ -761,29 +832,47 @@ private:
         kb.mul(kb.ext64(kb.add(kb.mul(n, hvCount), hv)), kb.c64(dk * dv)),
         kb.ext64(v0));
 
-    const SmemTile &s = plan.tile(loop.getStateTile());
     Value hasH0 = kb.cmp(CmpIPredicate::ne, param("has_h0"), kb.c32(0));
-    kb.forEachThreaded(dk * bv, threads, [&](Value idx) {
-      Value val = kb.ifThenElse(
-          hasH0, kb.f32(),
-          [&] { return kb.load(kb.f32(), stateAddr(kb, "h0", idx)); },
-          [&] { return kb.cf32(0.0); });
-      kb.storeSmem(s, kb.flatToPadded(s, idx), val);
-    });
-    kb.barrier();
+    if (stateInRegisters) {
+      stateRegs = kb.ifThenElseValues(
+          hasH0,
+          [&] {
+            SmallVector<Value> regs(stateRegisterCount());
+            forEachStatePair(kb, [&](int64_t i, Value r, Value c) {
+              for (int64_t j = 0; j < 2; ++j)
+                regs[i + j] = kb.load(
+                    kb.f32(), stateAddr(kb, "h0", r, kb.add(c, kb.c32(j))));
+            });
+            return regs;
+          },
+          [&] {
+            return SmallVector<Value>(stateRegisterCount(), kb.cf32(0.0));
+          });
+    } else {
+      const SmemTile &s = tile(loop.getStateTile());
+      kb.forEachThreaded(dk * bv, threads, [&](Value idx) {
+        Value val = kb.ifThenElse(
+            hasH0, kb.f32(),
+            [&] { return kb.load(kb.f32(), stateAddr(kb, "h0", idx)); },
+            [&] { return kb.cf32(0.0); });
+        kb.storeSmem(s, kb.flatToPadded(s, idx), val);
+      });
+      kb.barrier();
+    }
 
     Value len = kb.sub(eos, bos);
     Value numChunks = kb.div(kb.add(len, kb.c32(chunk - 1)), kb.c32(chunk));
     if (!staging.empty()) { // the first chunk's q, k, v (scan: and scratch)
       t0 = bos;
       kb.ifThen(kb.cmp(CmpIPredicate::sgt, numChunks, kb.c32(0)), [&] {
-        loadQKV(kb, /*async=*/true);
+        loadQKV(kb, QKVLoad::Prefetch);
         if (part == Part::Scan)
           prefetchBoundaries(kb, firstChunk);
       });
       NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
     }
-    kb.forRange(kb.c32(0), numChunks, kb.c32(1), [&](Value c) {
+    auto chunkBody = [&](Value c) {
+      enterChunk(kb, c);
       t0 = kb.add(bos, kb.mul(c, kb.c32(chunk)));
       Value chunkFlat;
       if (part == Part::Scan)
@@ -806,10 +895,31 @@ private:
           if (b.value != loop.getStateTile())
             storeBoundary(kb, b, chunkFlat, vTile);
       storeChunkResults(kb);
-    });
+    };
+    if (stateInRegisters)
+      stateRegs =
+          kb.forRangeCarry(kb.c32(0), numChunks, kb.c32(1), stateRegs,
+                           [&](Value c, ValueRange carried) {
+                             stateRegs.assign(carried.begin(), carried.end());
+                             chunkBody(c);
+                             return stateRegs;
+                           });
+    else
+      kb.forRange(kb.c32(0), numChunks, kb.c32(1), chunkBody);
+    current.clear();
+    nextBuffer.clear();
 
     Value hasHt = kb.cmp(CmpIPredicate::ne, param("has_ht"), kb.c32(0));
     kb.ifThen(hasHt, [&] {
+      if (stateInRegisters) {
+        forEachStatePair(kb, [&](int64_t i, Value r, Value c) {
+          for (int64_t j = 0; j < 2; ++j)
+            kb.store(stateRegs[i + j],
+                     stateAddr(kb, "ht", r, kb.add(c, kb.c32(j))));
+        });
+        return;
+      }
+      const SmemTile &s = tile(loop.getStateTile());
       kb.forEachThreaded(dk * bv, threads, [&](Value idx) {
         kb.store(kb.loadSmem(s, kb.flatToPadded(s, idx)),
                  stateAddr(kb, "ht", idx));
@@ -817,9 +927,24 @@ private:
     });
   }
 
+  /// f32 registers per thread of a state held in registers.
+  int64_t stateRegisterCount() const {
+    return tc.accumulatorRegisters(dk, bv, warps);
+  }
+  /// Calls `fn(i, d, j)` for this thread's state registers i, i + 1: state
+  /// rows d, columns j, j + 1 (of the tile).
+  void forEachStatePair(KernelBuilder &kb,
+                        function_ref<void(int64_t, Value, Value)> fn) {
+    tc.forEachAccumulatorPair(kb, dk, bv, warp, lane, warps, fn);
+  }
+
   /// Address in h0/ht of element `idx` (= d * block_v + j) of the tile.
   Value stateAddr(KernelBuilder &kb, StringRef which, Value idx) {
-    Value d = kb.div(idx, kb.c32(bv)), j = kb.rem(idx, kb.c32(bv));
+    return stateAddr(kb, which, kb.div(idx, kb.c32(bv)),
+                     kb.rem(idx, kb.c32(bv)));
+  }
+  /// Address in h0/ht of element (d, j) of the tile.
+  Value stateAddr(KernelBuilder &kb, StringRef which, Value d, Value j) {
     Value off = kb.add(stateBase, kb.ext64(kb.add(kb.mul(d, kb.c32(dv)), j)));
     return kb.gep(param(which), off, kb.f32());
   }
@@ -857,9 +982,13 @@ private:
   /// Where the q, k, v tiles (and, in the scan, the scratch values it
   /// reads) of the next chunk are prefetched (cp.async while the current
   /// chunk computes): one buffer per tile after the plan. Empty when
-  /// prefetching does not pay or fit.
+  /// prefetching does not pay or fit. With `doubleBuffer` the buffers and
+  /// the tiles alternate (chunk c computes in the tiles when c is even, in
+  /// the buffers when odd; see enterChunk); else each chunk copies the
+  /// buffers into the tiles.
   void planStaging() {
     staging.clear();
+    stagedValues.clear();
     if ((part != Part::Fused && part != Part::Scan) || dk > 128)
       return;
     SmallVector<Value> staged;
@@ -872,16 +1001,19 @@ private:
         staged.push_back(b->value);
       }
     int64_t offset = llvm::alignTo(plan.totalBytes(), kSmemAlign);
+    stagedValues = staged;
     for (Value value : staged) {
       SmemTile t = plan.tile(value);
       t.offset = offset;
       offset = llvm::alignTo(offset + t.bytes(), kSmemAlign);
       staging[value] = t;
     }
-    if (offset > target.maxSharedBytes)
+    if (offset > target.maxSharedBytes) {
       staging.clear();
-    else
+      stagedValues.clear();
+    } else {
       stagedBytes = offset;
+    }
   }
 
   /// Loads the chunk's q, k, v and beta tiles (those this part uses), zero
@@ -899,27 +1031,34 @@ private:
         if (perVTileScratch || !b->perVTile)
           fromScratch.push_back(b);
     if (staging.empty()) {
+      // Everything in flight at once: cp.async leaves the registers free.
       startScratchLoads(kb, fromScratch, chunkFlat);
-      loadQKV(kb, /*async=*/false);
-      if (!fromScratch.empty())
-        NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 0);
+      loadQKV(kb, QKVLoad::AsyncToTiles);
+      NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
+      NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 0);
     } else {
       assert(hasNext && "prefetching needs the next-chunk condition");
       NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 0);
       kb.barrier();
-      for (auto [name, value] : qkvTiles())
-        copyTile(kb, staging[value], plan.tile(value));
-      for (const BoundaryValue *b : fromScratch)
-        copyTile(kb, staging[b->value], plan.tile(b->value));
+      if (!doubleBuffer) {
+        for (auto [name, value] : qkvTiles())
+          copyTile(kb, staging[value], plan.tile(value));
+        for (const BoundaryValue *b : fromScratch)
+          copyTile(kb, staging[b->value], plan.tile(b->value));
+      }
     }
     loadBeta(kb);
-    kb.barrier();
+    // Separates what was written above from the ops (double-buffered:
+    // only beta is; the barrier above covered the prefetched tiles).
+    if (staging.empty() || !doubleBuffer || plan.has(loop.getBetaTile()))
+      kb.barrier();
     if (!staging.empty()) {
-      // The copies above are done: refill the buffers for the next chunk.
+      // The tiles are read from here on (copied, or double-buffered):
+      // refill the other buffers for the next chunk.
       Value t = t0;
       t0 = kb.add(t0, kb.c32(chunk));
       kb.ifThen(hasNext, [&] {
-        loadQKV(kb, /*async=*/true);
+        loadQKV(kb, QKVLoad::Prefetch);
         if (chunkFlat)
           prefetchBoundaries(kb, kb.add(chunkFlat, kb.c32(1)));
       });
@@ -930,7 +1069,7 @@ private:
       bool any = false;
       for (auto [name, value] : qkvTiles())
         if (name != "v") {
-          normalizeRows(kb, plan.tile(value));
+          normalizeRows(kb, tile(value));
           any = true;
         }
       // The first op's barrier also covers the normalisation when that op
@@ -967,16 +1106,50 @@ private:
                          ArrayRef<const BoundaryValue *> values,
                          Value chunkFlat) {
     for (const BoundaryValue *b : values)
-      loadBoundary(kb, *b, plan.tile(b->value), chunkFlat, vTile);
+      loadBoundary(kb, *b, tile(b->value), chunkFlat, vTile);
     if (!values.empty())
       NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
   }
 
   /// Starts the cp.async copies of the scan's scratch values of flat chunk
-  /// `chunkFlat` into their staging buffers.
+  /// `chunkFlat` into their prefetch buffers.
   void prefetchBoundaries(KernelBuilder &kb, Value chunkFlat) {
     for (const BoundaryValue *b : loads())
-      loadBoundary(kb, *b, staging[b->value], chunkFlat, vTile);
+      loadBoundary(kb, *b, prefetchTarget(b->value), chunkFlat, vTile);
+  }
+
+  /// Where the next chunk's `value` is prefetched: its staging buffer, or,
+  /// double-buffered, the buffer the current chunk does not compute in (the
+  /// tile itself before the loop).
+  SmemTile prefetchTarget(Value value) {
+    if (!doubleBuffer)
+      return staging[value];
+    auto it = nextBuffer.find(value);
+    return it != nextBuffer.end() ? it->second : plan.tile(value);
+  }
+
+  /// Double-buffered: points the staged values of chunk `c` at buffer
+  /// c % 2 (the tile when even, the staging buffer when odd) and their
+  /// prefetch targets at the other.
+  void enterChunk(KernelBuilder &kb, Value c) {
+    if (staging.empty() || !doubleBuffer)
+      return;
+    Value odd = kb.cmp(CmpIPredicate::ne, kb.rem(c, kb.c32(2)), kb.c32(0));
+    for (Value value : stagedValues) {
+      SmemTile t = plan.tile(value);
+      Value even = kb.c32(t.offset), other = kb.c32(staging[value].offset);
+      SmemTile cur = t, next = t;
+      cur.dynamicOffset = kb.select(odd, other, even);
+      next.dynamicOffset = kb.select(odd, even, other);
+      current[value] = cur;
+      nextBuffer[value] = next;
+    }
+  }
+
+  /// The tile `v` lives in now (see enterChunk).
+  const SmemTile &tile(Value v) const {
+    auto it = current.find(v);
+    return it != current.end() ? it->second : plan.tile(v);
   }
 
   /// 16-byte copies of a padded tile between shared buffers of one layout.
@@ -992,28 +1165,37 @@ private:
     });
   }
 
-  /// Loads rows t0 .. t0 + chunk of q, k, v into their tiles (`async`: into
-  /// the staging buffers, by cp.async where 16-byte accesses are allowed).
-  void loadQKV(KernelBuilder &kb, bool async, bool onlyV = false) {
+  /// Where loadQKV copies to: the tiles, or the prefetch buffers of the
+  /// next chunk.
+  enum class QKVLoad { AsyncToTiles, Prefetch };
+
+  /// Loads rows t0 .. t0 + chunk of q, k, v (only v with `onlyV`) into the
+  /// tiles or prefetch buffers (`how`): by 16-byte cp.async, all in flight
+  /// at once, where the tensors allow (the caller commits and waits), else
+  /// by element loads and shared stores.
+  void loadQKV(KernelBuilder &kb, QKVLoad how, bool onlyV = false) {
     Value zero = kb.zero(elt);
     SmallVector<std::pair<StringRef, const SmemTile *>, 2> qk;
+    SmallVector<SmemTile, 3> targets;
+    targets.reserve(3); // q, k, v at most: the pointers below stay valid
     std::pair<StringRef, const SmemTile *> vt{"", nullptr};
     for (auto [name, value] : qkvTiles()) {
       if (onlyV && name != "v")
         continue;
-      const SmemTile *t = async ? &staging[value] : &plan.tile(value);
+      SmemTile target =
+          how == QKVLoad::Prefetch ? prefetchTarget(value) : tile(value);
+      const SmemTile *t = &targets.emplace_back(target);
       if (name == "v")
         vt = {name, t};
       else
         qk.push_back({name, t});
     }
-    // 16-byte loads (8 elements) when the tensors allow it (rows are
+    // 16-byte copies (8 elements) when the tensors allow it (rows are
     // multiples of 8 elements, tiles' rows 16-byte aligned by padding);
     // element loads otherwise (e.g. a caller's unaligned views).
-    Type vecType = kb.vec16(elt);
-    Value zeroVec = arith::ConstantOp::create(kb.b, kb.loc, vecType,
-                                              kb.b.getZeroAttr(vecType));
-    Value vectorOK = vectorAccess(kb, {param("q"), param("k"), param("v")});
+    // (cp.async holds no registers: unlike vectorAccess's register copies,
+    // fine at dk = 256 too.)
+    Value vectorOK = kb.aligned16({param("q"), param("k"), param("v")});
     auto loadRows = [&](ArrayRef<std::pair<StringRef, const SmemTile *>> tiles,
                         int64_t width, int64_t rowWidth, StringRef heads,
                         Value head, Value col0) {
@@ -1030,24 +1212,13 @@ private:
                                       kb.add(col0, c));
               for (auto [name, tile] : tiles) {
                 Value dst = kb.smemPtr(*tile, kb.at(*tile, r, c));
-                if (async) {
-                  // Rows past the end: 0 source bytes (zero fill) from a
-                  // valid address.
-                  Value src = kb.gep(param(name),
-                                     kb.select(valid, off, kb.c64(0)), elt);
-                  Value bytes = kb.select(valid, kb.c32(16), kb.c32(0));
-                  NVVM::CpAsyncOp::create(kb.b, kb.loc, dst, src, 16,
-                                          NVVM::LoadCacheModifierKind::CG,
-                                          bytes);
-                  continue;
-                }
-                Value x = kb.ifThenElse(
-                    valid, vecType,
-                    [&] {
-                      return kb.loadVec16(elt, kb.gep(param(name), off, elt));
-                    },
-                    [&] { return zeroVec; });
-                kb.storeVec16(x, dst);
+                // Rows past the end: 0 source bytes (zero fill) from a
+                // valid address.
+                Value src =
+                    kb.gep(param(name), kb.select(valid, off, kb.c64(0)), elt);
+                Value bytes = kb.select(valid, kb.c32(16), kb.c32(0));
+                NVVM::CpAsyncOp::create(kb.b, kb.loc, dst, src, 16,
+                                        NVVM::LoadCacheModifierKind::CG, bytes);
               }
             });
           },
@@ -1078,7 +1249,7 @@ private:
   void loadBeta(KernelBuilder &kb) {
     if (!plan.has(loop.getBetaTile()))
       return;
-    const SmemTile &bs = plan.tile(loop.getBetaTile());
+    const SmemTile &bs = tile(loop.getBetaTile());
     Type betaType = getElementTypeOrSelf(loop.getBeta().getType());
     kb.forEachThreaded(chunk, threads, [&](Value r) {
       Value tok = kb.add(t0, r);
@@ -1105,7 +1276,16 @@ private:
     for (Operation &op : body.without_terminator()) {
       if (!included(&op) || inEpilogue.count(&op) || (filter && !filter(&op)))
         continue;
-      if (auto mm = dyn_cast<TileMatmulOp>(op)) {
+      if (stateInRegisters && &op == stateConvert.getOperation()) {
+        emitStateConvert(kb);
+      } else if (stateInRegisters && &op == stateUpdate.getOperation()) {
+        // Only registers written: a barrier is needed only before later
+        // ops could overwrite the tiles it reads (storeChunkResults).
+        emitStateUpdate(kb);
+        if (!lastIncluded(&op))
+          kb.barrier();
+        continue;
+      } else if (auto mm = dyn_cast<TileMatmulOp>(op)) {
         SmallVector<Operation *> chain = epilogueChain(mm);
         inEpilogue.insert(chain.begin(), chain.end());
         emitMatmul(kb, mm, chain);
@@ -1121,6 +1301,33 @@ private:
     }
   }
 
+  /// Whether `op` is the last op of the body this part emits.
+  bool lastIncluded(Operation *op) {
+    for (Operation *o = op->getNextNode(); o; o = o->getNextNode())
+      if (!isa<ChunkYieldOp>(o) && included(o))
+        return false;
+    return true;
+  }
+
+  /// The state in registers rounded into the convert's result tile.
+  void emitStateConvert(KernelBuilder &kb) {
+    const SmemTile &out = tile(stateConvert.getResult());
+    forEachStatePair(kb, [&](int64_t i, Value r, Value c) {
+      SmallVector<Value, 2> x = {kb.fromF32(stateRegs[i], out.elt),
+                                 kb.fromF32(stateRegs[i + 1], out.elt)};
+      kb.storeVec(kb.makeVec(x), kb.smemPtr(out, kb.at(out, r, c)));
+    });
+  }
+
+  /// S' = S + A B on the state registers.
+  void emitStateUpdate(KernelBuilder &kb) {
+    TileMatmulOp mm = stateUpdate;
+    TileView a = TileView::of(tile(mm.getA()), mm.getTransposeA());
+    TileView b = TileView::of(tile(mm.getB()), mm.getTransposeB());
+    TileProduct p = product(mm, &a, &b);
+    stateRegs = tc.accumulate(kb, p, warp, lane, warps, stateRegs);
+  }
+
   /// Stores the output rows of the chunk and carries the state tile.
   void storeChunkResults(KernelBuilder &kb) {
     ChunkYieldOp yield = loop.getYield();
@@ -1130,8 +1337,15 @@ private:
       kb.barrier();
       return;
     }
-    const SmemTile &next = plan.tile(yield.getState());
-    const SmemTile &state = plan.tile(loop.getStateTile());
+    if (stateInRegisters) {
+      // The next chunk's loads overwrite tiles the update read: with
+      // staging they start after its first barrier, else here.
+      if (staging.empty())
+        kb.barrier();
+      return;
+    }
+    const SmemTile &next = tile(yield.getState());
+    const SmemTile &state = tile(loop.getStateTile());
     if (next.offset != state.offset)
       kb.forEachThreaded(dk * bv, threads, [&](Value idx) {
         kb.storeSmem(state, kb.flatToPadded(state, idx),
@@ -1143,7 +1357,7 @@ private:
   /// Stores the output rows of the chunk (those inside the sequence).
   void storeOutput(KernelBuilder &kb) {
     ChunkYieldOp yield = loop.getYield();
-    const SmemTile &out = plan.tile(yield.getOutput());
+    const SmemTile &out = tile(yield.getOutput());
     Type oType = getElementTypeOrSelf(loop.getO().getType());
     Value vectorOK = vectorAccess(kb, {param("o")});
     int64_t lanes = 128 / oType.getIntOrFloatBitWidth();
@@ -1281,13 +1495,13 @@ private:
 
   void emitMatmul(KernelBuilder &kb, TileMatmulOp mm,
                   ArrayRef<Operation *> chain) {
-    TileView a = TileView::of(plan.tile(mm.getA()), mm.getTransposeA());
-    TileView b = TileView::of(plan.tile(mm.getB()), mm.getTransposeB());
+    TileView a = TileView::of(tile(mm.getA()), mm.getTransposeA());
+    TileView b = TileView::of(tile(mm.getB()), mm.getTransposeB());
     TileProduct p = product(mm, &a, &b);
-    const SmemTile &out = plan.tile(mm.getResult());
+    const SmemTile &out = tile(mm.getResult());
     std::optional<SmemTile> acc;
     if (mm.getAcc())
-      acc = plan.tile(mm.getAcc());
+      acc = tile(mm.getAcc());
     Value alpha = mm.getAlpha() ? mapScalar(mm.getAlpha()) : Value();
     bool negate = mm.getNegate();
     // Columns c and c + 1 (c even) are neighbours in every tile (16-byte
@@ -1314,8 +1528,7 @@ private:
           x[j] = kb.fmul(x[j], coef);
         for (Operation *op : chain) {
           if (auto scale = dyn_cast<TileRowScaleOp>(op)) {
-            x[j] = kb.fmul(x[j],
-                           kb.toF32(kb.loadSmem(plan.tile(scale.getS()), r)));
+            x[j] = kb.fmul(x[j], kb.toF32(kb.loadSmem(tile(scale.getS()), r)));
           } else {
             bool strict =
                 cast<TileMaskOp>(op).getKind() == TileMaskKind::strict_lower;
@@ -1333,8 +1546,8 @@ private:
   }
 
   void emitMask(KernelBuilder &kb, TileMaskOp op) {
-    const SmemTile &x = plan.tile(op.getX());
-    const SmemTile &out = plan.tile(op.getResult());
+    const SmemTile &x = tile(op.getX());
+    const SmemTile &out = tile(op.getResult());
     bool strict = op.getKind() == TileMaskKind::strict_lower;
     kb.forEachThreaded(x.rows * x.cols, threads, [&](Value idx) {
       Value r = kb.div(idx, kb.c32(x.cols)), c = kb.rem(idx, kb.c32(x.cols));
@@ -1346,9 +1559,9 @@ private:
   }
 
   void emitRowScale(KernelBuilder &kb, TileRowScaleOp op) {
-    const SmemTile &x = plan.tile(op.getX());
-    const SmemTile &s = plan.tile(op.getS());
-    const SmemTile &out = plan.tile(op.getResult());
+    const SmemTile &x = tile(op.getX());
+    const SmemTile &s = tile(op.getS());
+    const SmemTile &out = tile(op.getResult());
     kb.forEachThreaded(x.rows * x.cols, threads, [&](Value idx) {
       Value r = kb.div(idx, kb.c32(x.cols)), c = kb.rem(idx, kb.c32(x.cols));
       Value v = kb.fmul(kb.toF32(kb.loadSmem(x, kb.at(x, r, c))),
@@ -1358,8 +1571,8 @@ private:
   }
 
   void emitConvert(KernelBuilder &kb, TileConvertOp op) {
-    const SmemTile &x = plan.tile(op.getX());
-    const SmemTile &out = plan.tile(op.getResult());
+    const SmemTile &x = tile(op.getX());
+    const SmemTile &out = tile(op.getResult());
     if (x.cols % 4 == 0 && x.ld % 4 == 0 && out.ld % 4 == 0) {
       // Four neighbouring elements per step (rows are 16-byte aligned).
       int64_t groups = x.cols / 4;
@@ -1383,9 +1596,9 @@ private:
 
   /// T = (I + A)^-1 diag(beta), by blocks of 16 (see DeltaTileOps.td).
   void emitUTTransform(KernelBuilder &kb, TileUTTransformOp op) {
-    const SmemTile &a = plan.tile(op.getA());
-    const SmemTile &beta = plan.tile(op.getBeta());
-    const SmemTile &result = plan.tile(op.getResult());
+    const SmemTile &a = tile(op.getA());
+    const SmemTile &beta = tile(op.getBeta());
+    const SmemTile &result = tile(op.getResult());
     SmemTile x = plan.utInverse(op);
     int64_t c = a.rows, blk = op.getBlock(), nb = c / blk;
     SmemTile y = plan.utRowBlock(op);
@@ -1484,6 +1697,11 @@ private:
   /// Prefetch buffers of the q, k, v tiles and the scan's scratch values
   /// (see planStaging).
   llvm::DenseMap<Value, SmemTile> staging;
+  SmallVector<Value> stagedValues; ///< staging's keys, in a fixed order
+  /// Double buffering (planStaging): the staged values' tiles of the
+  /// current chunk and their prefetch targets (set by enterChunk).
+  bool doubleBuffer;
+  llvm::DenseMap<Value, SmemTile> current, nextBuffer;
   /// Ops that depend on the v tile (prepare's per-value-tile ops).
   llvm::DenseSet<Operation *> valueDependent;
   int64_t stagedBytes = 0;
@@ -1491,6 +1709,12 @@ private:
   SmallVector<BoundaryValue> boundary;
   // Three phases: the ops of the scan, and what it hands to the output.
   bool threePhase = false;
+  /// The state in registers (findRegisterState): its convert and update
+  /// ops, and, while emitting, the registers holding it.
+  bool stateInRegisters = false;
+  TileConvertOp stateConvert;
+  TileMatmulOp stateUpdate;
+  SmallVector<Value> stateRegs;
   llvm::DenseSet<Operation *> recurrence;
   SmallVector<BoundaryValue> scanBoundary;
 };
@@ -1752,7 +1976,8 @@ struct ConvertDeltaToNVVMPass
       bool over = false;
       for (Part part : parts) {
         kernelsToEmit.push_back(std::make_unique<ChunkLoopKernel>(
-            loop, target, tc, part, fuseEpilogues(loop), numPhases == 3));
+            loop, target, tc, part, fuseEpilogues(loop), numPhases == 3,
+            stateInRegisters, doubleBuffer));
         if (succeeded(kernelsToEmit.back()->check(retry)))
           continue;
         if (!retry || !kernelsToEmit.back()->overSharedMemory)

@@ -193,7 +193,8 @@ Value KernelBuilder::aligned16(ArrayRef<Value> ptrs) {
   return cmp(arith::CmpIPredicate::eq, low, c64(0));
 }
 Value KernelBuilder::smemPtr(const SmemTile &t, Value index) {
-  Value base = gep(smemBase, c32(t.offset), b.getI8Type());
+  Value base = gep(smemBase, t.dynamicOffset ? t.dynamicOffset : c32(t.offset),
+                   b.getI8Type());
   return gep(base, index, t.elt);
 }
 Value KernelBuilder::loadSmem(const SmemTile &t, Value index) {
@@ -227,7 +228,21 @@ void KernelBuilder::forRange(Value lb, Value ub, Value step,
 
 void KernelBuilder::forEachThreaded(int64_t count, int64_t numThreads,
                                     function_ref<void(Value)> body) {
-  forRange(threadIdX(), c32(count), c32(numThreads), body);
+  // Unrolled when every thread of the block is one of the numThreads and
+  // the trips are few: the iterations' loads issue back to back instead of
+  // each waiting behind the loop's branch (a tail past `count` is guarded).
+  int64_t trips = (count + numThreads - 1) / numThreads;
+  if (numThreads != blockSize || trips > kMaxUnrolledTrips) {
+    forRange(threadIdX(), c32(count), c32(numThreads), body);
+    return;
+  }
+  for (int64_t k = 0; k < trips; ++k) {
+    Value iv = k ? add(threadIdX(), c32(k * numThreads)) : threadIdX();
+    if ((k + 1) * numThreads <= count)
+      body(iv);
+    else
+      ifThen(cmp(arith::CmpIPredicate::slt, iv, c32(count)), [&] { body(iv); });
+  }
 }
 
 Value KernelBuilder::forRangeReduce(Value lb, Value ub, Value step, Value init,
@@ -238,6 +253,18 @@ Value KernelBuilder::forRangeReduce(Value lb, Value ub, Value step, Value init,
   Value next = body(loop.getInductionVar(), loop.getRegionIterArgs()[0]);
   scf::YieldOp::create(b, loc, next);
   return loop.getResult(0);
+}
+
+SmallVector<Value> KernelBuilder::forRangeCarry(
+    Value lb, Value ub, Value step, ValueRange init,
+    function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  auto loop = scf::ForOp::create(b, loc, lb, ub, step, init);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(loop.getBody());
+  SmallVector<Value> next =
+      body(loop.getInductionVar(), loop.getRegionIterArgs());
+  scf::YieldOp::create(b, loc, next);
+  return SmallVector<Value>(loop.getResults());
 }
 
 void KernelBuilder::ifThen(Value cond, function_ref<void()> then) {
@@ -268,4 +295,18 @@ Value KernelBuilder::ifThenElse(Value cond, Type type,
   b.setInsertionPointToStart(op.elseBlock());
   scf::YieldOp::create(b, loc, otherwise());
   return op.getResult(0);
+}
+
+SmallVector<Value>
+KernelBuilder::ifThenElseValues(Value cond,
+                                function_ref<SmallVector<Value>()> then,
+                                function_ref<SmallVector<Value>()> otherwise) {
+  // scf.if infers its result types from the branches' yields.
+  auto branch = [&](function_ref<SmallVector<Value>()> fn) {
+    return [this, fn](OpBuilder &, Location) {
+      scf::YieldOp::create(b, loc, fn());
+    };
+  };
+  auto op = scf::IfOp::create(b, loc, cond, branch(then), branch(otherwise));
+  return SmallVector<Value>(op.getResults());
 }

@@ -18,9 +18,12 @@ namespace deltajit::nvidia {
 /// A row-major tile in shared memory: `rows x cols` elements of `elt`
 /// starting `offset` bytes into the kernel's dynamic shared memory, rows
 /// `ld` elements apart. 2-D tiles pad each row by 16 bytes so that the
-/// rows a tensor-core fragment gathers fall into different banks.
+/// rows a tensor-core fragment gathers fall into different banks. A tile
+/// of a double buffer has its start chosen at run time: `dynamicOffset`
+/// (i32 bytes), when set, replaces `offset`.
 struct SmemTile {
   int64_t offset = 0;
+  mlir::Value dynamicOffset;
   int64_t rows = 0, cols = 0, ld = 0;
   mlir::Type elt;
   /// A tile of `rows x cols` (cols = 1 for vectors) with the padded `ld`.
@@ -119,20 +122,40 @@ public:
   /// for (iv = lb; iv < ub; iv += step) body(iv), all i32.
   void forRange(mlir::Value lb, mlir::Value ub, mlir::Value step,
                 llvm::function_ref<void(mlir::Value)> body);
+  /// Threads per block of the kernel being built (0: unknown); lets
+  /// forEachThreaded unroll.
+  int64_t blockSize = 0;
+  /// forEachThreaded unrolls up to this many iterations per thread.
+  static constexpr int64_t kMaxUnrolledTrips = 16;
+
   /// A loop over [0, count) whose iterations are spread over the threads of
-  /// the block: iv = threadIdx.x + k * numThreads.
+  /// the block: iv = threadIdx.x + k * numThreads (unrolled when
+  /// numThreads is the block size and each thread runs at most
+  /// kMaxUnrolledTrips iterations).
   void forEachThreaded(int64_t count, int64_t numThreads,
                        llvm::function_ref<void(mlir::Value)> body);
   /// An f32 reduction loop: acc = init; for iv: acc = body(iv, acc).
   mlir::Value forRangeReduce(
       mlir::Value lb, mlir::Value ub, mlir::Value step, mlir::Value init,
       llvm::function_ref<mlir::Value(mlir::Value, mlir::Value)> body);
+  /// A loop carrying values from one iteration to the next (scf.for
+  /// iter_args): vals = init; for iv: vals = body(iv, vals); returns vals.
+  llvm::SmallVector<mlir::Value> forRangeCarry(
+      mlir::Value lb, mlir::Value ub, mlir::Value step, mlir::ValueRange init,
+      llvm::function_ref<llvm::SmallVector<mlir::Value>(mlir::Value,
+                                                        mlir::ValueRange)>
+          body);
   void ifThen(mlir::Value cond, llvm::function_ref<void()> then);
   void ifElse(mlir::Value cond, llvm::function_ref<void()> then,
               llvm::function_ref<void()> otherwise);
   mlir::Value ifThenElse(mlir::Value cond, mlir::Type type,
                          llvm::function_ref<mlir::Value()> then,
                          llvm::function_ref<mlir::Value()> otherwise);
+  /// An scf.if yielding several values (of the types `then` returns).
+  llvm::SmallVector<mlir::Value> ifThenElseValues(
+      mlir::Value cond,
+      llvm::function_ref<llvm::SmallVector<mlir::Value>()> then,
+      llvm::function_ref<llvm::SmallVector<mlir::Value>()> otherwise);
 
 private:
   mlir::Value smemBase;

@@ -62,77 +62,167 @@ public:
   /// gathered element by element and rounded.
   void emit(KernelBuilder &kb, const TileProduct &p, Value warp, Value lane,
             int64_t numWarps) const override {
-    Value group = kb.div(lane, kb.c32(4)), quad = kb.rem(lane, kb.c32(4));
-    Value twoQuad = kb.mul(quad, kb.c32(2));
+    Lanes l(kb, lane);
     int64_t cb = columnBlock(p.m, p.n, numWarps);
     int64_t nBlocks = p.n / cb, nTiles = cb / kTileN;
-    bool ldmA = ldmatrixable(*p.a, p.inputType);
-    bool ldmB = ldmatrixable(*p.b, p.inputType);
-    // The (row, col) of the view each lane points ldmatrix at, relative to
-    // the fragment's origin (see loadA / loadB).
-    Value sub = kb.div(lane, kb.c32(8)), row8 = kb.rem(lane, kb.c32(8));
-    Value subLo = kb.mul(kb.rem(sub, kb.c32(2)), kb.c32(8));
-    Value subHi = kb.mul(kb.div(sub, kb.c32(2)), kb.c32(8));
     int64_t items = (p.m / kTileM) * nBlocks;
     kb.forRange(warp, kb.c32(items), kb.c32(numWarps), [&](Value item) {
       Value mt = kb.div(item, kb.c32(nBlocks));
       Value nb = kb.mul(kb.rem(item, kb.c32(nBlocks)), kb.c32(cb));
       Value row0 = kb.mul(mt, kb.c32(kTileM));
       SmallVector<Value> acc(4 * nTiles, kb.cf32(0.0));
-      for (int64_t k0 = 0; k0 < p.k; k0 += kTileK) {
-        Value kc = kb.c32(k0);
-        SmallVector<Value, 4> aRegs;
-        if (ldmA) {
-          // Matrix i = lane / 8 covers rows +(i % 2) * 8, cols +(i / 2) * 8.
-          bool trans = p.a->colStride != 1;
-          Value r = kb.add(row0, trans ? subLo : kb.add(subLo, row8));
-          Value c = kb.add(kc, trans ? kb.add(subHi, row8) : subHi);
-          aRegs = ldmatrix(kb, p, *p.a, r, c, 4, trans);
-        } else {
-          for (int64_t i = 0; i < 4; ++i) {
-            Value r = kb.add(kb.add(row0, group), kb.c32((i % 2) * 8));
-            Value c = kb.add(kb.add(twoQuad, kc), kb.c32((i / 2) * 8));
-            aRegs.push_back(pack(kb, p, *p.a, r, c, /*alongRows=*/false));
-          }
-        }
-        for (int64_t t = 0; t < nTiles; t += 2) {
-          int64_t pair = std::min<int64_t>(2, nTiles - t);
-          Value n0 = kb.add(nb, kb.c32(t * kTileN));
-          SmallVector<Value, 4> bRegs;
-          if (ldmB) {
-            // Matrix i covers k +(i % 2) * 8 of n-tile i / 2.
-            bool trans = p.b->rowStride != 1;
-            Value k = kb.add(kc, trans ? kb.add(subLo, row8) : subLo);
-            Value n = kb.add(n0, trans ? subHi : kb.add(subHi, row8));
-            if (pair == 1) // lanes 16-31 are ignored by .x2: stay in range
-              n = kb.add(n0, trans ? kb.c32(0) : row8);
-            bRegs = ldmatrix(kb, p, *p.b, k, n, 2 * pair, trans);
-          } else {
-            for (int64_t u = 0; u < pair; ++u)
-              for (int64_t j = 0; j < 2; ++j) {
-                Value k = kb.add(kb.add(twoQuad, kc), kb.c32(j * 8));
-                Value n = kb.add(kb.add(group, n0), kb.c32(u * kTileN));
-                bRegs.push_back(pack(kb, p, *p.b, k, n, /*alongRows=*/true));
-              }
-          }
-          for (int64_t u = 0; u < pair; ++u)
-            mma(kb, p, aRegs, ArrayRef<Value>(bRegs).slice(2 * u, 2),
-                MutableArrayRef<Value>(acc).slice(4 * (t + u), 4));
-        }
-      }
-      Value r0 = kb.add(row0, group);
-      // Accumulators 0, 1 of an n-tile are columns c, c + 1 of row r0;
-      // 2, 3 the same columns of row r0 + 8.
-      for (int64_t t = 0; t < nTiles; ++t)
-        for (int64_t half = 0; half < 2; ++half) {
-          Value r = kb.add(r0, kb.c32(half * 8));
-          Value c = kb.add(kb.add(nb, twoQuad), kb.c32(t * kTileN));
-          p.epilogue(r, c, acc[4 * t + 2 * half], acc[4 * t + 2 * half + 1]);
-        }
+      accumulateItem(kb, p, l, row0, nb, nTiles, acc);
+      forEachPair(kb, l, row0, nb, nTiles, [&](int64_t i, Value r, Value c) {
+        p.epilogue(r, c, acc[i], acc[i + 1]);
+      });
     });
   }
 
+  /// Register-resident accumulators: every warp holds the same number of
+  /// (16-row strip, column block) items, item = warp + i * numWarps; the
+  /// column block is the widest of 64..8 dividing n that gives every warp
+  /// whole items.
+  int64_t accumulatorRegisters(int64_t m, int64_t n,
+                               int64_t numWarps) const override {
+    int64_t cb = registerColumnBlock(m, n, numWarps);
+    return cb ? m * n / (32 * numWarps) : 0;
+  }
+
+  void forEachAccumulatorPair(
+      KernelBuilder &kb, int64_t m, int64_t n, Value warp, Value lane,
+      int64_t numWarps,
+      function_ref<void(int64_t, Value, Value)> fn) const override {
+    Lanes l(kb, lane);
+    forEachRegisterItem(
+        kb, m, n, warp, numWarps,
+        [&](int64_t base, Value row0, Value nb, int64_t nTiles) {
+          forEachPair(kb, l, row0, nb, nTiles,
+                      [&](int64_t i, Value r, Value c) { fn(base + i, r, c); });
+        });
+  }
+
+  SmallVector<Value> accumulate(KernelBuilder &kb, const TileProduct &p,
+                                Value warp, Value lane, int64_t numWarps,
+                                ArrayRef<Value> acc) const override {
+    Lanes l(kb, lane);
+    SmallVector<Value> result(acc);
+    forEachRegisterItem(
+        kb, p.m, p.n, warp, numWarps,
+        [&](int64_t base, Value row0, Value nb, int64_t nTiles) {
+          accumulateItem(
+              kb, p, l, row0, nb, nTiles,
+              MutableArrayRef<Value>(result).slice(base, 4 * nTiles));
+        });
+    return result;
+  }
+
 private:
+  /// Per-lane values of the fragment layouts.
+  struct Lanes {
+    Lanes(KernelBuilder &kb, Value lane) {
+      group = kb.div(lane, kb.c32(4));
+      twoQuad = kb.mul(kb.rem(lane, kb.c32(4)), kb.c32(2));
+      // The (row, col) of the view each lane points ldmatrix at, relative
+      // to the fragment's origin (see accumulateItem).
+      Value sub = kb.div(lane, kb.c32(8));
+      row8 = kb.rem(lane, kb.c32(8));
+      subLo = kb.mul(kb.rem(sub, kb.c32(2)), kb.c32(8));
+      subHi = kb.mul(kb.div(sub, kb.c32(2)), kb.c32(8));
+    }
+    Value group, twoQuad, row8, subLo, subHi;
+  };
+
+  /// The column block of register-resident accumulators (0: none fits).
+  static int64_t registerColumnBlock(int64_t m, int64_t n, int64_t numWarps) {
+    if (m % kTileM || n % kTileN)
+      return 0;
+    for (int64_t cb = kMaxColumnBlock; cb >= kTileN; cb /= 2)
+      if (n % cb == 0 && ((m / kTileM) * (n / cb)) % numWarps == 0)
+        return cb;
+    return 0;
+  }
+
+  /// Calls `fn(base, row0, nb, nTiles)` for each item this warp holds in
+  /// registers: its accumulators start at register `base`.
+  static void
+  forEachRegisterItem(KernelBuilder &kb, int64_t m, int64_t n, Value warp,
+                      int64_t numWarps,
+                      function_ref<void(int64_t, Value, Value, int64_t)> fn) {
+    int64_t cb = registerColumnBlock(m, n, numWarps);
+    assert(cb && "accumulator cannot be held in registers");
+    int64_t nBlocks = n / cb, nTiles = cb / kTileN;
+    int64_t perWarp = (m / kTileM) * nBlocks / numWarps;
+    for (int64_t i = 0; i < perWarp; ++i) {
+      Value item = kb.add(warp, kb.c32(i * numWarps));
+      Value row0 = kb.mul(kb.div(item, kb.c32(nBlocks)), kb.c32(kTileM));
+      Value nb = kb.mul(kb.rem(item, kb.c32(nBlocks)), kb.c32(cb));
+      fn(i * 4 * nTiles, row0, nb, nTiles);
+    }
+  }
+
+  /// Accumulators 4t, 4t + 1 of n-tile t are columns c, c + 1 of row r0;
+  /// 4t + 2, 4t + 3 the same columns of row r0 + 8.
+  static void forEachPair(KernelBuilder &kb, const Lanes &l, Value row0,
+                          Value nb, int64_t nTiles,
+                          function_ref<void(int64_t, Value, Value)> fn) {
+    Value r0 = kb.add(row0, l.group);
+    for (int64_t t = 0; t < nTiles; ++t)
+      for (int64_t half = 0; half < 2; ++half) {
+        Value r = kb.add(r0, kb.c32(half * 8));
+        Value c = kb.add(kb.add(nb, l.twoQuad), kb.c32(t * kTileN));
+        fn(4 * t + 2 * half, r, c);
+      }
+  }
+
+  /// acc += A[row0 : +16][:] B[:][nb : +8 nTiles] (acc: 4 nTiles registers).
+  static void accumulateItem(KernelBuilder &kb, const TileProduct &p,
+                             const Lanes &l, Value row0, Value nb,
+                             int64_t nTiles, MutableArrayRef<Value> acc) {
+    bool ldmA = ldmatrixable(*p.a, p.inputType);
+    bool ldmB = ldmatrixable(*p.b, p.inputType);
+    for (int64_t k0 = 0; k0 < p.k; k0 += kTileK) {
+      Value kc = kb.c32(k0);
+      SmallVector<Value, 4> aRegs;
+      if (ldmA) {
+        // Matrix i = lane / 8 covers rows +(i % 2) * 8, cols +(i / 2) * 8.
+        bool trans = p.a->colStride != 1;
+        Value r = kb.add(row0, trans ? l.subLo : kb.add(l.subLo, l.row8));
+        Value c = kb.add(kc, trans ? kb.add(l.subHi, l.row8) : l.subHi);
+        aRegs = ldmatrix(kb, p, *p.a, r, c, 4, trans);
+      } else {
+        for (int64_t i = 0; i < 4; ++i) {
+          Value r = kb.add(kb.add(row0, l.group), kb.c32((i % 2) * 8));
+          Value c = kb.add(kb.add(l.twoQuad, kc), kb.c32((i / 2) * 8));
+          aRegs.push_back(pack(kb, p, *p.a, r, c, /*alongRows=*/false));
+        }
+      }
+      for (int64_t t = 0; t < nTiles; t += 2) {
+        int64_t pair = std::min<int64_t>(2, nTiles - t);
+        Value n0 = kb.add(nb, kb.c32(t * kTileN));
+        SmallVector<Value, 4> bRegs;
+        if (ldmB) {
+          // Matrix i covers k +(i % 2) * 8 of n-tile i / 2.
+          bool trans = p.b->rowStride != 1;
+          Value k = kb.add(kc, trans ? kb.add(l.subLo, l.row8) : l.subLo);
+          Value n = kb.add(n0, trans ? l.subHi : kb.add(l.subHi, l.row8));
+          if (pair == 1) // lanes 16-31 are ignored by .x2: stay in range
+            n = kb.add(n0, trans ? kb.c32(0) : l.row8);
+          bRegs = ldmatrix(kb, p, *p.b, k, n, 2 * pair, trans);
+        } else {
+          for (int64_t u = 0; u < pair; ++u)
+            for (int64_t j = 0; j < 2; ++j) {
+              Value k = kb.add(kb.add(l.twoQuad, kc), kb.c32(j * 8));
+              Value n = kb.add(kb.add(l.group, n0), kb.c32(u * kTileN));
+              bRegs.push_back(pack(kb, p, *p.b, k, n, /*alongRows=*/true));
+            }
+        }
+        for (int64_t u = 0; u < pair; ++u)
+          mma(kb, p, aRegs, ArrayRef<Value>(bRegs).slice(2 * u, 2),
+              acc.slice(4 * (t + u), 4));
+      }
+    }
+  }
+
   /// `num` 8x8 matrices by ldmatrix, each lane pointing at view element
   /// (r, c), the first of 8 contiguous ones; `trans` for the transposed
   /// distribution. Returns the fragment registers (typed as mma wants).

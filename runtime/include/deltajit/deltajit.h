@@ -267,10 +267,10 @@ typedef enum dj_entry_choice_t {
   DJ_CHOICE_TUNING_DB = 2,     /**< the tuning database */
   DJ_CHOICE_PACKAGE_TABLE = 3, /**< the package's tuning table */
   DJ_CHOICE_PINNED = 4,        /**< dj_package_pin_config() */
-  DJ_CHOICE_RULE = 5 /**< nothing tuned applies; a long forward call that
-                          leaves most SMs idle, or has head size >= 256,
-                          takes a three-phase entry (docs/tuning.md,
-                          "the under-filled rule") */
+  DJ_CHOICE_RULE = 5           /**< nothing tuned applies; a long forward call
+                                    (>= 1024 tokens per sequence, head size >= 128)
+                                    takes a three-phase entry (docs/tuning.md,
+                                    "the long-sequence rule") */
 } dj_entry_choice_t;
 
 /** Checks a safetensors checkpoint against the weights of the model a

@@ -52,6 +52,16 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
     Option<"decodeBlockV", "decode-block-v", "int64_t", /*default=*/"128",
            "Value columns per decode program (one thread each; a multiple "
            "of 16 that divides dv, capped at dv)">,
+    Option<"stateInRegisters", "state-in-registers", "bool",
+           /*default=*/"true",
+           "Keep the recurrent state in registers across chunks (as the "
+           "tensor-core accumulators of S' = S + K^T V) in the kernels that "
+           "carry it (fused, scan) where the body allows it: no shared f32 "
+           "state tile, no state copy per chunk">,
+    Option<"doubleBuffer", "double-buffer", "bool", /*default=*/"true",
+           "Prefetched tiles (q, k, v; the scan's scratch values) alternate "
+           "between two buffers from chunk to chunk instead of being "
+           "copied from one prefetch buffer into the tiles each chunk">,
     Option<"epilogueFusion", "epilogue-fusion", "bool", /*default=*/"true",
            "Run masks and row scales that transform a product in place in "
            "the product's epilogue (applied for dk <= 128: measured on the "

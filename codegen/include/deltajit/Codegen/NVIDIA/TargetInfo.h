@@ -14,6 +14,7 @@
 #include "mlir/IR/Value.h"
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
+#include "llvm/ADT/SmallVector.h"
 
 #include <memory>
 #include <optional>
@@ -51,6 +52,28 @@ public:
   /// Emits `p` spread over `numWarps` warps; `warp` and `lane` are i32.
   virtual void emit(KernelBuilder &kb, const TileProduct &p, mlir::Value warp,
                     mlir::Value lane, int64_t numWarps) const = 0;
+
+  // Register-resident accumulators: an m x n f32 matrix spread over the
+  // threads of `numWarps` warps in this family's fragment layout, kept in
+  // registers across products (the recurrent state of a chunk loop).
+
+  /// f32 registers per thread holding an m x n accumulator, or 0 when this
+  /// family cannot keep it in registers over `numWarps` warps.
+  virtual int64_t accumulatorRegisters(int64_t m, int64_t n,
+                                       int64_t numWarps) const = 0;
+  /// Calls `fn(i, row, col)` for each pair of this thread's accumulator
+  /// registers i, i + 1 (i even): elements (row, col) and (row, col + 1),
+  /// col even, both i32.
+  virtual void forEachAccumulatorPair(
+      KernelBuilder &kb, int64_t m, int64_t n, mlir::Value warp,
+      mlir::Value lane, int64_t numWarps,
+      llvm::function_ref<void(int64_t, mlir::Value, mlir::Value)> fn) const = 0;
+  /// acc += A B for `p` (its epilogue unused) on register accumulators laid
+  /// out as forEachAccumulatorPair says; returns the new registers.
+  virtual llvm::SmallVector<mlir::Value>
+  accumulate(KernelBuilder &kb, const TileProduct &p, mlir::Value warp,
+             mlir::Value lane, int64_t numWarps,
+             llvm::ArrayRef<mlir::Value> acc) const = 0;
 };
 
 /// mma.sync.aligned.m16n8k16 (sm_80 and later).
