@@ -957,11 +957,11 @@ private:
     return kb.add(kb.mul(row, kb.c64(width)), kb.ext64(col));
   }
 
-  /// Loads the chunk's q, k, v and beta tiles (those this part uses), zero
-  /// past the end of the sequence, and L2-normalises q and k if asked.
-  /// True (i1) when the 16-byte global accesses may be used: every pointer
-  /// 16-byte aligned, and dk <= 128 (dk = 256 kernels keep element accesses:
-  /// with 16-byte ones they spilled and ran 39% slower on the H200).
+  /// True (i1) when 16-byte global accesses through registers (the output
+  /// stores) may be used: every pointer 16-byte aligned, and dk <= 128
+  /// (dk = 256 kernels keep element accesses: with 16-byte ones they
+  /// spilled and ran 39% slower on the H200). q, k, v loads are cp.async
+  /// copies, which hold no registers (see loadQKV).
   Value vectorAccess(KernelBuilder &kb, ArrayRef<Value> ptrs) {
     if (dk > 128)
       return arith::ConstantOp::create(kb.b, kb.loc, kb.b.getBoolAttr(false));
