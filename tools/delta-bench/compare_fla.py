@@ -63,13 +63,23 @@ def fla_decode(N, H, d):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("ours", help="delta-bench --json output")
-    ap.add_argument("--json", help="write FLA's timings and the ratios here")
+    ap.add_argument("--json", help="write FLA's timings and the ratios here "
+                    "(rewritten after every row)")
+    ap.add_argument("--only", action="append", default=[],
+                    help="time only rows whose kind starts with this "
+                    "(fwd, fwd+state, fwd varlen, decode); repeatable")
     args = ap.parse_args()
     rows = json.load(open(args.ours))["rows"]
     out = []
-    print(f"{'kind':<12} {'shape':<22} {'deltajit':>10} {'FLA':>10} {'FLA/deltajit':>13}")
+    # Rows are printed (flushed) and the JSON rewritten as they come: FLA's
+    # first call per shape compiles and autotunes Triton kernels (tens of
+    # seconds), so a run cut short by a time limit keeps what it measured.
+    print(f"{'kind':<12} {'shape':<22} {'deltajit':>10} {'FLA':>10} {'FLA/deltajit':>13}",
+          flush=True)
     for r in rows:
         kind, shape = r["kind"], r["shape"]
+        if args.only and not any(kind.startswith(o) for o in args.only):
+            continue
         try:
             if kind in ("fwd", "fwd+state"):
                 B, T, H, d = map(int, shape.split("x"))
@@ -84,14 +94,17 @@ def main():
             else:
                 continue
         except Exception as e:  # report and go on with the other shapes
-            print(f"{kind:<12} {shape:<22} FLA failed: {e}", file=sys.stderr)
+            print(f"{kind:<12} {shape:<22} FLA failed: {e}", file=sys.stderr,
+                  flush=True)
             continue
         ratio = fla / r["ms"]
         out.append({"kind": kind, "shape": shape, "deltajit_ms": r["ms"],
                     "fla_ms": fla, "fla_over_deltajit": ratio})
-        print(f"{kind:<12} {shape:<22} {r['ms']:>8.3f}ms {fla:>8.3f}ms {ratio:>12.2f}x")
-    if args.json:
-        json.dump({"rows": out}, open(args.json, "w"), indent=2)
+        print(f"{kind:<12} {shape:<22} {r['ms']:>8.3f}ms {fla:>8.3f}ms {ratio:>12.2f}x",
+              flush=True)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"rows": out}, f, indent=2)
 
 
 if __name__ == "__main__":
