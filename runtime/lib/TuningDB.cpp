@@ -458,15 +458,18 @@ bool parseForwardBucket(const std::string &bucket, int64_t *scans,
 }
 
 /// The rule for a forward shape nothing was measured for: for long
-/// sequences (>= 1024 tokens) and head size >= 128, a three-phase config:
-/// its prepare and output kernels run all chunks in parallel and only its
-/// lean scan (state in registers) is sequential. Of those, the largest
-/// block_v whose scan programs still cover 3/4 of the SMs (else the
-/// smallest block_v), then most warps. On the H200 (2026-11-29, delta-bench,
-/// H = 16, d = 128, fused default vs split3): 8x2048 0.70 vs 0.66 ms (bv64),
-/// 4x4096 0.70 vs 0.66 (bv64), 2x8192 1.36 vs 0.74 (bv32), 1x16384 2.70 vs
-/// 0.93 (bv16); d = 256, 4x4096x8: 2.05 vs 1.51 (bv64). At head size 64
-/// (4x4096x32) the fused kernel stays faster (0.57 vs 0.66): no rule.
+/// sequences (>= 1024 tokens), a three-phase config when the head size is
+/// >= 128, or when the fused default's programs (scans x dv / block_v) would
+/// cover less than 3/4 of the SMs: its prepare and output kernels run all
+/// chunks in parallel and only its lean scan (state in registers) is
+/// sequential. Of those, the largest block_v whose scan programs still
+/// cover 3/4 of the SMs (else the smallest block_v), then most warps.
+/// Derived from delta-tune on the H200 (2026-11-29, 21 buckets of d = 64,
+/// 128, 256, block_v 16-128, fused and split3; docs/tuning.md): at head
+/// size >= 128 a three-phase config won or came within 2% in every bucket;
+/// at 64 the fused kernel won where its programs fill the GPU (8x2048x16:
+/// 0.30 vs 0.35 ms) and lost where they do not (4x4096x16: 0.57 vs 0.37).
+/// The rule's pick is within 7% of the measured winner in all 21.
 std::optional<size_t> longSequenceChoice(const Manifest &m,
                                          const std::vector<size_t> &candidates,
                                          const std::string &bucket,
@@ -474,11 +477,14 @@ std::optional<size_t> longSequenceChoice(const Manifest &m,
   const EntrySpec &first = m.entries[candidates.front()];
   int64_t scans = 0, len = 0;
   if (first.op != "delta_rule_forward" || !first.dv || !first.dk ||
-      *first.dk < 128 || !first.config || gpu.smCount <= 0 ||
+      !first.config || gpu.smCount <= 0 ||
       !parseForwardBucket(bucket, &scans, &len) || len < 1024)
     return std::nullopt;
   std::optional<ConfigParts> def = parseConfig(*first.config);
-  if (!def || def->kind != "fused")
+  if (!def || def->kind != "fused" || *first.dv % def->blockV != 0)
+    return std::nullopt;
+  bool fusedFills = scans * (*first.dv / def->blockV) * 4 >= gpu.smCount * 3;
+  if (*first.dk < 128 && fusedFills)
     return std::nullopt;
   auto fills = [&](const ConfigParts &c) {
     return scans * (*first.dv / c.blockV) * 4 >= gpu.smCount * 3;

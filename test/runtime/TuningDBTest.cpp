@@ -547,13 +547,18 @@ TEST(EntryChoice, LongSequencesTakeTheThreePhaseConfigByDefault) {
   c = chooseEntry(m, all, "nh16_len512", in);
   EXPECT_EQ(c.index, 0u);
   EXPECT_EQ(c.source, ChoiceSource::Default);
-  // Head size 64: the fused default (faster there on the H200).
+  // Head size 64: the fused default where its programs fill 3/4 of the
+  // SMs (128 >= 99), else three-phase (16 scans: no block_v fills, the
+  // smallest).
   Manifest narrow = manifestOf(json::array(
       {fwdEntry("bv64_w8_fused", 64, 64), fwdEntry("bv64_w8_split3", 64, 64),
        fwdEntry("bv16_w8_split3", 64, 64)}));
-  c = chooseEntry(narrow, {0, 1, 2}, "nh16_len16384", in);
+  c = chooseEntry(narrow, {0, 1, 2}, "nh128_len2048", in);
   EXPECT_EQ(c.index, 0u);
   EXPECT_EQ(c.source, ChoiceSource::Default);
+  c = chooseEntry(narrow, {0, 1, 2}, "nh16_len16384", in);
+  EXPECT_EQ(c.index, 2u);
+  EXPECT_EQ(c.source, ChoiceSource::Rule);
   // Not a forward bucket: the default.
   EXPECT_EQ(chooseEntry(m, all, "b", in).index, 0u);
   // No three-phase candidate: the default.

@@ -112,10 +112,11 @@ cl::opt<int64_t> decodeBlockV(
 cl::opt<bool> longSequenceKernels(
     "long-sequence-kernels",
     cl::desc("With --emit=package (and neither --tune-space nor "
-             "--tuning-db): also compile every delta-rule layer of head size "
-             ">= 128 as three-phase kernels at block_v 16, 32 and 64; the "
-             "runtime runs them for sequences of >= 1024 tokens "
-             "(docs/tuning.md, the long-sequence rule; default on)"),
+             "--tuning-db): also compile every delta-rule layer as "
+             "three-phase kernels at block_v 16, 32, 64 and 128 (where they "
+             "fit); the runtime runs them for sequences of >= 1024 tokens "
+             "at head size >= 128, or when the fused kernel would leave SMs "
+             "idle (docs/tuning.md, the long-sequence rule; default on)"),
     cl::init(true), cl::cat(deltacCategory));
 
 cl::opt<bool> stateInRegisters(
@@ -191,10 +192,9 @@ void printHeader(Stage stage, bool header, llvm::raw_ostream &os) {
 /// The producer string of packages (and the compiler version of tuning
 /// records).
 /// The long-sequence variants (--long-sequence-kernels): three-phase
-/// kernels at these block_v, for layers of at least this head size (the
-/// runtime's long-sequence rule picks among them; docs/tuning.md).
-constexpr int64_t kLongSequenceBlockV[] = {16, 32, 64};
-constexpr int64_t kLongSequenceMinDk = 128;
+/// kernels at these block_v (those a layer cannot have are skipped); the
+/// runtime's long-sequence rule picks among them (docs/tuning.md).
+constexpr int64_t kLongSequenceBlockV[] = {16, 32, 64, 128};
 
 constexpr const char *kProducer =
     "deltac " DELTAJIT_VERSION " (MLIR " MLIR_VERSION ")";
@@ -267,7 +267,7 @@ void compileVariants(MLIRContext &context,
                      std::map<std::string, std::set<std::string>> &available,
                      std::vector<OwningOpRef<ModuleOp>> &modules,
                      std::vector<deltajit::PackagePart> &parts,
-                     TuneStats &stats, int64_t minDk = 0, bool quiet = false) {
+                     TuneStats &stats, bool quiet = false) {
   namespace tune = deltajit::tune;
   const tune::TileConfig &defaults = space.front();
   // With a database: per op signature, the configs that won there.
@@ -300,16 +300,14 @@ void compileVariants(MLIRContext &context,
   }
 
   stats.configs = int(configs.size());
-  for (const tune::OpTemplate &t : templates)
-    if (t.dk >= minDk)
-      ++stats.ops;
+  stats.ops = int(templates.size());
   for (const tune::TileConfig &config : configs) {
     if (config == defaults)
       continue;
     std::string name = config.name();
     OwningOpRef<ModuleOp> merged;
     for (tune::OpTemplate &t : templates) {
-      if ((fromDb && !winners[t.signature].count(name)) || t.dk < minDk)
+      if (fromDb && !winners[t.signature].count(name))
         continue;
       auto skip = [&](const std::string &why) {
         if (!quiet)
@@ -626,7 +624,7 @@ int run() {
     if (tuning) {
       compileVariants(context, configs, dbRecords, opTemplates, variants,
                       available, variantModules, parts, stats,
-                      longSequence ? kLongSequenceMinDk : 0, longSequence);
+                      /*quiet=*/longSequence);
       if (!tuningDb.empty()) {
         // A winner whose kernels the package has under another config
         // runs as that one.
@@ -660,8 +658,7 @@ int run() {
       if (stats.ops)
         llvm::outs() << "deltac: long-sequence kernels: " << stats.added
                      << " three-phase variant(s) for " << stats.ops
-                     << " layer(s) of head size >= " << kLongSequenceMinDk
-                     << " (--long-sequence-kernels=0: none)\n";
+                     << " layer(s) (--long-sequence-kernels=0: none)\n";
     } else if (tuning)
       llvm::outs() << "deltac: tune: " << stats.configs << " config(s) x "
                    << opTemplates.size() << " delta-rule op(s): " << stats.added

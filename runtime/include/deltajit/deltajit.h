@@ -268,9 +268,10 @@ typedef enum dj_entry_choice_t {
   DJ_CHOICE_PACKAGE_TABLE = 3, /**< the package's tuning table */
   DJ_CHOICE_PINNED = 4,        /**< dj_package_pin_config() */
   DJ_CHOICE_RULE = 5           /**< nothing tuned applies; a long forward call
-                                    (>= 1024 tokens per sequence, head size >= 128)
-                                    takes a three-phase entry (docs/tuning.md,
-                                    "the long-sequence rule") */
+                                    (>= 1024 tokens per sequence) at head size >= 128,
+                                    or whose fused kernel would leave SMs idle, takes
+                                    a three-phase entry (docs/tuning.md, "the
+                                    long-sequence rule") */
 } dj_entry_choice_t;
 
 /** Checks a safetensors checkpoint against the weights of the model a
