@@ -20,15 +20,23 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
     memory, parameters).
 
     Chunk-loop kernels run one program per (value tile, sequence x v-head):
-    they keep the state tile in shared memory, loop over the sequence's
-    chunks, load the chunk's q/k/v/beta tiles (zero past the end; q/k
-    L2-normalised when asked) and execute the body's tile ops in order:
+    they keep the state in registers as the tensor-core accumulators of the
+    product that updates it, carried by the chunk loop (`state-in-registers`;
+    a shared-memory tile when the body does not allow it), loop over the
+    sequence's chunks, load the chunk's q/k/v/beta tiles (prefetched by
+    cp.async; zero past the end; q/k L2-normalised when asked) and execute
+    the body's tile ops in order:
     tile products on tensor cores (the target's instruction family, today
     mma.sync.m16n8k16), masks, row scales and the blocked UT transform on
     CUDA cores. Tile values live in shared memory; buffers are reused once
     a value is dead, and accumulating products write in place. Masks and
     row scales that only transform a product in place run in the product's
     epilogue.
+
+    With `phases` = 2 or 3 the loop is split into chunk-parallel kernels
+    (prepare; output) and a sequential scan of the state-dependent ops, the
+    values between them in global scratch; the scan double-buffers its
+    prefetched tiles (`double-buffer`).
 
     Decode kernels run one thread per value column of a (sequence, v-head):
     for dk <= 128 the column is held in registers (the state is read and
