@@ -483,12 +483,12 @@ std::optional<size_t> longSequenceChoice(const Manifest &m,
   std::optional<ConfigParts> def = parseConfig(*first.config);
   if (!def || def->kind != "fused" || *first.dv % def->blockV != 0)
     return std::nullopt;
-  bool fusedFills = scans * (*first.dv / def->blockV) * 4 >= gpu.smCount * 3;
-  if (*first.dk < 128 && fusedFills)
-    return std::nullopt;
+  // Whether c's programs (scans x value tiles) cover 3/4 of the SMs.
   auto fills = [&](const ConfigParts &c) {
     return scans * (*first.dv / c.blockV) * 4 >= gpu.smCount * 3;
   };
+  if (*first.dk < 128 && fills(*def))
+    return std::nullopt;
   // Better: filling over not filling; then, among fillers, larger block_v
   // (fewer programs re-reading W and k), among the others smaller; then
   // more warps.

@@ -529,36 +529,34 @@ TEST(EntryChoice, LongSequencesTakeTheThreePhaseConfigByDefault) {
   in.gpu = &g;
   in.runtimeVersion = kRuntime;
   std::vector<size_t> all{0, 1, 2, 3, 4, 5};
+  // The entry chosen for `bucket` among `matches` and why.
+  auto expectChoice =
+      [&](const Manifest &man, const std::vector<size_t> &matches,
+          const std::string &bucket, size_t index, ChoiceSource source) {
+        EntryChoice c = chooseEntry(man, matches, bucket, in);
+        EXPECT_EQ(c.index, index) << bucket;
+        EXPECT_EQ(c.source, source) << bucket;
+      };
   // 16 scans, 16384 tokens: three-phase, block_v 16 (16 x 8 = 128 scan
   // programs >= 3/4 of 132 SMs).
-  EntryChoice c = chooseEntry(m, all, "nh16_len16384", in);
-  EXPECT_EQ(c.index, 5u);
-  EXPECT_EQ(c.source, ChoiceSource::Rule);
-  EXPECT_STREQ(choiceSourceName(c.source), "long-sequence rule");
+  expectChoice(m, all, "nh16_len16384", 5, ChoiceSource::Rule);
+  EXPECT_STREQ(choiceSourceName(ChoiceSource::Rule), "long-sequence rule");
   // 32 scans: block_v 32 gives 128 programs; 8 warps over 4.
   EXPECT_EQ(chooseEntry(m, all, "nh32_len8192", in).index, 3u);
   // Without block_v 16, 16 scans fill no SM set: the smallest block_v.
   EXPECT_EQ(chooseEntry(m, {0, 1, 2, 3, 4}, "nh16_len16384", in).index, 3u);
   // 64 scans: block_v 64 already gives 128 programs.
-  c = chooseEntry(m, all, "nh64_len4096", in);
-  EXPECT_EQ(c.index, 1u);
-  EXPECT_EQ(c.source, ChoiceSource::Rule);
+  expectChoice(m, all, "nh64_len4096", 1, ChoiceSource::Rule);
   // Short sequences: the fused default.
-  c = chooseEntry(m, all, "nh16_len512", in);
-  EXPECT_EQ(c.index, 0u);
-  EXPECT_EQ(c.source, ChoiceSource::Default);
+  expectChoice(m, all, "nh16_len512", 0, ChoiceSource::Default);
   // Head size 64: the fused default where its programs fill 3/4 of the
   // SMs (128 >= 99), else three-phase (16 scans: no block_v fills, the
   // smallest).
   Manifest narrow = manifestOf(json::array(
       {fwdEntry("bv64_w8_fused", 64, 64), fwdEntry("bv64_w8_split3", 64, 64),
        fwdEntry("bv16_w8_split3", 64, 64)}));
-  c = chooseEntry(narrow, {0, 1, 2}, "nh128_len2048", in);
-  EXPECT_EQ(c.index, 0u);
-  EXPECT_EQ(c.source, ChoiceSource::Default);
-  c = chooseEntry(narrow, {0, 1, 2}, "nh16_len16384", in);
-  EXPECT_EQ(c.index, 2u);
-  EXPECT_EQ(c.source, ChoiceSource::Rule);
+  expectChoice(narrow, {0, 1, 2}, "nh128_len2048", 0, ChoiceSource::Default);
+  expectChoice(narrow, {0, 1, 2}, "nh16_len16384", 2, ChoiceSource::Rule);
   // Not a forward bucket: the default.
   EXPECT_EQ(chooseEntry(m, all, "b", in).index, 0u);
   // No three-phase candidate: the default.
@@ -567,17 +565,13 @@ TEST(EntryChoice, LongSequencesTakeTheThreePhaseConfigByDefault) {
   TuningDB db;
   db.put(record("nh16_len16384", "bv64_w8_fused"));
   in.db = &db;
-  c = chooseEntry(m, all, "nh16_len16384", in);
-  EXPECT_EQ(c.index, 0u);
-  EXPECT_EQ(c.source, ChoiceSource::TuningDb);
+  expectChoice(m, all, "nh16_len16384", 0, ChoiceSource::TuningDb);
   // Head size 256 (128 scans: block_v 64 gives 512 programs, block_v 128
   // is not in the package).
   Manifest wide = manifestOf(json::array(
       {fwdEntry("bv64_w8_fused", 64, 256), fwdEntry("bv32_w8_split3", 64, 256),
        fwdEntry("bv64_w8_split3", 64, 256)}));
-  c = chooseEntry(wide, {0, 1, 2}, "nh128_len2048", in);
-  EXPECT_EQ(c.index, 2u);
-  EXPECT_EQ(c.source, ChoiceSource::Rule);
+  expectChoice(wide, {0, 1, 2}, "nh128_len2048", 2, ChoiceSource::Rule);
   // 16 scans: block_v 32 gives 128 programs.
   EXPECT_EQ(chooseEntry(wide, {0, 1, 2}, "nh16_len16384", in).index, 1u);
   EXPECT_EQ(chooseEntry(wide, {0, 1, 2}, "nh128_len512", in).index, 0u);

@@ -330,10 +330,10 @@ public:
                   bool allowStateInRegisters = true, bool doubleBuffer = true)
       : loop(loop), target(target), tc(tc), part(part),
         fuseEpilogues(fuseEpilogues),
-        // Measured on the H200 (8x2048x16x128): the scan gains from the
-        // double buffer (no copies; 1x16384: scan 655 -> 520 us), the fused
-        // kernel loses (0.699 -> 0.788 ms: the run-time tile offsets spill
-        // at 255 registers).
+        // Measured on the H200 (x16 heads, d = 128): the scan gains from
+        // the double buffer (no copies; 1x16384 scan 655 -> 520 us), the
+        // fused kernel loses (8x2048: 0.699 -> 0.788 ms, the run-time tile
+        // offsets spill at 255 registers).
         doubleBuffer(doubleBuffer && part == Part::Scan),
         threePhase(threePhase) {
     auto qType = cast<RankedTensorType>(loop.getQ().getType());
@@ -390,7 +390,7 @@ public:
     // Double-buffered scratch values alternate with their staging buffers:
     // their tiles must stay theirs for the whole chunk.
     SmallVector<Value> pinned;
-    if (doubleBuffer && part == Part::Scan)
+    if (doubleBuffer)
       pinned = loaded;
     if (failed(plan.build(
             loop, [&](Operation *op) { return included(op); }, loaded, stored,
