@@ -125,6 +125,14 @@ cl::opt<bool> stateInRegisters(
              "fused and scan kernels where the layer allows it (default on)"),
     cl::init(true), cl::cat(deltacCategory));
 
+cl::opt<std::string> tensorCores(
+    "tensor-cores",
+    cl::desc("Tensor-core instruction family of the chunk products: auto "
+             "(the chip's default: mma.sync), mma.sync, or wgmma (sm_90a: "
+             "warpgroup MMA from shared-memory descriptors; experimental, "
+             "see docs/codegen.md)"),
+    cl::value_desc("family"), cl::init("auto"), cl::cat(deltacCategory));
+
 cl::opt<bool> doubleBuffer(
     "double-buffer",
     cl::desc("Alternate prefetched tiles between two shared buffers from "
@@ -242,6 +250,7 @@ OwningOpRef<ModuleOp> lowerVariant(MLIRContext &context, ModuleOp op,
   lower.decodeBlockV = decodeBlockV;
   lower.stateInRegisters = stateInRegisters;
   lower.doubleBuffer = doubleBuffer;
+  lower.tensorCores = tensorCores;
   pm.addPass(deltajit::createConvertDeltaToNVVM(lower));
   if (failed(pm.run(*variant))) {
     why = diagnostics.empty() ? "the lowering failed" : diagnostics;
@@ -577,6 +586,7 @@ int run() {
         options.decodeBlockV = decodeBlockV;
         options.stateInRegisters = stateInRegisters;
         options.doubleBuffer = doubleBuffer;
+        options.tensorCores = tensorCores;
         pm.addPass(deltajit::createConvertDeltaToNVVM(options));
       });
       if (ok && tuning) {

@@ -55,6 +55,10 @@ constexpr int64_t kMaxStateRegisters = 64;
 /// them, and element-wise ops on such a value, reuse its tile.
 class SmemPlan {
 public:
+  /// Lay 16-bit tiles out in core matrices where their shape allows (set
+  /// before build when the tensor-core family reads them that way).
+  bool coreMatrixTiles = false;
+
   /// Plans the ops of the body for which `include` holds; `preloaded`
   /// values (computed elsewhere) are given tiles from the start. Ops for
   /// which `repeated` holds run after all the others, possibly several
@@ -229,9 +233,12 @@ private:
 
   void allocate(Value v, int64_t def, int64_t end) {
     auto type = cast<RankedTensorType>(v.getType());
-    SmemTile t = SmemTile::make(type.getDimSize(0),
-                                type.getRank() > 1 ? type.getDimSize(1) : 1,
-                                type.getElementType());
+    int64_t rows = type.getDimSize(0);
+    int64_t cols = type.getRank() > 1 ? type.getDimSize(1) : 1;
+    Type elt = type.getElementType();
+    SmemTile t = SmemTile::make(
+        rows, cols, elt,
+        coreMatrixTiles && SmemTile::canUseCoreMatrices(rows, cols, elt));
     t.offset = place(t.bytes(), def, end);
     live.back().owner = v;
     tiles[v] = t;
@@ -392,6 +399,7 @@ public:
     SmallVector<Value> pinned;
     if (doubleBuffer)
       pinned = loaded;
+    plan.coreMatrixTiles = tc.wantsCoreMatrixTiles();
     if (failed(plan.build(
             loop, [&](Operation *op) { return included(op); }, loaded, stored,
             /*keepState=*/part == Part::Fused || part == Part::Scan,
@@ -472,6 +480,7 @@ public:
     Value smem = LLVM::AddressOfOp::create(
         b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3), kSmemSymbol);
     KernelBuilder kb(b, loc, smem);
+    kb.asyncProxyFence = tc.readsThroughAsyncProxy();
     // Unrolled thread loops (KernelBuilder::forEachThreaded) in the prepare
     // and scan kernels only. Measured on the H200 (x16 heads, d = 128): the
     // output kernel lost its third program per SM (74 -> 95 registers;
@@ -1409,15 +1418,21 @@ private:
       Value tid = kb.threadIdX();
       Value r = kb.div(tid, kb.c32(parts));
       Value part = kb.rem(tid, kb.c32(parts));
-      Value base = kb.add(kb.mul(r, kb.c32(t.ld)), kb.mul(part, kb.c32(span)));
+      Value col0 = kb.mul(part, kb.c32(span));
+      // Element d of this thread's span (the vectors below stay inside
+      // aligned groups of 8 columns: contiguous in every tile layout).
+      Value base = t.coreMatrix ? Value() : kb.at(t, r, col0);
+      auto elem = [&](Value d) {
+        return base ? kb.add(base, d) : kb.at(t, r, kb.add(col0, d));
+      };
       int64_t lanes = 128 / t.elt.getIntOrFloatBitWidth();
       if (span % lanes == 0 && span / lanes <= 8) {
         // 16-byte loads kept in registers: one pass over shared memory.
         SmallVector<Value> vecs;
         Value sum = kb.cf32(0.0);
         for (int64_t v = 0; v < span / lanes; ++v) {
-          vecs.push_back(kb.loadVec16(
-              t.elt, kb.smemPtr(t, kb.add(base, kb.c32(v * lanes)))));
+          vecs.push_back(
+              kb.loadVec16(t.elt, kb.smemPtr(t, elem(kb.c32(v * lanes)))));
           for (int64_t j = 0; j < lanes; ++j) {
             Value x = kb.toF32(kb.extract(vecs.back(), j));
             sum = kb.fma(x, x, sum);
@@ -1432,37 +1447,35 @@ private:
                 out,
                 kb.fromF32(kb.fmul(kb.toF32(kb.extract(vec, j)), inv), t.elt),
                 j);
-          kb.storeVec16(
-              out, kb.smemPtr(t, kb.add(base, kb.c32(int64_t(v) * lanes))));
+          kb.storeVec16(out, kb.smemPtr(t, elem(kb.c32(int64_t(v) * lanes))));
         }
         return;
       }
       Value sum = kb.forRangeReduce(kb.c32(0), kb.c32(span), kb.c32(1),
                                     kb.cf32(0.0), [&](Value d, Value acc) {
-                                      Value x = kb.toF32(
-                                          kb.loadSmem(t, kb.add(base, d)));
+                                      Value x =
+                                          kb.toF32(kb.loadSmem(t, elem(d)));
                                       return kb.fma(x, x, acc);
                                     });
       Value inv =
           kb.rsqrt(kb.fadd(butterflySum(kb, sum, parts), kb.cf32(kL2NormEps)));
       kb.forRange(kb.c32(0), kb.c32(span), kb.c32(1), [&](Value d) {
-        Value idx = kb.add(base, d);
+        Value idx = elem(d);
         Value x = kb.toF32(kb.loadSmem(t, idx));
         kb.storeSmem(t, idx, kb.fromF32(kb.fmul(x, inv), t.elt));
       });
       return;
     }
     kb.forEachThreaded(chunk, threads, [&](Value r) {
-      Value base = kb.mul(r, kb.c32(t.ld));
       Value sum = kb.forRangeReduce(kb.c32(0), kb.c32(dk), kb.c32(1),
                                     kb.cf32(0.0), [&](Value d, Value acc) {
                                       Value x = kb.toF32(
-                                          kb.loadSmem(t, kb.add(base, d)));
+                                          kb.loadSmem(t, kb.at(t, r, d)));
                                       return kb.fma(x, x, acc);
                                     });
       Value inv = kb.rsqrt(kb.fadd(sum, kb.cf32(kL2NormEps)));
       kb.forRange(kb.c32(0), kb.c32(dk), kb.c32(1), [&](Value d) {
-        Value idx = kb.add(base, d);
+        Value idx = kb.at(t, r, d);
         Value x = kb.toF32(kb.loadSmem(t, idx));
         kb.storeSmem(t, idx, kb.fromF32(kb.fmul(x, inv), t.elt));
       });
@@ -1877,7 +1890,12 @@ struct ConvertDeltaToNVVMPass
       module.emitError() << "convert-delta-to-nvvm: " << error;
       return signalPassFailure();
     }
-    std::unique_ptr<TensorCoreEmitter> tc = target->tensorCores();
+    std::unique_ptr<TensorCoreEmitter> tc =
+        target->tensorCores(tensorCores, error);
+    if (!tc) {
+      module.emitError() << "convert-delta-to-nvvm: " << error;
+      return signalPassFailure();
+    }
 
     SmallVector<Operation *> work;
     module.walk([&](Operation *op) {

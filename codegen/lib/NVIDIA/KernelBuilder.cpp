@@ -8,19 +8,28 @@
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
 using namespace deltajit::nvidia;
 
-SmemTile SmemTile::make(int64_t rows, int64_t cols, Type elt) {
+SmemTile SmemTile::make(int64_t rows, int64_t cols, Type elt, bool coreMatrix) {
   SmemTile t;
   t.rows = rows;
   t.cols = cols;
   t.elt = elt;
+  t.coreMatrix = coreMatrix;
+  assert((!coreMatrix || canUseCoreMatrices(rows, cols, elt)) &&
+         "core-matrix tiles are 16-bit, rows and cols multiples of 8");
   int64_t eltBytes = elt.getIntOrFloatBitWidth() / 8;
-  t.ld = cols > 1 ? cols + 16 / eltBytes : cols;
+  t.ld = cols > 1 && !coreMatrix ? cols + 16 / eltBytes : cols;
   return t;
+}
+
+bool SmemTile::canUseCoreMatrices(int64_t rows, int64_t cols, Type elt) {
+  return elt.getIntOrFloatBitWidth() == 16 && cols > 1 && rows % 8 == 0 &&
+         cols % 8 == 0;
 }
 
 int64_t SmemTile::bytes() const {
@@ -30,6 +39,7 @@ int64_t SmemTile::bytes() const {
 TileView TileView::of(const SmemTile &t, bool transposed) {
   TileView v;
   v.tile = t;
+  v.transposed = transposed;
   v.rowStride = transposed ? 1 : t.ld;
   v.colStride = transposed ? t.ld : 1;
   return v;
@@ -139,7 +149,14 @@ Value KernelBuilder::blockIdY() {
   Value idx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
   return arith::IndexCastOp::create(b, loc, i32(), idx);
 }
-void KernelBuilder::barrier() { gpu::BarrierOp::create(b, loc); }
+void KernelBuilder::barrier() {
+  if (asyncProxyFence)
+    NVVM::FenceProxyOp::create(
+        b, loc, NVVM::ProxyKind::async_shared,
+        NVVM::SharedSpaceAttr::get(b.getContext(),
+                                   NVVM::SharedSpace::shared_cta));
+  gpu::BarrierOp::create(b, loc);
+}
 
 Value KernelBuilder::gep(Value base, Value index, Type elt) {
   return LLVM::GEPOp::create(b, loc, base.getType(), elt, base,
@@ -204,16 +221,33 @@ void KernelBuilder::storeSmem(const SmemTile &t, Value index, Value v) {
   store(v, smemPtr(t, index));
 }
 Value KernelBuilder::loadView(const TileView &v, Value r, Value c) {
-  Value idx = add(mul(r, c32(v.rowStride)), mul(c, c32(v.colStride)));
-  return loadSmem(v.tile, idx);
+  return loadSmem(v.tile, viewIndex(v, r, c));
+}
+
+Value KernelBuilder::viewIndex(const TileView &v, Value r, Value c) {
+  if (v.tile.coreMatrix)
+    return v.transposed ? at(v.tile, c, r) : at(v.tile, r, c);
+  return add(mul(r, c32(v.rowStride)), mul(c, c32(v.colStride)));
 }
 
 Value KernelBuilder::at(const SmemTile &t, Value r, Value c) {
-  return add(mul(r, c32(t.ld)), c);
+  if (!t.coreMatrix)
+    return add(mul(r, c32(t.ld)), c);
+  // Block (r / 8, c / 8) of 64 elements, then (r % 8, c % 8) inside it
+  // (indices are non-negative: unsigned shifts and masks).
+  auto shr = [&](Value x, int64_t s) {
+    return arith::ShRUIOp::create(b, loc, x, c32(s)).getResult();
+  };
+  auto low3 = [&](Value x) {
+    return arith::AndIOp::create(b, loc, x, c32(7)).getResult();
+  };
+  Value block = add(mul(shr(r, 3), c32(t.cols / 8)), shr(c, 3));
+  Value inside = add(mul(low3(r), c32(8)), low3(c));
+  return add(mul(block, c32(64)), inside);
 }
 
 Value KernelBuilder::flatToPadded(const SmemTile &t, Value flat) {
-  if (t.ld == t.cols)
+  if (t.ld == t.cols && !t.coreMatrix)
     return flat;
   return at(t, div(flat, c32(t.cols)), rem(flat, c32(t.cols)));
 }

@@ -15,27 +15,41 @@
 
 namespace deltajit::nvidia {
 
-/// A row-major tile in shared memory: `rows x cols` elements of `elt`
-/// starting `offset` bytes into the kernel's dynamic shared memory, rows
-/// `ld` elements apart. 2-D tiles pad each row by 16 bytes so that the
-/// rows a tensor-core fragment gathers fall into different banks. A tile
-/// of a double buffer has its start chosen at run time: `dynamicOffset`
-/// (i32 bytes), when set, replaces `offset`.
+/// A tile in shared memory: `rows x cols` elements of `elt` starting
+/// `offset` bytes into the kernel's dynamic shared memory. Two layouts:
+/// - row-major, rows `ld` elements apart; 2-D tiles pad each row by 16 bytes
+///   so that the rows a tensor-core fragment gathers fall into different
+///   banks;
+/// - `coreMatrix` (16-bit tiles, rows and cols multiples of 8): 8 x 8 blocks
+///   of 128 contiguous bytes ("core matrices", the unit wgmma's shared
+///   memory descriptors address), the blocks row-major, row-major inside;
+///   `ld` is `cols` (no padding). Any 8 column-aligned neighbours of a row
+///   are 16 contiguous bytes in both layouts.
+/// A tile of a double buffer has its start chosen at run time:
+/// `dynamicOffset` (i32 bytes), when set, replaces `offset`.
 struct SmemTile {
   int64_t offset = 0;
   mlir::Value dynamicOffset;
   int64_t rows = 0, cols = 0, ld = 0;
   mlir::Type elt;
-  /// A tile of `rows x cols` (cols = 1 for vectors) with the padded `ld`.
-  static SmemTile make(int64_t rows, int64_t cols, mlir::Type elt);
+  bool coreMatrix = false;
+  /// A tile of `rows x cols` (cols = 1 for vectors) with the padded `ld`,
+  /// or in core matrices (`coreMatrix`: see canUseCoreMatrices).
+  static SmemTile make(int64_t rows, int64_t cols, mlir::Type elt,
+                       bool coreMatrix = false);
+  /// Whether a rows x cols tile of `elt` can be laid out in core matrices.
+  static bool canUseCoreMatrices(int64_t rows, int64_t cols, mlir::Type elt);
   int64_t bytes() const;
 };
 
-/// A strided view of a shared tile: element (r, c) lives at element index
-/// r * rowStride + c * colStride of the tile (a transpose swaps the strides).
+/// A view of a shared tile, possibly transposed: element (r, c) of the view
+/// is element (r, c) of the tile, or (c, r) when `transposed`. For
+/// row-major tiles it lives at element index r * rowStride + c * colStride
+/// (a transpose swaps the strides).
 struct TileView {
   SmemTile tile;
   int64_t rowStride = 0, colStride = 0;
+  bool transposed = false;
   static TileView of(const SmemTile &t, bool transposed = false);
 };
 
@@ -86,7 +100,11 @@ public:
   mlir::Value blockIdX();
   mlir::Value blockIdY();
   mlir::Value blockIdZ();
+  /// A block-wide barrier; with `asyncProxyFence`, preceded by
+  /// fence.proxy.async.shared::cta so that shared memory written before it
+  /// is visible to the async proxy (wgmma operand reads) after it.
   void barrier();
+  bool asyncProxyFence = false;
 
   // Memory.
   mlir::Value gep(mlir::Value base, mlir::Value index, mlir::Type elt);
@@ -113,8 +131,10 @@ public:
   void storeSmem(const SmemTile &t, mlir::Value index, mlir::Value v);
   /// Element (r, c) of a view (in the tile's element type).
   mlir::Value loadView(const TileView &v, mlir::Value r, mlir::Value c);
-  /// Index of element (r, c) of a tile (r * ld + c).
+  /// Index of element (r, c) of a tile (r * ld + c when row-major).
   mlir::Value at(const SmemTile &t, mlir::Value r, mlir::Value c);
+  /// Index (in the tile) of element (r, c) of a view.
+  mlir::Value viewIndex(const TileView &v, mlir::Value r, mlir::Value c);
   /// Index of the element with row-major number `flat` (r * cols + c).
   mlir::Value flatToPadded(const SmemTile &t, mlir::Value flat);
 

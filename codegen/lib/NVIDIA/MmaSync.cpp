@@ -36,7 +36,8 @@ int64_t columnBlock(int64_t m, int64_t n, int64_t numWarps) {
 
 /// True when fragments of `v` can be loaded with ldmatrix: a 16-bit tile of
 /// the input type, contiguous along one of its dimensions, rows 16-byte
-/// aligned (tiles are 16-byte aligned and padded; see SmemTile::make).
+/// aligned (tiles are 16-byte aligned and padded; see SmemTile::make; in
+/// core matrices every 8 aligned neighbours of a row are 16 bytes).
 bool ldmatrixable(const TileView &v, Type inputType) {
   const SmemTile &t = v.tile;
   return t.elt == inputType && (v.rowStride == 1 || v.colStride == 1) &&
@@ -230,9 +231,7 @@ private:
                                         const TileView &v, Value r, Value c,
                                         int64_t num, bool trans) {
     MLIRContext *ctx = kb.b.getContext();
-    Value idx =
-        kb.add(kb.mul(r, kb.c32(v.rowStride)), kb.mul(c, kb.c32(v.colStride)));
-    Value ptr = kb.smemPtr(v.tile, idx);
+    Value ptr = kb.smemPtr(v.tile, kb.viewIndex(v, r, c));
     Type i32 = kb.i32();
     Type resultType = num == 1 ? i32
                                : Type(LLVM::LLVMStructType::getLiteral(

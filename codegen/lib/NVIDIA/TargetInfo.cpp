@@ -37,7 +37,20 @@ std::optional<TargetInfo> TargetInfo::get(llvm::StringRef chip,
   return info;
 }
 
-std::unique_ptr<TensorCoreEmitter> TargetInfo::tensorCores() const {
-  // wgmma (sm_90a) is the next family; mma.sync runs on every target here.
-  return createMmaSyncEmitter();
+std::unique_ptr<TensorCoreEmitter>
+TargetInfo::tensorCores(llvm::StringRef family, std::string &error) const {
+  // "auto" stays mma.sync on every chip until wgmma measures faster (see
+  // docs/codegen.md).
+  if (family == "auto" || family == "mma.sync")
+    return createMmaSyncEmitter();
+  if (family == "wgmma") {
+    if (chip != "sm_90a") {
+      error = "tensor-core family 'wgmma' needs sm_90a, the target is " + chip;
+      return nullptr;
+    }
+    return createWgmmaEmitter();
+  }
+  error = "unknown tensor-core family '" + family.str() +
+          "' (expected auto, mma.sync or wgmma)";
+  return nullptr;
 }

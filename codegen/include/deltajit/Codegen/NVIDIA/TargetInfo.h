@@ -74,10 +74,20 @@ public:
   accumulate(KernelBuilder &kb, const TileProduct &p, mlir::Value warp,
              mlir::Value lane, int64_t numWarps,
              llvm::ArrayRef<mlir::Value> acc) const = 0;
+
+  /// Whether 16-bit tiles should be laid out in core matrices
+  /// (SmemTile::coreMatrix) for this family to read them.
+  virtual bool wantsCoreMatrixTiles() const { return false; }
+  /// Whether this family reads shared memory through the async proxy: then
+  /// every barrier is preceded by a proxy fence.
+  virtual bool readsThroughAsyncProxy() const { return false; }
 };
 
 /// mma.sync.aligned.m16n8k16 (sm_80 and later).
 std::unique_ptr<TensorCoreEmitter> createMmaSyncEmitter();
+/// wgmma.mma_async.m64nNk16 from shared-memory descriptors (sm_90a), with
+/// mma.sync for what it cannot take.
+std::unique_ptr<TensorCoreEmitter> createWgmmaEmitter();
 
 /// Facts about one NVIDIA target.
 struct TargetInfo {
@@ -91,8 +101,11 @@ struct TargetInfo {
   /// `error` set) otherwise.
   static std::optional<TargetInfo> get(llvm::StringRef chip,
                                        std::string &error);
-  /// The instruction family for tile products on this target.
-  std::unique_ptr<TensorCoreEmitter> tensorCores() const;
+  /// The instruction family for tile products on this target: `family` is
+  /// "auto" (the default for the chip), "mma.sync" or "wgmma" (sm_90a
+  /// only); nullptr (and `error` set) for an unknown or unavailable one.
+  std::unique_ptr<TensorCoreEmitter> tensorCores(llvm::StringRef family,
+                                                 std::string &error) const;
 };
 
 } // namespace deltajit::nvidia

@@ -1,0 +1,48 @@
+// The wgmma tensor-core family (convert-delta-to-nvvm tensor-cores=wgmma,
+// sm_90a): the chunk products run as wgmma.mma_async.m64nNk16 from shared-
+// memory descriptors; the register-resident state update stays mma.sync.
+// Three-phase lowering of dk = dv = 64, block_v 64, 8 warps (2 warpgroups:
+// each takes a 32-column half of a 64 x 64 product).
+// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3 tensor-cores=wgmma" | FileCheck %s
+// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3 tensor-cores=wgmma" -delta-kernels-to-ptx | FileCheck %s --check-prefix=BIN
+// RUN: not delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="chip=sm_80 tensor-cores=wgmma" 2>&1 | FileCheck %s --check-prefix=SM80
+// RUN: not delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="tensor-cores=tcgen05" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
+
+// CHECK: mma = "wgmma.m64nNk16"
+
+// Prepare: K K^T (both operands K-major: A row, B col), then T K and T V
+// (B = k or v tile, MN-major: B row), then Q K^T. Each product: fence,
+// four k16 steps (the first overwrites the accumulators), commit, wait.
+// Barriers are preceded by a proxy fence (shared stores -> async proxy).
+// CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare(
+// CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// CHECK-NEXT: gpu.barrier
+// CHECK: nvvm.wgmma.fence.aligned
+// CHECK-NEXT: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 32, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// CHECK-COUNT-3: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 32, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// CHECK-NEXT: nvvm.wgmma.commit.group.sync.aligned
+// CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK: nvvm.wgmma.mma_async {{.*}} D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <row>]
+// CHECK: nvvm.wgmma.mma_async {{.*}} D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <row>]
+// CHECK: nvvm.wgmma.mma_async {{.*}} D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: gpu.return
+
+// Scan: Vn = U - W Sb by wgmma; S' = S + K^T Vn by mma.sync on the
+// registers carried by the chunk loop.
+// CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_scan(
+// CHECK: scf.for {{.*}} iter_args
+// CHECK: nvvm.wgmma.mma_async {{.*}} D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <row>]
+// CHECK: nvvm.mma.sync
+// CHECK: gpu.return
+
+// BIN: gpu.binary @deltajit_kernels
+// SM80: tensor-core family 'wgmma' needs sm_90a, the target is sm_80
+// UNKNOWN: unknown tensor-core family 'tcgen05' (expected auto, mma.sync or wgmma)
+func.func @prefill(%q: tensor<2x?x4x64xbf16>, %v: tensor<2x?x4x64xbf16>, %b: tensor<2x?x4xbf16>)
+    -> tensor<2x?x4x64xbf16> {
+  %o, %f = delta.delta_rule %q, %q, %v, %b {use_qk_l2norm}
+      : tensor<2x?x4x64xbf16>, tensor<2x?x4x64xbf16>, tensor<2x?x4x64xbf16>, tensor<2x?x4xbf16>
+      -> tensor<2x?x4x64xbf16>, tensor<2x4x64x64xf32>
+  return %o : tensor<2x?x4x64xbf16>
+}
