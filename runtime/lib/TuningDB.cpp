@@ -449,6 +449,14 @@ std::optional<ConfigParts> parseConfig(const std::string &name) {
   return c;
 }
 
+/// Whether a config name is of the wgmma tensor-core family.
+bool isWgmma(const std::string &config) {
+  const std::string suffix = "_wgmma";
+  return config.size() >= suffix.size() &&
+         config.compare(config.size() - suffix.size(), suffix.size(), suffix) ==
+             0;
+}
+
 /// The scans (sequences x v-heads) and mean length of a forward bucket
 /// ("nh16_len16384", as forwardBucket() writes it).
 bool parseForwardBucket(const std::string &bucket, int64_t *scans,
@@ -505,8 +513,11 @@ std::optional<size_t> longSequenceChoice(const Manifest &m,
     const EntrySpec &e = m.entries[i];
     std::optional<ConfigParts> c =
         e.config ? parseConfig(*e.config) : std::nullopt;
+    // Same tensor-core family as the default (the rule was measured per
+    // family), epilogue fusion on.
     if (!c || c->kind != "split3" || *first.dv % c->blockV != 0 ||
-        e.config->find("_noepi") != std::string::npos)
+        e.config->find("_noepi") != std::string::npos ||
+        isWgmma(*e.config) != isWgmma(*first.config))
       continue;
     if (!best || better(*c, bestParts)) {
       best = i;

@@ -1,25 +1,30 @@
 // The wgmma tensor-core family (convert-delta-to-nvvm tensor-cores=wgmma,
 // sm_90a): the chunk products run as wgmma.mma_async.m64nNk16 from shared-
 // memory descriptors; the register-resident state update stays mma.sync.
-// Three-phase lowering of dk = dv = 64, block_v 64, 8 warps (2 warpgroups:
-// each takes a 32-column half of a 64 x 64 product).
+// Three-phase lowering of dk = dv = 64, block_v 64, 8 warps (2 warpgroups;
+// a 64 x 64 product is one m64n64 item, taken by the first warpgroup).
+// Operand tiles are 128-byte swizzled (64 bf16 columns per line): smaller
+// than the padded row-major tiles, 1024-byte aligned.
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3 tensor-cores=wgmma" | FileCheck %s
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3 tensor-cores=wgmma" -delta-kernels-to-ptx | FileCheck %s --check-prefix=BIN
 // RUN: not delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="chip=sm_80 tensor-cores=wgmma" 2>&1 | FileCheck %s --check-prefix=SM80
 // RUN: not delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="tensor-cores=tcgen05" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 
 // CHECK: mma = "wgmma.m64nNk16"
+// CHECK-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare"
+// CHECK-SAME: shared_bytes = 72960
 
 // Prepare: K K^T (both operands K-major: A row, B col), then T K and T V
 // (B = k or v tile, MN-major: B row), then Q K^T. Each product: fence,
-// four k16 steps (the first overwrites the accumulators), commit, wait.
+// four k16 steps (the first overwrites the accumulators; descriptors
+// computed between them), commit, wait.
 // Barriers are preceded by a proxy fence (shared stores -> async proxy).
 // CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare(
 // CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // CHECK-NEXT: gpu.barrier
 // CHECK: nvvm.wgmma.fence.aligned
-// CHECK-NEXT: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 32, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
-// CHECK-COUNT-3: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 32, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// CHECK-COUNT-3: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
 // CHECK-NEXT: nvvm.wgmma.commit.group.sync.aligned
 // CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK: nvvm.wgmma.mma_async {{.*}} D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <row>]

@@ -575,6 +575,17 @@ TEST(EntryChoice, LongSequencesTakeTheThreePhaseConfigByDefault) {
   // 16 scans: block_v 32 gives 128 programs.
   EXPECT_EQ(chooseEntry(wide, {0, 1, 2}, "nh16_len16384", in).index, 1u);
   EXPECT_EQ(chooseEntry(wide, {0, 1, 2}, "nh128_len512", in).index, 0u);
+  // Tensor-core families (a package tuned over mma=mma.sync,wgmma): the
+  // rule stays in the default's family (it was measured per family).
+  Manifest families = manifestOf(json::array(
+      {fwdEntry("bv64_w8_fused"), fwdEntry("bv16_w8_split3_wgmma"),
+       fwdEntry("bv32_w8_split3"), fwdEntry("bv64_w8_fused_wgmma")}));
+  in.db = nullptr;
+  expectChoice(families, {0, 1, 2, 3}, "nh16_len16384", 2, ChoiceSource::Rule);
+  Manifest wgmmaFirst = manifestOf(
+      json::array({fwdEntry("bv64_w8_fused_wgmma"), fwdEntry("bv32_w8_split3"),
+                   fwdEntry("bv16_w8_split3_wgmma")}));
+  expectChoice(wgmmaFirst, {0, 1, 2}, "nh16_len16384", 2, ChoiceSource::Rule);
   // Without GPU facts (tuning off) nothing is looked up or guessed.
   in.db = nullptr;
   in.gpu = nullptr;

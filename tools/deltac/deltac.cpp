@@ -159,9 +159,9 @@ cl::opt<std::string> tuneSpace(
              "  split     0 fused kernel, 1 prepare + scan kernels\n"
              "  phases    1 fused, 2 split, 3 split3 (not with split)\n"
              "  epilogue  epilogue fusion (0, 1)\n"
-             "  mma       tensor-core family (mma.sync)\n"
+             "  mma       tensor-core family (mma.sync, wgmma: sm_90a)\n"
              "Entries get \"config\": bv<N>_w<N>_<fused|split|split3>\n"
-             "[_s<stages>][_noepi]"),
+             "[_s<stages>][_noepi][_wgmma]"),
     cl::value_desc("spec"), cl::cat(deltacCategory));
 
 cl::opt<std::string> tuningDb(
@@ -250,7 +250,7 @@ OwningOpRef<ModuleOp> lowerVariant(MLIRContext &context, ModuleOp op,
   lower.decodeBlockV = decodeBlockV;
   lower.stateInRegisters = stateInRegisters;
   lower.doubleBuffer = doubleBuffer;
-  lower.tensorCores = tensorCores;
+  lower.tensorCores = config.mma;
   pm.addPass(deltajit::createConvertDeltaToNVVM(lower));
   if (failed(pm.run(*variant))) {
     why = diagnostics.empty() ? "the lowering failed" : diagnostics;
@@ -413,6 +413,9 @@ int run() {
   defaultConfig.warps = warps;
   defaultConfig.phases = phases > 1 ? int64_t(phases) : splitKernels ? 2 : 1;
   defaultConfig.epilogueFusion = epilogueFusion;
+  // "auto" is mma.sync on every chip today (TargetInfo::tensorCores).
+  defaultConfig.mma = tensorCores == "auto" ? std::string("mma.sync")
+                                            : std::string(tensorCores);
   std::vector<tune::TileConfig> configs{defaultConfig};
   bool longSequence = *target == Stage::Package && tuneSpace.empty() &&
                       tuningDb.empty() && longSequenceKernels &&

@@ -214,7 +214,8 @@ private:
         l.end = std::max(l.end, end);
   }
 
-  int64_t place(int64_t bytes, int64_t def, int64_t end) {
+  int64_t place(int64_t bytes, int64_t def, int64_t end,
+                int64_t align = kSmemAlign) {
     SmallVector<std::pair<int64_t, int64_t>> busy;
     for (const Live &l : live)
       if (l.end >= def)
@@ -224,7 +225,7 @@ private:
     for (auto [lo, hi] : busy) {
       if (offset + bytes <= lo)
         break;
-      offset = std::max<int64_t>(offset, llvm::alignTo(hi, kSmemAlign));
+      offset = std::max<int64_t>(offset, llvm::alignTo(hi, align));
     }
     live.push_back({offset, bytes, end, Value()});
     total = std::max(total, offset + bytes);
@@ -239,7 +240,7 @@ private:
     SmemTile t = SmemTile::make(
         rows, cols, elt,
         coreMatrixTiles && SmemTile::canUseCoreMatrices(rows, cols, elt));
-    t.offset = place(t.bytes(), def, end);
+    t.offset = place(t.bytes(), def, end, std::max(kSmemAlign, t.alignment()));
     live.back().owner = v;
     tiles[v] = t;
   }
@@ -1013,8 +1014,8 @@ private:
     stagedValues = staged;
     for (Value value : staged) {
       SmemTile t = plan.tile(value);
-      t.offset = offset;
-      offset = llvm::alignTo(offset + t.bytes(), kSmemAlign);
+      t.offset = llvm::alignTo(offset, std::max(kSmemAlign, t.alignment()));
+      offset = llvm::alignTo(t.offset + t.bytes(), kSmemAlign);
       staging[value] = t;
     }
     if (offset > target.maxSharedBytes) {
@@ -1906,7 +1907,7 @@ struct ConvertDeltaToNVVMPass
       return;
 
     OpBuilder b(module.getContext());
-    gpu::GPUModuleOp kernels = getOrCreateKernelModule(b, module, *target);
+    gpu::GPUModuleOp kernels = getOrCreateKernelModule(b, module, *target, *tc);
     for (Operation *op : work) {
       LogicalResult result =
           TypeSwitch<Operation *, LogicalResult>(op)
@@ -1922,7 +1923,8 @@ struct ConvertDeltaToNVVMPass
   }
 
   gpu::GPUModuleOp getOrCreateKernelModule(OpBuilder &b, ModuleOp module,
-                                           const TargetInfo &target) {
+                                           const TargetInfo &target,
+                                           const TensorCoreEmitter &tc) {
     MLIRContext *ctx = module.getContext();
     module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                     UnitAttr::get(ctx));
@@ -1935,11 +1937,14 @@ struct ConvertDeltaToNVVMPass
     auto mod = gpu::GPUModuleOp::create(b, module.getLoc(), kKernelModule,
                                         b.getArrayAttr({nvvmTarget}));
     b.setInsertionPointToStart(mod.getBody());
-    // `.extern .shared .align 16 .b8 dj_smem[]`: the dynamic shared memory.
+    // `.extern .shared .align 16 .b8 dj_smem[]`: the dynamic shared memory
+    // (1024-byte aligned for swizzled tiles: their XOR pattern is taken
+    // from address bits).
+    int64_t align = tc.wantsCoreMatrixTiles() ? 1024 : kSmemAlign;
     LLVM::GlobalOp::create(
         b, module.getLoc(), LLVM::LLVMArrayType::get(b.getI8Type(), 0),
         /*isConstant=*/false, LLVM::Linkage::External, kSmemSymbol, Attribute(),
-        /*alignment=*/kSmemAlign, /*addrSpace=*/3);
+        /*alignment=*/align, /*addrSpace=*/3);
     return mod;
   }
 

@@ -10,6 +10,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "llvm/Support/MathExtras.h"
 
 using namespace mlir;
 using namespace deltajit::nvidia;
@@ -24,6 +25,12 @@ SmemTile SmemTile::make(int64_t rows, int64_t cols, Type elt, bool coreMatrix) {
          "core-matrix tiles are 16-bit, rows and cols multiples of 8");
   int64_t eltBytes = elt.getIntOrFloatBitWidth() / 8;
   t.ld = cols > 1 && !coreMatrix ? cols + 16 / eltBytes : cols;
+  if (coreMatrix) {
+    int64_t lineBytes = cols * eltBytes;
+    t.swizzle = lineBytes % 128 == 0                 ? 128
+                : lineBytes == 64 || lineBytes == 32 ? lineBytes
+                                                     : 0;
+  }
   return t;
 }
 
@@ -35,6 +42,8 @@ bool SmemTile::canUseCoreMatrices(int64_t rows, int64_t cols, Type elt) {
 int64_t SmemTile::bytes() const {
   return rows * ld * int64_t(elt.getIntOrFloatBitWidth() / 8);
 }
+
+int64_t SmemTile::alignment() const { return swizzle ? 1024 : 16; }
 
 TileView TileView::of(const SmemTile &t, bool transposed) {
   TileView v;
@@ -233,16 +242,28 @@ Value KernelBuilder::viewIndex(const TileView &v, Value r, Value c) {
 Value KernelBuilder::at(const SmemTile &t, Value r, Value c) {
   if (!t.coreMatrix)
     return add(mul(r, c32(t.ld)), c);
-  // Block (r / 8, c / 8) of 64 elements, then (r % 8, c % 8) inside it
-  // (indices are non-negative: unsigned shifts and masks).
+  // Indices are non-negative: unsigned shifts and masks.
   auto shr = [&](Value x, int64_t s) {
-    return arith::ShRUIOp::create(b, loc, x, c32(s)).getResult();
+    return s ? arith::ShRUIOp::create(b, loc, x, c32(s)).getResult() : x;
   };
-  auto low3 = [&](Value x) {
-    return arith::AndIOp::create(b, loc, x, c32(7)).getResult();
+  auto low = [&](Value x, int64_t mask) {
+    return arith::AndIOp::create(b, loc, x, c32(mask)).getResult();
   };
+  if (t.swizzle) {
+    // Panel c / e (e = swizzle / 2 columns), line r, 16-byte chunk
+    // (c % e) / 8 XOR the line's 128-byte row within its 1024-byte period.
+    int64_t e = t.swizzle / 2, chunks = t.swizzle / 16;
+    int64_t lineShift = llvm::Log2_64(128 / t.swizzle);
+    Value panel = shr(c, llvm::Log2_64(e));
+    Value chunk = low(shr(c, 3), chunks - 1);
+    Value phase = low(shr(r, lineShift), chunks - 1);
+    chunk = arith::XOrIOp::create(b, loc, chunk, phase);
+    Value line = add(mul(panel, c32(t.rows)), r);
+    return add(add(mul(line, c32(e)), mul(chunk, c32(8))), low(c, 7));
+  }
+  // Block (r / 8, c / 8) of 64 elements, then (r % 8, c % 8) inside it.
   Value block = add(mul(shr(r, 3), c32(t.cols / 8)), shr(c, 3));
-  Value inside = add(mul(low3(r), c32(8)), low3(c));
+  Value inside = add(mul(low(r, 7), c32(8)), low(c, 7));
   return add(mul(block, c32(64)), inside);
 }
 

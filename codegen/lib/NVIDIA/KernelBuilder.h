@@ -20,26 +20,35 @@ namespace deltajit::nvidia {
 /// - row-major, rows `ld` elements apart; 2-D tiles pad each row by 16 bytes
 ///   so that the rows a tensor-core fragment gathers fall into different
 ///   banks;
-/// - `coreMatrix` (16-bit tiles, rows and cols multiples of 8): 8 x 8 blocks
-///   of 128 contiguous bytes ("core matrices", the unit wgmma's shared
-///   memory descriptors address), the blocks row-major, row-major inside;
-///   `ld` is `cols` (no padding). Any 8 column-aligned neighbours of a row
-///   are 16 contiguous bytes in both layouts.
-/// A tile of a double buffer has its start chosen at run time:
-/// `dynamicOffset` (i32 bytes), when set, replaces `offset`.
+/// - `coreMatrix` (16-bit tiles, rows and cols multiples of 8; `ld` is
+///   `cols`): one of wgmma's canonical shared-memory layouts. With
+///   `swizzle` = 128, 64 or 32, the tile is a row of panels of swizzle / 2
+///   columns, each panel `rows` lines of `swizzle` bytes whose 16-byte
+///   chunks are permuted by XOR with the line's position in its 1024-byte
+///   period (PTX's 128B/64B/32B swizzle: distinct banks for 8 rows of one
+///   chunk and for 8 chunks of one row); the tile starts 1024-byte
+///   aligned. With swizzle 0 (no swizzle), 8 x 8 blocks of 128 contiguous
+///   bytes ("core matrices"), blocks row-major.
+/// In every layout any 8 column-aligned neighbours of a row are 16
+/// contiguous bytes. A tile of a double buffer has its start chosen at run
+/// time: `dynamicOffset` (i32 bytes), when set, replaces `offset`.
 struct SmemTile {
   int64_t offset = 0;
   mlir::Value dynamicOffset;
   int64_t rows = 0, cols = 0, ld = 0;
   mlir::Type elt;
   bool coreMatrix = false;
+  int64_t swizzle = 0; ///< bytes per swizzled line (coreMatrix only)
   /// A tile of `rows x cols` (cols = 1 for vectors) with the padded `ld`,
-  /// or in core matrices (`coreMatrix`: see canUseCoreMatrices).
+  /// or in a canonical wgmma layout (`coreMatrix`: see canUseCoreMatrices;
+  /// swizzled as widely as `cols` allows).
   static SmemTile make(int64_t rows, int64_t cols, mlir::Type elt,
                        bool coreMatrix = false);
   /// Whether a rows x cols tile of `elt` can be laid out in core matrices.
   static bool canUseCoreMatrices(int64_t rows, int64_t cols, mlir::Type elt);
   int64_t bytes() const;
+  /// The alignment its start needs (swizzled tiles: 1024 bytes).
+  int64_t alignment() const;
 };
 
 /// A view of a shared tile, possibly transposed: element (r, c) of the view

@@ -5,8 +5,9 @@
 // wgmma.mma_async.m64nNk16 (bf16/f16 inputs, f32 accumulators), both
 // operands read by the tensor cores straight from shared memory through
 // 64-bit matrix descriptors (no ldmatrix, no operand registers). Operand
-// tiles are laid out in core matrices (SmemTile::coreMatrix, no swizzle);
-// a transposed view is the MN-major form of the same descriptor. Products
+// tiles are in wgmma's canonical layouts (SmemTile::coreMatrix: 128/64/32-
+// byte swizzled panels, or plain core matrices); a transposed view is the
+// MN-major form of the same descriptor. Products
 // wgmma cannot take (f32 operands, m not a multiple of 64, warps not whole
 // warpgroups) and the register-resident accumulators of the recurrent
 // state go to mma.sync.
@@ -52,13 +53,14 @@ public:
     if (!usesWgmma(p, numWarps))
       return fallback->emit(kb, p, warp, lane, numWarps);
     int64_t groups = numWarps / kWarpgroupWarps;
+    // Column blocks of up to 128 (64 accumulators per thread), starting on
+    // swizzle panels; warpgroups take (64-row block, column block) items
+    // in turn. One warpgroup drives all four tensor cores of the SM, so a
+    // product with fewer items than warpgroups leaves the others waiting
+    // at the next barrier rather than splitting N into narrower, less
+    // efficient instructions.
+    int64_t cb = std::min(p.n, kMaxColumnBlock);
     int64_t mBlocks = p.m / kWgM;
-    // The widest column block (a multiple of 8 dividing n) that still
-    // gives every warpgroup an item.
-    int64_t cb = p.n;
-    while (cb > kMaxColumnBlock ||
-           (mBlocks * (p.n / cb) < groups && cb % 16 == 0))
-      cb /= 2;
     int64_t nBlocks = p.n / cb, items = mBlocks * nBlocks;
     Value group = kb.div(warp, kb.c32(kWarpgroupWarps));
     Value warpInGroup = kb.rem(warp, kb.c32(kWarpgroupWarps));
@@ -76,15 +78,15 @@ public:
       // A is m x k: the tile is m x k (K-major) or, transposed, k x m
       // (MN-major). B is k x n: the tile is k x n (MN-major) or,
       // transposed, n x k (K-major).
-      Operand a = operand(kb, *p.a, m0, /*kMajor=*/!p.a->transposed);
-      Operand b = operand(kb, *p.b, n0, /*kMajor=*/p.b->transposed);
+      Operand a{*p.a, m0, /*kMajor=*/!p.a->transposed};
+      Operand b{*p.b, n0, /*kMajor=*/p.b->transposed};
       Value acc = LLVM::UndefOp::create(kb.b, kb.loc, accType);
       NVVM::WgmmaFenceAlignedOp::create(kb.b, kb.loc);
       for (int64_t k0 = 0; k0 < p.k; k0 += kWgK) {
         acc = NVVM::WgmmaMmaAsyncOp::create(
-            kb.b, kb.loc, accType, acc, a.at(kb, k0), b.at(kb, k0),
-            NVVM::MMAShapeAttr::get(ctx, kWgM, cb, kWgK), type, type,
-            NVVM::WGMMATypes::f32,
+            kb.b, kb.loc, accType, acc, a.descriptor(kb, k0),
+            b.descriptor(kb, k0), NVVM::MMAShapeAttr::get(ctx, kWgM, cb, kWgK),
+            type, type, NVVM::WGMMATypes::f32,
             k0 == 0 ? NVVM::WGMMAScaleOut::zero : NVVM::WGMMAScaleOut::one,
             NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one,
             a.kMajor ? NVVM::MMALayout::row : NVVM::MMALayout::col,
@@ -130,50 +132,56 @@ private:
   bool usesWgmma(const TileProduct &p, int64_t numWarps) const {
     return numWarps % kWarpgroupWarps == 0 && p.m % kWgM == 0 &&
            p.k % kWgK == 0 && p.n % 8 == 0 &&
+           (p.n <= kMaxColumnBlock || p.n % kMaxColumnBlock == 0) &&
            descriptorReadable(*p.a, p.inputType) &&
            descriptorReadable(*p.b, p.inputType);
   }
 
-  /// The descriptor of one operand for the item whose rows (A) or columns
-  /// (B) start at `mn0`, advanced along K by `at`.
+  /// One operand of an item: view `v` read from row (A) or column (B)
+  /// `mn0` on, K-major (K along the tile's columns) or MN-major (K along
+  /// its rows).
   struct Operand {
-    Value base; ///< descriptor of K offset 0 (i64)
+    const TileView &v;
+    Value mn0;
     bool kMajor;
-    int64_t kStepBytes; ///< bytes between core matrices along K
-    Value at(KernelBuilder &kb, int64_t k0) const {
-      int64_t units = (k0 / 8) * kStepBytes / 16;
-      return units ? arith::AddIOp::create(kb.b, kb.loc, base, kb.c64(units))
-                         .getResult()
-                   : base;
+
+    /// The matrix descriptor (PTX ISA, "Matrix Descriptor Format") of the
+    /// k16 step at `k0`: start address, leading and stride byte offsets in
+    /// 16-byte units (bits 0-13, 16-29, 32-45), swizzle mode (bits 62-63:
+    /// 1 = 128B, 2 = 64B, 3 = 32B). The start is the element at (mn0, k0)
+    /// (K-major) or (k0, mn0) (MN-major); mn0 and k0 are multiples of 8 and
+    /// mn0 starts a panel, where swizzled and plain addresses agree.
+    Value descriptor(KernelBuilder &kb, int64_t k0) const {
+      const SmemTile &t = v.tile;
+      Value k = kb.c32(k0);
+      Value first = kMajor ? kb.at(t, mn0, k) : kb.at(t, k, mn0);
+      Value addr = LLVM::PtrToIntOp::create(kb.b, kb.loc, kb.i64(),
+                                            kb.smemPtr(t, first));
+      int64_t lead, stride, mode = 0;
+      if (t.swizzle) {
+        // Lines of `swizzle` bytes, 8-line groups 8 * swizzle apart; along
+        // MN, panels rows * swizzle apart (K-major: K stays in a line,
+        // the leading offset is unused).
+        stride = 8 * t.swizzle;
+        lead = kMajor ? 16 : t.rows * t.swizzle;
+        mode = t.swizzle == 128 ? 1 : t.swizzle == 64 ? 2 : 3;
+      } else {
+        // Core matrices: the block right of one is 128 bytes on, the one
+        // below cols / 8 blocks on; leading = along K, stride = along MN.
+        int64_t right = kCoreMatrixBytes,
+                below = (t.cols / 8) * kCoreMatrixBytes;
+        lead = kMajor ? right : below;
+        stride = kMajor ? below : right;
+      }
+      Value start = arith::AndIOp::create(
+          kb.b, kb.loc,
+          arith::ShRUIOp::create(kb.b, kb.loc, addr, kb.c64(4)).getResult(),
+          kb.c64(0x3fff));
+      uint64_t fields = (uint64_t(lead / 16) << 16) |
+                        (uint64_t(stride / 16) << 32) | (uint64_t(mode) << 62);
+      return arith::OrIOp::create(kb.b, kb.loc, start, kb.c64(int64_t(fields)));
     }
   };
-
-  /// No-swizzle descriptors (PTX ISA, "Matrix Descriptor Format"): start
-  /// address, leading byte offset (between core matrices neighbouring
-  /// along K) and stride byte offset (along M or N), each in 16-byte units
-  /// in bits 0-13, 16-29 and 32-45. In a core-matrix tile the block right
-  /// of a block is 128 bytes on, the one below cols / 8 blocks on.
-  static Operand operand(KernelBuilder &kb, const TileView &v, Value mn0,
-                         bool kMajor) {
-    const SmemTile &t = v.tile;
-    int64_t right = kCoreMatrixBytes, below = (t.cols / 8) * kCoreMatrixBytes;
-    // K runs along the tile's columns when K-major, else along its rows.
-    Operand op;
-    op.kMajor = kMajor;
-    op.kStepBytes = kMajor ? right : below;
-    int64_t stride = kMajor ? below : right;
-    Value first = kMajor ? kb.at(t, mn0, kb.c32(0)) : kb.at(t, kb.c32(0), mn0);
-    Value ptr = kb.smemPtr(t, first);
-    Value addr = LLVM::PtrToIntOp::create(kb.b, kb.loc, kb.i64(), ptr);
-    auto c64 = [&](int64_t x) { return kb.c64(x); };
-    Value start = arith::AndIOp::create(
-        kb.b, kb.loc,
-        arith::ShRUIOp::create(kb.b, kb.loc, addr, c64(4)).getResult(),
-        c64(0x3fff));
-    int64_t fields = ((op.kStepBytes / 16) << 16) | ((stride / 16) << 32);
-    op.base = arith::OrIOp::create(kb.b, kb.loc, start, c64(fields));
-    return op;
-  }
 
   std::unique_ptr<TensorCoreEmitter> fallback = createMmaSyncEmitter();
 };
