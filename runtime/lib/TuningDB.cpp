@@ -449,12 +449,16 @@ std::optional<ConfigParts> parseConfig(const std::string &name) {
   return c;
 }
 
-/// Whether a config name is of the wgmma tensor-core family.
-bool isWgmma(const std::string &config) {
-  const std::string suffix = "_wgmma";
-  return config.size() >= suffix.size() &&
-         config.compare(config.size() - suffix.size(), suffix.size(), suffix) ==
-             0;
+/// The tensor-core family tag of a config name: "_wgmma", "_mmasync" or ""
+/// (auto; docs/tuning.md).
+std::string familyTag(const std::string &config) {
+  for (const char *tag : {"_wgmma", "_mmasync"}) {
+    std::string t = tag;
+    if (config.size() >= t.size() &&
+        config.compare(config.size() - t.size(), t.size(), t) == 0)
+      return t;
+  }
+  return "";
 }
 
 /// The scans (sequences x v-heads) and mean length of a forward bucket
@@ -517,7 +521,7 @@ std::optional<size_t> longSequenceChoice(const Manifest &m,
     // family), epilogue fusion on.
     if (!c || c->kind != "split3" || *first.dv % c->blockV != 0 ||
         e.config->find("_noepi") != std::string::npos ||
-        isWgmma(*e.config) != isWgmma(*first.config))
+        familyTag(*e.config) != familyTag(*first.config))
       continue;
     if (!best || better(*c, bestParts)) {
       best = i;

@@ -19,7 +19,9 @@
 // CHECK-SAME: grid = ["1", "N * HV", "1"]
 // CHECK-SAME: params = {{\[}}["q", "ptr"], ["k", "ptr"], ["v", "ptr"], ["beta", "ptr"], ["o", "ptr"], ["state_in", "ptr"], ["state_out", "ptr"], ["H", "i32"], ["HV", "i32"], ["scale", "f32"]]
 // CHECK: gpu.module @deltajit_kernels [#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">]
-// CHECK: llvm.mlir.global external @dj_smem() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<0 x i8>
+// 1024-byte aligned on sm_90a: the default tensor-core family (auto) may
+// give three-phase kernels wgmma's swizzled tiles.
+// CHECK: llvm.mlir.global external @dj_smem() {addr_space = 3 : i32, alignment = 1024 : i64} : !llvm.array<0 x i8>
 // CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2(%{{.*}}: !llvm.ptr<1>, {{.*}}: i32, %{{.*}}: f32) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
 // The first chunk's q, k, v are prefetched before the chunk loop; each
 // chunk waits for its own and prefetches the next one's.

@@ -2,10 +2,12 @@
 // (convert-delta-to-nvvm state-in-registers / double-buffer, both on by
 // default), on the three-phase scan of dk = dv = 64, block_v = 32, 8 warps:
 // the 64 x 32 f32 state is 8 mma.sync accumulators per thread (4 row strips
-// x 2 column blocks of 16 = 8 warp items), carried by the chunk loop.
-// RUN: delta-opt %s -delta-chunk-tile="block-v=32" -convert-delta-to-nvvm="phases=3" | FileCheck %s
-// RUN: delta-opt %s -delta-chunk-tile="block-v=32" -convert-delta-to-nvvm="phases=3 state-in-registers=0 double-buffer=0" | FileCheck %s --check-prefix=OFF
-// RUN: delta-opt %s -delta-chunk-tile="block-v=32" -convert-delta-to-nvvm="phases=3" -delta-kernels-to-ptx | FileCheck %s --check-prefix=BIN
+// x 2 column blocks of 16 = 8 warp items), carried by the chunk loop. The
+// mma.sync family throughout (auto would give this scan's other products
+// wgmma: test/codegen/wgmma.mlir).
+// RUN: delta-opt %s -delta-chunk-tile="block-v=32" -convert-delta-to-nvvm="phases=3 tensor-cores=mma.sync" | FileCheck %s
+// RUN: delta-opt %s -delta-chunk-tile="block-v=32" -convert-delta-to-nvvm="phases=3 tensor-cores=mma.sync state-in-registers=0 double-buffer=0" | FileCheck %s --check-prefix=OFF
+// RUN: delta-opt %s -delta-chunk-tile="block-v=32" -convert-delta-to-nvvm="phases=3 tensor-cores=mma.sync" -delta-kernels-to-ptx | FileCheck %s --check-prefix=BIN
 
 // No f32 state tile: 9216 bytes (64 rows x (32 + 4) f32) less shared memory.
 // CHECK: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_p3_scan"

@@ -1,13 +1,22 @@
 // The wgmma tensor-core family (convert-delta-to-nvvm tensor-cores=wgmma,
 // sm_90a): the chunk products run as wgmma.mma_async.m64nNk16 from shared-
 // memory descriptors; the register-resident state update stays mma.sync.
-// Three-phase lowering of dk = dv = 64, block_v 64, 8 warps (2 warpgroups;
-// a 64 x 64 product is one m64n64 item, taken by the first warpgroup).
+// Three-phase lowering of dk = dv = 64, block_v 64, 8 warps (2 warpgroups):
+// a 64 x 64 product whose B is K-major (K K^T, Q K^T) is split into two
+// m64n32 items, one per warpgroup; one whose B is MN-major (T K, T V) stays
+// one m64n64 item (a column block must start on a 64-column swizzle panel).
 // Operand tiles are 128-byte swizzled (64 bf16 columns per line): smaller
 // than the padded row-major tiles, 1024-byte aligned.
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3 tensor-cores=wgmma" | FileCheck %s
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3 tensor-cores=wgmma" -delta-kernels-to-ptx | FileCheck %s --check-prefix=BIN
 // RUN: not delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="chip=sm_80 tensor-cores=wgmma" 2>&1 | FileCheck %s --check-prefix=SM80
+// The default family (auto) picks per kernel: wgmma for the three-phase
+// kernels from block_v 32 on (sm_90a), mma.sync for block_v 16, for the
+// fused kernel and on sm_80.
+// RUN: delta-opt %s -delta-chunk-tile="block-v=32" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=AUTO32
+// RUN: delta-opt %s -delta-chunk-tile="block-v=16" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=AUTOMMA
+// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm | FileCheck %s --check-prefix=AUTOMMA
+// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="chip=sm_80 phases=3" | FileCheck %s --check-prefix=AUTOMMA
 // RUN: not delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="tensor-cores=tcgen05" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 
 // CHECK: mma = "wgmma.m64nNk16"
@@ -23,13 +32,13 @@
 // CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // CHECK-NEXT: gpu.barrier
 // CHECK: nvvm.wgmma.fence.aligned
-// CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
-// CHECK-COUNT-3: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 32, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// CHECK-COUNT-3: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 32, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
 // CHECK-NEXT: nvvm.wgmma.commit.group.sync.aligned
 // CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
-// CHECK: nvvm.wgmma.mma_async {{.*}} D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <row>]
-// CHECK: nvvm.wgmma.mma_async {{.*}} D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <row>]
-// CHECK: nvvm.wgmma.mma_async {{.*}} D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <row>]
+// CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <row>]
+// CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 32, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
 // CHECK-NOT: nvvm.mma.sync
 // CHECK: gpu.return
 
@@ -40,6 +49,16 @@
 // CHECK: nvvm.wgmma.mma_async {{.*}} D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <row>]
 // CHECK: nvvm.mma.sync
 // CHECK: gpu.return
+
+// AUTO32: mma = "wgmma.m64nNk16"
+// AUTO32: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_p3_prepare(
+// AUTO32: nvvm.wgmma.mma_async
+// AUTO32: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_p3_scan(
+// AUTO32: nvvm.wgmma.mma_async
+// AUTO32: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_p3_output(
+// AUTO32: nvvm.wgmma.mma_async
+// AUTOMMA: mma = "mma.sync.m16n8k16"
+// AUTOMMA-NOT: wgmma
 
 // BIN: gpu.binary @deltajit_kernels
 // SM80: tensor-core family 'wgmma' needs sm_90a, the target is sm_80

@@ -126,6 +126,8 @@ std::string TileConfig::name() const {
     n += "_noepi";
   if (mma == "wgmma")
     n += "_wgmma";
+  else if (mma == "mma.sync")
+    n += "_mmasync";
   return n;
 }
 
@@ -135,9 +137,9 @@ std::optional<TileConfig> TileConfig::fromName(llvm::StringRef name,
   name.split(parts, '_');
   TileConfig c;
   auto bad = [&](const std::string &why) -> std::optional<TileConfig> {
-    error =
-        "'" + name.str() + "' is not a config name (" + why +
-        "; expected bv<N>_w<N>_<fused|split|split3>[_s<N>][_noepi][_wgmma])";
+    error = "'" + name.str() + "' is not a config name (" + why +
+            "; expected "
+            "bv<N>_w<N>_<fused|split|split3>[_s<N>][_noepi][_wgmma|_mmasync])";
     return std::nullopt;
   };
   if (parts.size() < 3)
@@ -168,8 +170,8 @@ std::optional<TileConfig> TileConfig::fromName(llvm::StringRef name,
   for (llvm::StringRef p : llvm::ArrayRef(parts).drop_front(3)) {
     if (p == "noepi" && c.epilogueFusion) {
       c.epilogueFusion = false;
-    } else if (p == "wgmma" && c.mma == "mma.sync") {
-      c.mma = "wgmma";
+    } else if ((p == "wgmma" || p == "mmasync") && c.mma == "auto") {
+      c.mma = p == "wgmma" ? "wgmma" : "mma.sync";
     } else if (auto s = number(p, "s"); s && c.stages == 1 && *s != 1) {
       c.stages = *s;
     } else {
@@ -186,8 +188,8 @@ const char *const kTuneSpaceGrammar =
     "KEY: block-v (value columns per program: integers), warps (1, 2, 4,\n"
     "8), stages (integers >= 1), split (0 fused, 1 prepare + scan),\n"
     "phases (1 fused, 2 split, 3 split3: prepare + state scan + output),\n"
-    "epilogue (epilogue fusion: 0, 1), mma (mma.sync, wgmma: sm_90a).\n"
-    "A key left out"
+    "epilogue (epilogue fusion: 0, 1), mma (tensor-core family: auto,\n"
+    "mma.sync, wgmma: sm_90a). A key left out"
     "keeps the value of the other flags (--block-v, --warps, ...).";
 
 bool parseTuneSpace(llvm::StringRef spec, const TileConfig &defaults,
@@ -278,9 +280,10 @@ bool parseTuneSpace(llvm::StringRef spec, const TileConfig &defaults,
     } else if (key == "mma") {
       mma.clear();
       for (llvm::StringRef v : values) {
-        if (v.trim() != "mma.sync" && v.trim() != "wgmma") {
+        if (v.trim() != "auto" && v.trim() != "mma.sync" &&
+            v.trim() != "wgmma") {
           error = "'mma': bad value '" + v.trim().str() +
-                  "' (allowed: mma.sync, wgmma)";
+                  "' (allowed: auto, mma.sync, wgmma)";
           return false;
         }
         if (!llvm::is_contained(mma, v.trim().str()))

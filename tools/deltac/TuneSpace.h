@@ -38,12 +38,12 @@ struct TileConfig {
   int64_t stages = 1;
   int64_t phases = 1; ///< 1 fused, 2 split (prepare + scan), 3 split3
   bool epilogueFusion = true;
-  std::string mma = "mma.sync"; ///< tensor-core family: mma.sync | wgmma
+  std::string mma = "auto"; ///< tensor-core family: auto | mma.sync | wgmma
 
   /// The stable name recorded as the manifest entries' "config":
   /// "bv<block_v>_w<warps>_<fused|split|split3>", then "_s<stages>" when
-  /// stages != 1, "_noepi" without epilogue fusion and "_wgmma" for the
-  /// wgmma tensor-core family.
+  /// stages != 1, "_noepi" without epilogue fusion, and "_wgmma" or
+  /// "_mmasync" for a tensor-core family other than auto.
   std::string name() const;
   /// Parses name() back; nullopt with `error` set when it is not one.
   static std::optional<TileConfig> fromName(llvm::StringRef name,

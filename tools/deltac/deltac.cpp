@@ -128,9 +128,10 @@ cl::opt<bool> stateInRegisters(
 cl::opt<std::string> tensorCores(
     "tensor-cores",
     cl::desc("Tensor-core instruction family of the chunk products: auto "
-             "(the chip's default: mma.sync), mma.sync, or wgmma (sm_90a: "
-             "warpgroup MMA from shared-memory descriptors; experimental, "
-             "see docs/codegen.md)"),
+             "(per kernel, as measured: on sm_90a wgmma for the three-phase "
+             "kernels at block_v >= 32, mma.sync elsewhere), mma.sync, or "
+             "wgmma (sm_90a: warpgroup MMA from shared-memory descriptors; "
+             "docs/codegen.md)"),
     cl::value_desc("family"), cl::init("auto"), cl::cat(deltacCategory));
 
 cl::opt<bool> doubleBuffer(
@@ -159,9 +160,9 @@ cl::opt<std::string> tuneSpace(
              "  split     0 fused kernel, 1 prepare + scan kernels\n"
              "  phases    1 fused, 2 split, 3 split3 (not with split)\n"
              "  epilogue  epilogue fusion (0, 1)\n"
-             "  mma       tensor-core family (mma.sync, wgmma: sm_90a)\n"
+             "  mma       tensor-core family (auto, mma.sync, wgmma)\n"
              "Entries get \"config\": bv<N>_w<N>_<fused|split|split3>\n"
-             "[_s<stages>][_noepi][_wgmma]"),
+             "[_s<stages>][_noepi][_wgmma|_mmasync]"),
     cl::value_desc("spec"), cl::cat(deltacCategory));
 
 cl::opt<std::string> tuningDb(
@@ -413,9 +414,7 @@ int run() {
   defaultConfig.warps = warps;
   defaultConfig.phases = phases > 1 ? int64_t(phases) : splitKernels ? 2 : 1;
   defaultConfig.epilogueFusion = epilogueFusion;
-  // "auto" is mma.sync on every chip today (TargetInfo::tensorCores).
-  defaultConfig.mma = tensorCores == "auto" ? std::string("mma.sync")
-                                            : std::string(tensorCores);
+  defaultConfig.mma = tensorCores;
   std::vector<tune::TileConfig> configs{defaultConfig};
   bool longSequence = *target == Stage::Package && tuneSpace.empty() &&
                       tuningDb.empty() && longSequenceKernels &&

@@ -22,6 +22,9 @@
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <map>
+#include <memory>
+
 namespace deltajit {
 #define GEN_PASS_DEF_CONVERTDELTATONVVM
 #include "deltajit/Codegen/Passes.h.inc"
@@ -1891,9 +1894,8 @@ struct ConvertDeltaToNVVMPass
       module.emitError() << "convert-delta-to-nvvm: " << error;
       return signalPassFailure();
     }
-    std::unique_ptr<TensorCoreEmitter> tc =
-        target->tensorCores(tensorCores, error);
-    if (!tc) {
+    // An explicit family is checked up front (auto picks per kernel).
+    if (tensorCores != "auto" && !emitterFor(*target, tensorCores, error)) {
       module.emitError() << "convert-delta-to-nvvm: " << error;
       return signalPassFailure();
     }
@@ -1907,12 +1909,13 @@ struct ConvertDeltaToNVVMPass
       return;
 
     OpBuilder b(module.getContext());
-    gpu::GPUModuleOp kernels = getOrCreateKernelModule(b, module, *target, *tc);
+    gpu::GPUModuleOp kernels = getOrCreateKernelModule(
+        b, module, *target, target->mayUseWgmma(tensorCores));
     for (Operation *op : work) {
       LogicalResult result =
           TypeSwitch<Operation *, LogicalResult>(op)
               .Case([&](ChunkLoopOp loop) {
-                return lowerChunkLoop(b, kernels, loop, *target, *tc);
+                return lowerChunkLoop(b, kernels, loop, *target);
               })
               .Case([&](DeltaRuleStepOp step) {
                 return lowerStep(b, kernels, step);
@@ -1922,9 +1925,19 @@ struct ConvertDeltaToNVVMPass
     }
   }
 
+  /// The emitter of tensor-core family `family` (made once per pass run),
+  /// or nullptr with `error` set.
+  const TensorCoreEmitter *emitterFor(const TargetInfo &target,
+                                      StringRef family, std::string &error) {
+    std::shared_ptr<TensorCoreEmitter> &slot = emitters[family.str()];
+    if (!slot)
+      slot = target.tensorCores(family, error);
+    return slot.get();
+  }
+
   gpu::GPUModuleOp getOrCreateKernelModule(OpBuilder &b, ModuleOp module,
                                            const TargetInfo &target,
-                                           const TensorCoreEmitter &tc) {
+                                           bool mayUseWgmma) {
     MLIRContext *ctx = module.getContext();
     module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                     UnitAttr::get(ctx));
@@ -1940,13 +1953,16 @@ struct ConvertDeltaToNVVMPass
     // `.extern .shared .align 16 .b8 dj_smem[]`: the dynamic shared memory
     // (1024-byte aligned for swizzled tiles: their XOR pattern is taken
     // from address bits).
-    int64_t align = tc.wantsCoreMatrixTiles() ? 1024 : kSmemAlign;
+    int64_t align = mayUseWgmma ? 1024 : kSmemAlign;
     LLVM::GlobalOp::create(
         b, module.getLoc(), LLVM::LLVMArrayType::get(b.getI8Type(), 0),
         /*isConstant=*/false, LLVM::Linkage::External, kSmemSymbol, Attribute(),
         /*alignment=*/align, /*addrSpace=*/3);
     return mod;
   }
+
+  /// The emitters made so far, by family (shared: the pass is copyable).
+  std::map<std::string, std::shared_ptr<TensorCoreEmitter>> emitters;
 
   /// A unique kernel name; identical kernels (same key) share one.
   std::pair<std::string, bool> kernelName(StringRef base, StringRef key) {
@@ -1982,14 +1998,29 @@ struct ConvertDeltaToNVVMPass
   }
 
   LogicalResult lowerChunkLoop(OpBuilder &b, gpu::GPUModuleOp kernels,
-                               ChunkLoopOp loop, const TargetInfo &target,
-                               const TensorCoreEmitter &tc) {
+                               ChunkLoopOp loop, const TargetInfo &target) {
     int64_t numPhases = phases > 1 ? phases : (splitKernels ? 2 : 1);
     SmallVector<Part> parts = {Part::Fused};
     if (numPhases == 2)
       parts = {Part::Prepare, Part::Scan};
     if (numPhases == 3)
       parts = {Part::Prepare, Part::Scan, Part::Output};
+    // Each kernel's tensor-core family (auto: TargetInfo::autoFamily).
+    SmallVector<const TensorCoreEmitter *, 3> families;
+    for (Part part : parts) {
+      KernelKind kind = part == Part::Prepare  ? KernelKind::Prepare
+                        : part == Part::Scan   ? KernelKind::Scan
+                        : part == Part::Output ? KernelKind::Output
+                                               : KernelKind::Fused;
+      StringRef family =
+          tensorCores == "auto"
+              ? target.autoFamily(kind, numPhases, loop.getTile().getBlockV())
+              : StringRef(tensorCores);
+      std::string error;
+      families.push_back(emitterFor(target, family, error));
+      if (!families.back())
+        return loop.emitOpError() << error;
+    }
     SmallVector<std::unique_ptr<ChunkLoopKernel>> kernelsToEmit;
     // A body whose 16-bit operand copies do not fit in shared memory is
     // lowered without them (the products then round the f32 tiles as they
@@ -1997,9 +2028,9 @@ struct ConvertDeltaToNVVMPass
     for (bool retry = hasOperandCopies(loop);; retry = false) {
       kernelsToEmit.clear();
       bool over = false;
-      for (Part part : parts) {
+      for (auto [part, tc] : llvm::zip(parts, families)) {
         kernelsToEmit.push_back(std::make_unique<ChunkLoopKernel>(
-            loop, target, tc, part, fuseEpilogues(loop), numPhases == 3,
+            loop, target, *tc, part, fuseEpilogues(loop), numPhases == 3,
             stateInRegisters, doubleBuffer));
         if (succeeded(kernelsToEmit.back()->check(retry)))
           continue;
@@ -2043,7 +2074,12 @@ struct ConvertDeltaToNVVMPass
                                     loop.getUseQkL2norm());
     entry.append("chunk", attrs.getI64IntegerAttr(tile.getChunk()));
     entry.append("tile", tile);
-    entry.append("mma", attrs.getStringAttr(tc.name()));
+    // The families of the kernels, in order, each once ("a+b" if mixed).
+    std::string mma;
+    for (const TensorCoreEmitter *tc : families)
+      if (!StringRef(mma).contains(tc->name()))
+        mma += (mma.empty() ? "" : "+") + tc->name().str();
+    entry.append("mma", attrs.getStringAttr(mma));
     if (auto c = loop.getScale().getDefiningOp<arith::ConstantFloatOp>())
       entry.append("scale", attrs.getF32FloatAttr(c.value().convertToFloat()));
     launchSpecs.front().entry = entry;

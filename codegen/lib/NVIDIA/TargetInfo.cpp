@@ -39,9 +39,7 @@ std::optional<TargetInfo> TargetInfo::get(llvm::StringRef chip,
 
 std::unique_ptr<TensorCoreEmitter>
 TargetInfo::tensorCores(llvm::StringRef family, std::string &error) const {
-  // "auto" stays mma.sync on every chip until wgmma measures faster (see
-  // docs/codegen.md).
-  if (family == "auto" || family == "mma.sync")
+  if (family == "mma.sync")
     return createMmaSyncEmitter();
   if (family == "wgmma") {
     if (chip != "sm_90a") {
@@ -53,4 +51,23 @@ TargetInfo::tensorCores(llvm::StringRef family, std::string &error) const {
   error = "unknown tensor-core family '" + family.str() +
           "' (expected auto, mma.sync or wgmma)";
   return nullptr;
+}
+
+llvm::StringRef TargetInfo::autoFamily(KernelKind kernel, int64_t phases,
+                                       int64_t blockV) const {
+  // Measured on the H200 (ncu, d = 128, x16 heads, 8x2048 and 1x16384;
+  // docs/codegen.md): in the three-phase kernels wgmma is as fast or
+  // faster from block_v 32 on (block_v 64: output 154 -> 123 us; 128:
+  // prepare 248 -> 240, scan 143 -> 132, output 129 -> 120) and slower at
+  // 16 (n = 16 products; prepare 301 -> 318, output 179 -> 202); the fused
+  // kernel, already at the register limit, spills more with it (8x2048:
+  // 0.72 -> 1.05 ms).
+  if (chip == "sm_90a" && phases == 3 && kernel != KernelKind::Fused &&
+      blockV >= 32)
+    return "wgmma";
+  return "mma.sync";
+}
+
+bool TargetInfo::mayUseWgmma(llvm::StringRef family) const {
+  return chip == "sm_90a" && (family == "wgmma" || family == "auto");
 }

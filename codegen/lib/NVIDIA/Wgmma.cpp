@@ -53,14 +53,15 @@ public:
     if (!usesWgmma(p, numWarps))
       return fallback->emit(kb, p, warp, lane, numWarps);
     int64_t groups = numWarps / kWarpgroupWarps;
-    // Column blocks of up to 128 (64 accumulators per thread), starting on
-    // swizzle panels; warpgroups take (64-row block, column block) items
-    // in turn. One warpgroup drives all four tensor cores of the SM, so a
-    // product with fewer items than warpgroups leaves the others waiting
-    // at the next barrier rather than splitting N into narrower, less
-    // efficient instructions.
+    // Column blocks of up to 128 (64 accumulators per thread); warpgroups
+    // take (64-row block, column block) items in turn. While there are
+    // fewer items than warpgroups, the block is halved where its start
+    // stays legal for B (see splitsAt): the tensor-core work is the same
+    // either way, but every warpgroup then shares the epilogue.
     int64_t cb = std::min(p.n, kMaxColumnBlock);
     int64_t mBlocks = p.m / kWgM;
+    while (mBlocks * (p.n / cb) < groups && splitsAt(*p.b, cb / 2))
+      cb /= 2;
     int64_t nBlocks = p.n / cb, items = mBlocks * nBlocks;
     Value group = kb.div(warp, kb.c32(kWarpgroupWarps));
     Value warpInGroup = kb.rem(warp, kb.c32(kWarpgroupWarps));
@@ -135,6 +136,16 @@ private:
            (p.n <= kMaxColumnBlock || p.n % kMaxColumnBlock == 0) &&
            descriptorReadable(*p.a, p.inputType) &&
            descriptorReadable(*p.b, p.inputType);
+  }
+
+  /// Whether B view `v` may start an item at any multiple of `n0` (> 0, a
+  /// multiple of 8) columns: K-major B starts on a line (any multiple of
+  /// 8); MN-major B on a swizzle panel.
+  static bool splitsAt(const TileView &v, int64_t n0) {
+    if (n0 <= 0 || n0 % 8)
+      return false;
+    bool kMajor = v.transposed;
+    return kMajor || !v.tile.swizzle || n0 % (v.tile.swizzle / 2) == 0;
   }
 
   /// One operand of an item: view `v` read from row (A) or column (B)

@@ -71,10 +71,12 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
            "between two buffers from chunk to chunk instead of being "
            "copied from one prefetch buffer into the tiles each chunk">,
     Option<"tensorCores", "tensor-cores", "std::string", /*default=*/"\"auto\"",
-           "Tensor-core instruction family of the tile products: auto (the "
-           "chip's default, mma.sync today), mma.sync, or wgmma (sm_90a: "
-           "warpgroup products from shared-memory descriptors, operand "
-           "tiles in core matrices; mma.sync for what it cannot take)">,
+           "Tensor-core instruction family of the tile products: auto (per "
+           "kernel, as measured on the H200: on sm_90a wgmma for the "
+           "three-phase kernels at block_v >= 32, mma.sync elsewhere), "
+           "mma.sync, or wgmma (sm_90a: warpgroup products from shared-"
+           "memory descriptors, operand tiles swizzled; mma.sync for what it "
+           "cannot take)">,
     Option<"epilogueFusion", "epilogue-fusion", "bool", /*default=*/"true",
            "Run masks and row scales that transform a product in place in "
            "the product's epilogue (applied for dk <= 128: measured on the "

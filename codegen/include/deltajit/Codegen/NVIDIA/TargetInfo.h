@@ -89,6 +89,10 @@ std::unique_ptr<TensorCoreEmitter> createMmaSyncEmitter();
 /// mma.sync for what it cannot take.
 std::unique_ptr<TensorCoreEmitter> createWgmmaEmitter();
 
+/// The kernels a chunk loop is lowered to (convert-delta-to-nvvm phases):
+/// one fused kernel, or prepare + scan (+ output).
+enum class KernelKind { Fused, Prepare, Scan, Output };
+
 /// Facts about one NVIDIA target.
 struct TargetInfo {
   std::string chip;        ///< e.g. "sm_90a", "sm_80"
@@ -106,6 +110,13 @@ struct TargetInfo {
   /// only); nullptr (and `error` set) for an unknown or unavailable one.
   std::unique_ptr<TensorCoreEmitter> tensorCores(llvm::StringRef family,
                                                  std::string &error) const;
+  /// The family "auto" means for `kernel` of a lowering in `phases`
+  /// kernels at block_v `blockV`: "mma.sync" or "wgmma".
+  llvm::StringRef autoFamily(KernelKind kernel, int64_t phases,
+                             int64_t blockV) const;
+  /// Whether `family` may give any kernel wgmma (its tiles then need a
+  /// 1024-byte aligned shared memory); false for an unknown family.
+  bool mayUseWgmma(llvm::StringRef family) const;
 };
 
 } // namespace deltajit::nvidia
