@@ -28,14 +28,22 @@
 // four k16 steps (the first overwrites the accumulators; descriptors
 // computed between them), commit, wait.
 // Barriers are preceded by a proxy fence (shared stores -> async proxy).
+// Descriptor fields (PTX ISA, matrix descriptor: LBO bits 16-29, SBO bits
+// 32-45, both in 16-byte units; swizzle mode bits 62-63, 1 = 128B):
+// K-major 128B-swizzled operand: LBO unused (1), SBO = 8 lines x 128 B =
+// 1024 B (64): 1 << 16 | 64 << 32 | 1 << 62 = 4611686293305360384.
+// MN-major (a 64 x 64 tile read as k x n): LBO = the panel stride, 64 lines
+// x 128 B = 8192 B (512), SBO 64: 4611686293338849280.
 // CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare(
 // CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // CHECK-NEXT: gpu.barrier
 // CHECK: nvvm.wgmma.fence.aligned
+// CHECK: arith.constant 4611686293305360384 : i64
 // CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 32, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
 // CHECK-COUNT-3: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 32, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
 // CHECK-NEXT: nvvm.wgmma.commit.group.sync.aligned
 // CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK: arith.constant 4611686293338849280 : i64
 // CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <row>]
 // CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <row>]
 // CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 32, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
