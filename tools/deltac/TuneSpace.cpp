@@ -183,15 +183,6 @@ std::optional<TileConfig> TileConfig::fromName(llvm::StringRef name,
   return c;
 }
 
-const char *const kTuneSpaceGrammar =
-    "SPEC := ITEM (';' ITEM)*    ITEM := KEY '=' VALUE (',' VALUE)*\n"
-    "KEY: block-v (value columns per program: integers), warps (1, 2, 4,\n"
-    "8), stages (integers >= 1), split (0 fused, 1 prepare + scan),\n"
-    "phases (1 fused, 2 split, 3 split3: prepare + state scan + output),\n"
-    "epilogue (epilogue fusion: 0, 1), mma (tensor-core family: auto,\n"
-    "mma.sync, wgmma: sm_90a). A key left out"
-    "keeps the value of the other flags (--block-v, --warps, ...).";
-
 bool parseTuneSpace(llvm::StringRef spec, const TileConfig &defaults,
                     std::vector<TileConfig> &configs, std::string &error) {
   // Values per key, in the spec's order.

@@ -51,9 +51,6 @@ struct TileConfig {
   bool operator==(const TileConfig &o) const { return name() == o.name(); }
 };
 
-/// The grammar of --tune-space, for --help and errors.
-extern const char *const kTuneSpaceGrammar;
-
 /// Parses a --tune-space SPEC into the configurations of the cartesian
 /// product (keys left out take `defaults`' value), `defaults` first, each
 /// once. False with `error` set on a syntax error, an unknown key or value.

@@ -308,8 +308,9 @@ gpu::GPUFuncOp createKernel(OpBuilder &b, Location loc, gpu::GPUModuleOp mod,
 /// in global scratch; or in three: prepare, a scan of only the ops the next
 /// state depends on (which also writes each chunk's starting state and the
 /// values the outputs need), and the output ops for all chunks in parallel
-/// (output).
-enum class Part { Fused, Prepare, Scan, Output };
+/// (output). (TargetInfo's KernelKind, which also picks each kernel's
+/// tensor-core family.)
+using Part = KernelKind;
 
 /// A state-free value the scan part reads from scratch.
 struct BoundaryValue {
@@ -2008,13 +2009,9 @@ struct ConvertDeltaToNVVMPass
     // Each kernel's tensor-core family (auto: TargetInfo::autoFamily).
     SmallVector<const TensorCoreEmitter *, 3> families;
     for (Part part : parts) {
-      KernelKind kind = part == Part::Prepare  ? KernelKind::Prepare
-                        : part == Part::Scan   ? KernelKind::Scan
-                        : part == Part::Output ? KernelKind::Output
-                                               : KernelKind::Fused;
       StringRef family =
           tensorCores == "auto"
-              ? target.autoFamily(kind, numPhases, loop.getTile().getBlockV())
+              ? target.autoFamily(part, numPhases, loop.getTile().getBlockV())
               : StringRef(tensorCores);
       std::string error;
       families.push_back(emitterFor(target, family, error));

@@ -105,9 +105,10 @@ struct TargetInfo {
   /// `error` set) otherwise.
   static std::optional<TargetInfo> get(llvm::StringRef chip,
                                        std::string &error);
-  /// The instruction family for tile products on this target: `family` is
-  /// "auto" (the default for the chip), "mma.sync" or "wgmma" (sm_90a
-  /// only); nullptr (and `error` set) for an unknown or unavailable one.
+  /// The emitter of tensor-core family `family` on this target: "mma.sync"
+  /// or "wgmma" (sm_90a only; "auto" is resolved per kernel by
+  /// autoFamily); nullptr (and `error` set) for an unknown or unavailable
+  /// one.
   std::unique_ptr<TensorCoreEmitter> tensorCores(llvm::StringRef family,
                                                  std::string &error) const;
   /// The family "auto" means for `kernel` of a lowering in `phases`
