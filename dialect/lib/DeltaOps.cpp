@@ -12,6 +12,7 @@
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/IR/TypeUtilities.h"
+#include "mlir/IR/Verifier.h"
 #include "llvm/ADT/STLExtras.h"
 
 #include <cmath>
@@ -361,6 +362,54 @@ LogicalResult ChunkLoopOp::verify() {
     return yield.emitOpError() << "state tile must be " << expected[4]
                                << ", got " << yield.getState().getType();
   return success();
+}
+
+FailureOr<ChunkLoopOp> ChunkLoopOp::cloneWithBlockV(OpBuilder &b,
+                                                    int64_t blockV) {
+  TileAttr tile = getTile();
+  auto newTile = TileAttr::getChecked([&] { return emitOpError(); },
+                                      getContext(), tile.getChunk(), blockV,
+                                      tile.getWarps(), tile.getStages());
+  if (!newTile)
+    return failure();
+  auto copy = cast<ChunkLoopOp>(b.clone(*getOperation()));
+  copy.setTileAttr(newTile);
+  // The value-tile columns: the v and state tiles' dimension 1.
+  Block &body = copy.getBody().front();
+  for (BlockArgument arg : {copy.getVTile(), copy.getStateTile()}) {
+    auto type = cast<RankedTensorType>(arg.getType());
+    arg.setType(RankedTensorType::get({type.getDimSize(0), blockV},
+                                      type.getElementType()));
+  }
+  auto shapeOf = [](Value v) {
+    return cast<RankedTensorType>(v.getType()).getShape();
+  };
+  for (Operation &op : body.without_terminator()) {
+    if (op.getNumResults() != 1)
+      continue;
+    auto type = dyn_cast<RankedTensorType>(op.getResult(0).getType());
+    if (!type)
+      continue;
+    SmallVector<int64_t, 2> shape;
+    if (auto mm = dyn_cast<TileMatmulOp>(op)) {
+      ArrayRef<int64_t> a = shapeOf(mm.getA()), bs = shapeOf(mm.getB());
+      shape = {mm.getTransposeA() ? a[1] : a[0],
+               mm.getTransposeB() ? bs[0] : bs[1]};
+    } else if (isa<TileMaskOp, TileRowScaleOp, TileUTTransformOp,
+                   TileConvertOp>(op)) {
+      shape.assign(shapeOf(op.getOperand(0)).begin(),
+                   shapeOf(op.getOperand(0)).end());
+    } else {
+      continue;
+    }
+    op.getResult(0).setType(
+        RankedTensorType::get(shape, type.getElementType()));
+  }
+  if (failed(mlir::verify(copy))) {
+    copy.erase();
+    return emitOpError() << "has no valid form at block_v " << blockV;
+  }
+  return copy;
 }
 
 //===----------------------------------------------------------------------===//

@@ -12,9 +12,10 @@
 // RUN: not delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="chip=sm_80 tensor-cores=wgmma" 2>&1 | FileCheck %s --check-prefix=SM80
 // The default family (auto) picks per kernel: wgmma for the three-phase
 // kernels from block_v 32 on (sm_90a), mma.sync for block_v 16, for the
-// fused kernel and on sm_80.
-// RUN: delta-opt %s -delta-chunk-tile="block-v=32" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=AUTO32
-// RUN: delta-opt %s -delta-chunk-tile="block-v=16" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=AUTOMMA
+// fused kernel and on sm_80 (value tiles pinned with parallel-block-v here;
+// parallel-block-v.mlir checks the mixed widths and families).
+// RUN: delta-opt %s -delta-chunk-tile="block-v=32" -convert-delta-to-nvvm="phases=3 parallel-block-v=32" | FileCheck %s --check-prefix=AUTO32
+// RUN: delta-opt %s -delta-chunk-tile="block-v=16" -convert-delta-to-nvvm="phases=3 parallel-block-v=16" | FileCheck %s --check-prefix=AUTOMMA
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm | FileCheck %s --check-prefix=AUTOMMA
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="chip=sm_80 phases=3" | FileCheck %s --check-prefix=AUTOMMA
 // RUN: not delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="tensor-cores=tcgen05" 2>&1 | FileCheck %s --check-prefix=UNKNOWN

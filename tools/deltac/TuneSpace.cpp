@@ -70,9 +70,26 @@ void replaceAll(std::string &s, llvm::StringRef from, llvm::StringRef to) {
   }
 }
 
+/// The printed code of kernel `fn`.
+std::string kernelText(Operation *fn) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  fn->print(os);
+  return text;
+}
+
+/// `text` (a kernel's code) with the kernel's own name `name` replaced.
+std::string withoutOwnName(std::string text, llvm::StringRef name) {
+  replaceAll(text, ("@" + name).str(), "@<self>");
+  return text;
+}
+
 /// Entry keys (without the tile and config), launch contract and kernel
 /// code of `launch`, with its kernel names replaced by their position.
-std::string fingerprint(delta::LaunchOp launch, ModuleOp module) {
+/// Kernels `module` does not define (shared with an earlier variant) are
+/// taken from `shared` (name -> code).
+std::string fingerprint(delta::LaunchOp launch, ModuleOp module,
+                        const llvm::StringMap<std::string> &shared) {
   std::string text;
   llvm::raw_string_ostream os(text);
   DictionaryAttr info = launch.getLaunch();
@@ -88,8 +105,11 @@ std::string fingerprint(delta::LaunchOp launch, ModuleOp module) {
   for (const std::string &k : kernels) {
     os << "\nkernel ";
     Operation *fn = kmod ? kmod.lookupSymbol(k) : nullptr;
+    auto it = shared.find(k);
     if (fn)
       fn->print(os);
+    else if (it != shared.end())
+      os << it->second;
     else
       os << "<missing " << k << ">";
   }
@@ -387,7 +407,7 @@ std::optional<std::string> VariantSet::duplicateOf(Operation *launch,
   auto l = dyn_cast<delta::LaunchOp>(launch);
   if (!l)
     return std::nullopt;
-  auto it = fingerprints_.find(fingerprint(l, module));
+  auto it = fingerprints_.find(fingerprint(l, module, codeOf_));
   if (it == fingerprints_.end())
     return std::nullopt;
   return it->second;
@@ -395,18 +415,37 @@ std::optional<std::string> VariantSet::duplicateOf(Operation *launch,
 
 void VariantSet::add(ModuleOp module, llvm::StringRef config) {
   module.walk([&](delta::LaunchOp l) {
-    fingerprints_.emplace(fingerprint(l, module), config.str());
+    fingerprints_.emplace(fingerprint(l, module, codeOf_), config.str());
   });
   if (gpu::GPUModuleOp kmod = kernelModule(module))
-    for (auto fn : kmod.getOps<gpu::GPUFuncOp>())
+    for (auto fn : kmod.getOps<gpu::GPUFuncOp>()) {
       kernelNames_.insert(fn.getName());
+      std::string text = kernelText(fn);
+      kernelByCode_.emplace(withoutOwnName(text, fn.getName()),
+                            fn.getName().str());
+      codeOf_[fn.getName()] = std::move(text);
+    }
+}
+
+void VariantSet::shareKernels(ModuleOp module) {
+  gpu::GPUModuleOp kmod = kernelModule(module);
+  if (!kmod)
+    return;
+  llvm::StringMap<std::string> renamed;
+  for (auto fn : llvm::make_early_inc_range(kmod.getOps<gpu::GPUFuncOp>())) {
+    auto it = kernelByCode_.find(withoutOwnName(kernelText(fn), fn.getName()));
+    if (it == kernelByCode_.end())
+      continue;
+    renamed[fn.getName()] = it->second;
+    fn.erase();
+  }
+  renameKernels(module, renamed);
 }
 
 void VariantSet::uniquifyKernelNames(ModuleOp module, llvm::StringRef config) {
   gpu::GPUModuleOp kmod = kernelModule(module);
   if (!kmod)
     return;
-  MLIRContext *ctx = module.getContext();
   llvm::StringMap<std::string> renamed;
   for (auto fn : llvm::make_early_inc_range(kmod.getOps<gpu::GPUFuncOp>())) {
     std::string old = fn.getName().str();
@@ -418,8 +457,14 @@ void VariantSet::uniquifyKernelNames(ModuleOp module, llvm::StringRef config) {
     SymbolTable::setSymbolName(fn, name);
     renamed[old] = name;
   }
+  renameKernels(module, renamed);
+}
+
+void VariantSet::renameKernels(ModuleOp module,
+                               const llvm::StringMap<std::string> &renamed) {
   if (renamed.empty())
     return;
+  MLIRContext *ctx = module.getContext();
   Builder b(ctx);
   module.walk([&](delta::LaunchOp l) {
     SymbolRefAttr ref = l.getKernel();

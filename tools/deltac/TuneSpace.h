@@ -84,13 +84,27 @@ public:
                                          mlir::ModuleOp module) const;
   /// Records the entries and kernel names of `module` as config `config`.
   void add(mlir::ModuleOp module, llvm::StringRef config);
+  /// Removes the kernels of `module` whose code equals a kernel recorded
+  /// before (another config's; e.g. the three-phase prepare and output at
+  /// the same parallel value tile) and points its delta.launch ops at that
+  /// one: the package defines each kernel once, in the first module that
+  /// has it, and entries launch kernels of any module.
+  void shareKernels(mlir::ModuleOp module);
   /// Renames the kernels of `module` whose names are taken (suffix
   /// "_<config>", then a number), updating its delta.launch ops.
   void uniquifyKernelNames(mlir::ModuleOp module, llvm::StringRef config);
 
 private:
+  /// Points the delta.launch ops of `module` at the new kernel names.
+  static void renameKernels(mlir::ModuleOp module,
+                            const llvm::StringMap<std::string> &renamed);
+
   std::map<std::string, std::string> fingerprints_; ///< -> config
   llvm::StringSet<> kernelNames_;
+  /// Kernel code (without its own name) -> the kernel's name.
+  std::map<std::string, std::string> kernelByCode_;
+  /// Kernel name -> code, of every kernel recorded.
+  llvm::StringMap<std::string> codeOf_;
 };
 
 /// Moves the kernels and host functions of `from` (a module after

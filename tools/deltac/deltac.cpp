@@ -134,6 +134,15 @@ cl::opt<std::string> tensorCores(
              "docs/codegen.md)"),
     cl::value_desc("family"), cl::init("auto"), cl::cat(deltacCategory));
 
+cl::opt<int64_t> parallelBlockV(
+    "parallel-block-v",
+    cl::desc("Value columns per program of the three-phase prepare and "
+             "output kernels (chunk-parallel), independent of the scan's "
+             "block_v: 0 = auto (default: the widest of 128, 64, 32, 16 "
+             "that divides dv, is a multiple of block_v and fits shared "
+             "memory), or a multiple of block_v that divides dv"),
+    cl::init(0), cl::cat(deltacCategory));
+
 cl::opt<bool> doubleBuffer(
     "double-buffer",
     cl::desc("Alternate prefetched tiles between two shared buffers from "
@@ -251,6 +260,7 @@ OwningOpRef<ModuleOp> lowerVariant(MLIRContext &context, ModuleOp op,
   lower.decodeBlockV = decodeBlockV;
   lower.stateInRegisters = stateInRegisters;
   lower.doubleBuffer = doubleBuffer;
+  lower.parallelBlockV = parallelBlockV;
   lower.tensorCores = config.mma;
   pm.addPass(deltajit::createConvertDeltaToNVVM(lower));
   if (failed(pm.run(*variant))) {
@@ -355,6 +365,7 @@ void compileVariants(MLIRContext &context,
         ++stats.same;
         continue;
       }
+      variants.shareKernels(*variant);
       variants.uniquifyKernelNames(*variant, name);
       variants.add(*variant, name);
       available[t.signature].insert(name);
@@ -588,6 +599,7 @@ int run() {
         options.decodeBlockV = decodeBlockV;
         options.stateInRegisters = stateInRegisters;
         options.doubleBuffer = doubleBuffer;
+        options.parallelBlockV = parallelBlockV;
         options.tensorCores = tensorCores;
         pm.addPass(deltajit::createConvertDeltaToNVVM(options));
       });

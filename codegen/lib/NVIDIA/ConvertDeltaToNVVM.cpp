@@ -383,6 +383,16 @@ public:
           return mm.emitOpError() << *why;
       }
     }
+    // Scratch slots hold a per-value-tile value in its columns of a
+    // rows x dv slot (boundaryBase): such values must be rows x block_v.
+    for (const auto *list : {&boundary, &scanBoundary})
+      for (const BoundaryValue &b : *list)
+        if (b.perVTile &&
+            cast<RankedTensorType>(b.value.getType()).getDimSize(1) != bv)
+          return loop.emitOpError()
+                 << "the NVIDIA lowering needs the value-dependent tiles "
+                    "that cross between its kernels to be block_v ("
+                 << bv << ") columns wide, got " << b.value.getType();
     SmallVector<Value> crossing, loaded, stored;
     for (const BoundaryValue &b : boundary)
       crossing.push_back(b.value);
@@ -426,6 +436,9 @@ public:
   }
 
   bool overSharedMemory = false;
+
+  /// The chunk loop this kernel lowers.
+  ChunkLoopOp lowered() { return loop; }
 
   /// The scratch buffers of a split lowering: name and size formula.
   SmallVector<std::pair<std::string, std::string>> scratch() const {
@@ -654,15 +667,17 @@ private:
     int64_t per = vectorElems(t);
     if (!per) {
       kb.forEachThreaded(t.rows * t.cols, threads, [&](Value idx) {
-        Value x = kb.load(
-            t.elt, kb.gep(param(b.name), kb.add(base, kb.ext64(idx)), t.elt));
+        Value x =
+            kb.load(t.elt, kb.gep(param(b.name),
+                                  boundaryOffset(kb, b, base, idx), t.elt));
         kb.storeSmem(t, kb.flatToPadded(t, idx), x);
       });
       return;
     }
     kb.forEachThreaded(t.rows * t.cols / per, threads, [&](Value i) {
       Value idx = kb.mul(i, kb.c32(per));
-      Value src = kb.gep(param(b.name), kb.add(base, kb.ext64(idx)), t.elt);
+      Value src =
+          kb.gep(param(b.name), boundaryOffset(kb, b, base, idx), t.elt);
       NVVM::CpAsyncOp::create(kb.b, kb.loc,
                               kb.smemPtr(t, kb.flatToPadded(t, idx)), src, 16,
                               NVVM::LoadCacheModifierKind::CG, Value());
@@ -679,7 +694,8 @@ private:
     kb.forEachThreaded(t.rows * t.cols / per, threads, [&](Value i) {
       Value idx = kb.mul(i, kb.c32(per));
       Value src = kb.smemPtr(t, kb.flatToPadded(t, idx));
-      Value dst = kb.gep(param(b.name), kb.add(base, kb.ext64(idx)), t.elt);
+      Value dst =
+          kb.gep(param(b.name), boundaryOffset(kb, b, base, idx), t.elt);
       if (per == 1)
         kb.store(kb.load(t.elt, src), dst);
       else
@@ -710,17 +726,32 @@ private:
     return getElementTypeOrSelf(v.getType()).getIntOrFloatBitWidth() / 8;
   }
 
-  /// Element offset (i64) of boundary value `b` of flat chunk `chunkFlat`.
+  /// Element offset (i64) of boundary value `b` of flat chunk `chunkFlat`
+  /// (value tile `vt`) in its scratch buffer. Scratch slots do not depend on
+  /// block_v: a value computed per value tile (rows x block_v) is stored in
+  /// its columns of a rows x dv slot per (chunk, v-head), so kernels of
+  /// different block_v share the buffers (the three-phase lowering's
+  /// chunk-parallel kernels run wider value tiles than the scan).
   Value boundaryBase(KernelBuilder &kb, const BoundaryValue &b, Value chunkFlat,
                      Value vt) {
     auto type = cast<RankedTensorType>(b.value.getType());
     int64_t tiles = b.perVTile ? dv / bv : 1;
     Value slot = kb.add(kb.mul(kb.ext64(chunkFlat), kb.ext64(param("HV"))),
                         kb.ext64(hv));
-    slot = kb.mul(slot, kb.c64(tiles));
+    Value base = kb.mul(slot, kb.c64(type.getNumElements() * tiles));
     if (b.perVTile)
-      slot = kb.add(slot, kb.ext64(vt));
-    return kb.mul(slot, kb.c64(type.getNumElements()));
+      base = kb.add(base, kb.ext64(kb.mul(vt, kb.c32(bv))));
+    return base;
+  }
+  /// Element offset (i64) of element `idx` (flat, row-major) of boundary
+  /// value `b`'s tile, from its base (boundaryBase): per value tile, rows
+  /// are dv apart; otherwise the tile is contiguous.
+  Value boundaryOffset(KernelBuilder &kb, const BoundaryValue &b, Value base,
+                       Value idx) {
+    if (!b.perVTile || dv == bv)
+      return kb.add(base, kb.ext64(idx));
+    Value row = kb.div(idx, kb.c32(bv)), col = kb.rem(idx, kb.c32(bv));
+    return kb.add(base, kb.ext64(kb.add(kb.mul(row, kb.c32(dv)), col)));
   }
 
   TileProduct product(TileMatmulOp mm, const TileView *a, const TileView *b) {
@@ -1998,6 +2029,76 @@ struct ConvertDeltaToNVVMPass
     return epilogueFusion && dk <= 128;
   }
 
+  /// The value-tile widths the three-phase chunk-parallel kernels may
+  /// run, in order of preference (the last one is block_v); an error when
+  /// an explicit `parallel-block-v` is not legal.
+  FailureOr<SmallVector<int64_t>> parallelWidths(ChunkLoopOp loop) {
+    int64_t bv = loop.getTile().getBlockV();
+    int64_t dv = cast<RankedTensorType>(loop.getV().getType()).getDimSize(3);
+    if (parallelBlockV > 0) {
+      if (parallelBlockV % bv != 0 || dv % parallelBlockV != 0)
+        return loop.emitOpError()
+               << "parallel-block-v (" << int64_t(parallelBlockV)
+               << ") must be a multiple of block_v (" << bv
+               << ") that divides dv (" << dv << ")";
+      return SmallVector<int64_t>{parallelBlockV};
+    }
+    if (parallelBlockV < 0)
+      return loop.emitOpError() << "parallel-block-v must be >= 0, got "
+                                << int64_t(parallelBlockV);
+    SmallVector<int64_t> widths;
+    for (int64_t w : {128, 64, 32, 16})
+      if (w > bv && w <= dv && dv % w == 0 && w % bv == 0)
+        widths.push_back(w);
+    widths.push_back(bv);
+    return widths;
+  }
+
+  /// What building a loop's kernels gave.
+  enum class Built { Ok, OverSharedMemory, Error };
+
+  /// Makes and checks the kernels of `parts` into `kernelsToEmit` (with
+  /// their tensor-core families): prepare and output lower `wide` when
+  /// given, the others `loop`. With `quiet`, a plan over the shared-memory
+  /// limit is reported as OverSharedMemory without an error.
+  Built buildKernels(ChunkLoopOp loop, ChunkLoopOp wide, ArrayRef<Part> parts,
+                     int64_t numPhases, const TargetInfo &target, bool quiet,
+                     SmallVectorImpl<const TensorCoreEmitter *> &families,
+                     SmallVector<std::unique_ptr<ChunkLoopKernel>> &out) {
+    families.clear();
+    out.clear();
+    for (Part part : parts) {
+      ChunkLoopOp of =
+          wide && (part == Part::Prepare || part == Part::Output) ? wide : loop;
+      // Each kernel's tensor-core family (auto: TargetInfo::autoFamily).
+      StringRef family =
+          tensorCores == "auto"
+              ? target.autoFamily(part, numPhases, of.getTile().getBlockV())
+              : StringRef(tensorCores);
+      std::string error;
+      const TensorCoreEmitter *tc = emitterFor(target, family, error);
+      if (!tc) {
+        loop.emitOpError() << error;
+        return Built::Error;
+      }
+      families.push_back(tc);
+      out.push_back(std::make_unique<ChunkLoopKernel>(
+          of, target, *tc, part, fuseEpilogues(loop), numPhases == 3,
+          stateInRegisters, doubleBuffer));
+      if (failed(out.back()->check(quiet)))
+        return out.back()->overSharedMemory ? Built::OverSharedMemory
+                                            : Built::Error;
+    }
+    // The kernels of one loop exchange scratch buffers by name and size.
+    if (wide && out.front()->scratch() != out[1]->scratch()) {
+      loop.emitOpError() << "internal error: the prepare kernel at block_v "
+                         << wide.getTile().getBlockV()
+                         << " and the scan disagree on the scratch buffers";
+      return Built::Error;
+    }
+    return Built::Ok;
+  }
+
   LogicalResult lowerChunkLoop(OpBuilder &b, gpu::GPUModuleOp kernels,
                                ChunkLoopOp loop, const TargetInfo &target) {
     int64_t numPhases = phases > 1 ? phases : (splitKernels ? 2 : 1);
@@ -2006,61 +2107,88 @@ struct ConvertDeltaToNVVMPass
       parts = {Part::Prepare, Part::Scan};
     if (numPhases == 3)
       parts = {Part::Prepare, Part::Scan, Part::Output};
-    // Each kernel's tensor-core family (auto: TargetInfo::autoFamily).
-    SmallVector<const TensorCoreEmitter *, 3> families;
-    for (Part part : parts) {
-      StringRef family =
-          tensorCores == "auto"
-              ? target.autoFamily(part, numPhases, loop.getTile().getBlockV())
-              : StringRef(tensorCores);
-      std::string error;
-      families.push_back(emitterFor(target, family, error));
-      if (!families.back())
-        return loop.emitOpError() << error;
+    int64_t bv = loop.getTile().getBlockV();
+    SmallVector<int64_t> widths = {bv};
+    if (numPhases == 3) {
+      auto w = parallelWidths(loop);
+      if (failed(w))
+        return failure();
+      widths = *w;
     }
+    // Three phases: prepare and output lower a copy of the loop at the
+    // widest value tile that fits (`wide`, erased once they are emitted).
+    ChunkLoopOp wide;
+    auto dropWide = [&] {
+      if (wide)
+        wide.erase();
+      wide = nullptr;
+    };
+    SmallVector<const TensorCoreEmitter *, 3> families;
     SmallVector<std::unique_ptr<ChunkLoopKernel>> kernelsToEmit;
-    // A body whose 16-bit operand copies do not fit in shared memory is
-    // lowered without them (the products then round the f32 tiles as they
-    // load them: same values, slower loads).
-    for (bool retry = hasOperandCopies(loop);; retry = false) {
-      kernelsToEmit.clear();
-      bool over = false;
-      for (auto [part, tc] : llvm::zip(parts, families)) {
-        kernelsToEmit.push_back(std::make_unique<ChunkLoopKernel>(
-            loop, target, *tc, part, fuseEpilogues(loop), numPhases == 3,
-            stateInRegisters, doubleBuffer));
-        if (succeeded(kernelsToEmit.back()->check(retry)))
-          continue;
-        if (!retry || !kernelsToEmit.back()->overSharedMemory)
-          return failure();
-        over = true;
-        break;
+    // Every width with the body's 16-bit operand copies, then (when none
+    // fits) every width without them (the products then round the f32
+    // tiles as they load them: same values, slower loads). Only the last
+    // attempt reports a plan over the shared-memory limit.
+    bool copies = hasOperandCopies(loop), done = false;
+    for (bool withCopies : {true, false}) {
+      if (!withCopies) {
+        if (!copies)
+          break;
+        dropOperandCopies(loop);
       }
-      if (!over)
+      for (int64_t pv : widths) {
+        dropWide();
+        if (pv != bv) {
+          OpBuilder here(loop);
+          auto copy = loop.cloneWithBlockV(here, pv);
+          if (failed(copy))
+            return failure();
+          wide = *copy;
+        }
+        bool last = pv == widths.back() && (!withCopies || !copies);
+        Built built = buildKernels(loop, wide, parts, numPhases, target,
+                                   /*quiet=*/!last, families, kernelsToEmit);
+        if (built == Built::Error) {
+          dropWide();
+          return failure();
+        }
+        if (built == Built::Ok) {
+          done = true;
+          break;
+        }
+      }
+      if (done)
         break;
-      dropOperandCopies(loop);
+    }
+    if (!done) {
+      dropWide();
+      return failure();
     }
     auto qType = cast<RankedTensorType>(loop.getQ().getType());
     int64_t dk = qType.getDimSize(3);
     int64_t dv = cast<RankedTensorType>(loop.getV().getType()).getDimSize(3);
     TileAttr tile = loop.getTile();
     std::string dtype = manifestDtype(qType.getElementType());
-    std::string base =
-        "dj_delta_rule_fwd_" + dtype + "_d" + std::to_string(dk) + "x" +
-        std::to_string(dv) + "_c" + std::to_string(tile.getChunk()) + "_v" +
-        std::to_string(tile.getBlockV()) + "_w" +
-        std::to_string(tile.getWarps()) + (loop.getUseQkL2norm() ? "_l2" : "") +
-        (numPhases == 3 ? "_p3" : "");
+    auto baseName = [&](ChunkLoopOp of) {
+      TileAttr t = of.getTile();
+      return "dj_delta_rule_fwd_" + dtype + "_d" + std::to_string(dk) + "x" +
+             std::to_string(dv) + "_c" + std::to_string(t.getChunk()) + "_v" +
+             std::to_string(t.getBlockV()) + "_w" +
+             std::to_string(t.getWarps()) +
+             (loop.getUseQkL2norm() ? "_l2" : "") +
+             (numPhases == 3 ? "_p3" : "");
+    };
     SmallVector<LaunchSpec, 3> launchSpecs;
     for (auto [part, kernel] : llvm::zip(parts, kernelsToEmit)) {
       const char *suffix = part == Part::Prepare  ? "_prepare"
                            : part == Part::Scan   ? "_scan"
                            : part == Part::Output ? "_output"
                                                   : "";
-      auto [name, isNew] =
-          kernelName(base + suffix, keyOf(loop) + std::to_string(int(part)) +
-                                        std::to_string(numPhases) +
-                                        (fuseEpilogues(loop) ? "f" : ""));
+      ChunkLoopOp of = kernel->lowered();
+      auto [name, isNew] = kernelName(baseName(of) + suffix,
+                                      keyOf(of) + std::to_string(int(part)) +
+                                          std::to_string(numPhases) +
+                                          (fuseEpilogues(loop) ? "f" : ""));
       if (isNew)
         specs[name] = kernel->emit(b, kernels, name);
       launchSpecs.push_back(specs[name]);
@@ -2071,6 +2199,10 @@ struct ConvertDeltaToNVVMPass
                                     loop.getUseQkL2norm());
     entry.append("chunk", attrs.getI64IntegerAttr(tile.getChunk()));
     entry.append("tile", tile);
+    if (numPhases == 3)
+      entry.append("parallel_block_v",
+                   attrs.getI64IntegerAttr(wide ? wide.getTile().getBlockV()
+                                                : tile.getBlockV()));
     // The families of the kernels, in order, each once ("a+b" if mixed).
     std::string mma;
     for (const TensorCoreEmitter *tc : families)
@@ -2083,6 +2215,8 @@ struct ConvertDeltaToNVVMPass
     SmallVector<std::pair<std::string, std::string>> scratch;
     if (numPhases > 1)
       scratch = kernelsToEmit.front()->scratch();
+    kernelsToEmit.clear();
+    dropWide();
     replaceWithLaunch(loop, kernels, launchSpecs, scratch);
     return success();
   }

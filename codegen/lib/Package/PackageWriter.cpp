@@ -35,6 +35,25 @@ std::string hex(ArrayRef<uint8_t> bytes) {
   return out;
 }
 
+/// The kernels (`.entry` functions) a PTX module defines.
+std::vector<std::string> ptxEntries(StringRef text) {
+  std::vector<std::string> names;
+  SmallVector<StringRef> lines;
+  text.split(lines, '\n');
+  for (StringRef line : lines) {
+    line = line.trim();
+    line.consume_front(".visible ");
+    line.consume_front(".weak ");
+    if (!line.consume_front(".entry "))
+      continue;
+    StringRef name =
+        line.take_until([](char c) { return c == '(' || c == ' '; });
+    if (!name.empty())
+      names.push_back(name.str());
+  }
+  return names;
+}
+
 /// An attribute of a launch's entry dictionary as JSON.
 json::Value toJSON(Attribute attr) {
   if (auto s = dyn_cast<StringAttr>(attr))
@@ -159,11 +178,19 @@ bool deltajit::writePackage(ArrayRef<PackagePart> parts, StringRef dir,
         }
   });
 
-  // Kernel modules and their kernels, from the launches.
+  // The kernels each PTX module defines; a launch may name a kernel of any
+  // module (variants share identical kernels), each must be defined once.
+  std::map<std::string, std::string> definedIn; // kernel -> module
+  std::string kernelClash;
+  for (auto &[name, text] : ptx)
+    for (const std::string &k : ptxEntries(text))
+      if (!definedIn.emplace(k, name).second)
+        kernelClash = k;
+  // Kernel modules and the kernels launches use, in launch order.
   std::map<std::string, std::vector<std::string>> kernelsOf;
   json::Array entries;
   llvm::StringSet<> seenEntries, seenKernels, hostOps;
-  std::string kernelClash;
+  std::string kernelMissing;
   for (const PackagePart &part : parts) {
     ModuleOp partModule = part.module;
     bool isMain = partModule == module;
@@ -177,15 +204,14 @@ bool deltajit::writePackage(ArrayRef<PackagePart> parts, StringRef dir,
         return;
       }
       DictionaryAttr info = launch.getLaunch();
-      std::string moduleName =
-          launch.getKernel().getRootReference().str() + part.fileSuffix;
 
       // One kernel (grid, block, ... in `info`) or a `launches` list.
       auto describe = [&](DictionaryAttr d, StringRef kernel) {
-        if (seenKernels.insert(kernel).second)
-          kernelsOf[moduleName].push_back(kernel.str());
-        else if (!llvm::is_contained(kernelsOf[moduleName], kernel))
-          kernelClash = kernel.str();
+        auto it = definedIn.find(kernel.str());
+        if (it == definedIn.end())
+          kernelMissing = kernel.str();
+        else if (seenKernels.insert(kernel).second)
+          kernelsOf[it->second].push_back(kernel.str());
         json::Array grid, block, params;
         for (Attribute g : cast<ArrayAttr>(d.get("grid")))
           grid.push_back(cast<StringAttr>(g).getValue());
@@ -243,6 +269,11 @@ bool deltajit::writePackage(ArrayRef<PackagePart> parts, StringRef dir,
             "' is defined by two kernel modules of the package";
     return false;
   }
+  if (!kernelMissing.empty()) {
+    error = "internal error: a launch names kernel '" + kernelMissing +
+            "', which no kernel module of the package defines";
+    return false;
+  }
   summary.numKernels = seenKernels.size();
 
   // Assemble next to the destination, then rename into place.
@@ -256,6 +287,8 @@ bool deltajit::writePackage(ArrayRef<PackagePart> parts, StringRef dir,
   }
   json::Array modules;
   for (auto &[name, text] : ptx) {
+    if (kernelsOf[name].empty())
+      continue; // every kernel of it is defined elsewhere too, or unused
     std::string file = name + ".ptx";
     SmallString<256> path(tmp);
     llvm::sys::path::append(path, file);

@@ -77,6 +77,13 @@ def Delta_ChunkLoopOp : Delta_Op<"chunk_loop", [
     ::mlir::BlockArgument getStateTile() { return getBody().getArgument(4); }
     ::mlir::BlockArgument getScaleArg() { return getBody().getArgument(5); }
     ChunkYieldOp getYield();
+    /// A copy of this loop, inserted at `b`'s insertion point, whose value
+    /// tiles are `blockV` columns wide (a divisor of dv): the same body with
+    /// the v and state tile types widened or narrowed and every body result
+    /// type re-derived from its operands. Nothing reads the copy's results.
+    /// Fails (with an error on this op) when the copy does not verify.
+    ::mlir::FailureOr<ChunkLoopOp> cloneWithBlockV(::mlir::OpBuilder &b,
+                                                   int64_t blockV);
   }];
 }
 
