@@ -398,9 +398,11 @@ public:
       crossing.push_back(b.value);
     if (part == Part::Prepare)
       stored = crossing;
+    // Scratch values the plan must place (block arguments, e.g. the
+    // normalised k tile, have their tiles already).
     if (part == Part::Scan || part == Part::Output)
       for (const BoundaryValue *b : loads())
-        if (b->value != loop.getStateTile())
+        if (!isa<BlockArgument>(b->value))
           loaded.push_back(b->value);
     if (part == Part::Scan)
       for (const BoundaryValue &b : scanBoundary)
@@ -487,9 +489,14 @@ public:
     if (part == Part::Prepare || part == Part::Output) {
       // Chunk-parallel kernels are latency-bound chains of short phases:
       // cap registers so that two programs share an SM (the H200's JIT gave
-      // prepare 129 registers, one program per SM, without the cap).
+      // prepare 129 registers, one program per SM, without the cap) when
+      // their shared memory lets two share it (else the cap only spills:
+      // dk = 256 prepare at 128 registers spilled 44 bytes).
       int64_t maxRegs = 65536 / (2 * threads) / 8 * 8;
-      if (maxRegs < 255)
+      bool twoFit =
+          2 * (spec.sharedBytes + TargetInfo::kReservedSharedBytesPerBlock) <=
+          target.sharedBytesPerSM;
+      if (maxRegs < 255 && twoFit)
         func->setAttr(NVVM::NVVMDialect::getMaxnregAttrName(),
                       b.getI32IntegerAttr(int32_t(maxRegs)));
     }
@@ -597,6 +604,25 @@ private:
     Value state = loop.getStateTile();
     if (llvm::any_of(state.getUsers(), isOutputOp))
       scanBoundary.push_back({state, true, "ws_state"});
+    // With in-kernel q/k L2 norm, prepare hands the scan the normalised k
+    // tile (16-bit, as it is used) instead of the scan reloading and
+    // normalising k every chunk step: the norms' reduction chains and a
+    // barrier leave the scan's sequential critical path, at the cost of one
+    // more chunk-parallel store (measured on the H200: see docs/codegen.md).
+    Value k = loop.getKTile();
+    if (loop.getUseQkL2norm() && llvm::any_of(k.getUsers(), [&](Operation *u) {
+          return recurrence.count(u);
+        }))
+      boundary.push_back({k, false, "ws_k"});
+  }
+
+  /// Whether this kernel reads the normalised k tile from scratch (the
+  /// three-phase scan with q/k L2 norm) instead of loading k.
+  bool kFromScratch() {
+    return part == Part::Scan &&
+           llvm::any_of(boundary, [&](const BoundaryValue &b) {
+             return b.value == loop.getKTile();
+           });
   }
 
   /// Whether this kernel keeps the state in registers, as the tensor-core
@@ -674,14 +700,17 @@ private:
       });
       return;
     }
-    kb.forEachThreaded(t.rows * t.cols / per, threads, [&](Value i) {
-      Value idx = kb.mul(i, kb.c32(per));
-      Value src =
-          kb.gep(param(b.name), boundaryOffset(kb, b, base, idx), t.elt);
-      NVVM::CpAsyncOp::create(kb.b, kb.loc,
-                              kb.smemPtr(t, kb.flatToPadded(t, idx)), src, 16,
-                              NVVM::LoadCacheModifierKind::CG, Value());
-    });
+    kb.forEachThreaded(
+        t.rows * t.cols / per, threads, [&](Value i, int64_t unrolled) {
+          Value idx = kb.mul(i, kb.c32(per));
+          Value src = kb.gep(param(b.name),
+                             boundaryOffset(kb, b, base, idx, per,
+                                            unrolled < 0 ? -1 : unrolled * per),
+                             t.elt);
+          NVVM::CpAsyncOp::create(kb.b, kb.loc,
+                                  kb.smemPtr(t, kb.flatToPadded(t, idx)), src,
+                                  16, NVVM::LoadCacheModifierKind::CG, Value());
+        });
   }
 
   /// Copies the tile of `b` to its scratch slot of flat chunk `chunkFlat`
@@ -691,16 +720,19 @@ private:
     const SmemTile &t = tile(b.value);
     Value base = boundaryBase(kb, b, chunkFlat, vt);
     int64_t per = std::max<int64_t>(vectorElems(t), 1);
-    kb.forEachThreaded(t.rows * t.cols / per, threads, [&](Value i) {
-      Value idx = kb.mul(i, kb.c32(per));
-      Value src = kb.smemPtr(t, kb.flatToPadded(t, idx));
-      Value dst =
-          kb.gep(param(b.name), boundaryOffset(kb, b, base, idx), t.elt);
-      if (per == 1)
-        kb.store(kb.load(t.elt, src), dst);
-      else
-        kb.storeVec16(kb.loadVec16(t.elt, src), dst);
-    });
+    kb.forEachThreaded(
+        t.rows * t.cols / per, threads, [&](Value i, int64_t unrolled) {
+          Value idx = kb.mul(i, kb.c32(per));
+          Value src = kb.smemPtr(t, kb.flatToPadded(t, idx));
+          Value dst = kb.gep(param(b.name),
+                             boundaryOffset(kb, b, base, idx, per,
+                                            unrolled < 0 ? -1 : unrolled * per),
+                             t.elt);
+          if (per == 1)
+            kb.store(kb.load(t.elt, src), dst);
+          else
+            kb.storeVec16(kb.loadVec16(t.elt, src), dst);
+        });
   }
 
   bool included(Operation *op) const {
@@ -745,11 +777,22 @@ private:
   }
   /// Element offset (i64) of element `idx` (flat, row-major) of boundary
   /// value `b`'s tile, from its base (boundaryBase): per value tile, rows
-  /// are dv apart; otherwise the tile is contiguous.
+  /// are dv apart; otherwise the tile is contiguous. `unrolled` is the
+  /// iteration's constant element offset from the thread's first (idx =
+  /// threadIdx.x * per + unrolled), or -1: when it is a multiple of block_v
+  /// the row and column are computed once per thread (no division per
+  /// iteration: the dk = 256 scan is at 255 registers).
   Value boundaryOffset(KernelBuilder &kb, const BoundaryValue &b, Value base,
-                       Value idx) {
+                       Value idx, int64_t per = 1, int64_t unrolled = -1) {
     if (!b.perVTile || dv == bv)
       return kb.add(base, kb.ext64(idx));
+    if (unrolled >= 0 && unrolled % bv == 0) {
+      Value first = kb.mul(kb.threadIdX(), kb.c32(per));
+      Value rel = kb.add(kb.mul(kb.div(first, kb.c32(bv)), kb.c32(dv)),
+                         kb.rem(first, kb.c32(bv)));
+      rel = kb.add(rel, kb.c32(unrolled / bv * dv));
+      return kb.add(base, kb.ext64(rel));
+    }
     Value row = kb.div(idx, kb.c32(bv)), col = kb.rem(idx, kb.c32(bv));
     return kb.add(base, kb.ext64(kb.add(kb.mul(row, kb.c32(dv)), col)));
   }
@@ -1019,7 +1062,7 @@ private:
     for (auto [name, tile] : {std::pair<StringRef, Value>{"q", loop.getQTile()},
                               {"k", loop.getKTile()},
                               {"v", loop.getVTile()}})
-      if (plan.has(tile))
+      if (plan.has(tile) && !(name == "k" && kFromScratch()))
         result.push_back({name, tile});
     return result;
   }

@@ -283,20 +283,28 @@ void KernelBuilder::forRange(Value lb, Value ub, Value step,
 
 void KernelBuilder::forEachThreaded(int64_t count, int64_t numThreads,
                                     function_ref<void(Value)> body) {
+  forEachThreaded(count, numThreads,
+                  [&](Value iv, int64_t) { return body(iv); });
+}
+
+void KernelBuilder::forEachThreaded(int64_t count, int64_t numThreads,
+                                    function_ref<void(Value, int64_t)> body) {
   // Unrolled when every thread of the block is one of the numThreads and
   // the trips are few: the iterations' loads issue back to back instead of
   // each waiting behind the loop's branch (a tail past `count` is guarded).
   int64_t trips = (count + numThreads - 1) / numThreads;
   if (numThreads != blockSize || trips > kMaxUnrolledTrips) {
-    forRange(threadIdX(), c32(count), c32(numThreads), body);
+    forRange(threadIdX(), c32(count), c32(numThreads),
+             [&](Value iv) { body(iv, -1); });
     return;
   }
   for (int64_t k = 0; k < trips; ++k) {
     Value iv = k ? add(threadIdX(), c32(k * numThreads)) : threadIdX();
     if ((k + 1) * numThreads <= count)
-      body(iv);
+      body(iv, k * numThreads);
     else
-      ifThen(cmp(arith::CmpIPredicate::slt, iv, c32(count)), [&] { body(iv); });
+      ifThen(cmp(arith::CmpIPredicate::slt, iv, c32(count)),
+             [&] { body(iv, k * numThreads); });
   }
 }
 

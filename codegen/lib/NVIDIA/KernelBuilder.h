@@ -163,6 +163,11 @@ public:
   /// kMaxUnrolledTrips iterations).
   void forEachThreaded(int64_t count, int64_t numThreads,
                        llvm::function_ref<void(mlir::Value)> body);
+  /// As above; `body` also gets the iteration's constant offset k *
+  /// numThreads from threadIdx.x when unrolled (iv = threadIdx.x + offset),
+  /// or -1 in a loop: index arithmetic can then be done once per thread.
+  void forEachThreaded(int64_t count, int64_t numThreads,
+                       llvm::function_ref<void(mlir::Value, int64_t)> body);
   /// An f32 reduction loop: acc = init; for iv: acc = body(iv, acc).
   mlir::Value forRangeReduce(
       mlir::Value lb, mlir::Value ub, mlir::Value step, mlir::Value init,

@@ -34,6 +34,9 @@ std::optional<TargetInfo> TargetInfo::get(llvm::StringRef chip,
   info.maxSharedBytes = info.sm == 80   ? 163 * 1024
                         : info.sm >= 90 ? 227 * 1024
                                         : 99 * 1024;
+  info.sharedBytesPerSM = info.sm == 80   ? 164 * 1024
+                          : info.sm >= 90 ? 228 * 1024
+                                          : 100 * 1024;
   return info;
 }
 

@@ -100,6 +100,10 @@ struct TargetInfo {
   std::string ptxFeatures; ///< e.g. "+ptx80"
   /// Dynamic shared memory a block may use, in bytes.
   int64_t maxSharedBytes = 0;
+  /// Shared memory of one SM, and what the hardware reserves per resident
+  /// block, in bytes (how many programs of a kernel fit on one SM).
+  int64_t sharedBytesPerSM = 0;
+  static constexpr int64_t kReservedSharedBytesPerBlock = 1024;
 
   /// Parses "sm_80", "sm_86", "sm_89", "sm_90", "sm_90a"; nullopt (and
   /// `error` set) otherwise.
