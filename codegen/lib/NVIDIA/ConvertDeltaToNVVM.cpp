@@ -1687,48 +1687,17 @@ private:
   }
 
   /// T = (I + A)^-1 diag(beta), by blocks of 16 (see DeltaTileOps.td).
-  void emitUTTransform(KernelBuilder &kb, TileUTTransformOp op) {
-    const SmemTile &a = tile(op.getA());
-    const SmemTile &beta = tile(op.getBeta());
-    const SmemTile &result = tile(op.getResult());
-    SmemTile x = plan.utInverse(op);
-    int64_t c = a.rows, blk = op.getBlock(), nb = c / blk;
-    SmemTile y = plan.utRowBlock(op);
+  /// The off-diagonal blocks of the UT inverse X, one block row at a time:
+  /// X_ij = -X_ii (sum_{j<=m<i} A_im X_mj), in 2 (nb - 1) barrier-separated
+  /// phases; `y` holds a block row of sums.
+  void emitUTBlockRows(KernelBuilder &kb, const SmemTile &a, const SmemTile &x,
+                       const SmemTile &y, int64_t nb, int64_t blk, int64_t w) {
     auto at = [&](const SmemTile &t, Value r, Value col) {
       return kb.at(t, r, col);
     };
-
-    // X = 0, then the diagonal blocks by forward substitution: thread j
-    // owns column j of its block and keeps it in registers.
-    kb.forEachThreaded(c * c, threads, [&](Value idx) {
-      kb.storeSmem(x, kb.flatToPadded(x, idx), kb.cf32(0.0));
-    });
-    kb.barrier();
-    kb.forEachThreaded(c, threads, [&](Value j) {
-      Value b0 = kb.mul(kb.div(j, kb.c32(blk)), kb.c32(blk));
-      Value jj = kb.rem(j, kb.c32(blk));
-      SmallVector<Value> col;
-      for (int64_t rr = 0; rr < blk; ++rr) {
-        Value r = kb.add(b0, kb.c32(rr));
-        Value isDiag = kb.cmp(CmpIPredicate::eq, jj, kb.c32(rr));
-        Value v = kb.select(isDiag, kb.cf32(1.0), kb.cf32(0.0));
-        for (int64_t mm = 0; mm < rr; ++mm) {
-          Value aRM = kb.loadSmem(a, at(a, r, kb.add(b0, kb.c32(mm))));
-          v = kb.fma(kb.fneg(aRM), col[mm], v);
-        }
-        col.push_back(v);
-        kb.storeSmem(x, at(x, r, j), v);
-      }
-    });
-    kb.barrier();
-
-    // Block rows below: X_ij = -X_ii (sum_{j<=m<i} A_im X_mj). A thread
-    // computes `w` neighbouring columns: one broadcast load of A (or X_ii)
-    // and one vector load of X (or Y) per term, `w` independent FMA chains.
     // The sums run over all m < i * blk: X is zero above its block
     // diagonal, so the terms below block column j vanish and the bounds
     // stay static (unrolled, independent loads).
-    int64_t w = blk % 4 == 0 ? 4 : blk % 2 == 0 ? 2 : 1;
     for (int64_t i = 1; i < nb; ++i) {
       int64_t cols = i * blk, groups = cols / w;
       // out[rr][col + j] = (-)sum_m scalar(rr, m) from[m][col + j]; rows of
@@ -1764,6 +1733,133 @@ private:
         return kb.loadSmem(
             x, at(x, kb.add(kb.c32(i * blk), rr), kb.c32(i * blk + m)));
       });
+    }
+  }
+
+  /// The off-diagonal blocks of the UT inverse X by doubling: at size s =
+  /// blk, 2 blk, ..., each pair of diagonal s-blocks (top T, bottom B, at
+  /// offset o) becomes one 2s-block with X_BT = -X_BB (A_BT X_TT), all pairs
+  /// at once: 2 log2(nb) barrier-separated phases instead of 2 (nb - 1),
+  /// and more threads busy in each (nb = 4: 4 phases of 128 and 256 column
+  /// groups instead of 6 of 64 to 192). `y` (blk x c f32) holds the pairs'
+  /// s x s products A_BT X_TT, flattened (nb <= 4 keeps them within it).
+  void emitUTDoubling(KernelBuilder &kb, const SmemTile &a, const SmemTile &x,
+                      const SmemTile &y, int64_t c, int64_t blk, int64_t w) {
+    // Element (rr, cc) of pair p's s x s product in `y`.
+    auto yAt = [&](Value p, Value rr, Value cc, int64_t sz) {
+      Value flat = kb.add(kb.mul(p, kb.c32(sz * sz)),
+                          kb.add(kb.mul(rr, kb.c32(sz)), cc));
+      return kb.smemPtr(
+          y, kb.at(y, kb.div(flat, kb.c32(c)), kb.rem(flat, kb.c32(c))));
+    };
+    for (int64_t sz = blk; sz < c; sz *= 2) {
+      int64_t groups = sz / w, items = c / (2 * sz) * sz * groups;
+      // out block (rr, col .. col + w) of pair p = (-)sum_m left(m) right(m).
+      auto pairBlocks =
+          [&](bool intoX,
+              function_ref<Value(Value o, Value rr, int64_t m)> left,
+              function_ref<Value(Value p, Value o, int64_t m, Value col)> right,
+              function_ref<void(Value p, Value o, Value rr, Value col,
+                                Value vec)>
+                  store) {
+            kb.forEachThreaded(items, threads, [&](Value idx) {
+              Value p = kb.div(idx, kb.c32(sz * groups));
+              Value inPair = kb.rem(idx, kb.c32(sz * groups));
+              Value rr = kb.div(inPair, kb.c32(groups));
+              Value col = kb.mul(kb.rem(inPair, kb.c32(groups)), kb.c32(w));
+              Value o = kb.mul(p, kb.c32(2 * sz));
+              SmallVector<Value, 4> acc(w, kb.cf32(0.0));
+              for (int64_t m = 0; m < sz; ++m) {
+                Value sv = left(o, rr, m);
+                Value vec = right(p, o, m, col);
+                for (int64_t j = 0; j < w; ++j)
+                  acc[j] = kb.fma(sv, kb.extract(vec, j), acc[j]);
+              }
+              if (intoX)
+                for (Value &v : acc)
+                  v = kb.fneg(v);
+              store(p, o, rr, col, kb.makeVec(acc));
+            });
+            kb.barrier();
+          };
+      // Y_p = A[o + s + rr][o + m] X[o + m][o + col ..].
+      pairBlocks(
+          /*intoX=*/false,
+          [&](Value o, Value rr, int64_t m) {
+            return kb.loadSmem(a, kb.at(a, kb.add(o, kb.add(kb.c32(sz), rr)),
+                                        kb.add(o, kb.c32(m))));
+          },
+          [&](Value, Value o, int64_t m, Value col) {
+            return kb.loadVec(
+                kb.f32(), w,
+                kb.smemPtr(x, kb.at(x, kb.add(o, kb.c32(m)), kb.add(o, col))));
+          },
+          [&](Value p, Value, Value rr, Value col, Value vec) {
+            kb.storeVec(vec, yAt(p, rr, col, sz));
+          });
+      // X[o + s + rr][o + col ..] = -X[o + s + rr][o + s + m] Y_p[m][col ..].
+      pairBlocks(
+          /*intoX=*/true,
+          [&](Value o, Value rr, int64_t m) {
+            Value r = kb.add(o, kb.add(kb.c32(sz), rr));
+            return kb.loadSmem(x, kb.at(x, r, kb.add(o, kb.c32(sz + m))));
+          },
+          [&](Value p, Value, int64_t m, Value col) {
+            return kb.loadVec(kb.f32(), w, yAt(p, kb.c32(m), col, sz));
+          },
+          [&](Value, Value o, Value rr, Value col, Value vec) {
+            Value r = kb.add(o, kb.add(kb.c32(sz), rr));
+            kb.storeVec(vec, kb.smemPtr(x, kb.at(x, r, kb.add(o, col))));
+          });
+    }
+  }
+
+  void emitUTTransform(KernelBuilder &kb, TileUTTransformOp op) {
+    const SmemTile &a = tile(op.getA());
+    const SmemTile &beta = tile(op.getBeta());
+    const SmemTile &result = tile(op.getResult());
+    SmemTile x = plan.utInverse(op);
+    int64_t c = a.rows, blk = op.getBlock(), nb = c / blk;
+    SmemTile y = plan.utRowBlock(op);
+    auto at = [&](const SmemTile &t, Value r, Value col) {
+      return kb.at(t, r, col);
+    };
+
+    // X = 0, then the diagonal blocks by forward substitution: thread j
+    // owns column j of its block and keeps it in registers.
+    kb.forEachThreaded(c * c, threads, [&](Value idx) {
+      kb.storeSmem(x, kb.flatToPadded(x, idx), kb.cf32(0.0));
+    });
+    kb.barrier();
+    kb.forEachThreaded(c, threads, [&](Value j) {
+      Value b0 = kb.mul(kb.div(j, kb.c32(blk)), kb.c32(blk));
+      Value jj = kb.rem(j, kb.c32(blk));
+      SmallVector<Value> col;
+      for (int64_t rr = 0; rr < blk; ++rr) {
+        Value r = kb.add(b0, kb.c32(rr));
+        Value isDiag = kb.cmp(CmpIPredicate::eq, jj, kb.c32(rr));
+        Value v = kb.select(isDiag, kb.cf32(1.0), kb.cf32(0.0));
+        for (int64_t mm = 0; mm < rr; ++mm) {
+          Value aRM = kb.loadSmem(a, at(a, r, kb.add(b0, kb.c32(mm))));
+          v = kb.fma(kb.fneg(aRM), col[mm], v);
+        }
+        col.push_back(v);
+        kb.storeSmem(x, at(x, r, j), v);
+      }
+    });
+    kb.barrier();
+
+    // A thread computes `w` neighbouring columns of an output block: one
+    // broadcast load of the left factor and one vector load of the right
+    // one per term, `w` independent FMA chains.
+    int64_t w = blk % 4 == 0 ? 4 : blk % 2 == 0 ? 2 : 1;
+    // Doubling in the chunk-parallel kernels; the fused kernel (at 255
+    // registers) keeps the block rows, which spill less there (d = 128: 12
+    // instead of 36 bytes).
+    if ((nb == 2 || nb == 4) && w == 4 && part != Part::Fused) {
+      emitUTDoubling(kb, a, x, y, c, blk, w);
+    } else {
+      emitUTBlockRows(kb, a, x, y, nb, blk, w);
     }
 
     // Scale column j by beta[j] (rounded to the result type).
