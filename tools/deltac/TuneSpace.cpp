@@ -144,6 +144,8 @@ std::string TileConfig::name() const {
     n += "_s" + std::to_string(stages);
   if (!epilogueFusion)
     n += "_noepi";
+  if (parallelBlockV)
+    n += "_pv" + std::to_string(parallelBlockV);
   if (mma == "wgmma")
     n += "_wgmma";
   else if (mma == "mma.sync")
@@ -159,7 +161,8 @@ std::optional<TileConfig> TileConfig::fromName(llvm::StringRef name,
   auto bad = [&](const std::string &why) -> std::optional<TileConfig> {
     error = "'" + name.str() + "' is not a config name (" + why +
             "; expected "
-            "bv<N>_w<N>_<fused|split|split3>[_s<N>][_noepi][_wgmma|_mmasync])";
+            "bv<N>_w<N>_<fused|split|split3>[_s<N>][_noepi][_pv<N>][_wgmma|"
+            "_mmasync])";
     return std::nullopt;
   };
   if (parts.size() < 3)
@@ -194,6 +197,9 @@ std::optional<TileConfig> TileConfig::fromName(llvm::StringRef name,
       c.mma = p == "wgmma" ? "wgmma" : "mma.sync";
     } else if (auto s = number(p, "s"); s && c.stages == 1 && *s != 1) {
       c.stages = *s;
+    } else if (auto pv = number(p, "pv");
+               pv && c.parallelBlockV == 0 && c.phases == 3) {
+      c.parallelBlockV = *pv;
     } else {
       return bad("unexpected field '" + p.str() + "'");
     }
@@ -210,6 +216,7 @@ bool parseTuneSpace(llvm::StringRef spec, const TileConfig &defaults,
       stages{defaults.stages}, phases{defaults.phases};
   std::vector<bool> epilogue{defaults.epilogueFusion};
   std::vector<std::string> mma{defaults.mma};
+  std::vector<int64_t> parallel{defaults.parallelBlockV};
   llvm::StringSet<> seen;
   bool sawSplit = false, sawPhases = false;
   llvm::SmallVector<llvm::StringRef> items;
@@ -300,6 +307,19 @@ bool parseTuneSpace(llvm::StringRef spec, const TileConfig &defaults,
         if (!llvm::is_contained(mma, v.trim().str()))
           mma.push_back(v.trim().str());
       }
+    } else if (key == "parallel-block-v") {
+      parallel.clear();
+      for (llvm::StringRef v : values) {
+        std::optional<int64_t> n =
+            v.trim() == "auto" ? std::optional<int64_t>(0) : parseNumber(v);
+        if (!n || *n < 0) {
+          error = "'parallel-block-v': bad value '" + v.trim().str() +
+                  "' (expected auto or an integer >= 1)";
+          return false;
+        }
+        if (!llvm::is_contained(parallel, *n))
+          parallel.push_back(*n);
+      }
     } else if (key == "chunk") {
       error = "'chunk' cannot be tuned: the chunk size is part of the "
               "entry lookup keys (the op's chunk_size attribute), not a "
@@ -307,7 +327,8 @@ bool parseTuneSpace(llvm::StringRef spec, const TileConfig &defaults,
       return false;
     } else {
       error = "unknown key '" + key.str() +
-              "' (keys: block-v, warps, stages, split, phases, epilogue, mma)";
+              "' (keys: block-v, warps, stages, split, phases, epilogue, mma, "
+              "parallel-block-v)";
       return false;
     }
   }
@@ -324,11 +345,13 @@ bool parseTuneSpace(llvm::StringRef spec, const TileConfig &defaults,
       for (int64_t s : stages)
         for (int64_t p : phases)
           for (bool e : epilogue)
-            for (const std::string &m : mma) {
-              TileConfig c{bv, w, s, p, e, m};
-              if (names.insert(c.name()).second)
-                configs.push_back(c);
-            }
+            for (const std::string &m : mma)
+              for (int64_t pv : parallel) {
+                // The parallel value tile only shapes three-phase kernels.
+                TileConfig c{bv, w, s, p, e, m, p == 3 ? pv : 0};
+                if (names.insert(c.name()).second)
+                  configs.push_back(c);
+              }
   constexpr size_t kMaxConfigs = 256;
   if (configs.size() > kMaxConfigs) {
     error = "the space has " + std::to_string(configs.size()) +

@@ -39,11 +39,16 @@ struct TileConfig {
   int64_t phases = 1; ///< 1 fused, 2 split (prepare + scan), 3 split3
   bool epilogueFusion = true;
   std::string mma = "auto"; ///< tensor-core family: auto | mma.sync | wgmma
+  /// Value tile of the three-phase prepare and output kernels
+  /// (convert-delta-to-nvvm's parallel-block-v); 0 = auto. Only for
+  /// phases == 3.
+  int64_t parallelBlockV = 0;
 
   /// The stable name recorded as the manifest entries' "config":
   /// "bv<block_v>_w<warps>_<fused|split|split3>", then "_s<stages>" when
-  /// stages != 1, "_noepi" without epilogue fusion, and "_wgmma" or
-  /// "_mmasync" for a tensor-core family other than auto.
+  /// stages != 1, "_noepi" without epilogue fusion, "_pv<N>" for an explicit
+  /// parallel block_v, and "_wgmma" or "_mmasync" for a tensor-core family
+  /// other than auto (always last: the runtime reads the family there).
   std::string name() const;
   /// Parses name() back; nullopt with `error` set when it is not one.
   static std::optional<TileConfig> fromName(llvm::StringRef name,

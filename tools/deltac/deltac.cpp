@@ -170,8 +170,10 @@ cl::opt<std::string> tuneSpace(
              "  phases    1 fused, 2 split, 3 split3 (not with split)\n"
              "  epilogue  epilogue fusion (0, 1)\n"
              "  mma       tensor-core family (auto, mma.sync, wgmma)\n"
+             "  parallel-block-v  value columns of the three-phase prepare\n"
+             "            and output kernels (auto, or integers)\n"
              "Entries get \"config\": bv<N>_w<N>_<fused|split|split3>\n"
-             "[_s<stages>][_noepi][_wgmma|_mmasync]"),
+             "[_s<stages>][_noepi][_pv<N>][_wgmma|_mmasync]"),
     cl::value_desc("spec"), cl::cat(deltacCategory));
 
 cl::opt<std::string> tuningDb(
@@ -260,7 +262,7 @@ OwningOpRef<ModuleOp> lowerVariant(MLIRContext &context, ModuleOp op,
   lower.decodeBlockV = decodeBlockV;
   lower.stateInRegisters = stateInRegisters;
   lower.doubleBuffer = doubleBuffer;
-  lower.parallelBlockV = parallelBlockV;
+  lower.parallelBlockV = config.parallelBlockV;
   lower.tensorCores = config.mma;
   pm.addPass(deltajit::createConvertDeltaToNVVM(lower));
   if (failed(pm.run(*variant))) {
@@ -426,6 +428,8 @@ int run() {
   defaultConfig.phases = phases > 1 ? int64_t(phases) : splitKernels ? 2 : 1;
   defaultConfig.epilogueFusion = epilogueFusion;
   defaultConfig.mma = tensorCores;
+  defaultConfig.parallelBlockV =
+      defaultConfig.phases == 3 ? int64_t(parallelBlockV) : 0;
   std::vector<tune::TileConfig> configs{defaultConfig};
   bool longSequence = *target == Stage::Package && tuneSpace.empty() &&
                       tuningDb.empty() && longSequenceKernels &&
@@ -435,6 +439,7 @@ int run() {
       tune::TileConfig c = defaultConfig;
       c.blockV = bv;
       c.phases = 3;
+      c.parallelBlockV = parallelBlockV;
       configs.push_back(c);
     }
   bool tuning = !tuneSpace.empty() || !tuningDb.empty() || longSequence;
