@@ -439,8 +439,9 @@ public:
 
   bool overSharedMemory = false;
 
-  /// The chunk loop this kernel lowers.
+  /// The chunk loop this kernel lowers, and its tensor-core family.
   ChunkLoopOp lowered() { return loop; }
+  const TensorCoreEmitter &family() const { return tc; }
 
   /// The scratch buffers of a split lowering: name and size formula.
   SmallVector<std::pair<std::string, std::string>> scratch() const {
@@ -703,10 +704,9 @@ private:
     kb.forEachThreaded(
         t.rows * t.cols / per, threads, [&](Value i, int64_t unrolled) {
           Value idx = kb.mul(i, kb.c32(per));
-          Value src = kb.gep(param(b.name),
-                             boundaryOffset(kb, b, base, idx, per,
-                                            unrolled < 0 ? -1 : unrolled * per),
-                             t.elt);
+          Value src =
+              kb.gep(param(b.name),
+                     boundaryOffset(kb, b, base, idx, per, unrolled), t.elt);
           NVVM::CpAsyncOp::create(kb.b, kb.loc,
                                   kb.smemPtr(t, kb.flatToPadded(t, idx)), src,
                                   16, NVVM::LoadCacheModifierKind::CG, Value());
@@ -724,10 +724,9 @@ private:
         t.rows * t.cols / per, threads, [&](Value i, int64_t unrolled) {
           Value idx = kb.mul(i, kb.c32(per));
           Value src = kb.smemPtr(t, kb.flatToPadded(t, idx));
-          Value dst = kb.gep(param(b.name),
-                             boundaryOffset(kb, b, base, idx, per,
-                                            unrolled < 0 ? -1 : unrolled * per),
-                             t.elt);
+          Value dst =
+              kb.gep(param(b.name),
+                     boundaryOffset(kb, b, base, idx, per, unrolled), t.elt);
           if (per == 1)
             kb.store(kb.load(t.elt, src), dst);
           else
@@ -777,20 +776,21 @@ private:
   }
   /// Element offset (i64) of element `idx` (flat, row-major) of boundary
   /// value `b`'s tile, from its base (boundaryBase): per value tile, rows
-  /// are dv apart; otherwise the tile is contiguous. `unrolled` is the
-  /// iteration's constant element offset from the thread's first (idx =
-  /// threadIdx.x * per + unrolled), or -1: when it is a multiple of block_v
-  /// the row and column are computed once per thread (no division per
-  /// iteration: the dk = 256 scan is at 255 registers).
+  /// are dv apart; otherwise the tile is contiguous. idx = i * per for the
+  /// thread loop's iteration i; `unrolled` is i's constant offset from
+  /// threadIdx.x (forEachThreaded), or -1: when unrolled * per is a
+  /// multiple of block_v the row and column are computed once per thread
+  /// (no division per iteration: the dk = 256 scan is at 255 registers).
   Value boundaryOffset(KernelBuilder &kb, const BoundaryValue &b, Value base,
                        Value idx, int64_t per = 1, int64_t unrolled = -1) {
     if (!b.perVTile || dv == bv)
       return kb.add(base, kb.ext64(idx));
-    if (unrolled >= 0 && unrolled % bv == 0) {
+    int64_t offset = unrolled < 0 ? -1 : unrolled * per; // elements
+    if (offset >= 0 && offset % bv == 0) {
       Value first = kb.mul(kb.threadIdX(), kb.c32(per));
       Value rel = kb.add(kb.mul(kb.div(first, kb.c32(bv)), kb.c32(dv)),
                          kb.rem(first, kb.c32(bv)));
-      rel = kb.add(rel, kb.c32(unrolled / bv * dv));
+      rel = kb.add(rel, kb.c32(offset / bv * dv));
       return kb.add(base, kb.ext64(rel));
     }
     Value row = kb.div(idx, kb.c32(bv)), col = kb.rem(idx, kb.c32(bv));
@@ -1686,15 +1686,30 @@ private:
     });
   }
 
-  /// T = (I + A)^-1 diag(beta), by blocks of 16 (see DeltaTileOps.td).
+  /// `w` neighbouring columns of (-)sum_{m < terms} scalar(m) row(m), as a
+  /// vector: one broadcast load (scalar) and one vector load (row) per
+  /// term, `w` independent FMA chains.
+  Value sumOfScaledRows(KernelBuilder &kb, int64_t terms, int64_t w,
+                        bool negate, function_ref<Value(int64_t m)> scalar,
+                        function_ref<Value(int64_t m)> row) {
+    SmallVector<Value, 4> acc(w, kb.cf32(0.0));
+    for (int64_t m = 0; m < terms; ++m) {
+      Value sv = scalar(m);
+      Value vec = row(m);
+      for (int64_t j = 0; j < w; ++j)
+        acc[j] = kb.fma(sv, kb.extract(vec, j), acc[j]);
+    }
+    if (negate)
+      for (Value &v : acc)
+        v = kb.fneg(v);
+    return kb.makeVec(acc);
+  }
+
   /// The off-diagonal blocks of the UT inverse X, one block row at a time:
   /// X_ij = -X_ii (sum_{j<=m<i} A_im X_mj), in 2 (nb - 1) barrier-separated
   /// phases; `y` holds a block row of sums.
   void emitUTBlockRows(KernelBuilder &kb, const SmemTile &a, const SmemTile &x,
                        const SmemTile &y, int64_t nb, int64_t blk, int64_t w) {
-    auto at = [&](const SmemTile &t, Value r, Value col) {
-      return kb.at(t, r, col);
-    };
     // The sums run over all m < i * blk: X is zero above its block
     // diagonal, so the terms below block column j vanish and the bounds
     // stay static (unrolled, independent loads).
@@ -1708,30 +1723,25 @@ private:
         kb.forEachThreaded(blk * groups, threads, [&](Value idx) {
           Value rr = kb.div(idx, kb.c32(groups));
           Value col = kb.mul(kb.rem(idx, kb.c32(groups)), kb.c32(w));
-          SmallVector<Value, 4> acc(w, kb.cf32(0.0));
-          for (int64_t m = 0; m < terms; ++m) {
-            Value sv = scalar(rr, m);
-            Value vec = kb.loadVec(kb.f32(), w,
-                                   kb.smemPtr(from, at(from, kb.c32(m), col)));
-            for (int64_t j = 0; j < w; ++j)
-              acc[j] = kb.fma(sv, kb.extract(vec, j), acc[j]);
-          }
-          if (intoX)
-            for (Value &v : acc)
-              v = kb.fneg(v);
+          Value sum = sumOfScaledRows(
+              kb, terms, w, intoX, [&](int64_t m) { return scalar(rr, m); },
+              [&](int64_t m) {
+                return kb.loadVec(
+                    kb.f32(), w, kb.smemPtr(from, kb.at(from, kb.c32(m), col)));
+              });
           Value row = intoX ? kb.add(kb.c32(i * blk), rr) : rr;
-          kb.storeVec(kb.makeVec(acc), kb.smemPtr(out, at(out, row, col)));
+          kb.storeVec(sum, kb.smemPtr(out, kb.at(out, row, col)));
         });
         kb.barrier();
       };
       // Y = A[block row i][:i blk] X[:i blk][:i blk].
       rowBlock(x, y, cols, /*intoX=*/false, [&](Value rr, int64_t m) {
-        return kb.loadSmem(a, at(a, kb.add(kb.c32(i * blk), rr), kb.c32(m)));
+        return kb.loadSmem(a, kb.at(a, kb.add(kb.c32(i * blk), rr), kb.c32(m)));
       });
       // X[block row i][:i blk] = -X_ii Y.
       rowBlock(y, x, blk, /*intoX=*/true, [&](Value rr, int64_t m) {
         return kb.loadSmem(
-            x, at(x, kb.add(kb.c32(i * blk), rr), kb.c32(i * blk + m)));
+            x, kb.at(x, kb.add(kb.c32(i * blk), rr), kb.c32(i * blk + m)));
       });
     }
   }
@@ -1768,17 +1778,11 @@ private:
               Value rr = kb.div(inPair, kb.c32(groups));
               Value col = kb.mul(kb.rem(inPair, kb.c32(groups)), kb.c32(w));
               Value o = kb.mul(p, kb.c32(2 * sz));
-              SmallVector<Value, 4> acc(w, kb.cf32(0.0));
-              for (int64_t m = 0; m < sz; ++m) {
-                Value sv = left(o, rr, m);
-                Value vec = right(p, o, m, col);
-                for (int64_t j = 0; j < w; ++j)
-                  acc[j] = kb.fma(sv, kb.extract(vec, j), acc[j]);
-              }
-              if (intoX)
-                for (Value &v : acc)
-                  v = kb.fneg(v);
-              store(p, o, rr, col, kb.makeVec(acc));
+              store(p, o, rr, col,
+                    sumOfScaledRows(
+                        kb, sz, w, intoX,
+                        [&](int64_t m) { return left(o, rr, m); },
+                        [&](int64_t m) { return right(p, o, m, col); }));
             });
             kb.barrier();
           };
@@ -1814,6 +1818,7 @@ private:
     }
   }
 
+  /// T = (I + A)^-1 diag(beta), by blocks of 16 (see DeltaTileOps.td).
   void emitUTTransform(KernelBuilder &kb, TileUTTransformOp op) {
     const SmemTile &a = tile(op.getA());
     const SmemTile &beta = tile(op.getBeta());
@@ -1821,9 +1826,6 @@ private:
     SmemTile x = plan.utInverse(op);
     int64_t c = a.rows, blk = op.getBlock(), nb = c / blk;
     SmemTile y = plan.utRowBlock(op);
-    auto at = [&](const SmemTile &t, Value r, Value col) {
-      return kb.at(t, r, col);
-    };
 
     // X = 0, then the diagonal blocks by forward substitution: thread j
     // owns column j of its block and keeps it in registers.
@@ -1840,18 +1842,17 @@ private:
         Value isDiag = kb.cmp(CmpIPredicate::eq, jj, kb.c32(rr));
         Value v = kb.select(isDiag, kb.cf32(1.0), kb.cf32(0.0));
         for (int64_t mm = 0; mm < rr; ++mm) {
-          Value aRM = kb.loadSmem(a, at(a, r, kb.add(b0, kb.c32(mm))));
+          Value aRM = kb.loadSmem(a, kb.at(a, r, kb.add(b0, kb.c32(mm))));
           v = kb.fma(kb.fneg(aRM), col[mm], v);
         }
         col.push_back(v);
-        kb.storeSmem(x, at(x, r, j), v);
+        kb.storeSmem(x, kb.at(x, r, j), v);
       }
     });
     kb.barrier();
 
-    // A thread computes `w` neighbouring columns of an output block: one
-    // broadcast load of the left factor and one vector load of the right
-    // one per term, `w` independent FMA chains.
+    // A thread computes `w` neighbouring columns of an output block
+    // (sumOfScaledRows).
     int64_t w = blk % 4 == 0 ? 4 : blk % 2 == 0 ? 2 : 1;
     // Doubling in the chunk-parallel kernels; the fused kernel (at 255
     // registers) keeps the block rows, which spill less there (d = 128: 12
@@ -2196,15 +2197,12 @@ struct ConvertDeltaToNVVMPass
   /// What building a loop's kernels gave.
   enum class Built { Ok, OverSharedMemory, Error };
 
-  /// Makes and checks the kernels of `parts` into `kernelsToEmit` (with
-  /// their tensor-core families): prepare and output lower `wide` when
-  /// given, the others `loop`. With `quiet`, a plan over the shared-memory
-  /// limit is reported as OverSharedMemory without an error.
+  /// Makes and checks the kernels of `parts` into `out`: prepare and output
+  /// lower `wide` when given, the others `loop`. With `quiet`, a plan over the
+  /// shared-memory limit is reported as OverSharedMemory without an error.
   Built buildKernels(ChunkLoopOp loop, ChunkLoopOp wide, ArrayRef<Part> parts,
                      int64_t numPhases, const TargetInfo &target, bool quiet,
-                     SmallVectorImpl<const TensorCoreEmitter *> &families,
                      SmallVector<std::unique_ptr<ChunkLoopKernel>> &out) {
-    families.clear();
     out.clear();
     for (Part part : parts) {
       ChunkLoopOp of =
@@ -2220,7 +2218,6 @@ struct ConvertDeltaToNVVMPass
         loop.emitOpError() << error;
         return Built::Error;
       }
-      families.push_back(tc);
       out.push_back(std::make_unique<ChunkLoopKernel>(
           of, target, *tc, part, fuseEpilogues(loop), numPhases == 3,
           stateInRegisters, doubleBuffer));
@@ -2262,7 +2259,6 @@ struct ConvertDeltaToNVVMPass
         wide.erase();
       wide = nullptr;
     };
-    SmallVector<const TensorCoreEmitter *, 3> families;
     SmallVector<std::unique_ptr<ChunkLoopKernel>> kernelsToEmit;
     // Every width with the body's 16-bit operand copies, then (when none
     // fits) every width without them (the products then round the f32
@@ -2286,7 +2282,7 @@ struct ConvertDeltaToNVVMPass
         }
         bool last = pv == widths.back() && (!withCopies || !copies);
         Built built = buildKernels(loop, wide, parts, numPhases, target,
-                                   /*quiet=*/!last, families, kernelsToEmit);
+                                   /*quiet=*/!last, kernelsToEmit);
         if (built == Built::Error) {
           dropWide();
           return failure();
@@ -2338,15 +2334,17 @@ struct ConvertDeltaToNVVMPass
                                     loop.getUseQkL2norm());
     entry.append("chunk", attrs.getI64IntegerAttr(tile.getChunk()));
     entry.append("tile", tile);
-    if (numPhases == 3)
+    if (numPhases == 3) // prepare's value tile
       entry.append("parallel_block_v",
-                   attrs.getI64IntegerAttr(wide ? wide.getTile().getBlockV()
-                                                : tile.getBlockV()));
+                   attrs.getI64IntegerAttr(
+                       kernelsToEmit.front()->lowered().getTile().getBlockV()));
     // The families of the kernels, in order, each once ("a+b" if mixed).
     std::string mma;
-    for (const TensorCoreEmitter *tc : families)
-      if (!StringRef(mma).contains(tc->name()))
-        mma += (mma.empty() ? "" : "+") + tc->name().str();
+    for (const auto &kernel : kernelsToEmit) {
+      StringRef name = kernel->family().name();
+      if (!StringRef(mma).contains(name))
+        mma += (mma.empty() ? "" : "+") + name.str();
+    }
     entry.append("mma", attrs.getStringAttr(mma));
     if (auto c = loop.getScale().getDefiningOp<arith::ConstantFloatOp>())
       entry.append("scale", attrs.getF32FloatAttr(c.value().convertToFloat()));
