@@ -38,8 +38,8 @@ if command -v compute-sanitizer >/dev/null; then
   tail -5 "$out/memcheck.log"
 fi
 
-if [ -x "$build/tools/delta-bench/delta-bench" ]; then
-  "$build/tools/delta-bench/delta-bench" --package "$pkg" --json "$out/bench.json" 2>&1 |
+if [ -x "$build/bin/delta-bench" ]; then
+  "$build/bin/delta-bench" --package "$pkg" --json "$out/bench.json" 2>&1 |
     tee "$out/bench.txt"
 fi
 

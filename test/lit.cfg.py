@@ -35,6 +35,11 @@ if os.path.exists(fake_cuda):
     config.available_features.add("fake-cuda")
     config.substitutions.append(("%fake_cuda", fake_cuda))
 
+# delta-bench (built with the runtime): its flow on the stand-in driver.
+if os.path.exists(os.path.join(config.deltajit_tools_dir, "delta-bench")):
+    config.available_features.add("delta-bench")
+    llvm_config.add_tool_substitutions(["delta-bench"], tool_dirs)
+
 # delta-run (built with the runtime): its arguments and the no-GPU path.
 if os.path.exists(os.path.join(config.deltajit_tools_dir, "delta-run")):
     config.available_features.add("delta-run")

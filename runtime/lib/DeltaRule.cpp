@@ -136,6 +136,13 @@ void validateDecodeArgs(const dj_delta_rule_decode_args_t &a) {
   checkHeadsAndTensors(a.dtype, a.H, a.HV, a.DK, a.DV, a.q, a.k, a.v, a.beta,
                        a.o, a.scale);
   checkPointer(a.state_in, "state_in");
+  for (auto [p, name] :
+       {std::pair<const void *, const char *>{a.state_in, "state_in"},
+        {a.state_out, "state_out"}})
+    if (reinterpret_cast<uintptr_t>(p) % 16 != 0)
+      fail(DJ_ERROR_INVALID_ARGUMENT, "args->", name, " (", p,
+           ") is not 16-byte aligned; the decode kernels move the state in "
+           "16-byte vectors");
   product({a.N, a.HV, a.DK, a.DV, 4}, "the state ([N, HV, DK, DV])");
   product({a.N, a.H, a.DK, 2}, "q/k ([N, H, DK])");
 }
@@ -155,6 +162,13 @@ std::string EntryRequest::describe() const {
     os << " chunk=" << (chunk ? std::to_string(*chunk) : std::string("any"));
   os << " use_qk_l2norm=" << (useQkL2norm ? "true" : "false");
   return os.str();
+}
+
+std::string EntryRequest::memoKey() const {
+  return op + '|' + std::to_string(static_cast<int>(dtype)) + '|' +
+         std::to_string(dk) + '|' + std::to_string(dv) + '|' +
+         (chunk ? std::to_string(*chunk) : std::string("any")) + '|' +
+         (useQkL2norm ? '1' : '0');
 }
 
 std::vector<size_t> findEntries(const Manifest &m, const EntryRequest &r,
@@ -199,16 +213,21 @@ size_t findEntry(const Manifest &m, const EntryRequest &r,
 }
 
 namespace {
-/// The EntryChooser's choice among `matches`; one match and no pin is the
-/// fast path (no key, no database).
+/// The EntryChooser's choice for request `r` in shape bucket `bucket`:
+/// memoized per request and bucket, so that a repeated call matches no
+/// manifest entries and builds no GPU key; one match and no pin needs no
+/// database.
 EntryChoice choose(Context &ctx, const Package &pkg, const EntryRequest &r,
-                   const std::vector<size_t> &matches,
                    const std::string &bucket) {
   EntryChooser &chooser = pkg.chooser();
+  std::string key = r.memoKey() + "|bucket=" + bucket;
+  if (const EntryChoice *memo = chooser.memoized(key))
+    return *memo;
+  std::vector<size_t> matches = findEntries(pkg.manifest(), r, pkg.dir());
   if (matches.size() == 1 && chooser.pinned().empty())
-    return {matches.front(), ChoiceSource::Only};
+    return chooser.remember(key, {matches.front(), ChoiceSource::Only});
   return chooser.choose(pkg.manifest(), matches, bucket, GpuKey::of(ctx.info()),
-                        ctx.cache().root(), r.describe() + " bucket=" + bucket);
+                        ctx.cache().root(), key);
 }
 
 EntryRequest forwardRequest(const dj_delta_rule_forward_args_t &a) {
@@ -236,17 +255,14 @@ EntryRequest decodeRequest(const dj_delta_rule_decode_args_t &a) {
 
 EntryChoice chooseForwardEntry(Context &ctx, const Package &pkg,
                                const dj_delta_rule_forward_args_t &a) {
-  EntryRequest r = forwardRequest(a);
-  std::vector<size_t> matches = findEntries(pkg.manifest(), r, pkg.dir());
   int64_t numSeqs = a.cu_seqlens ? a.num_seqs : a.B;
-  return choose(ctx, pkg, r, matches, forwardBucket(numSeqs, a.HV, a.B * a.T));
+  return choose(ctx, pkg, forwardRequest(a),
+                forwardBucket(numSeqs, a.HV, a.B * a.T));
 }
 
 EntryChoice chooseDecodeEntry(Context &ctx, const Package &pkg,
                               const dj_delta_rule_decode_args_t &a) {
-  EntryRequest r = decodeRequest(a);
-  std::vector<size_t> matches = findEntries(pkg.manifest(), r, pkg.dir());
-  return choose(ctx, pkg, r, matches, decodeBucket(a.N, a.HV));
+  return choose(ctx, pkg, decodeRequest(a), decodeBucket(a.N, a.HV));
 }
 
 ForwardTables buildForwardTables(const dj_delta_rule_forward_args_t &a,

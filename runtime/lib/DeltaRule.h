@@ -40,6 +40,8 @@ struct EntryRequest {
   std::optional<int64_t> chunk; ///< Unset: any chunk (first match).
   bool useQkL2norm = false;
   std::string describe() const;
+  /// The request as a memo key (cheaper to build than describe()).
+  std::string memoKey() const;
 };
 
 /// Index of the first matching entry; throws Error(DJ_ERROR_NOT_FOUND)

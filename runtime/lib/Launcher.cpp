@@ -26,12 +26,15 @@ Formula::Lookup integerLookup(const SymbolTable &symbols) {
   };
 }
 
+/// `path()` names the manifest field in errors; it is only called on one
+/// (the launch path builds no strings when all goes well).
+template <typename PathFn>
 int64_t evaluate(const Formula &f, const SymbolTable &symbols,
-                 const std::string &op, const std::string &path) {
+                 const std::string &op, PathFn path) {
   try {
     return f.evaluate(integerLookup(symbols));
   } catch (const FormulaError &e) {
-    fail(DJ_ERROR_INVALID_ARGUMENT, op, ": ", path, ": ", e.what());
+    fail(DJ_ERROR_INVALID_ARGUMENT, op, ": ", path(), ": ", e.what());
   }
 }
 
@@ -39,12 +42,13 @@ int64_t evaluate(const Formula &f, const SymbolTable &symbols,
 
 int64_t evaluateScratchBytes(const EntrySpec &entry, size_t index,
                              const SymbolTable &symbols) {
-  std::string path = entry.path + ".scratch[" + std::to_string(index) + "]";
-  int64_t bytes =
-      evaluate(entry.scratch[index].bytes, symbols, entry.op, path + ".bytes");
+  auto path = [&] {
+    return entry.path + ".scratch[" + std::to_string(index) + "].bytes";
+  };
+  int64_t bytes = evaluate(entry.scratch[index].bytes, symbols, entry.op, path);
   if (bytes < 0)
-    fail(DJ_ERROR_INVALID_ARGUMENT, entry.op, ": ", path,
-         ".bytes: scratch buffer '", entry.scratch[index].name, "' size '",
+    fail(DJ_ERROR_INVALID_ARGUMENT, entry.op, ": ", path(),
+         ": scratch buffer '", entry.scratch[index].name, "' size '",
          entry.scratch[index].bytes.text(), "' evaluates to ", bytes);
   return bytes;
 }
@@ -60,11 +64,11 @@ prepareLaunches(const EntrySpec &entry, const SymbolTable &symbols,
     p.function = li < functions.size() ? functions[li] : nullptr;
     p.kernel = l.kernel;
     for (int d = 0; d < 3; ++d) {
-      std::string path = l.path + ".grid[" + std::to_string(d) + "]";
+      auto path = [&] { return l.path + ".grid[" + std::to_string(d) + "]"; };
       int64_t g = evaluate(l.grid[d], symbols, entry.op, path);
       int64_t limit = d == 0 ? std::numeric_limits<int32_t>::max() : 65535;
       if (g < 0 || g > limit)
-        fail(DJ_ERROR_INVALID_ARGUMENT, entry.op, ": ", path, ": '",
+        fail(DJ_ERROR_INVALID_ARGUMENT, entry.op, ": ", path(), ": '",
              l.grid[d].text(), "' evaluates to ", g,
              ", outside the grid range [0, ", limit, "]");
       if (g == 0)
@@ -77,17 +81,19 @@ prepareLaunches(const EntrySpec &entry, const SymbolTable &symbols,
     p.params.resize(l.params.size());
     for (size_t pi = 0; pi < l.params.size(); ++pi) {
       const ParamSpec &param = l.params[pi];
-      std::string path = l.path + ".params[" + std::to_string(pi) + "]";
+      auto path = [&] {
+        return l.path + ".params[" + std::to_string(pi) + "]";
+      };
       auto it = symbols.find(param.name);
       if (it == symbols.end())
-        fail(DJ_ERROR_INVALID_ARGUMENT, entry.op, ": ", path, ": parameter '",
+        fail(DJ_ERROR_INVALID_ARGUMENT, entry.op, ": ", path(), ": parameter '",
              param.name, "' of kernel '", l.kernel, "' is not bound");
       const SymbolValue &v = it->second;
       SymbolKind want = param.type == ParamType::Ptr   ? SymbolKind::Ptr
                         : param.type == ParamType::F32 ? SymbolKind::Float
                                                        : SymbolKind::Int;
       if (v.kind != want)
-        fail(DJ_ERROR_INVALID_ARGUMENT, entry.op, ": ", path, ": parameter '",
+        fail(DJ_ERROR_INVALID_ARGUMENT, entry.op, ": ", path(), ": parameter '",
              param.name, "' has type ", paramTypeName(param.type),
              " but is bound to ", symbolKindArticle(v.kind));
       void *slot = &p.storage[pi];
@@ -101,8 +107,8 @@ prepareLaunches(const EntrySpec &entry, const SymbolTable &symbols,
       case ParamType::I32: {
         if (v.i < std::numeric_limits<int32_t>::min() ||
             v.i > std::numeric_limits<int32_t>::max())
-          fail(DJ_ERROR_INVALID_ARGUMENT, entry.op, ": ", path, ": parameter '",
-               param.name, "' is i32 but its value ", v.i,
+          fail(DJ_ERROR_INVALID_ARGUMENT, entry.op, ": ", path(),
+               ": parameter '", param.name, "' is i32 but its value ", v.i,
                " does not fit in 32 bits");
         int32_t x = static_cast<int32_t>(v.i);
         std::memcpy(slot, &x, sizeof(x));
@@ -138,9 +144,11 @@ void launchEntry(Context &ctx, const Package &pkg, size_t entryIndex,
   for (size_t li = 0; li < entry.launches.size(); ++li)
     functions.push_back(pkg.function(entryIndex, li));
   // Bind placeholders so that params can be checked before allocating.
-  for (const ScratchSpec &s : entry.scratch)
-    symbols[s.name] = SymbolValue::pointer(CUdeviceptr(0));
-  prepareLaunches(entry, symbols, functions);
+  if (!entry.scratch.empty()) {
+    for (const ScratchSpec &s : entry.scratch)
+      symbols[s.name] = SymbolValue::pointer(CUdeviceptr(0));
+    prepareLaunches(entry, symbols, functions);
+  }
   for (size_t i = 0; i < entry.scratch.size(); ++i)
     symbols[entry.scratch[i].name] = SymbolValue::pointer(
         ctx.workspace(stream, "scratch." + entry.scratch[i].name,
@@ -152,13 +160,14 @@ void launchEntry(Context &ctx, const Package &pkg, size_t entryIndex,
   for (PreparedLaunch &l : launches) {
     if (l.skip)
       continue;
-    d.check(d.cuLaunchKernel(l.function, l.grid[0], l.grid[1], l.grid[2],
-                             l.block[0], l.block[1], l.block[2], l.sharedBytes,
-                             stream, l.params.data(), nullptr),
-            concat("cuLaunchKernel('", l.kernel, "', grid ", l.grid[0], "x",
-                   l.grid[1], "x", l.grid[2], ", block ", l.block[0], "x",
-                   l.block[1], "x", l.block[2], ", ", l.sharedBytes,
-                   " bytes shared)"));
+    CUresult r = d.cuLaunchKernel(
+        l.function, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1],
+        l.block[2], l.sharedBytes, stream, l.params.data(), nullptr);
+    if (r != CUDA_SUCCESS)
+      d.check(r, concat("cuLaunchKernel('", l.kernel, "', grid ", l.grid[0],
+                        "x", l.grid[1], "x", l.grid[2], ", block ", l.block[0],
+                        "x", l.block[1], "x", l.block[2], ", ", l.sharedBytes,
+                        " bytes shared)"));
   }
 }
 

@@ -629,8 +629,20 @@ EntryChoice EntryChooser::choose(const Manifest &m,
     in.runtimeVersion = dj_runtime_version();
     in.db = db_.empty() ? nullptr : &db_;
   }
-  EntryChoice choice = chooseEntry(m, matches, bucket, in);
-  memo_.emplace(memoKey, choice);
+  return remember(memoKey, chooseEntry(m, matches, bucket, in));
+}
+
+const EntryChoice *EntryChooser::memoized(const std::string &memoKey) const {
+  if (!pinned_.empty())
+    return nullptr;
+  auto it = memo_.find(memoKey);
+  return it == memo_.end() ? nullptr : &it->second;
+}
+
+EntryChoice EntryChooser::remember(const std::string &memoKey,
+                                   EntryChoice choice) {
+  if (pinned_.empty())
+    memo_.emplace(memoKey, choice);
   return choice;
 }
 

@@ -186,6 +186,13 @@ public:
                      const std::string &bucket, const GpuKey &gpu,
                      const std::string &cacheRoot, const std::string &memoKey);
 
+  /// The choice memoized under `memoKey` by choose() or remember(); null if
+  /// none, and always while a config is pinned. (The launch path asks this
+  /// first, before matching the manifest.)
+  const EntryChoice *memoized(const std::string &memoKey) const;
+  /// Memoizes `choice` under `memoKey` (unless a config is pinned).
+  EntryChoice remember(const std::string &memoKey, EntryChoice choice);
+
 private:
   std::string pinned_;
   bool dbLoaded_ = false;

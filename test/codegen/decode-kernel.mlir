@@ -1,35 +1,97 @@
-// The decode-step kernel: one thread per value column (its state column in
-// registers); q and k staged in shared memory by all threads, their norms
-// reduced across the block (butterfly shuffles, then the warps' partial
-// sums); decode-block-v sets the columns per program.
+// The decode-step kernel: each thread holds 4 adjacent value columns of up
+// to 16 state rows (16-byte loads and stores), loaded before anything else; q and
+// k staged in shared memory by all threads, their norms reduced across the
+// block (butterfly shuffles, then the warps' partial sums); kv = S^T k and
+// o = q^T S' summed over the row splits (shuffles between the splits of a
+// warp, then shared memory); decode-block-v caps the columns per program
+// (default 64).
 // RUN: delta-opt %s -convert-delta-to-nvvm | FileCheck %s
-// RUN: delta-opt %s -convert-delta-to-nvvm="decode-block-v=32" | FileCheck %s --check-prefix=V32
+// RUN: delta-opt %s -convert-delta-to-nvvm="decode-block-v=128" | FileCheck %s --check-prefix=V128
 // RUN: not delta-opt %s -convert-delta-to-nvvm="decode-block-v=24" 2>&1 | FileCheck %s --check-prefix=BAD
-// RUN: not delta-opt %s -convert-delta-to-nvvm="decode-block-v=96" 2>&1 | FileCheck %s --check-prefix=BADDIV
+// RUN: delta-opt %s -convert-delta-to-nvvm="decode-block-v=48" | FileCheck %s --check-prefix=V48
+// RUN: delta-opt %s -convert-delta-to-nvvm="decode-block-v=1024" | FileCheck %s --check-prefix=V1024
+// RUN: delta-opt %S/Inputs/decode-odd.mlir -convert-delta-to-nvvm | FileCheck %s --check-prefix=ODD
+// RUN: not delta-opt %S/Inputs/decode-dv6.mlir -convert-delta-to-nvvm 2>&1 | FileCheck %s --check-prefix=BADDV
 
+// 64 columns: 16 groups of 4 side by side, 8 row splits of 16 rows (128
+// threads), 2 splits per warp summed by a shuffle at lane distance 16, then
+// 4 slots of shared memory.
 // CHECK-LABEL: func.func @decode
 // CHECK: delta.launch @deltajit_kernels::@dj_delta_rule_decode_bf16_d128x128_l2(
 // CHECK-SAME: block = [128, 1, 1]
-// CHECK-SAME: grid = ["1", "N * HV", "1"]
-// q and k (128 f32 each) and 2 x 4 warp partial sums.
-// CHECK-SAME: shared_bytes = 1056
+// CHECK-SAME: grid = ["2", "N * HV", "1"]
+// q and k (128 f32 each), 2 x 4 warp partial sums, 2 x 4 slots x 64.
+// CHECK-SAME: shared_bytes = 3104
 // CHECK: gpu.func @dj_delta_rule_decode_bf16_d128x128_l2(
+// The 16 state rows first, as 16-byte vectors, then beta and v.
+// CHECK-COUNT-16: llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<4xf32>
+// CHECK-NOT: gpu.barrier
+// CHECK: llvm.load {{.*}} : !llvm.ptr<1> -> bf16
 // CHECK: gpu.barrier
-// CHECK: nvvm.shfl.sync  bfly
 // CHECK: nvvm.shfl.sync  bfly
 // CHECK: gpu.barrier
 // CHECK: sqrt.rn.f32
-// The barrier between the column's two passes.
+// CHECK-NOT: nvvm.shfl.sync  bfly {{.*}}, %c8_i32
+// CHECK: nvvm.shfl.sync  bfly {{.*}}, %c16_i32
 // CHECK: gpu.barrier
+// CHECK-COUNT-16: llvm.store {{.*}} {alignment = 16 : i64} : vector<4xf32>, !llvm.ptr<1>
+// CHECK: nvvm.shfl.sync  bfly {{.*}}, %c16_i32
+// CHECK: gpu.barrier
+// CHECK: gpu.return
 
-// One warp per program: 4 programs per (sequence, v-head), full-warp shuffles.
-// V32: delta.launch @deltajit_kernels::@dj_delta_rule_decode_bf16_d128x128_l2_v32(
-// V32-SAME: block = [32, 1, 1]
-// V32-SAME: grid = ["4", "N * HV", "1"]
-// V32-SAME: shared_bytes = 1032
+// 128 columns: 32 groups, 8 row splits (256 threads, 16 rows each), one
+// split per warp: no shuffles, sums through 8 slots of shared memory.
+// V128: delta.launch @deltajit_kernels::@dj_delta_rule_decode_bf16_d128x128_l2_v128(
+// V128-SAME: block = [256, 1, 1]
+// V128-SAME: grid = ["1", "N * HV", "1"]
+// q and k, 2 x 8 warp partial sums, 2 x 8 slots x 128.
+// V128-SAME: shared_bytes = 9280
+// V128: sqrt.rn.f32
+// V128-NOT: nvvm.shfl.sync
+// V128: gpu.barrier
+// V128-COUNT-16: llvm.store {{.*}} {alignment = 16 : i64} : vector<4xf32>, !llvm.ptr<1>
+// V128: gpu.barrier
+// V128-NOT: nvvm.shfl.sync
+// V128: gpu.return
+
+// 32 columns: 8 groups, 16 splits of 8 rows (128 threads), 4 splits per warp
+// (shuffles at lane distances 8 and 16), 4 slots. At most 48 columns: the
+// widest legal block dividing 128 is 32.
+// V48: delta.launch @deltajit_kernels::@dj_delta_rule_decode_bf16_d128x128_l2_v32(
+// V48-SAME: block = [128, 1, 1]
+// V48-SAME: grid = ["4", "N * HV", "1"]
+// V48-SAME: shared_bytes = 2080
+// V48: sqrt.rn.f32
+// V48: nvvm.shfl.sync  bfly {{.*}}, %c8_i32
+// V48: nvvm.shfl.sync  bfly {{.*}}, %c16_i32
+// V48-COUNT-8: llvm.store {{.*}} {alignment = 16 : i64} : vector<4xf32>, !llvm.ptr<1>
 
 // BAD: error: 'delta.delta_rule_step' op decode-block-v must be a multiple of 16 in [16, 1024], got 24
-// BADDIV: error: 'delta.delta_rule_step' op the NVIDIA lowering needs dv (128) to be a multiple of the decode block (96)
+// Capped at dv.
+// V1024: delta.launch @deltajit_kernels::@dj_delta_rule_decode_bf16_d128x128_l2_v128(
+// V1024-SAME: grid = ["1", "N * HV", "1"]
+
+// dk 144, dv 48: blocks of 16 columns (32 does not divide 48; 12 groups of
+// 4 are no power of two), the default for this dv (no suffix); 32 splits of
+// 5 rows: the last row (128 + split) exists for splits < 16 only; its load
+// and store are guarded.
+// ODD: delta.launch @deltajit_kernels::@dj_delta_rule_decode_bf16_d144x48_l2(
+// ODD-SAME: block = [128, 1, 1]
+// ODD-SAME: grid = ["3", "N * HV", "1"]
+// ODD: gpu.func @dj_delta_rule_decode_bf16_d144x48_l2(
+// ODD-COUNT-4: llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<4xf32>
+// ODD: arith.cmpi slt, {{.*}}, %c144_i32
+// ODD-NEXT: scf.if {{.*}} -> (f32, f32, f32, f32)
+// ODD: llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<4xf32>
+// ODD: scf.yield
+// ODD: else
+// Missing rows read as 0 and so do their k and q.
+// ODD: arith.select
+// ODD: llvm.intr.fma
+// ODD: scf.if
+// ODD: llvm.store {{.*}} {alignment = 16 : i64} : vector<4xf32>, !llvm.ptr<1>
+
+// BADDV: error: 'delta.delta_rule_step' op the NVIDIA decode kernel needs dv (6) to be a multiple of 4
 func.func @decode(%q: tensor<2x4x128xbf16>, %v: tensor<2x4x128xbf16>, %b: tensor<2x4xbf16>,
     %s: tensor<2x4x128x128xf32>) -> (tensor<2x4x128xbf16>, tensor<2x4x128x128xf32>) {
   %o, %f = delta.delta_rule_step %q, %q, %v, %b, %s {use_qk_l2norm}

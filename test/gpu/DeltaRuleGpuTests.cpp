@@ -405,6 +405,12 @@ TEST_P(DecodeShapes, MatchesOracle) {
 INSTANTIATE_TEST_SUITE_P(Gpu, DecodeShapes,
                          ::testing::Combine(::testing::Values(64, 128, 256),
                                             ::testing::Values(64, 128, 256)));
+// dk = 144: rows split 32 ways, 5 per thread, the last one missing for some;
+// dv = 48: blocks of 16 columns (48 has no power-of-two count of 16-byte
+// groups).
+INSTANTIATE_TEST_SUITE_P(GpuOddSizes, DecodeShapes,
+                         ::testing::Values(std::make_tuple(int64_t(144),
+                                                           int64_t(48))));
 
 /// Token-by-token decode equals the chunked prefill of the same tokens.
 TEST(GpuDecode, TokenByTokenEqualsPrefill) {

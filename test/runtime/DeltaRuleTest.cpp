@@ -213,6 +213,16 @@ TEST(DecodeArgs, Validation) {
   EXPECT_EQ(invalidDecode(a),
             "args->state_in is NULL; it is a required device pointer");
   a = validDecode();
+  a.state_in = fake(0x6004);
+  EXPECT_EQ(invalidDecode(a),
+            "args->state_in (0x6004) is not 16-byte aligned; the decode "
+            "kernels move the state in 16-byte vectors");
+  a = validDecode();
+  a.state_out = const_cast<void *>(fake(0x7008));
+  EXPECT_EQ(invalidDecode(a),
+            "args->state_out (0x7008) is not 16-byte aligned; the decode "
+            "kernels move the state in 16-byte vectors");
+  a = validDecode();
   a.H = 3;
   EXPECT_EQ(invalidDecode(a), "args->HV (2) must be a multiple of args->H (3)");
   a = validDecode();

@@ -6,9 +6,11 @@
 // 13000) whose memory is host memory; the "JIT" returns the PTX itself;
 // modules know their kernels from the PTX's `.entry` lines. A launch runs
 // nothing: it fills every buffer passed as a pointer parameter with zeros,
-// or with 1.0f when the kernel's name contains $FAKE_CUDA_CORRUPT; and it
-// advances a virtual clock by 1 ms, or 0.5 ms when the name contains
-// $FAKE_CUDA_FAST, which CUDA events read. Not thread safe; tests only.
+// or with 1.0f when the kernel's name contains $FAKE_CUDA_CORRUPT (with
+// $FAKE_CUDA_NO_WRITES set, it writes nothing: for profiling the runtime's
+// host path, e.g. perf on delta-bench); and it advances a virtual clock by
+// 1 ms, or 0.5 ms when the name contains $FAKE_CUDA_FAST, which CUDA events
+// read. Not thread safe; tests only.
 //
 //===----------------------------------------------------------------------===//
 
@@ -242,7 +244,8 @@ CUresult CUDAAPI cuLaunchKernel(CUfunction f, unsigned int, unsigned int,
                                 void **params, void **) {
   auto *fn = reinterpret_cast<Function *>(f);
   bool corrupt = nameHas(fn->name, "FAKE_CUDA_CORRUPT");
-  for (size_t i = 0; i < fn->isU64.size(); ++i) {
+  static const bool noWrites = std::getenv("FAKE_CUDA_NO_WRITES") != nullptr;
+  for (size_t i = 0; !noWrites && i < fn->isU64.size(); ++i) {
     if (!fn->isU64[i])
       continue;
     uint64_t v;

@@ -648,6 +648,30 @@ TEST(EntryChoice, PinnedConfig) {
   }
 }
 
+/// The launch path asks memoized() before matching the manifest: a choice
+/// is memoized by choose() and remember(), never while a config is pinned,
+/// and a pin forgets the earlier ones.
+TEST(EntryChoice, ChooserMemoizesPerKeyUnlessPinned) {
+  Manifest m = manifestOf(threeConfigs());
+  ScopedEnv off("DELTAJIT_TUNING", "off");
+  EntryChooser chooser;
+  EXPECT_EQ(chooser.memoized("k"), nullptr);
+  EntryChoice c = chooser.choose(m, {0, 1, 2}, "b", h200(), "", "k");
+  ASSERT_NE(chooser.memoized("k"), nullptr);
+  EXPECT_EQ(chooser.memoized("k")->index, c.index);
+  EXPECT_EQ(chooser.memoized("other"), nullptr);
+  EntryChoice only = chooser.remember("one", {7, ChoiceSource::Only});
+  EXPECT_EQ(only.index, 7u);
+  ASSERT_NE(chooser.memoized("one"), nullptr);
+  EXPECT_EQ(chooser.memoized("one")->source, ChoiceSource::Only);
+  chooser.pin("C");
+  EXPECT_EQ(chooser.memoized("k"), nullptr);
+  chooser.remember("pinned", {2, ChoiceSource::Pinned});
+  chooser.pin("");
+  EXPECT_EQ(chooser.memoized("pinned"), nullptr);
+  EXPECT_EQ(chooser.memoized("one"), nullptr);
+}
+
 TEST(EntryChoice, ChooserReadsTheDatabaseFileAndHonoursTheSwitch) {
   TempDir dir;
   std::string path = dir / "db.json";

@@ -106,8 +106,9 @@ cl::opt<int64_t> phases(
 
 cl::opt<int64_t> decodeBlockV(
     "decode-block-v",
-    cl::desc("Value columns (threads) per decode-step program (default 128)"),
-    cl::init(128), cl::cat(deltacCategory));
+    cl::desc("Value columns per decode-step program, at most (default "
+             "64; the widest legal block that divides dv is taken)"),
+    cl::init(64), cl::cat(deltacCategory));
 
 cl::opt<bool> longSequenceKernels(
     "long-sequence-kernels",

@@ -42,8 +42,11 @@ constexpr StringLiteral kKernelModule = "deltajit_kernels";
 constexpr StringLiteral kSmemSymbol = "dj_smem";
 constexpr int64_t kSmemAlign = 16;
 constexpr double kL2NormEps = 1.0e-6;
-/// Decode kernels keep a state column of up to this many rows in registers.
-constexpr int64_t kDecodeRegisterRows = 128;
+/// decode-block-v's default (Passes.td): measured on the H200 (d = 128,
+/// 16 heads, batches 1-256), 64 columns per program (16 rows per thread)
+/// beat 16, 32 and 128. Decode kernels of the default width carry no
+/// `_v<N>` suffix.
+constexpr int64_t kDefaultDecodeBlockV = 64;
 /// Chunk kernels keep their state in registers when it takes at most this
 /// many f32 registers per thread.
 constexpr int64_t kMaxStateRegisters = 64;
@@ -1908,8 +1911,55 @@ private:
   SmallVector<BoundaryValue> scanBoundary;
 };
 
-/// Lowers one delta.delta_rule_step to a decode kernel: one thread per value
-/// column of a (sequence, v-head).
+/// How a decode kernel spreads a (sequence, v-head)'s block of `bv` value
+/// columns over its threads: each thread holds 4 adjacent columns (16-byte
+/// accesses) of `rows` state rows (row = split + splits * i), `groups` = bv /
+/// 4 threads side by side cover a row, `splits` of them the dk rows. The
+/// splits within a warp (lanes g, g + groups, ...) sum their partial dot
+/// products by shuffles, the warps' sums meet in shared memory (`slots`).
+struct DecodeLayout {
+  int64_t bv = 0, groups = 0, splits = 0, threads = 0, rows = 0;
+  int64_t inWarp = 1, slots = 1;
+
+  /// The widest block of at most `bv` columns that divides dv and whose
+  /// 16-byte groups are a power of two (a row's threads tile warps evenly)
+  /// or whole warps; 0 if dv is not a multiple of 4.
+  static int64_t blockFor(int64_t dv, int64_t bv) {
+    for (int64_t w = bv - bv % 4; w >= 4; w -= 4)
+      if (dv % w == 0 && (llvm::isPowerOf2_64(w / 4) || (w / 4) % 32 == 0))
+        return w;
+    return 0;
+  }
+
+  static DecodeLayout of(int64_t dk, int64_t bv) {
+    DecodeLayout l;
+    l.bv = bv;
+    l.groups = bv / 4;
+    // 128 threads (4 warps) per program, at most 16 rows (64 state values)
+    // per thread, whole warps, at most 1024 threads. (H200, d = 128: 64
+    // columns of 16 rows beat 32 x 8, 32 x 16, 64 x 4 and 64 x 8.)
+    int64_t splits = std::max<int64_t>(
+        {1, 128 / l.groups,
+         int64_t(llvm::PowerOf2Ceil(llvm::divideCeil(dk, 16)))});
+    splits =
+        std::min<int64_t>(splits, int64_t(llvm::bit_floor(uint64_t(
+                                      std::max<int64_t>(1, 1024 / l.groups)))));
+    if (l.groups < 32)
+      splits = std::max<int64_t>(splits, 32 / l.groups);
+    l.splits = splits;
+    l.threads = l.groups * splits;
+    l.rows = llvm::divideCeil(dk, splits);
+    l.inWarp = l.groups < 32 ? 32 / l.groups : 1;
+    l.slots = splits / l.inWarp;
+    return l;
+  }
+};
+
+/// Lowers one delta.delta_rule_step to a decode kernel (see DecodeLayout):
+/// the thread's state rows are loaded first (16-byte loads when the state
+/// pointers allow) so that their latency overlaps the q/k staging; kv =
+/// S^T k and o = q^T S' are summed in independent chains per column, then
+/// across the row splits.
 LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
                             DeltaRuleStepOp op, StringRef name, int64_t bv) {
   auto qType = cast<RankedTensorType>(op.getQ().getType());
@@ -1918,6 +1968,8 @@ LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
   Type oType = getElementTypeOrSelf(op.getO().getType());
   int64_t dk = qType.getDimSize(2);
   int64_t dv = cast<RankedTensorType>(op.getV().getType()).getDimSize(2);
+  DecodeLayout lay = DecodeLayout::of(dk, bv);
+  constexpr int64_t kCols = 4;
 
   LaunchSpec spec;
   spec.kernel = name.str();
@@ -1926,38 +1978,87 @@ LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
                  {"state_out", "ptr"}, {"H", "i32"}, {"HV", "i32"},
                  {"scale", "f32"}};
   spec.grid = {std::to_string(dv / bv), "N * HV", "1"};
-  spec.block = bv;
+  spec.block = lay.threads;
 
   Location loc = op.getLoc();
-  gpu::GPUFuncOp func = createKernel(b, loc, mod, name, spec.params, bv);
+  gpu::GPUFuncOp func =
+      createKernel(b, loc, mod, name, spec.params, lay.threads);
   llvm::StringMap<Value> p;
   for (auto [i, param] : llvm::enumerate(spec.params))
     p[param.name] = func.getArgument(i);
   Value smem = LLVM::AddressOfOp::create(
       b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3), kSmemSymbol);
   KernelBuilder kb(b, loc, smem);
+  kb.blockSize = lay.threads;
+  Type f32 = kb.f32();
 
   Value hvCount = p["HV"];
   Value nh = kb.blockIdY();
   Value n = kb.div(nh, hvCount), hv = kb.rem(nh, hvCount);
   Value h = kb.div(hv, kb.div(hvCount, p["H"]));
-  Value j = kb.add(kb.mul(kb.blockIdX(), kb.c32(bv)), kb.threadIdX());
+  Value tid = kb.threadIdX();
+  Value g = kb.rem(tid, kb.c32(lay.groups));
+  Value split = kb.div(tid, kb.c32(lay.groups));
+  Value col0 = kb.add(kb.mul(kb.blockIdX(), kb.c32(bv)), kb.mul(g, kb.c32(4)));
   Value qkBase = kb.mul(kb.ext64(kb.add(kb.mul(n, p["H"]), h)), kb.c64(dk));
   Value rowV = kb.ext64(kb.add(kb.mul(n, hvCount), hv));
-  Value vIdx = kb.add(kb.mul(rowV, kb.c64(dv)), kb.ext64(j));
-  Value sBase = kb.add(kb.mul(rowV, kb.c64(dk * dv)), kb.ext64(j));
-  // q and k of the (sequence, head), staged in shared memory (f32) by all
+  Value vIdx = kb.add(kb.mul(rowV, kb.c64(dv)), kb.ext64(col0));
+  Value sBase = kb.add(kb.mul(rowV, kb.c64(dk * dv)), kb.ext64(col0));
+
+  // Row i of this thread, and whether it exists (dk not a multiple of the
+  // splits: only the last i can fall off).
+  auto rowOf = [&](int64_t i) { return kb.add(split, kb.c32(i * lay.splits)); };
+  auto rowMayBeMissing = [&](int64_t i) { return (i + 1) * lay.splits > dk; };
+  auto rowExists = [&](int64_t i) {
+    return kb.cmp(CmpIPredicate::slt, rowOf(i), kb.c32(dk));
+  };
+  auto sPtr = [&](StringRef which, int64_t i) {
+    Value off = kb.add(sBase, kb.mul(kb.ext64(rowOf(i)), kb.c64(dv)));
+    return kb.gep(p[which], off, f32);
+  };
+  // 1. The state rows, beta and v, loaded before anything else (their
+  // latencies overlap each other's and the q/k staging's). Offsets from sBase
+  // are multiples of 4 elements (dv and col0 are): 16-byte accesses, as the
+  // runtime checks that the state pointers are 16-byte aligned.
+  SmallVector<Value> S;
+  for (int64_t i = 0; i < lay.rows; ++i) {
+    auto load = [&]() -> SmallVector<Value> {
+      Value vec = kb.loadVec16(f32, sPtr("state_in", i));
+      SmallVector<Value> row;
+      for (int64_t c = 0; c < kCols; ++c)
+        row.push_back(kb.extract(vec, c));
+      return row;
+    };
+    S.append(rowMayBeMissing(i)
+                 ? kb.ifThenElseValues(rowExists(i), load,
+                                       [&]() -> SmallVector<Value> {
+                                         return SmallVector<Value>(
+                                             kCols, kb.cf32(0.0));
+                                       })
+                 : load());
+  }
+  auto at = [&](int64_t i, int64_t c) { return S[i * kCols + c]; };
+  Value beta = kb.toF32(kb.load(betaType, kb.gep(p["beta"], rowV, betaType)));
+  SmallVector<Value> vCols;
+  for (int64_t c = 0; c < kCols; ++c)
+    vCols.push_back(
+        kb.toF32(kb.load(elt, kb.gep(p["v"], kb.add(vIdx, kb.c64(c)), elt))));
+
+  // 2. q and k of the (sequence, head), staged in shared memory (f32) by all
   // threads, then read as broadcasts; their squared norms are reduced across
   // the block (butterfly within warps, then the warps' partial sums).
-  Type f32 = kb.f32();
-  int64_t numWarps = (bv + 31) / 32;
+  int64_t numWarps = llvm::divideCeil(lay.threads, 32);
   SmemTile qs = SmemTile::make(dk, 1, f32), ks = qs;
   ks.offset = dk * 4;
   SmemTile partial = SmemTile::make(2 * numWarps, 1, f32);
   partial.offset = 2 * dk * 4;
-  spec.sharedBytes = partial.offset + partial.bytes();
-  Value tid = kb.threadIdX();
-  kb.forEachThreaded(dk, bv, [&](Value d) {
+  SmemTile kvSums = SmemTile::make(lay.slots * bv, 1, f32);
+  kvSums.offset = partial.offset + partial.bytes();
+  SmemTile oSums = kvSums;
+  oSums.offset = kvSums.offset + kvSums.bytes();
+  spec.sharedBytes = lay.slots > 1 ? oSums.offset + oSums.bytes()
+                                   : partial.offset + partial.bytes();
+  kb.forEachThreaded(dk, lay.threads, [&](Value d) {
     for (auto [which, tile] :
          {std::pair<StringRef, const SmemTile *>{"q", &qs}, {"k", &ks}})
       kb.storeSmem(
@@ -1966,24 +2067,16 @@ LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
               elt, kb.gep(p[which], kb.add(qkBase, kb.ext64(d)), elt))));
   });
   kb.barrier();
-  auto qkAt = [&](StringRef which, Value d) {
-    return kb.loadSmem(which == "q" ? qs : ks, d);
-  };
-  auto sAddr = [&](StringRef which, Value d) {
-    Value off = kb.add(sBase, kb.mul(kb.ext64(d), kb.c64(dv)));
-    return kb.gep(p[which], off, kb.f32());
-  };
-  Value zero = kb.c32(0), one = kb.c32(1), dkv = kb.c32(dk);
-
   Value invQ = kb.cf32(1.0), invK = kb.cf32(1.0);
   if (op.getUseQkL2norm()) {
-    int64_t lanes = std::min<int64_t>(bv, 32);
+    int64_t lanes = std::min<int64_t>(lay.threads, 32);
     Value lane = kb.rem(tid, kb.c32(32)), warp = kb.div(tid, kb.c32(32));
     const StringRef names[] = {"q", "k"};
     for (auto [i, which] : llvm::enumerate(names)) {
-      Value sum = kb.forRangeReduce(tid, dkv, kb.c32(bv), kb.cf32(0.0),
-                                    [&](Value d, Value acc) {
-                                      Value x = qkAt(which, d);
+      const SmemTile &tile = which == "q" ? qs : ks;
+      Value sum = kb.forRangeReduce(tid, kb.c32(dk), kb.c32(lay.threads),
+                                    kb.cf32(0.0), [&](Value d, Value acc) {
+                                      Value x = kb.loadSmem(tile, d);
                                       return kb.fma(x, x, acc);
                                     });
       sum = butterflySum(kb, sum, lanes);
@@ -2001,51 +2094,86 @@ LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
     invQ = total(0);
     invK = total(1);
   }
-  Value beta = kb.toF32(kb.load(betaType, kb.gep(p["beta"], rowV, betaType)));
-  Value vj = kb.toF32(kb.load(elt, kb.gep(p["v"], vIdx, elt)));
-  Value dot;
-  if (dk <= kDecodeRegisterRows) {
-    // The state column lives in registers: S is read once and written once
-    // (the traffic floor of a decode step).
-    // (k is re-read in the second pass rather than kept: the column
-    // already takes dk registers.)
-    SmallVector<Value> col;
-    Value kv = kb.cf32(0.0);
-    for (int64_t d = 0; d < dk; ++d) {
-      col.push_back(kb.load(kb.f32(), sAddr("state_in", kb.c32(d))));
-      kv = kb.fadd(kv, kb.fmul(col.back(), qkAt("k", kb.c32(d))));
-    }
-    kv = kb.fmul(kv, invK);
-    Value ku = kb.fmul(invK, kb.fmul(beta, kb.fsub(vj, kv)));
-    // Re-read k below rather than keep the first pass's loads live next to
-    // the column (the barrier keeps LLVM from merging them: 255 registers
-    // and spills without it).
+  // q or k at row i (0 for a missing row).
+  auto vecAt = [&](const SmemTile &tile, int64_t i) {
+    if (!rowMayBeMissing(i))
+      return kb.loadSmem(tile, rowOf(i));
+    Value clamped = kb.min(rowOf(i), kb.c32(dk - 1));
+    return kb.select(rowExists(i), kb.loadSmem(tile, clamped), kb.cf32(0.0));
+  };
+  // Sums each column's partial over the row splits: shuffles between the
+  // splits of a warp, then (several warps) shared memory.
+  auto sumOverSplits = [&](SmallVector<Value> part, const SmemTile &slots) {
+    for (Value &x : part)
+      for (int64_t off = lay.groups; off < lay.groups * lay.inWarp; off *= 2)
+        x = kb.fadd(x, NVVM::ShflOp::create(kb.b, kb.loc, f32, kb.c32(-1), x,
+                                            kb.c32(off), kb.c32(0x1f),
+                                            NVVM::ShflKind::bfly, UnitAttr()));
+    if (lay.slots == 1)
+      return part;
+    Value slot = kb.div(split, kb.c32(lay.inWarp));
+    Value first =
+        kb.cmp(CmpIPredicate::eq, kb.rem(split, kb.c32(lay.inWarp)), kb.c32(0));
+    Value colIdx = kb.mul(g, kb.c32(kCols));
+    kb.ifThen(first, [&] {
+      for (int64_t c = 0; c < kCols; ++c)
+        kb.storeSmem(
+            slots, kb.add(kb.mul(slot, kb.c32(bv)), kb.add(colIdx, kb.c32(c))),
+            part[c]);
+    });
     kb.barrier();
-    dot = kb.cf32(0.0);
-    for (int64_t d = 0; d < dk; ++d) {
-      Value s2 = kb.fadd(col[d], kb.fmul(qkAt("k", kb.c32(d)), ku));
-      kb.store(s2, sAddr("state_out", kb.c32(d)));
-      dot = kb.fadd(dot, kb.fmul(s2, qkAt("q", kb.c32(d))));
+    SmallVector<Value> total;
+    for (int64_t c = 0; c < kCols; ++c) {
+      Value sum = kb.cf32(0.0);
+      for (int64_t sl = 0; sl < lay.slots; ++sl)
+        sum = kb.fadd(sum,
+                      kb.loadSmem(slots, kb.add(colIdx, kb.c32(sl * bv + c))));
+      total.push_back(sum);
     }
-  } else {
-    // kv = S[:, j]^T k; u = beta (v_j - kv); then S' = S + k u and
-    // o_j = q^T S'[:, j] in a second pass over the column.
-    Value kv = kb.forRangeReduce(
-        zero, dkv, one, kb.cf32(0.0), [&](Value d, Value acc) {
-          Value s = kb.load(kb.f32(), sAddr("state_in", d));
-          return kb.fadd(acc, kb.fmul(s, kb.fmul(qkAt("k", d), invK)));
-        });
-    Value u = kb.fmul(beta, kb.fsub(vj, kv));
-    dot = kb.forRangeReduce(
-        zero, dkv, one, kb.cf32(0.0), [&](Value d, Value acc) {
-          Value s = kb.load(kb.f32(), sAddr("state_in", d));
-          Value s2 = kb.fadd(s, kb.fmul(kb.fmul(qkAt("k", d), invK), u));
-          kb.store(s2, sAddr("state_out", d));
-          return kb.fadd(acc, kb.fmul(s2, qkAt("q", d)));
-        });
+    return total;
+  };
+
+  // 3. kv = S^T k per column; u = beta (v - kv); S' = S + k u.
+  SmallVector<Value> kv(kCols, kb.cf32(0.0));
+  for (int64_t i = 0; i < lay.rows; ++i) {
+    Value ki = vecAt(ks, i);
+    for (int64_t c = 0; c < kCols; ++c)
+      kv[c] = kb.fma(at(i, c), ki, kv[c]);
   }
-  Value o = kb.fmul(kb.fmul(dot, invQ), p["scale"]);
-  kb.store(kb.fromF32(o, oType), kb.gep(p["o"], vIdx, oType));
+  kv = sumOverSplits(kv, kvSums);
+  SmallVector<Value> ku;
+  for (int64_t c = 0; c < kCols; ++c) {
+    Value u = kb.fmul(beta, kb.fsub(vCols[c], kb.fmul(kv[c], invK)));
+    ku.push_back(kb.fmul(invK, u));
+  }
+  // 4. S' = S + k u, stored; o = q^T S'.
+  SmallVector<Value> next(S.size());
+  SmallVector<Value> dot(kCols, kb.cf32(0.0));
+  for (int64_t i = 0; i < lay.rows; ++i) {
+    Value ki = vecAt(ks, i), qi = vecAt(qs, i);
+    for (int64_t c = 0; c < kCols; ++c) {
+      next[i * kCols + c] = kb.fma(ki, ku[c], at(i, c));
+      dot[c] = kb.fma(next[i * kCols + c], qi, dot[c]);
+    }
+  }
+  for (int64_t i = 0; i < lay.rows; ++i) {
+    auto store = [&] {
+      kb.storeVec16(kb.makeVec(ArrayRef<Value>(next).slice(i * kCols, kCols)),
+                    sPtr("state_out", i));
+    };
+    if (rowMayBeMissing(i))
+      kb.ifThen(rowExists(i), store);
+    else
+      store();
+  }
+  dot = sumOverSplits(dot, oSums);
+  kb.ifThen(kb.cmp(CmpIPredicate::eq, split, kb.c32(0)), [&] {
+    for (int64_t c = 0; c < kCols; ++c) {
+      Value o = kb.fmul(kb.fmul(dot[c], invQ), p["scale"]);
+      kb.store(kb.fromF32(o, oType),
+               kb.gep(p["o"], kb.add(vIdx, kb.c64(c)), oType));
+    }
+  });
   gpu::ReturnOp::create(b, loc);
   return spec;
 }
@@ -2371,19 +2499,20 @@ struct ConvertDeltaToNVVMPass
       return step.emitOpError()
              << "decode-block-v must be a multiple of 16 in [16, 1024], got "
              << block;
-    int64_t bv = std::min<int64_t>(dv, block);
-    if (dv % bv != 0)
-      return step.emitOpError()
-             << "the NVIDIA lowering needs dv (" << dv
-             << ") to be a multiple of the decode block (" << bv << ")";
+    int64_t bv = DecodeLayout::blockFor(dv, std::min<int64_t>(dv, block));
+    if (bv == 0)
+      return step.emitOpError() << "the NVIDIA decode kernel needs dv (" << dv
+                                << ") to be a multiple of 4";
     if (!elt.isBF16() && !elt.isF16() && !elt.isF32())
       return step.emitOpError() << "unsupported element type " << elt;
     std::string dtype = manifestDtype(elt);
     std::string base =
         "dj_delta_rule_decode_" + dtype + "_d" + std::to_string(dk) + "x" +
         std::to_string(dv) + (step.getUseQkL2norm() ? "_l2" : "") +
-        (bv == std::min<int64_t>(dv, 128) ? std::string()
-                                          : "_v" + std::to_string(bv));
+        (bv == DecodeLayout::blockFor(
+                   dv, std::min<int64_t>(dv, kDefaultDecodeBlockV))
+             ? std::string()
+             : "_v" + std::to_string(bv));
     std::string key;
     llvm::raw_string_ostream os(key);
     os << "decode " << step.getQ().getType() << step.getV().getType()

@@ -398,7 +398,9 @@ typedef struct dj_delta_rule_decode_args_t {
                                      HV % H == 0 */
   const void *q, *k, *v, *beta; /**< device pointers, required */
   void *o;                      /**< device pointer, required */
-  const void *state_in;         /**< required */
+  /** Required; 16-byte aligned (the decode kernels move the state in
+   *  16-byte vectors), as is state_out. */
+  const void *state_in;
   /** Where the updated state goes; NULL or equal to state_in updates in
    *  place. */
   void *state_out;

@@ -1,6 +1,8 @@
 // The delta-rule kernel variants the GPU tests run (compiled by deltac into
 // the test package): forward for bf16/fp16, dk and dv in {64, 128, 256},
-// q/k L2 norm on and off, chunk 64; decode steps likewise.
+// q/k L2 norm on and off, chunk 64; decode steps likewise, plus one decode
+// step of odd sizes (dk 144: a thread's last state row may fall off the end;
+// dv 48: a narrower block than asked for).
 // Regenerate by hand when the set changes; each function is independent.
 module {
   func.func @fwd_bf16_64x64_c64_l2(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>, %v: tensor<?x?x?x64xbf16>, %b: tensor<?x?x?xbf16>, %s: tensor<?x?x64x64xf32>, %cu: tensor<?xi64>) -> (tensor<?x?x?x64xbf16>, tensor<?x?x64x64xf32>) {
@@ -98,5 +100,9 @@ module {
   func.func @decode_f16_128x128_l2(%q: tensor<?x?x128xf16>, %k: tensor<?x?x128xf16>, %v: tensor<?x?x128xf16>, %b: tensor<?x?xf16>, %s: tensor<?x?x128x128xf32>) -> (tensor<?x?x128xf16>, tensor<?x?x128x128xf32>) {
     %o, %f = delta.delta_rule_step %q, %k, %v, %b, %s {use_qk_l2norm} : tensor<?x?x128xf16>, tensor<?x?x128xf16>, tensor<?x?x128xf16>, tensor<?x?xf16>, tensor<?x?x128x128xf32> -> tensor<?x?x128xf16>, tensor<?x?x128x128xf32>
     return %o, %f : tensor<?x?x128xf16>, tensor<?x?x128x128xf32>
+  }
+  func.func @decode_bf16_144x48_l2(%q: tensor<?x?x144xbf16>, %k: tensor<?x?x144xbf16>, %v: tensor<?x?x48xbf16>, %b: tensor<?x?xbf16>, %s: tensor<?x?x144x48xf32>) -> (tensor<?x?x48xbf16>, tensor<?x?x144x48xf32>) {
+    %o, %f = delta.delta_rule_step %q, %k, %v, %b, %s {use_qk_l2norm} : tensor<?x?x144xbf16>, tensor<?x?x144xbf16>, tensor<?x?x48xbf16>, tensor<?x?xbf16>, tensor<?x?x144x48xf32> -> tensor<?x?x48xbf16>, tensor<?x?x144x48xf32>
+    return %o, %f : tensor<?x?x48xbf16>, tensor<?x?x144x48xf32>
   }
 }

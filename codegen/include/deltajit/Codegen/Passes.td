@@ -40,10 +40,10 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
     output run value tiles of `parallel-block-v` columns (a copy of the
     loop at that width) while the scan runs block_v.
 
-    Decode kernels run one thread per value column of a (sequence, v-head):
-    for dk <= 128 the column is held in registers (the state is read and
-    written once); larger dk reads it twice (k^T S, then the update and
-    q^T S').
+    Decode kernels give each thread 4 adjacent value columns of up to 16
+    state rows of a (sequence, v-head), in registers (the state is read and
+    written once, in 16-byte vectors); kv = S^T k and o = q^T S' are summed
+    over the row splits by shuffles and shared memory.
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"",
@@ -59,9 +59,11 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
            "the state recurrence, sequential over chunks, writing each "
            "chunk's starting state and new values to scratch), output "
            "(chunk-parallel outputs from those)">,
-    Option<"decodeBlockV", "decode-block-v", "int64_t", /*default=*/"128",
-           "Value columns per decode program (one thread each; a multiple "
-           "of 16 that divides dv, capped at dv)">,
+    // The default is kDefaultDecodeBlockV (ConvertDeltaToNVVM.cpp).
+    Option<"decodeBlockV", "decode-block-v", "int64_t", /*default=*/"64",
+           "Value columns per decode program, at most (a multiple of 16 "
+           "in [16, 1024]; the widest block up to it that divides dv and "
+           "whose 16-byte column groups are a power of two or whole warps)">,
     Option<"stateInRegisters", "state-in-registers", "bool",
            /*default=*/"true",
            "Keep the recurrent state in registers across chunks (as the "
