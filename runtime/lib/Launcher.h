@@ -7,9 +7,12 @@
 
 #include <cuda.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
-#include <unordered_map>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace deltajit {
@@ -50,7 +53,66 @@ struct SymbolValue {
   }
 };
 
-using SymbolTable = std::unordered_map<std::string, SymbolValue>;
+/// The names bound for one call of an entry: a flat list searched linearly
+/// (a call binds one to two dozen names; building it allocates once, where a
+/// hash map allocated a node per name on every launch).
+class SymbolTable {
+public:
+  using value_type = std::pair<std::string, SymbolValue>;
+  using iterator = std::vector<value_type>::iterator;
+  using const_iterator = std::vector<value_type>::const_iterator;
+
+  SymbolTable() { entries_.reserve(32); }
+
+  /// The value bound to `name`, bound (to a default value) first if absent.
+  SymbolValue &operator[](std::string_view name) {
+    auto it = find(name);
+    if (it != entries_.end())
+      return it->second;
+    entries_.emplace_back(std::string(name), SymbolValue());
+    return entries_.back().second;
+  }
+  /// Binds `name` unless it is bound; returns where, and whether it was new.
+  std::pair<iterator, bool> emplace(std::string_view name, SymbolValue v) {
+    auto it = find(name);
+    if (it != entries_.end())
+      return {it, false};
+    entries_.emplace_back(std::string(name), v);
+    return {entries_.end() - 1, true};
+  }
+  iterator find(std::string_view name) {
+    return std::find_if(entries_.begin(), entries_.end(),
+                        [&](const value_type &e) { return e.first == name; });
+  }
+  const_iterator find(std::string_view name) const {
+    return std::find_if(entries_.begin(), entries_.end(),
+                        [&](const value_type &e) { return e.first == name; });
+  }
+  /// The value bound to `name`; throws std::out_of_range if none.
+  const SymbolValue &at(std::string_view name) const {
+    auto it = find(name);
+    if (it == entries_.end())
+      throw std::out_of_range("symbol '" + std::string(name) +
+                              "' is not bound");
+    return it->second;
+  }
+  size_t count(std::string_view name) const {
+    return find(name) != entries_.end();
+  }
+  void erase(std::string_view name) {
+    auto it = find(name);
+    if (it != entries_.end())
+      entries_.erase(it);
+  }
+  size_t size() const { return entries_.size(); }
+  iterator begin() { return entries_.begin(); }
+  iterator end() { return entries_.end(); }
+  const_iterator begin() const { return entries_.begin(); }
+  const_iterator end() const { return entries_.end(); }
+
+private:
+  std::vector<value_type> entries_;
+};
 
 /// One kernel launch, fully evaluated and packed.
 struct PreparedLaunch {

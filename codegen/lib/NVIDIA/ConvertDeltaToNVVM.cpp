@@ -1956,10 +1956,10 @@ struct DecodeLayout {
 };
 
 /// Lowers one delta.delta_rule_step to a decode kernel (see DecodeLayout):
-/// the thread's state rows are loaded first (16-byte loads when the state
-/// pointers allow) so that their latency overlaps the q/k staging; kv =
-/// S^T k and o = q^T S' are summed in independent chains per column, then
-/// across the row splits.
+/// the thread's state rows are loaded first (16-byte loads; the runtime
+/// checks the states' alignment) so that their latency overlaps the q/k
+/// staging; kv = S^T k and o = q^T S' are summed in independent chains per
+/// column, then across the row splits.
 LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
                             DeltaRuleStepOp op, StringRef name, int64_t bv) {
   auto qType = cast<RankedTensorType>(op.getQ().getType());
