@@ -23,8 +23,12 @@
 // q and k (128 f32 each), 2 x 4 warp partial sums, 2 x 4 slots x 64.
 // CHECK-SAME: shared_bytes = 3104
 // CHECK: gpu.func @dj_delta_rule_decode_bf16_d128x128_l2(
-// The 16 state rows first, as 16-byte vectors, then beta and v.
-// CHECK-COUNT-16: llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<4xf32>
+// The 16 state rows first, as 16-byte vectors with the streaming cache hint
+// (rows 8 apart: 8 x 128 x 4 bytes), then beta and v.
+// CHECK: llvm.inline_asm "ld.global.cs.v4.f32 {$0, $1, $2, $3}, [$4+0];"
+// CHECK-NEXT: llvm.extractvalue
+// CHECK: llvm.inline_asm "ld.global.cs.v4.f32 {$0, $1, $2, $3}, [$4+4096];"
+// CHECK-COUNT-14: llvm.inline_asm "ld.global.cs.v4.f32
 // CHECK-NOT: gpu.barrier
 // CHECK: llvm.load {{.*}} : !llvm.ptr<1> -> bf16
 // CHECK: gpu.barrier
@@ -34,7 +38,7 @@
 // CHECK-NOT: nvvm.shfl.sync  bfly {{.*}}, %c8_i32
 // CHECK: nvvm.shfl.sync  bfly {{.*}}, %c16_i32
 // CHECK: gpu.barrier
-// CHECK-COUNT-16: llvm.store {{.*}} {alignment = 16 : i64} : vector<4xf32>, !llvm.ptr<1>
+// CHECK-COUNT-16: llvm.inline_asm has_side_effects "st.global.cs.v4.f32
 // CHECK: nvvm.shfl.sync  bfly {{.*}}, %c16_i32
 // CHECK: gpu.barrier
 // CHECK: gpu.return
@@ -49,7 +53,7 @@
 // V128: sqrt.rn.f32
 // V128-NOT: nvvm.shfl.sync
 // V128: gpu.barrier
-// V128-COUNT-16: llvm.store {{.*}} {alignment = 16 : i64} : vector<4xf32>, !llvm.ptr<1>
+// V128-COUNT-16: llvm.inline_asm has_side_effects "st.global.cs.v4.f32
 // V128: gpu.barrier
 // V128-NOT: nvvm.shfl.sync
 // V128: gpu.return
@@ -64,7 +68,7 @@
 // V48: sqrt.rn.f32
 // V48: nvvm.shfl.sync  bfly {{.*}}, %c8_i32
 // V48: nvvm.shfl.sync  bfly {{.*}}, %c16_i32
-// V48-COUNT-8: llvm.store {{.*}} {alignment = 16 : i64} : vector<4xf32>, !llvm.ptr<1>
+// V48-COUNT-8: llvm.inline_asm has_side_effects "st.global.cs.v4.f32
 
 // BAD: error: 'delta.delta_rule_step' op decode-block-v must be a multiple of 16 in [16, 1024], got 24
 // Capped at dv.
@@ -79,17 +83,17 @@
 // ODD-SAME: block = [128, 1, 1]
 // ODD-SAME: grid = ["3", "N * HV", "1"]
 // ODD: gpu.func @dj_delta_rule_decode_bf16_d144x48_l2(
-// ODD-COUNT-4: llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<4xf32>
+// ODD-COUNT-4: llvm.inline_asm "ld.global.cs.v4.f32
 // ODD: arith.cmpi slt, {{.*}}, %c144_i32
 // ODD-NEXT: scf.if {{.*}} -> (f32, f32, f32, f32)
-// ODD: llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<1> -> vector<4xf32>
+// ODD: llvm.inline_asm "ld.global.cs.v4.f32 {$0, $1, $2, $3}, [$4+24576];"
 // ODD: scf.yield
 // ODD: else
 // Missing rows read as 0 and so do their k and q.
 // ODD: arith.select
 // ODD: llvm.intr.fma
 // ODD: scf.if
-// ODD: llvm.store {{.*}} {alignment = 16 : i64} : vector<4xf32>, !llvm.ptr<1>
+// ODD: llvm.inline_asm has_side_effects "st.global.cs.v4.f32 [$0+24576]
 
 // BADDV: error: 'delta.delta_rule_step' op the NVIDIA decode kernel needs dv (6) to be a multiple of 4
 func.func @decode(%q: tensor<2x4x128xbf16>, %v: tensor<2x4x128xbf16>, %b: tensor<2x4xbf16>,

@@ -1956,8 +1956,8 @@ struct DecodeLayout {
 };
 
 /// Lowers one delta.delta_rule_step to a decode kernel (see DecodeLayout):
-/// the thread's state rows are loaded first (16-byte loads; the runtime
-/// checks the states' alignment) so that their latency overlaps the q/k
+/// the thread's state rows are loaded first (16-byte streaming loads; the
+/// runtime checks the states' alignment) so that their latency overlaps the q/k
 /// staging; kv = S^T k and o = q^T S' are summed in independent chains per
 /// column, then across the row splits.
 LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
@@ -2012,22 +2012,23 @@ LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
   auto rowExists = [&](int64_t i) {
     return kb.cmp(CmpIPredicate::slt, rowOf(i), kb.c32(dk));
   };
-  auto sPtr = [&](StringRef which, int64_t i) {
-    Value off = kb.add(sBase, kb.mul(kb.ext64(rowOf(i)), kb.c64(dv)));
+  // The thread's first state row; row i is i * rowStrideBytes further.
+  auto rowZero = [&](StringRef which) {
+    Value off = kb.add(sBase, kb.mul(kb.ext64(split), kb.c64(dv)));
     return kb.gep(p[which], off, f32);
   };
+  Value stateRow0In = rowZero("state_in"), stateRow0Out = rowZero("state_out");
+  const int64_t rowStrideBytes = lay.splits * dv * 4;
   // 1. The state rows, beta and v, loaded before anything else (their
   // latencies overlap each other's and the q/k staging's). Offsets from sBase
   // are multiples of 4 elements (dv and col0 are): 16-byte accesses, as the
-  // runtime checks that the state pointers are 16-byte aligned.
+  // runtime checks that the state pointers are 16-byte aligned. The state is
+  // read and written once: streaming cache hints (H200, 16 heads x 128: 85%
+  // -> 87% of 4.2 TB/s at batch 64, 70% -> 74% at 16, the same at 256).
   SmallVector<Value> S;
   for (int64_t i = 0; i < lay.rows; ++i) {
     auto load = [&]() -> SmallVector<Value> {
-      Value vec = kb.loadVec16(f32, sPtr("state_in", i));
-      SmallVector<Value> row;
-      for (int64_t c = 0; c < kCols; ++c)
-        row.push_back(kb.extract(vec, c));
-      return row;
+      return kb.loadF32x4Streaming(stateRow0In, i * rowStrideBytes);
     };
     S.append(rowMayBeMissing(i)
                  ? kb.ifThenElseValues(rowExists(i), load,
@@ -2158,8 +2159,8 @@ LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
   }
   for (int64_t i = 0; i < lay.rows; ++i) {
     auto store = [&] {
-      kb.storeVec16(kb.makeVec(ArrayRef<Value>(next).slice(i * kCols, kCols)),
-                    sPtr("state_out", i));
+      kb.storeF32x4Streaming(ArrayRef<Value>(next).slice(i * kCols, kCols),
+                             stateRow0Out, i * rowStrideBytes);
     };
     if (rowMayBeMissing(i))
       kb.ifThen(rowExists(i), store);

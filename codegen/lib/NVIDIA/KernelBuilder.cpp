@@ -186,6 +186,34 @@ Value KernelBuilder::loadVec16(Type elt, Value ptr) {
 void KernelBuilder::storeVec16(Value v, Value ptr) {
   LLVM::StoreOp::create(b, loc, v, ptr, /*alignment=*/16);
 }
+SmallVector<Value> KernelBuilder::loadF32x4Streaming(Value ptr,
+                                                     int64_t byteOffset) {
+  auto type = LLVM::LLVMStructType::getLiteral(b.getContext(),
+                                               {f32(), f32(), f32(), f32()});
+  auto load = LLVM::InlineAsmOp::create(
+      b, loc, type, ValueRange{LLVM::PtrToIntOp::create(b, loc, i64(), ptr)},
+      "ld.global.cs.v4.f32 {$0, $1, $2, $3}, [$4+" +
+          std::to_string(byteOffset) + "];",
+      "=f,=f,=f,=f,l",
+      /*has_side_effects=*/false, /*is_align_stack=*/false,
+      LLVM::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr());
+  SmallVector<Value> out;
+  for (int64_t i = 0; i < 4; ++i)
+    out.push_back(LLVM::ExtractValueOp::create(b, loc, load.getResult(0), i));
+  return out;
+}
+void KernelBuilder::storeF32x4Streaming(ArrayRef<Value> four, Value ptr,
+                                        int64_t byteOffset) {
+  SmallVector<Value> operands = {LLVM::PtrToIntOp::create(b, loc, i64(), ptr)};
+  operands.append(four.begin(), four.end());
+  LLVM::InlineAsmOp::create(
+      b, loc, TypeRange{}, operands,
+      "st.global.cs.v4.f32 [$0+" + std::to_string(byteOffset) +
+          "], {$1, $2, $3, $4};",
+      "l,f,f,f,f",
+      /*has_side_effects=*/true, /*is_align_stack=*/false,
+      LLVM::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr());
+}
 Value KernelBuilder::loadVec(Type elt, int64_t n, Value ptr) {
   auto type = VectorType::get({n}, elt);
   return LLVM::LoadOp::create(b, loc, type, ptr,

@@ -124,6 +124,13 @@ public:
   /// 16-byte vector load / store; `ptr` must be 16-byte aligned.
   mlir::Value loadVec16(mlir::Type elt, mlir::Value ptr);
   void storeVec16(mlir::Value v, mlir::Value ptr);
+  /// 4 f32 from / to 16-byte aligned global memory at `ptr` + `byteOffset`
+  /// (an immediate) with the streaming cache hint (.cs: touched once,
+  /// evicted first), for data a kernel reads or writes exactly once.
+  llvm::SmallVector<mlir::Value> loadF32x4Streaming(mlir::Value ptr,
+                                                    int64_t byteOffset);
+  void storeF32x4Streaming(llvm::ArrayRef<mlir::Value> four, mlir::Value ptr,
+                           int64_t byteOffset);
   /// `n`-element vector load / store, aligned to the vector's size.
   mlir::Value loadVec(mlir::Type elt, int64_t n, mlir::Value ptr);
   void storeVec(mlir::Value v, mlir::Value ptr);

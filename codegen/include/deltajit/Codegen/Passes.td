@@ -42,8 +42,9 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
 
     Decode kernels give each thread 4 adjacent value columns of up to 16
     state rows of a (sequence, v-head), in registers (the state is read and
-    written once, in 16-byte vectors); kv = S^T k and o = q^T S' are summed
-    over the row splits by shuffles and shared memory.
+    written once, in 16-byte vectors with the streaming cache hint); kv =
+    S^T k and o = q^T S' are summed over the row splits by shuffles and
+    shared memory.
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"",
