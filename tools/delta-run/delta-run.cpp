@@ -282,6 +282,10 @@ int main(int argc, char **argv) {
   sopts.max_batch = batch;
   sopts.max_context = o.maxContext;
   sopts.use_cuda_graph = o.cudaGraph;
+  // $DELTAJIT_PROFILE (the runtime's per-step GPU timing) turns graphs off.
+  const char *profile = std::getenv("DELTAJIT_PROFILE");
+  bool graph =
+      o.cudaGraph && !(profile && *profile && std::string(profile) != "0");
   dj_session_t *session = nullptr;
   int rc = 0;
   std::vector<int32_t> next(static_cast<size_t>(batch)),
@@ -337,7 +341,7 @@ int main(int argc, char **argv) {
                   "per step, %.0f tokens/s%s\n",
                   (long long)o.steps, (long long)batch, decodeS * 1e3,
                   decodeS * 1e3 / double(o.steps), decodeTps,
-                  o.cudaGraph ? " (CUDA graph)" : "");
+                  graph ? " (CUDA graph)" : "");
     if (!o.json.empty()) {
       FILE *f = std::fopen(o.json.c_str(), "w");
       if (!f) {
@@ -355,7 +359,7 @@ int main(int argc, char **argv) {
                      "%s,\n  \"generated\": [",
                      o.package.c_str(), (long long)batch, (long long)tokens,
                      (long long)o.steps, compileS, loadS, prefillS, prefillTps,
-                     decodeS, decodeTps, o.cudaGraph ? "true" : "false");
+                     decodeS, decodeTps, graph ? "true" : "false");
         for (int64_t b = 0; b < batch; ++b) {
           std::fprintf(f, "%s[%d", b ? ", " : "", next[size_t(b)]);
           for (int64_t s = 0; s < o.steps; ++s)
