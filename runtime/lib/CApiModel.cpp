@@ -206,6 +206,17 @@ dj_status_t dj_session_generate(dj_session_t *session, int64_t steps,
   });
 }
 
+dj_status_t dj_session_get_options(const dj_session_t *session,
+                                   dj_session_options_t *out) {
+  return guard([&] {
+    const Session &s = sessionOf(session);
+    requireArg(out, "out");
+    out->max_batch = s.options().maxBatch;
+    out->max_context = s.options().maxContext;
+    out->use_cuda_graph = s.options().useCudaGraph ? 1 : 0;
+  });
+}
+
 dj_status_t dj_session_length(const dj_session_t *session, int64_t slot,
                               int64_t *length) {
   return guard([&] {

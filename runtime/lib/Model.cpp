@@ -322,6 +322,8 @@ Session::Session(Model &model, const Options &options)
   const ModelGraph &g = model.graph();
   const int64_t B = options.maxBatch;
   profiler_.driver = &d;
+  if (profiler_.enabled)
+    options_.useCudaGraph = false; // per-step events cannot be captured
   try {
     d.check(d.cuStreamCreate(&stream_, CU_STREAM_NON_BLOCKING),
             "cuStreamCreate");
@@ -954,8 +956,6 @@ void Session::generate(int64_t steps, float temperature, uint64_t seed,
   uploadDecodeTables();
   CUdeviceptr history =
       ctx.workspace(stream_, "generate.history", size_t(steps * active_) * 4);
-  if (profiler_.enabled)
-    options_.useCudaGraph = false; // per-step events cannot be captured
   if (options_.useCudaGraph &&
       (graphBatch_ != active_ || graphTemperature_ != temperature ||
        graphSeed_ != seed))

@@ -218,6 +218,11 @@ TEST(ModelGpu, GraphDecodeEqualsPlainDecode) {
   std::vector<int32_t> outGraph(size_t(steps * 3)), outPlain(size_t(steps * 3));
   for (int graph = 0; graph < 2; ++graph) {
     Session s(3, 4096, graph);
+    dj_session_options_t opts;
+    ASSERT_EQ(dj_session_get_options(s.s, &opts), DJ_OK);
+    EXPECT_EQ(opts.max_batch, 3);
+    EXPECT_EQ(opts.max_context, 4096);
+    EXPECT_EQ(opts.use_cuda_graph, graph);
     dj_sampling_t sampling{0.8f, 1234};
     ASSERT_EQ(dj_session_prefill(s.s, ids.data(), lengths.data(), 3, &sampling,
                                  nullptr, 0, nullptr),

@@ -182,6 +182,8 @@ TEST(CApiModels, NullHandlesAreNamed) {
             DJ_ERROR_INVALID_ARGUMENT);
   size_t n = 0;
   EXPECT_EQ(dj_session_num_states(nullptr, &n), DJ_ERROR_INVALID_ARGUMENT);
+  dj_session_options_t opts;
+  EXPECT_EQ(dj_session_get_options(nullptr, &opts), DJ_ERROR_INVALID_ARGUMENT);
   dj_model_info_t info;
   EXPECT_EQ(dj_model_get_info(nullptr, &info), DJ_ERROR_INVALID_ARGUMENT);
   // Destroying NULL handles is a no-op.

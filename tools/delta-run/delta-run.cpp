@@ -282,19 +282,21 @@ int main(int argc, char **argv) {
   sopts.max_batch = batch;
   sopts.max_context = o.maxContext;
   sopts.use_cuda_graph = o.cudaGraph;
-  // $DELTAJIT_PROFILE (the runtime's per-step GPU timing) turns graphs off.
-  const char *profile = std::getenv("DELTAJIT_PROFILE");
-  bool graph =
-      o.cudaGraph && !(profile && *profile && std::string(profile) != "0");
   dj_session_t *session = nullptr;
   int rc = 0;
   std::vector<int32_t> next(static_cast<size_t>(batch)),
       out(size_t(std::max<int64_t>(o.steps, 0) * batch));
   double prefillS = 0, decodeS = 0;
   dj_sampling_t sampling{o.temperature, o.sampleSeed};
+  // Whether decode replays a CUDA graph: the session's effective options
+  // ($DELTAJIT_PROFILE turns graphs off).
+  bool graph = false;
   if (dj_status_t s = dj_session_create(model, &sopts, &session)) {
     rc = report("creating the session", s);
+  } else if (dj_status_t s = dj_session_get_options(session, &sopts)) {
+    rc = report("reading the session's options", s);
   } else {
+    graph = sopts.use_cuda_graph != 0;
     for (int round = 0; round <= o.warmup && rc == 0; ++round) {
       dj_status_t s = dj_session_reset(session, -1);
       if (s) {

@@ -322,12 +322,15 @@ struct BoundaryValue {
   std::string name;
 };
 
-/// The sum of `x` over groups of `parts` (a power of two <= 32) neighbouring
-/// lanes, by butterfly shuffles (a warp of fewer than 32 threads has
-/// `parts` lanes).
-Value butterflySum(KernelBuilder &kb, Value x, int64_t parts) {
-  Value mask = kb.c32(parts >= 32 ? -1 : (int64_t(1) << parts) - 1);
-  for (int64_t off = 1; off < parts; off *= 2) {
+/// The sum of `x` over groups of `parts` lanes `stride` apart (`parts` and
+/// `stride` powers of two, parts x stride <= 32: lane, lane ^ stride, ...),
+/// by butterfly shuffles (a warp of fewer than 32 threads has parts x stride
+/// lanes).
+Value butterflySum(KernelBuilder &kb, Value x, int64_t parts,
+                   int64_t stride = 1) {
+  int64_t span = parts * stride;
+  Value mask = kb.c32(span >= 32 ? -1 : (int64_t(1) << span) - 1);
+  for (int64_t off = stride; off < span; off *= 2) {
     Value other =
         NVVM::ShflOp::create(kb.b, kb.loc, kb.f32(), mask, x, kb.c32(off),
                              kb.c32(0x1f), NVVM::ShflKind::bfly, UnitAttr());
@@ -1918,7 +1921,7 @@ private:
 /// splits within a warp (lanes g, g + groups, ...) sum their partial dot
 /// products by shuffles, the warps' sums meet in shared memory (`slots`).
 struct DecodeLayout {
-  int64_t bv = 0, groups = 0, splits = 0, threads = 0, rows = 0;
+  int64_t groups = 0, splits = 0, threads = 0, rows = 0;
   int64_t inWarp = 1, slots = 1;
 
   /// The widest block of at most `bv` columns that divides dv and whose
@@ -1933,7 +1936,6 @@ struct DecodeLayout {
 
   static DecodeLayout of(int64_t dk, int64_t bv) {
     DecodeLayout l;
-    l.bv = bv;
     l.groups = bv / 4;
     // 128 threads (4 warps) per program, at most 16 rows (64 state values)
     // per thread, whole warps, at most 1024 threads. (H200, d = 128: 64
@@ -2106,10 +2108,7 @@ LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
   // splits of a warp, then (several warps) shared memory.
   auto sumOverSplits = [&](SmallVector<Value> part, const SmemTile &slots) {
     for (Value &x : part)
-      for (int64_t off = lay.groups; off < lay.groups * lay.inWarp; off *= 2)
-        x = kb.fadd(x, NVVM::ShflOp::create(kb.b, kb.loc, f32, kb.c32(-1), x,
-                                            kb.c32(off), kb.c32(0x1f),
-                                            NVVM::ShflKind::bfly, UnitAttr()));
+      x = butterflySum(kb, x, lay.inWarp, lay.groups);
     if (lay.slots == 1)
       return part;
     Value slot = kb.div(split, kb.c32(lay.inWarp));

@@ -531,6 +531,11 @@ DJ_API void dj_session_options_init(dj_session_options_t *opts);
 DJ_API dj_status_t dj_session_create(dj_model_t *model,
                                      const dj_session_options_t *opts,
                                      dj_session_t **out);
+/** The options the session runs with: those it was created with, except
+ *  use_cuda_graph is 0 when $DELTAJIT_PROFILE (per-step GPU timing, which
+ *  a captured graph cannot record) is set. */
+DJ_API dj_status_t dj_session_get_options(const dj_session_t *session,
+                                          dj_session_options_t *out);
 DJ_API void dj_session_destroy(dj_session_t *session);
 
 /** Forgets `slot` (all slots and the active batch when slot < 0). */
