@@ -284,6 +284,12 @@ TEST(GpuForward, Chunk32) {
   checkForward("chunk32", spec(2, 100, 2, 2, 64, 64, 13), DJ_DTYPE_BF16, 32);
 }
 
+// Chunks of 128 (8 UT blocks): the UT transform's scalar block rows.
+TEST(GpuForward, Chunk128) {
+  REQUIRE_GPU();
+  checkForward("chunk128", spec(2, 300, 2, 2, 32, 32, 15), DJ_DTYPE_BF16, 128);
+}
+
 TEST(GpuForward, ExplicitScale) {
   REQUIRE_GPU();
   RandomSpec s = spec(1, 90, 2, 2, 64, 64, 14);

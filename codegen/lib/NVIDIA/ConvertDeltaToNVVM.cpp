@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelBuilder.h"
+#include "Tf32Mma.h"
 #include "deltajit/Codegen/NVIDIA/TargetInfo.h"
 #include "deltajit/Codegen/PackageWriter.h"
 #include "deltajit/Codegen/Passes.h"
@@ -1752,76 +1753,112 @@ private:
     }
   }
 
-  /// The off-diagonal blocks of the UT inverse X by doubling: at size s =
-  /// blk, 2 blk, ..., each pair of diagonal s-blocks (top T, bottom B, at
-  /// offset o) becomes one 2s-block with X_BT = -X_BB (A_BT X_TT), all pairs
-  /// at once: 2 log2(nb) barrier-separated phases instead of 2 (nb - 1),
-  /// and more threads busy in each (nb = 4: 4 phases of 128 and 256 column
-  /// groups instead of 6 of 64 to 192). `y` (blk x c f32) holds the pairs'
-  /// s x s products A_BT X_TT, flattened (nb <= 4 keeps them within it).
-  void emitUTDoubling(KernelBuilder &kb, const SmemTile &a, const SmemTile &x,
-                      const SmemTile &y, int64_t c, int64_t blk, int64_t w) {
-    // Element (rr, cc) of pair p's s x s product in `y`.
-    auto yAt = [&](Value p, Value rr, Value cc, int64_t sz) {
-      Value flat = kb.add(kb.mul(p, kb.c32(sz * sz)),
-                          kb.add(kb.mul(rr, kb.c32(sz)), cc));
-      return kb.smemPtr(
-          y, kb.at(y, kb.div(flat, kb.c32(c)), kb.rem(flat, kb.c32(c))));
-    };
+  /// The off-diagonal blocks of the UT inverse X by doubling on the tensor
+  /// cores (3xTF32 mma.sync, f32 accuracy; Tf32Mma.h): at size s = blk, 2
+  /// blk, ..., c / 2, every pair of diagonal s-blocks (top T, bottom B, at
+  /// offset o) becomes one 2s-block with X_BT = -X_BB (A_BT X_TT). One warp
+  /// takes one 8-column slice of a pair's X_BT: Y = A_BT X_TT[:, slice]
+  /// into its own region of `y`, then X_BT[:, slice] = -X_BB Y, skipping
+  /// the k-steps where the lower triangular X_BB is zero; one barrier per
+  /// size (log2(nb) phases). X_TT must be zero above its diagonal blocks
+  /// (utUpperBlocksRead).
+  void emitUTDoublingTensorCores(KernelBuilder &kb, const SmemTile &a,
+                                 const SmemTile &x, const SmemTile &y,
+                                 int64_t c, int64_t blk) {
+    Tf32Lanes l(kb, lane);
+    // (c / 2s pairs) x (s / 8 slices) at every size.
+    int64_t items = c / 8 / 2, regions = std::min(warps, items);
     for (int64_t sz = blk; sz < c; sz *= 2) {
-      int64_t groups = sz / w, items = c / (2 * sz) * sz * groups;
-      // out block (rr, col .. col + w) of pair p = (-)sum_m left(m) right(m).
-      auto pairBlocks =
-          [&](bool intoX,
-              function_ref<Value(Value o, Value rr, int64_t m)> left,
-              function_ref<Value(Value p, Value o, int64_t m, Value col)> right,
-              function_ref<void(Value p, Value o, Value rr, Value col,
-                                Value vec)>
-                  store) {
-            kb.forEachThreaded(items, threads, [&](Value idx) {
-              Value p = kb.div(idx, kb.c32(sz * groups));
-              Value inPair = kb.rem(idx, kb.c32(sz * groups));
-              Value rr = kb.div(inPair, kb.c32(groups));
-              Value col = kb.mul(kb.rem(inPair, kb.c32(groups)), kb.c32(w));
-              Value o = kb.mul(p, kb.c32(2 * sz));
-              store(p, o, rr, col,
-                    sumOfScaledRows(
-                        kb, sz, w, intoX,
-                        [&](int64_t m) { return left(o, rr, m); },
-                        [&](int64_t m) { return right(p, o, m, col); }));
-            });
-            kb.barrier();
-          };
-      // Y_p = A[o + s + rr][o + m] X[o + m][o + col ..].
-      pairBlocks(
-          /*intoX=*/false,
-          [&](Value o, Value rr, int64_t m) {
-            return kb.loadSmem(a, kb.at(a, kb.add(o, kb.add(kb.c32(sz), rr)),
-                                        kb.add(o, kb.c32(m))));
-          },
-          [&](Value, Value o, int64_t m, Value col) {
-            return kb.loadVec(
-                kb.f32(), w,
-                kb.smemPtr(x, kb.at(x, kb.add(o, kb.c32(m)), kb.add(o, col))));
-          },
-          [&](Value p, Value, Value rr, Value col, Value vec) {
-            kb.storeVec(vec, yAt(p, rr, col, sz));
+      int64_t slices = sz / 8;
+      kb.forRange(warp, kb.c32(items), kb.c32(warps), [&](Value item) {
+        Value o = kb.mul(kb.div(item, kb.c32(slices)), kb.c32(2 * sz));
+        Value n0 = kb.add(o, kb.mul(kb.rem(item, kb.c32(slices)), kb.c32(8)));
+        // Element (k, n) of this warp's sz x 8 region of Y, stored flat
+        // over the rows of `y`.
+        Value base = kb.mul(kb.rem(item, kb.c32(regions)), kb.c32(sz * 8));
+        auto yPtr = [&](Value k, Value n) {
+          Value flat = kb.add(base, kb.add(kb.mul(k, kb.c32(8)), n));
+          return kb.smemPtr(
+              y, kb.at(y, kb.div(flat, kb.c32(c)), kb.rem(flat, kb.c32(c))));
+        };
+        Value top = kb.add(o, kb.c32(sz)); // first row and column of B
+        auto element = [&](const SmemTile &t, Value r, Value col) {
+          return kb.toF32(kb.loadSmem(t, kb.at(t, r, col)));
+        };
+        // The accumulators of one 16-row tile, stored in neighbouring pairs.
+        auto storePairs = [&](ArrayRef<Value> acc,
+                              function_ref<Value(Value, Value)> ptr) {
+          forEachTf32AccumulatorPair(kb, l, [&](int64_t i, Value r, Value col) {
+            kb.storeVec(kb.makeVec({acc[i], acc[i + 1]}), ptr(r, col));
           });
-      // X[o + s + rr][o + col ..] = -X[o + s + rr][o + s + m] Y_p[m][col ..].
-      pairBlocks(
-          /*intoX=*/true,
-          [&](Value o, Value rr, int64_t m) {
-            Value r = kb.add(o, kb.add(kb.c32(sz), rr));
-            return kb.loadSmem(x, kb.at(x, r, kb.add(o, kb.c32(sz + m))));
-          },
-          [&](Value p, Value, int64_t m, Value col) {
-            return kb.loadVec(kb.f32(), w, yAt(p, kb.c32(m), col, sz));
-          },
-          [&](Value, Value o, Value rr, Value col, Value vec) {
-            Value r = kb.add(o, kb.add(kb.c32(sz), rr));
-            kb.storeVec(vec, kb.smemPtr(x, kb.at(x, r, kb.add(o, col))));
+        };
+        // Y = A_BT X_TT[:, slice].
+        for (int64_t mi = 0; mi < sz / 16; ++mi) {
+          SmallVector<Value, 4> acc(4, kb.cf32(0.0));
+          Value r0 = kb.add(top, kb.c32(mi * 16));
+          mmaTf32x3(
+              kb, l, 0, sz,
+              [&](Value r, Value k) {
+                return element(a, kb.add(r0, r), kb.add(o, k));
+              },
+              [&](Value k, Value n) {
+                return element(x, kb.add(o, k), kb.add(n0, n));
+              },
+              acc);
+          storePairs(acc, [&](Value r, Value col) {
+            return yPtr(kb.add(r, kb.c32(mi * 16)), col);
           });
+        }
+        NVVM::SyncWarpOp::create(kb.b, kb.loc, kb.c32(-1));
+        // X_BT[:, slice] = -X_BB Y (row tile mi of X_BB is zero right of
+        // its diagonal block).
+        for (int64_t mi = 0; mi < sz / 16; ++mi) {
+          SmallVector<Value, 4> acc(4, kb.cf32(0.0));
+          Value r0 = kb.add(top, kb.c32(mi * 16));
+          mmaTf32x3(
+              kb, l, 0, (mi + 1) * 16,
+              [&](Value r, Value k) {
+                return element(x, kb.add(r0, r), kb.add(top, k));
+              },
+              [&](Value k, Value n) { return kb.load(kb.f32(), yPtr(k, n)); },
+              acc);
+          for (Value &v : acc)
+            v = kb.fneg(v);
+          storePairs(acc, [&](Value r, Value col) {
+            return kb.smemPtr(x, kb.at(x, kb.add(r0, r), kb.add(n0, col)));
+          });
+        }
+        // The region is reused by this warp's next item.
+        NVVM::SyncWarpOp::create(kb.b, kb.loc, kb.c32(-1));
+      });
+      kb.barrier();
     }
+  }
+
+  /// Whether the UT transform's doubling runs on the tensor cores: blocks
+  /// of 16 (mma tiles), 2 or 4 of them (the warps' Y regions, c / 16 of sz
+  /// x 8 f32 at sz <= c / 2, fit the blk x c scratch row).
+  static bool utDoublingOnTensorCores(int64_t c, int64_t blk) {
+    int64_t nb = c / blk;
+    return blk == 16 && (nb == 2 || nb == 4);
+  }
+
+  /// The 16-blocks above X's block diagonal that the tensor-core doubling
+  /// reads as zeros: those inside the top s-block X_TT of a pair at every
+  /// size s >= 2 blk (as (block row, block column)).
+  static SmallVector<std::pair<int64_t, int64_t>>
+  utUpperBlocksRead(int64_t c, int64_t blk) {
+    SmallVector<std::pair<int64_t, int64_t>> blocks;
+    int64_t nb = c / blk;
+    for (int64_t bi = 0; bi < nb; ++bi)
+      for (int64_t bj = bi + 1; bj < nb; ++bj) {
+        bool read = false;
+        for (int64_t span = 2; span < nb; span *= 2) // s = span blk
+          read |= bi / span == bj / span && (bi / span) % 2 == 0;
+        if (read)
+          blocks.push_back({bi, bj});
+      }
+    return blocks;
   }
 
   /// T = (I + A)^-1 diag(beta), by blocks of 16 (see DeltaTileOps.td).
@@ -1832,14 +1869,26 @@ private:
     SmemTile x = plan.utInverse(op);
     int64_t c = a.rows, blk = op.getBlock(), nb = c / blk;
     SmemTile y = plan.utRowBlock(op);
+    bool tensorCores = utDoublingOnTensorCores(c, blk);
 
-    // X = 0, then the diagonal blocks by forward substitution: thread j
-    // owns column j of its block and keeps it in registers.
-    kb.forEachThreaded(c * c, threads, [&](Value idx) {
-      kb.storeSmem(x, kb.flatToPadded(x, idx), kb.cf32(0.0));
-    });
-    kb.barrier();
-    kb.forEachThreaded(c, threads, [&](Value j) {
+    // The scalar paths read X whole: zero it first. The tensor-core path
+    // reads only the blocks on and below the diagonal and the upper blocks
+    // of utUpperBlocksRead, zeroed beside the forward substitution.
+    SmallVector<std::pair<int64_t, int64_t>> upper;
+    if (tensorCores) {
+      upper = utUpperBlocksRead(c, blk);
+    } else {
+      kb.forEachThreaded(c * c, threads, [&](Value idx) {
+        kb.storeSmem(x, kb.flatToPadded(x, idx), kb.cf32(0.0));
+      });
+      kb.barrier();
+    }
+    // The diagonal blocks by forward substitution: thread j owns column j
+    // of its block and keeps it in registers. Threads from c on zero the
+    // `upper` blocks, 4 elements each.
+    int64_t quads = blk * blk / 4;
+    int64_t zeroItems = int64_t(upper.size()) * quads;
+    auto substitute = [&](Value j) {
       Value b0 = kb.mul(kb.div(j, kb.c32(blk)), kb.c32(blk));
       Value jj = kb.rem(j, kb.c32(blk));
       SmallVector<Value> col;
@@ -1854,26 +1903,53 @@ private:
         col.push_back(v);
         kb.storeSmem(x, kb.at(x, r, j), v);
       }
+    };
+    auto zeroUpper = [&](Value item) {
+      for (size_t u = 0; u < upper.size(); ++u) {
+        Value inBlock = kb.sub(item, kb.c32(int64_t(u) * quads));
+        Value mine = kb.cmp(CmpIPredicate::ult, inBlock, kb.c32(quads));
+        kb.ifThen(mine, [&] {
+          Value r = kb.add(kb.c32(upper[u].first * blk),
+                           kb.div(inBlock, kb.c32(blk / 4)));
+          Value col =
+              kb.add(kb.c32(upper[u].second * blk),
+                     kb.mul(kb.rem(inBlock, kb.c32(blk / 4)), kb.c32(4)));
+          kb.storeVec(kb.makeVec(SmallVector<Value>(4, kb.cf32(0.0))),
+                      kb.smemPtr(x, kb.at(x, r, col)));
+        });
+      }
+    };
+    kb.forEachThreaded(c + zeroItems, threads, [&](Value idx) {
+      if (!zeroItems) {
+        substitute(idx);
+        return;
+      }
+      kb.ifElse(
+          kb.cmp(CmpIPredicate::slt, idx, kb.c32(c)), [&] { substitute(idx); },
+          [&] { zeroUpper(kb.sub(idx, kb.c32(c))); });
     });
     kb.barrier();
 
-    // A thread computes `w` neighbouring columns of an output block
-    // (sumOfScaledRows).
-    int64_t w = blk % 4 == 0 ? 4 : blk % 2 == 0 ? 2 : 1;
-    // Doubling in the chunk-parallel kernels; the fused kernel (at 255
-    // registers) keeps the block rows, which spill less there (d = 128: 12
-    // instead of 36 bytes).
-    if ((nb == 2 || nb == 4) && w == 4 && part != Part::Fused) {
-      emitUTDoubling(kb, a, x, y, c, blk, w);
+    if (tensorCores) {
+      emitUTDoublingTensorCores(kb, a, x, y, c, blk);
     } else {
+      // A thread computes `w` neighbouring columns of an output block
+      // (sumOfScaledRows).
+      int64_t w = blk % 4 == 0 ? 4 : blk % 2 == 0 ? 2 : 1;
       emitUTBlockRows(kb, a, x, y, nb, blk, w);
     }
 
-    // Scale column j by beta[j] (rounded to the result type).
+    // Scale column j by beta[j] (rounded to the result type); the tensor-
+    // core path leaves X's upper blocks unwritten: they are zero.
     kb.forEachThreaded(c * c, threads, [&](Value idx) {
-      Value j = kb.rem(idx, kb.c32(c));
+      Value r = kb.div(idx, kb.c32(c)), j = kb.rem(idx, kb.c32(c));
       Value val = kb.fmul(kb.loadSmem(x, kb.flatToPadded(x, idx)),
                           kb.loadSmem(beta, j));
+      if (tensorCores) {
+        Value above = kb.cmp(CmpIPredicate::sgt, kb.div(j, kb.c32(blk)),
+                             kb.div(r, kb.c32(blk)));
+        val = kb.select(above, kb.cf32(0.0), val);
+      }
       kb.storeSmem(result, kb.flatToPadded(result, idx),
                    kb.fromF32(val, result.elt));
     });

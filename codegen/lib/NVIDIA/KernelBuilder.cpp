@@ -167,6 +167,25 @@ void KernelBuilder::barrier() {
   gpu::BarrierOp::create(b, loc);
 }
 
+void KernelBuilder::mmaSync(int64_t k, MmaInput input, ValueRange a,
+                            ValueRange bRegs, MutableArrayRef<Value> acc) {
+  Type f = f32();
+  auto resultType =
+      LLVM::LLVMStructType::getLiteral(b.getContext(), {f, f, f, f});
+  NVVM::MMATypes type = input == MmaInput::bf16  ? NVVM::MMATypes::bf16
+                        : input == MmaInput::f16 ? NVVM::MMATypes::f16
+                                                 : NVVM::MMATypes::tf32;
+  auto op = NVVM::MmaOp::create(
+      b, loc, resultType, a, bRegs, SmallVector<Value>(acc.begin(), acc.end()),
+      ArrayRef<int64_t>{16, 8, k}, std::nullopt, std::nullopt,
+      std::array<NVVM::MMATypes, 2>{type, type},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  for (int64_t i = 0; i < 4; ++i)
+    acc[i] =
+        LLVM::ExtractValueOp::create(b, loc, op.getRes(), ArrayRef<int64_t>{i});
+}
+
 Value KernelBuilder::gep(Value base, Value index, Type elt) {
   return LLVM::GEPOp::create(b, loc, base.getType(), elt, base,
                              ValueRange{index});

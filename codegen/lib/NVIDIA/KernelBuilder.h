@@ -115,6 +115,14 @@ public:
   void barrier();
   bool asyncProxyFence = false;
 
+  /// Input types of mma.sync (operands as the PTX fragment registers: i32,
+  /// or vector<2xf16> for f16).
+  enum class MmaInput { bf16, f16, tf32 };
+  /// acc (4 f32) += a b by one mma.sync.aligned.m16n8k`k`.row.col with f32
+  /// accumulators.
+  void mmaSync(int64_t k, MmaInput input, mlir::ValueRange a,
+               mlir::ValueRange b, llvm::MutableArrayRef<mlir::Value> acc);
+
   // Memory.
   mlir::Value gep(mlir::Value base, mlir::Value index, mlir::Type elt);
   mlir::Value load(mlir::Type t, mlir::Value ptr);

@@ -284,22 +284,10 @@ private:
 
   static void mma(KernelBuilder &kb, const TileProduct &p, ValueRange a,
                   ValueRange b, MutableArrayRef<Value> acc) {
-    MLIRContext *ctx = kb.b.getContext();
-    Type f32 = kb.f32();
-    auto resultType =
-        LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
-    NVVM::MMATypes type =
-        p.inputType.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
-    auto op = NVVM::MmaOp::create(
-        kb.b, kb.loc, resultType, a, b,
-        SmallVector<Value>(acc.begin(), acc.end()),
-        ArrayRef<int64_t>{kTileM, kTileN, kTileK}, std::nullopt, std::nullopt,
-        std::array<NVVM::MMATypes, 2>{type, type},
-        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                       NVVM::MMALayout::col});
-    for (int64_t i = 0; i < 4; ++i)
-      acc[i] = LLVM::ExtractValueOp::create(kb.b, kb.loc, op.getRes(),
-                                            ArrayRef<int64_t>{i});
+    kb.mmaSync(kTileK,
+               p.inputType.isBF16() ? KernelBuilder::MmaInput::bf16
+                                    : KernelBuilder::MmaInput::f16,
+               a, b, acc);
   }
 };
 

@@ -1,6 +1,6 @@
 // The delta-rule kernel variants the GPU tests run (compiled by deltac into
 // the test package): forward for bf16/fp16, dk and dv in {64, 128, 256},
-// q/k L2 norm on and off, chunk 64; decode steps likewise, plus one decode
+// q/k L2 norm on and off, chunk 64 (and 32, 128); decode steps likewise, plus one decode
 // step of odd sizes (dk 144: a thread's last state row may fall off the end;
 // dv 48: a narrower block than asked for).
 // Regenerate by hand when the set changes; each function is independent.
@@ -56,6 +56,10 @@ module {
   func.func @fwd_bf16_64x64_c32_l2(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>, %v: tensor<?x?x?x64xbf16>, %b: tensor<?x?x?xbf16>, %s: tensor<?x?x64x64xf32>, %cu: tensor<?xi64>) -> (tensor<?x?x?x64xbf16>, tensor<?x?x64x64xf32>) {
     %o, %f = delta.delta_rule %q, %k, %v, %b initial_state(%s : tensor<?x?x64x64xf32>) cu_seqlens(%cu : tensor<?xi64>) {use_qk_l2norm, chunk_size = 32 : i64} : tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?xbf16> -> tensor<?x?x?x64xbf16>, tensor<?x?x64x64xf32>
     return %o, %f : tensor<?x?x?x64xbf16>, tensor<?x?x64x64xf32>
+  }
+  func.func @fwd_bf16_32x32_c128_l2(%q: tensor<?x?x?x32xbf16>, %k: tensor<?x?x?x32xbf16>, %v: tensor<?x?x?x32xbf16>, %b: tensor<?x?x?xbf16>, %s: tensor<?x?x32x32xf32>, %cu: tensor<?xi64>) -> (tensor<?x?x?x32xbf16>, tensor<?x?x32x32xf32>) {
+    %o, %f = delta.delta_rule %q, %k, %v, %b initial_state(%s : tensor<?x?x32x32xf32>) cu_seqlens(%cu : tensor<?xi64>) {use_qk_l2norm, chunk_size = 128 : i64} : tensor<?x?x?x32xbf16>, tensor<?x?x?x32xbf16>, tensor<?x?x?x32xbf16>, tensor<?x?x?xbf16> -> tensor<?x?x?x32xbf16>, tensor<?x?x32x32xf32>
+    return %o, %f : tensor<?x?x?x32xbf16>, tensor<?x?x32x32xf32>
   }
   func.func @decode_bf16_64x64_l2(%q: tensor<?x?x64xbf16>, %k: tensor<?x?x64xbf16>, %v: tensor<?x?x64xbf16>, %b: tensor<?x?xbf16>, %s: tensor<?x?x64x64xf32>) -> (tensor<?x?x64xbf16>, tensor<?x?x64x64xf32>) {
     %o, %f = delta.delta_rule_step %q, %k, %v, %b, %s {use_qk_l2norm} : tensor<?x?x64xbf16>, tensor<?x?x64xbf16>, tensor<?x?x64xbf16>, tensor<?x?xbf16>, tensor<?x?x64x64xf32> -> tensor<?x?x64xbf16>, tensor<?x?x64x64xf32>
