@@ -57,9 +57,9 @@ module {
     %o, %f = delta.delta_rule %q, %k, %v, %b initial_state(%s : tensor<?x?x64x64xf32>) cu_seqlens(%cu : tensor<?xi64>) {use_qk_l2norm, chunk_size = 32 : i64} : tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?xbf16> -> tensor<?x?x?x64xbf16>, tensor<?x?x64x64xf32>
     return %o, %f : tensor<?x?x?x64xbf16>, tensor<?x?x64x64xf32>
   }
-  func.func @fwd_bf16_32x32_c128_l2(%q: tensor<?x?x?x32xbf16>, %k: tensor<?x?x?x32xbf16>, %v: tensor<?x?x?x32xbf16>, %b: tensor<?x?x?xbf16>, %s: tensor<?x?x32x32xf32>, %cu: tensor<?xi64>) -> (tensor<?x?x?x32xbf16>, tensor<?x?x32x32xf32>) {
-    %o, %f = delta.delta_rule %q, %k, %v, %b initial_state(%s : tensor<?x?x32x32xf32>) cu_seqlens(%cu : tensor<?xi64>) {use_qk_l2norm, chunk_size = 128 : i64} : tensor<?x?x?x32xbf16>, tensor<?x?x?x32xbf16>, tensor<?x?x?x32xbf16>, tensor<?x?x?xbf16> -> tensor<?x?x?x32xbf16>, tensor<?x?x32x32xf32>
-    return %o, %f : tensor<?x?x?x32xbf16>, tensor<?x?x32x32xf32>
+  func.func @fwd_f16_32x32_c128_l2(%q: tensor<?x?x?x32xf16>, %k: tensor<?x?x?x32xf16>, %v: tensor<?x?x?x32xf16>, %b: tensor<?x?x?xf16>, %s: tensor<?x?x32x32xf32>, %cu: tensor<?xi64>) -> (tensor<?x?x?x32xf16>, tensor<?x?x32x32xf32>) {
+    %o, %f = delta.delta_rule %q, %k, %v, %b initial_state(%s : tensor<?x?x32x32xf32>) cu_seqlens(%cu : tensor<?xi64>) {use_qk_l2norm, chunk_size = 128 : i64} : tensor<?x?x?x32xf16>, tensor<?x?x?x32xf16>, tensor<?x?x?x32xf16>, tensor<?x?x?xf16> -> tensor<?x?x?x32xf16>, tensor<?x?x32x32xf32>
+    return %o, %f : tensor<?x?x?x32xf16>, tensor<?x?x32x32xf32>
   }
   func.func @decode_bf16_64x64_l2(%q: tensor<?x?x64xbf16>, %k: tensor<?x?x64xbf16>, %v: tensor<?x?x64xbf16>, %b: tensor<?x?xbf16>, %s: tensor<?x?x64x64xf32>) -> (tensor<?x?x64xbf16>, tensor<?x?x64x64xf32>) {
     %o, %f = delta.delta_rule_step %q, %k, %v, %b, %s {use_qk_l2norm} : tensor<?x?x64xbf16>, tensor<?x?x64xbf16>, tensor<?x?x64xbf16>, tensor<?x?xbf16>, tensor<?x?x64x64xf32> -> tensor<?x?x64xbf16>, tensor<?x?x64x64xf32>
