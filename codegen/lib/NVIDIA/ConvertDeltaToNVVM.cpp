@@ -1768,6 +1768,8 @@ private:
     Tf32Lanes l(kb, lane);
     // (c / 2s pairs) x (s / 8 slices) at every size.
     int64_t items = c / 8 / 2, regions = std::min(warps, items);
+    assert(regions * (c / 2) * 8 <= y.rows * y.cols &&
+           "the warps' Y regions must fit the scratch row");
     for (int64_t sz = blk; sz < c; sz *= 2) {
       int64_t slices = sz / 8;
       kb.forRange(warp, kb.c32(items), kb.c32(warps), [&](Value item) {

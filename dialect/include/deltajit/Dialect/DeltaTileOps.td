@@ -169,8 +169,10 @@ def Delta_TileUTTransformOp : Delta_Op<"tile_ut_transform", [Pure]> {
     The UT transform of a chunk (ALGORITHM.md section 3): `A` is strictly
     lower triangular (`C x C`, f32), `beta` the chunk's betas. The
     `block`-sized diagonal blocks of `(I + A)` are inverted by forward
-    substitution and combined block row by block row
-    (`X_ij = -X_ii sum_{j<=m<i} A_im X_mj`); the result is scaled by
+    substitution and combined into `X = (I + A)^-1`, e.g. block row by block
+    row (`X_ij = -X_ii sum_{j<=m<i} A_im X_mj`) or by doubling (two s-blocks
+    into one 2s-block: `X_BT = -X_BB A_BT X_TT`; how the NVIDIA lowering
+    does it is in docs/codegen.md); the result is scaled by
     `beta` column-wise. Computed in f32; the result is rounded to its
     element type (a 16-bit result is what tensor-core products read).
 
