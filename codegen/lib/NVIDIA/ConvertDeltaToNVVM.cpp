@@ -1941,8 +1941,9 @@ private:
       emitUTBlockRows(kb, a, x, y, nb, blk, w);
     }
 
-    // Scale column j by beta[j] (rounded to the result type); the tensor-
-    // core path leaves X's upper blocks unwritten: they are zero.
+    // Scale column j by beta[j] (rounded to the result type). T is zero
+    // above the block diagonal; the tensor-core path wrote X there only
+    // where its products read it, so those elements are written as zeros.
     kb.forEachThreaded(c * c, threads, [&](Value idx) {
       Value r = kb.div(idx, kb.c32(c)), j = kb.rem(idx, kb.c32(c));
       Value val = kb.fmul(kb.loadSmem(x, kb.flatToPadded(x, idx)),
