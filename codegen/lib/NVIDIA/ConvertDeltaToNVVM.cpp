@@ -877,27 +877,28 @@ private:
   /// kernels stored to scratch.
   void emitPrepareChunk(KernelBuilder &kb, Value chunkFlat) {
     loadChunkTiles(kb);
-    if (!perValueTileLoop()) { // one value tile
-      emitOps(kb);
+    auto values = [&](bool perVTile, bool all) {
+      SmallVector<const BoundaryValue *> list;
       for (const BoundaryValue &b : boundary)
-        storeBoundary(kb, b, chunkFlat, vTile);
+        if (all || b.perVTile == perVTile)
+          list.push_back(&b);
+      return list;
+    };
+    if (!perValueTileLoop()) { // one value tile
+      emitOpsStoring(kb, values(false, /*all=*/true), chunkFlat);
       return;
     }
     // The ops that do not depend on v, once; then, per value tile, its v
     // columns and the ops that depend on them.
-    emitOps(kb, [&](Operation *op) { return !repeatedPerValueTile(op); });
-    for (const BoundaryValue &b : boundary)
-      if (!b.perVTile)
-        storeBoundary(kb, b, chunkFlat, vTile);
+    emitOpsStoring(kb, values(false, false), chunkFlat,
+                   [&](Operation *op) { return !repeatedPerValueTile(op); });
     forEachValueTile(kb, [&] {
       loadQKV(kb, QKVLoad::AsyncToTiles, /*onlyV=*/true);
       NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
       NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 0);
       kb.barrier();
-      emitOps(kb, [&](Operation *op) { return repeatedPerValueTile(op); });
-      for (const BoundaryValue &b : boundary)
-        if (b.perVTile)
-          storeBoundary(kb, b, chunkFlat, vTile);
+      emitOpsStoring(kb, values(true, false), chunkFlat,
+                     [&](Operation *op) { return repeatedPerValueTile(op); });
       kb.barrier(); // the stores read tiles the next value tile rewrites
     });
   }
@@ -984,11 +985,12 @@ private:
             kb.barrier();
           }
       }
-      emitOps(kb);
+      SmallVector<const BoundaryValue *> results;
       if (part == Part::Scan)
         for (const BoundaryValue &b : scanBoundary)
           if (b.value != loop.getStateTile())
-            storeBoundary(kb, b, chunkFlat, vTile);
+            results.push_back(&b);
+      emitOpsStoring(kb, results, chunkFlat);
       storeChunkResults(kb);
     };
     if (stateInRegisters)
@@ -1362,28 +1364,110 @@ private:
     });
   }
 
+  /// The shared-memory byte ranges [begin, end) an op (with its epilogue
+  /// chain) reads and writes through its tiles, or nullopt when not known
+  /// statically: a double-buffered tile, the UT transform (its scratch and
+  /// internal barriers), the state-in-registers ops.
+  struct SmemAccess {
+    SmallVector<std::pair<int64_t, int64_t>, 4> reads, writes;
+  };
+  std::optional<SmemAccess> smemAccess(Operation *op) {
+    if (isa<TileUTTransformOp>(op) ||
+        (stateInRegisters && (op == stateConvert.getOperation() ||
+                              op == stateUpdate.getOperation())))
+      return std::nullopt;
+    SmallVector<Operation *> ops{op};
+    if (auto mm = dyn_cast<TileMatmulOp>(op))
+      llvm::append_range(ops, epilogueChain(mm));
+    SmemAccess access;
+    bool known = true;
+    auto add = [&](Value v, SmallVector<std::pair<int64_t, int64_t>, 4> &to) {
+      if (!plan.has(v)) // a scalar
+        return;
+      const SmemTile &t = tile(v);
+      if (t.dynamicOffset)
+        known = false;
+      to.push_back({t.offset, t.offset + t.bytes()});
+    };
+    for (Operation *o : ops)
+      for (Value x : o->getOperands())
+        add(x, access.reads);
+    add(op->getResult(0), access.writes);
+    if (!known)
+      return std::nullopt;
+    return access;
+  }
+
+  /// Whether `next` may run without a barrier after the ops of `since`
+  /// (those emitted since the last barrier): no tile it reads was written
+  /// by them, none it writes was read or written by them.
+  static bool independent(const SmemAccess &next, ArrayRef<SmemAccess> since) {
+    auto overlap = [](ArrayRef<std::pair<int64_t, int64_t>> x,
+                      ArrayRef<std::pair<int64_t, int64_t>> y) {
+      for (auto [b0, e0] : x)
+        for (auto [b1, e1] : y)
+          if (b0 < e1 && b1 < e0)
+            return true;
+      return false;
+    };
+    for (const SmemAccess &prev : since)
+      if (overlap(next.reads, prev.writes) ||
+          overlap(next.writes, prev.reads) || overlap(next.writes, prev.writes))
+        return false;
+    return true;
+  }
+
   /// The body ops of this part (those `filter` keeps), in order, each
-  /// followed by a barrier.
+  /// followed by a barrier unless the next op touches none of the shared
+  /// memory the ops since the last barrier wrote, nor writes what they read
+  /// (independent).
+  /// `afterBarrier(done)`, when given, runs right after every barrier
+  /// emitOps emits between or after ops (and once before the first op; the
+  /// caller has just emitted a barrier), with the ops emitted so far (and
+  /// their epilogue chains); it returns the shared ranges it read.
+  using AfterBarrier =
+      function_ref<SmemAccess(const llvm::DenseSet<Operation *> &done)>;
   void emitOps(KernelBuilder &kb,
-               function_ref<bool(Operation *)> filter = nullptr) {
+               function_ref<bool(Operation *)> filter = nullptr,
+               AfterBarrier afterBarrier = nullptr) {
     Block &body = loop.getBody().front();
+    SmallVector<Operation *> ops;
     llvm::DenseSet<Operation *> inEpilogue;
     for (Operation &op : body.without_terminator()) {
       if (!included(&op) || inEpilogue.count(&op) || (filter && !filter(&op)))
         continue;
+      ops.push_back(&op);
+      if (auto mm = dyn_cast<TileMatmulOp>(op))
+        for (Operation *o : epilogueChain(mm))
+          inEpilogue.insert(o);
+    }
+    SmallVector<SmemAccess> sinceBarrier;
+    llvm::DenseSet<Operation *> done;
+    auto barrierDone = [&] {
+      if (afterBarrier)
+        sinceBarrier.push_back(afterBarrier(done));
+    };
+    barrierDone();
+    for (size_t i = 0; i < ops.size(); ++i) {
+      Operation &op = *ops[i];
+      done.insert(&op);
+      if (auto mm = dyn_cast<TileMatmulOp>(op))
+        for (Operation *o : epilogueChain(mm))
+          done.insert(o);
       if (stateInRegisters && &op == stateConvert.getOperation()) {
         emitStateConvert(kb);
       } else if (stateInRegisters && &op == stateUpdate.getOperation()) {
         // Only registers written: a barrier is needed only before later
         // ops could overwrite the tiles it reads (storeChunkResults).
         emitStateUpdate(kb);
-        if (!lastIncluded(&op))
+        sinceBarrier.clear();
+        if (!lastIncluded(&op)) {
           kb.barrier();
+          barrierDone();
+        }
         continue;
       } else if (auto mm = dyn_cast<TileMatmulOp>(op)) {
-        SmallVector<Operation *> chain = epilogueChain(mm);
-        inEpilogue.insert(chain.begin(), chain.end());
-        emitMatmul(kb, mm, chain);
+        emitMatmul(kb, mm, epilogueChain(mm));
       } else if (auto mask = dyn_cast<TileMaskOp>(op))
         emitMask(kb, mask);
       else if (auto scale = dyn_cast<TileRowScaleOp>(op))
@@ -1392,8 +1476,45 @@ private:
         emitConvert(kb, convert);
       else
         emitUTTransform(kb, cast<TileUTTransformOp>(op));
+      // The barrier after the last op always stays (the code after emitOps
+      // reads the results).
+      std::optional<SmemAccess> mine = smemAccess(&op), next;
+      if (i + 1 < ops.size())
+        next = smemAccess(ops[i + 1]);
+      if (mine && next) {
+        sinceBarrier.push_back(*mine);
+        if (independent(*next, sinceBarrier))
+          continue;
+      }
       kb.barrier();
+      sinceBarrier.clear();
+      barrierDone();
     }
+  }
+
+  /// emitOps, storing each of `values` to its scratch as soon as it is
+  /// final: after the barrier that follows its producer (block arguments
+  /// before the first op), so that the stores' latency overlaps the later
+  /// ops (and the memory fence of the next chunk's first barrier finds
+  /// them done) instead of queueing at the end of the chunk.
+  void emitOpsStoring(KernelBuilder &kb, ArrayRef<const BoundaryValue *> values,
+                      Value chunkFlat,
+                      function_ref<bool(Operation *)> filter = nullptr) {
+    SmallVector<const BoundaryValue *> pending(values.begin(), values.end());
+    emitOps(kb, filter, [&](const llvm::DenseSet<Operation *> &done) {
+      SmemAccess read;
+      llvm::erase_if(pending, [&](const BoundaryValue *b) {
+        Operation *def = b->value.getDefiningOp();
+        if (def && !done.count(def))
+          return false;
+        storeBoundary(kb, *b, chunkFlat, vTile);
+        const SmemTile &t = tile(b->value);
+        read.reads.push_back({t.offset, t.offset + t.bytes()});
+        return true;
+      });
+      return read;
+    });
+    assert(pending.empty() && "a value to store was produced by no op");
   }
 
   /// Whether `op` is the last op of the body this part emits.
