@@ -1365,9 +1365,10 @@ private:
   }
 
   /// The shared-memory byte ranges [begin, end) an op (with its epilogue
-  /// chain) reads and writes through its tiles, or nullopt when not known
-  /// statically: a double-buffered tile, the UT transform (its scratch and
-  /// internal barriers), the state-in-registers ops.
+  /// chain) reads and writes through its tiles (both buffers of a
+  /// double-buffered one), or nullopt when not known statically: the UT
+  /// transform (its scratch and internal barriers), the state-in-registers
+  /// ops.
   struct SmemAccess {
     SmallVector<std::pair<int64_t, int64_t>, 4> reads, writes;
   };
@@ -1385,9 +1386,18 @@ private:
       if (!plan.has(v)) // a scalar
         return;
       const SmemTile &t = tile(v);
-      if (t.dynamicOffset)
+      if (!t.dynamicOffset) {
+        to.push_back({t.offset, t.offset + t.bytes()});
+        return;
+      }
+      // Double-buffered: either of its two buffers.
+      auto it = staging.find(v);
+      if (it == staging.end()) {
         known = false;
-      to.push_back({t.offset, t.offset + t.bytes()});
+        return;
+      }
+      for (const SmemTile &b : {plan.tile(v), it->second})
+        to.push_back({b.offset, b.offset + b.bytes()});
     };
     for (Operation *o : ops)
       for (Value x : o->getOperands())
@@ -1401,18 +1411,19 @@ private:
   /// Whether `next` may run without a barrier after the ops of `since`
   /// (those emitted since the last barrier): no tile it reads was written
   /// by them, none it writes was read or written by them.
+  static bool overlaps(ArrayRef<std::pair<int64_t, int64_t>> x,
+                       ArrayRef<std::pair<int64_t, int64_t>> y) {
+    for (auto [b0, e0] : x)
+      for (auto [b1, e1] : y)
+        if (b0 < e1 && b1 < e0)
+          return true;
+    return false;
+  }
   static bool independent(const SmemAccess &next, ArrayRef<SmemAccess> since) {
-    auto overlap = [](ArrayRef<std::pair<int64_t, int64_t>> x,
-                      ArrayRef<std::pair<int64_t, int64_t>> y) {
-      for (auto [b0, e0] : x)
-        for (auto [b1, e1] : y)
-          if (b0 < e1 && b1 < e0)
-            return true;
-      return false;
-    };
     for (const SmemAccess &prev : since)
-      if (overlap(next.reads, prev.writes) ||
-          overlap(next.writes, prev.reads) || overlap(next.writes, prev.writes))
+      if (overlaps(next.reads, prev.writes) ||
+          overlaps(next.writes, prev.reads) ||
+          overlaps(next.writes, prev.writes))
         return false;
     return true;
   }
@@ -1481,15 +1492,47 @@ private:
       std::optional<SmemAccess> mine = smemAccess(&op), next;
       if (i + 1 < ops.size())
         next = smemAccess(ops[i + 1]);
-      if (mine && next) {
+      if (mine) {
         sinceBarrier.push_back(*mine);
-        if (independent(*next, sinceBarrier))
+        if (next && independent(*next, sinceBarrier))
           continue;
+        // The proxy fence only when a tile written since the last barrier
+        // is one that an async-proxy product of this kernel reads.
+        kb.fenceNextBarrier = llvm::any_of(sinceBarrier, [&](auto &a) {
+          return overlaps(a.writes, asyncReads());
+        });
       }
       kb.barrier();
       sinceBarrier.clear();
       barrierDone();
     }
+  }
+
+  /// The shared ranges that products of this part read through the async
+  /// proxy (wgmma), both buffers of a double-buffered tile; computed once.
+  ArrayRef<std::pair<int64_t, int64_t>> asyncReads() {
+    if (asyncReadRanges)
+      return *asyncReadRanges;
+    asyncReadRanges.emplace();
+    Block &body = loop.getBody().front();
+    for (Operation &op : body.without_terminator()) {
+      auto mm = dyn_cast<TileMatmulOp>(op);
+      // accumulate() (the state in registers) runs mma.sync.
+      if (!mm || !included(&op) || (stateInRegisters && mm == stateUpdate))
+        continue;
+      TileView a = TileView::of(plan.tile(mm.getA()), mm.getTransposeA());
+      TileView b = TileView::of(plan.tile(mm.getB()), mm.getTransposeB());
+      if (!tc.readsThroughAsyncProxy(product(mm, &a, &b), warps))
+        continue;
+      for (Value v : {mm.getA(), mm.getB()}) {
+        SmallVector<SmemTile, 2> buffers = {plan.tile(v)};
+        if (auto it = staging.find(v); it != staging.end())
+          buffers.push_back(it->second);
+        for (const SmemTile &t : buffers)
+          asyncReadRanges->push_back({t.offset, t.offset + t.bytes()});
+      }
+    }
+    return *asyncReadRanges;
   }
 
   /// emitOps, storing each of `values` to its scratch as soon as it is
@@ -1833,6 +1876,14 @@ private:
     return kb.makeVec(acc);
   }
 
+  /// A barrier between the UT transform's phases: they write only its f32
+  /// scratch (X, the block row; X is the result when that is f32), which
+  /// no async-proxy (wgmma) product reads, so no proxy fence.
+  static void utBarrier(KernelBuilder &kb) {
+    kb.fenceNextBarrier = false;
+    kb.barrier();
+  }
+
   /// The off-diagonal blocks of the UT inverse X, one block row at a time:
   /// X_ij = -X_ii (sum_{j<=m<i} A_im X_mj), in 2 (nb - 1) barrier-separated
   /// phases; `y` holds a block row of sums.
@@ -1860,7 +1911,7 @@ private:
           Value row = intoX ? kb.add(kb.c32(i * blk), rr) : rr;
           kb.storeVec(sum, kb.smemPtr(out, kb.at(out, row, col)));
         });
-        kb.barrier();
+        utBarrier(kb);
       };
       // Y = A[block row i][:i blk] X[:i blk][:i blk].
       rowBlock(x, y, cols, /*intoX=*/false, [&](Value rr, int64_t m) {
@@ -1954,7 +2005,7 @@ private:
         // The region is reused by this warp's next item.
         NVVM::SyncWarpOp::create(kb.b, kb.loc, kb.c32(-1));
       });
-      kb.barrier();
+      utBarrier(kb);
     }
   }
 
@@ -2004,7 +2055,7 @@ private:
       kb.forEachThreaded(c * c, threads, [&](Value idx) {
         kb.storeSmem(x, kb.flatToPadded(x, idx), kb.cf32(0.0));
       });
-      kb.barrier();
+      utBarrier(kb);
     }
     // The diagonal blocks by forward substitution: thread j owns column j
     // of its block and keeps it in registers. Threads from c on zero the
@@ -2051,7 +2102,7 @@ private:
           kb.cmp(CmpIPredicate::slt, idx, kb.c32(c)), [&] { substitute(idx); },
           [&] { zeroUpper(kb.sub(idx, kb.c32(c))); });
     });
-    kb.barrier();
+    utBarrier(kb);
 
     if (tensorCores) {
       emitUTDoublingTensorCores(kb, a, x, y, c, blk);
@@ -2093,6 +2144,8 @@ private:
   /// (see planStaging).
   llvm::DenseMap<Value, SmemTile> staging;
   SmallVector<Value> stagedValues; ///< staging's keys, in a fixed order
+  /// asyncReads(), once computed.
+  std::optional<SmallVector<std::pair<int64_t, int64_t>>> asyncReadRanges;
   /// Double buffering (planStaging): the staged values' tiles of the
   /// current chunk and their prefetch targets (set by enterChunk).
   bool doubleBuffer;

@@ -159,7 +159,9 @@ Value KernelBuilder::blockIdY() {
   return arith::IndexCastOp::create(b, loc, i32(), idx);
 }
 void KernelBuilder::barrier() {
-  if (asyncProxyFence)
+  bool fence = asyncProxyFence && fenceNextBarrier;
+  fenceNextBarrier = true;
+  if (fence)
     NVVM::FenceProxyOp::create(
         b, loc, NVVM::ProxyKind::async_shared,
         NVVM::SharedSpaceAttr::get(b.getContext(),

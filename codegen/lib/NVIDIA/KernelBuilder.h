@@ -114,6 +114,10 @@ public:
   /// is visible to the async proxy (wgmma operand reads) after it.
   void barrier();
   bool asyncProxyFence = false;
+  /// Cleared by a caller that knows no shared store since the last barrier
+  /// is read through the async proxy: the next barrier then goes without
+  /// the fence (and is set again by it).
+  bool fenceNextBarrier = true;
 
   /// Input types of mma.sync (operands as the PTX fragment registers: i32,
   /// or vector<2xf16> for f16).

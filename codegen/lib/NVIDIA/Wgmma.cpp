@@ -47,6 +47,10 @@ public:
 
   bool wantsCoreMatrixTiles() const override { return true; }
   bool readsThroughAsyncProxy() const override { return true; }
+  bool readsThroughAsyncProxy(const TileProduct &p,
+                              int64_t numWarps) const override {
+    return usesWgmma(p, numWarps);
+  }
 
   void emit(KernelBuilder &kb, const TileProduct &p, Value warp, Value lane,
             int64_t numWarps) const override {

@@ -79,8 +79,15 @@ public:
   /// (SmemTile::coreMatrix) for this family to read them.
   virtual bool wantsCoreMatrixTiles() const { return false; }
   /// Whether this family reads shared memory through the async proxy: then
-  /// every barrier is preceded by a proxy fence.
+  /// a barrier after shared stores that such a read may see is preceded by
+  /// a proxy fence.
   virtual bool readsThroughAsyncProxy() const { return false; }
+  /// Whether emit() reads the operands of `p` through the async proxy
+  /// (accumulate() never does).
+  virtual bool readsThroughAsyncProxy(const TileProduct &p,
+                                      int64_t numWarps) const {
+    return readsThroughAsyncProxy();
+  }
 };
 
 /// mma.sync.aligned.m16n8k16 (sm_80 and later).

@@ -1,0 +1,47 @@
+// wgmma reads shared memory through the async proxy, so a barrier after
+// shared stores that a wgmma may read needs `fence.proxy.async` before it
+// (a fence also waits for the thread's outstanding memory operations,
+// global stores included). Barriers after stores that no wgmma reads go
+// without: after K K^T (A in f32, read by the UT transform), between the UT
+// transform's phases (f32 scratch), after the W / U / mask(QK^T) products,
+// and in the scan after Vn (read by the state update's mma.sync).
+// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3" | FileCheck %s
+
+// CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare(
+// The loads (cp.async, generic proxy) and the L2 norm: fenced.
+// CHECK: nvvm.cp.async.wait.group
+// CHECK: nvvm.fence.proxy
+// CHECK-NEXT: gpu.barrier
+// K K^T: no fence, nor between the UT transform's phases.
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK-NOT: nvvm.fence.proxy
+// CHECK: nvvm.mma.sync {{.*}}tf32
+// CHECK-NOT: nvvm.fence.proxy
+// CHECK: gpu.barrier
+// CHECK-NOT: nvvm.fence.proxy
+// CHECK: nvvm.mma.sync {{.*}}tf32
+// The beta scaling writes T (bf16), which W = T K and U = T V read by
+// wgmma: fenced.
+// CHECK: nvvm.fence.proxy
+// CHECK-NEXT: gpu.barrier
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK-NOT: nvvm.fence.proxy
+// CHECK: gpu.barrier
+// CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_scan(
+// CHECK: scf.for
+// The state's bf16 copy (read by Vn = U - W S on wgmma): fenced; Vn: not.
+// CHECK: nvvm.fence.proxy
+// CHECK-NEXT: gpu.barrier
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK-NOT: nvvm.fence.proxy
+// CHECK: gpu.barrier
+// CHECK-NOT: nvvm.fence.proxy
+// CHECK: nvvm.mma.sync
+
+func.func @prefill(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x4x64xbf16>, %v: tensor<2x?x4x64xbf16>, %b: tensor<2x?x4xbf16>)
+    -> tensor<2x?x4x64xbf16> {
+  %o, %f = delta.delta_rule %q, %k, %v, %b {use_qk_l2norm}
+      : tensor<2x?x4x64xbf16>, tensor<2x?x4x64xbf16>, tensor<2x?x4x64xbf16>, tensor<2x?x4xbf16>
+      -> tensor<2x?x4x64xbf16>, tensor<2x4x64x64xf32>
+  return %o : tensor<2x?x4x64xbf16>
+}
