@@ -109,7 +109,8 @@ public:
   mlir::Value blockIdX();
   mlir::Value blockIdY();
   mlir::Value blockIdZ();
-  /// A block-wide barrier; with `asyncProxyFence`, preceded by
+  /// A block-wide barrier; with `asyncProxyFence` (unless
+  /// `fenceNextBarrier` was cleared for it), preceded by
   /// fence.proxy.async.shared::cta so that shared memory written before it
   /// is visible to the async proxy (wgmma operand reads) after it.
   void barrier();
