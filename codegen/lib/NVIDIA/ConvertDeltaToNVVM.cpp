@@ -877,27 +877,28 @@ private:
   /// kernels stored to scratch.
   void emitPrepareChunk(KernelBuilder &kb, Value chunkFlat) {
     loadChunkTiles(kb);
-    auto values = [&](bool perVTile, bool all) {
+    // The boundary values, those per value tile or not (all: nullopt).
+    auto values = [&](std::optional<bool> perVTile) {
       SmallVector<const BoundaryValue *> list;
       for (const BoundaryValue &b : boundary)
-        if (all || b.perVTile == perVTile)
+        if (!perVTile || b.perVTile == *perVTile)
           list.push_back(&b);
       return list;
     };
     if (!perValueTileLoop()) { // one value tile
-      emitOpsStoring(kb, values(false, /*all=*/true), chunkFlat);
+      emitOpsStoring(kb, values(std::nullopt), chunkFlat);
       return;
     }
     // The ops that do not depend on v, once; then, per value tile, its v
     // columns and the ops that depend on them.
-    emitOpsStoring(kb, values(false, false), chunkFlat,
+    emitOpsStoring(kb, values(false), chunkFlat,
                    [&](Operation *op) { return !repeatedPerValueTile(op); });
     forEachValueTile(kb, [&] {
       loadQKV(kb, QKVLoad::AsyncToTiles, /*onlyV=*/true);
       NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
       NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 0);
       kb.barrier();
-      emitOpsStoring(kb, values(true, false), chunkFlat,
+      emitOpsStoring(kb, values(true), chunkFlat,
                      [&](Operation *op) { return repeatedPerValueTile(op); });
       kb.barrier(); // the stores read tiles the next value tile rewrites
     });
@@ -1364,61 +1365,57 @@ private:
     });
   }
 
-  /// The shared-memory byte ranges [begin, end) an op (with its epilogue
-  /// chain) reads and writes through its tiles (both buffers of a
-  /// double-buffered one), or nullopt when not known statically: the UT
-  /// transform (its scratch and internal barriers), the state-in-registers
-  /// ops.
+  using ByteRange = std::pair<int64_t, int64_t>; ///< [begin, end)
+
+  /// The shared-memory bytes value `v`'s tile may occupy: its tile and,
+  /// double-buffered, its other buffer.
+  SmallVector<ByteRange, 2> tileRanges(Value v) const {
+    SmallVector<ByteRange, 2> ranges;
+    SmallVector<SmemTile, 2> tiles = {plan.tile(v)};
+    if (auto it = staging.find(v); doubleBuffer && it != staging.end())
+      tiles.push_back(it->second);
+    for (const SmemTile &t : tiles)
+      ranges.push_back({t.offset, t.offset + t.bytes()});
+    return ranges;
+  }
+
+  /// The shared-memory ranges an op (with its epilogue chain) reads and
+  /// writes through its tiles, or nullopt when not known statically: the
+  /// UT transform (its scratch and internal barriers), the
+  /// state-in-registers ops.
   struct SmemAccess {
-    SmallVector<std::pair<int64_t, int64_t>, 4> reads, writes;
+    SmallVector<ByteRange, 4> reads, writes;
   };
-  std::optional<SmemAccess> smemAccess(Operation *op) {
+  std::optional<SmemAccess> smemAccess(Operation *op,
+                                       ArrayRef<Operation *> chain) {
     if (isa<TileUTTransformOp>(op) ||
         (stateInRegisters && (op == stateConvert.getOperation() ||
                               op == stateUpdate.getOperation())))
       return std::nullopt;
-    SmallVector<Operation *> ops{op};
-    if (auto mm = dyn_cast<TileMatmulOp>(op))
-      llvm::append_range(ops, epilogueChain(mm));
     SmemAccess access;
-    bool known = true;
-    auto add = [&](Value v, SmallVector<std::pair<int64_t, int64_t>, 4> &to) {
-      if (!plan.has(v)) // a scalar
-        return;
-      const SmemTile &t = tile(v);
-      if (!t.dynamicOffset) {
-        to.push_back({t.offset, t.offset + t.bytes()});
-        return;
-      }
-      // Double-buffered: either of its two buffers.
-      auto it = staging.find(v);
-      if (it == staging.end()) {
-        known = false;
-        return;
-      }
-      for (const SmemTile &b : {plan.tile(v), it->second})
-        to.push_back({b.offset, b.offset + b.bytes()});
+    auto add = [&](Value v, SmallVector<ByteRange, 4> &to) {
+      if (plan.has(v)) // else a scalar
+        llvm::append_range(to, tileRanges(v));
     };
-    for (Operation *o : ops)
+    for (Value x : op->getOperands())
+      add(x, access.reads);
+    for (Operation *o : chain)
       for (Value x : o->getOperands())
         add(x, access.reads);
     add(op->getResult(0), access.writes);
-    if (!known)
-      return std::nullopt;
     return access;
   }
 
-  /// Whether `next` may run without a barrier after the ops of `since`
-  /// (those emitted since the last barrier): no tile it reads was written
-  /// by them, none it writes was read or written by them.
-  static bool overlaps(ArrayRef<std::pair<int64_t, int64_t>> x,
-                       ArrayRef<std::pair<int64_t, int64_t>> y) {
+  static bool overlaps(ArrayRef<ByteRange> x, ArrayRef<ByteRange> y) {
     for (auto [b0, e0] : x)
       for (auto [b1, e1] : y)
         if (b0 < e1 && b1 < e0)
           return true;
     return false;
   }
+  /// Whether `next` may run without a barrier after the ops of `since`
+  /// (those emitted since the last barrier): no tile it reads was written
+  /// by them, none it writes was read or written by them.
   static bool independent(const SmemAccess &next, ArrayRef<SmemAccess> since) {
     for (const SmemAccess &prev : since)
       if (overlaps(next.reads, prev.writes) ||
@@ -1441,16 +1438,25 @@ private:
   void emitOps(KernelBuilder &kb,
                function_ref<bool(Operation *)> filter = nullptr,
                AfterBarrier afterBarrier = nullptr) {
+    // The ops with their epilogue chains (run in the product's epilogue)
+    // and shared-memory accesses.
+    struct BodyOp {
+      Operation *op;
+      SmallVector<Operation *> chain;
+      std::optional<SmemAccess> access;
+    };
     Block &body = loop.getBody().front();
-    SmallVector<Operation *> ops;
+    SmallVector<BodyOp> ops;
     llvm::DenseSet<Operation *> inEpilogue;
     for (Operation &op : body.without_terminator()) {
       if (!included(&op) || inEpilogue.count(&op) || (filter && !filter(&op)))
         continue;
-      ops.push_back(&op);
+      SmallVector<Operation *> chain;
       if (auto mm = dyn_cast<TileMatmulOp>(op))
-        for (Operation *o : epilogueChain(mm))
-          inEpilogue.insert(o);
+        chain = epilogueChain(mm);
+      inEpilogue.insert(chain.begin(), chain.end());
+      std::optional<SmemAccess> access = smemAccess(&op, chain);
+      ops.push_back({&op, std::move(chain), std::move(access)});
     }
     SmallVector<SmemAccess> sinceBarrier;
     llvm::DenseSet<Operation *> done;
@@ -1460,11 +1466,9 @@ private:
     };
     barrierDone();
     for (size_t i = 0; i < ops.size(); ++i) {
-      Operation &op = *ops[i];
+      Operation &op = *ops[i].op;
       done.insert(&op);
-      if (auto mm = dyn_cast<TileMatmulOp>(op))
-        for (Operation *o : epilogueChain(mm))
-          done.insert(o);
+      done.insert(ops[i].chain.begin(), ops[i].chain.end());
       if (stateInRegisters && &op == stateConvert.getOperation()) {
         emitStateConvert(kb);
       } else if (stateInRegisters && &op == stateUpdate.getOperation()) {
@@ -1478,7 +1482,7 @@ private:
         }
         continue;
       } else if (auto mm = dyn_cast<TileMatmulOp>(op)) {
-        emitMatmul(kb, mm, epilogueChain(mm));
+        emitMatmul(kb, mm, ops[i].chain);
       } else if (auto mask = dyn_cast<TileMaskOp>(op))
         emitMask(kb, mask);
       else if (auto scale = dyn_cast<TileRowScaleOp>(op))
@@ -1489,12 +1493,11 @@ private:
         emitUTTransform(kb, cast<TileUTTransformOp>(op));
       // The barrier after the last op always stays (the code after emitOps
       // reads the results).
-      std::optional<SmemAccess> mine = smemAccess(&op), next;
-      if (i + 1 < ops.size())
-        next = smemAccess(ops[i + 1]);
+      const std::optional<SmemAccess> &mine = ops[i].access;
       if (mine) {
         sinceBarrier.push_back(*mine);
-        if (next && independent(*next, sinceBarrier))
+        if (i + 1 < ops.size() && ops[i + 1].access &&
+            independent(*ops[i + 1].access, sinceBarrier))
           continue;
         // The proxy fence only when a tile written since the last barrier
         // is one that an async-proxy product of this kernel reads.
@@ -1510,7 +1513,7 @@ private:
 
   /// The shared ranges that products of this part read through the async
   /// proxy (wgmma), both buffers of a double-buffered tile; computed once.
-  ArrayRef<std::pair<int64_t, int64_t>> asyncReads() {
+  ArrayRef<ByteRange> asyncReads() {
     if (asyncReadRanges)
       return *asyncReadRanges;
     asyncReadRanges.emplace();
@@ -1524,13 +1527,8 @@ private:
       TileView b = TileView::of(plan.tile(mm.getB()), mm.getTransposeB());
       if (!tc.readsThroughAsyncProxy(product(mm, &a, &b), warps))
         continue;
-      for (Value v : {mm.getA(), mm.getB()}) {
-        SmallVector<SmemTile, 2> buffers = {plan.tile(v)};
-        if (auto it = staging.find(v); it != staging.end())
-          buffers.push_back(it->second);
-        for (const SmemTile &t : buffers)
-          asyncReadRanges->push_back({t.offset, t.offset + t.bytes()});
-      }
+      for (Value v : {mm.getA(), mm.getB()})
+        llvm::append_range(*asyncReadRanges, tileRanges(v));
     }
     return *asyncReadRanges;
   }
@@ -1551,8 +1549,7 @@ private:
         if (def && !done.count(def))
           return false;
         storeBoundary(kb, *b, chunkFlat, vTile);
-        const SmemTile &t = tile(b->value);
-        read.reads.push_back({t.offset, t.offset + t.bytes()});
+        llvm::append_range(read.reads, tileRanges(b->value));
         return true;
       });
       return read;
@@ -2145,7 +2142,7 @@ private:
   llvm::DenseMap<Value, SmemTile> staging;
   SmallVector<Value> stagedValues; ///< staging's keys, in a fixed order
   /// asyncReads(), once computed.
-  std::optional<SmallVector<std::pair<int64_t, int64_t>>> asyncReadRanges;
+  std::optional<SmallVector<ByteRange>> asyncReadRanges;
   /// Double buffering (planStaging): the staged values' tiles of the
   /// current chunk and their prefetch targets (set by enterChunk).
   bool doubleBuffer;
