@@ -12,7 +12,7 @@
 // CHECK-SAME: params = {{\[}}["q", "ptr"], ["k", "ptr"], ["v", "ptr"], ["beta", "ptr"], ["o", "ptr"], ["h0", "ptr"], ["ht", "ptr"], ["cu_seqlens", "ptr"], ["H", "i32"], ["HV", "i32"], ["has_h0", "i32"], ["has_ht", "i32"], ["scale", "f32"]]
 // The tiles of one chunk plus prefetch buffers for the next chunk's q, k, v
 // (the state lives in registers: no f32 state tile).
-// CHECK-SAME: shared_bytes = 108800
+// CHECK-SAME: shared_bytes = 109824
 // The second, identical layer reuses the kernel.
 // CHECK: delta.launch @deltajit_kernels::@dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2(
 // CHECK: delta.launch @deltajit_kernels::@dj_delta_rule_decode_bf16_d64x64_l2(

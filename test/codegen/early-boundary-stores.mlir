@@ -13,10 +13,13 @@
 // CHECK: llvm.store {{.*}} : vector<8xbf16>, !llvm.ptr<1>
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
 
-// Scan: Vn goes out after the barrier that follows its product, before the
-// state update's mma.sync reads it.
+// Scan: Vn goes out after the barrier that follows its product (X = V -
+// K Sb, then Vn = T X, both wgmma), before the state update's mma.sync reads
+// it.
 // CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_scan(
 // CHECK: scf.for
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK: gpu.barrier
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
 // CHECK: gpu.barrier
 // CHECK-NOT: nvvm.mma.sync

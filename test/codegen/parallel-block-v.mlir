@@ -16,15 +16,16 @@
 
 // Auto at dv = 64: prepare and output at 64 columns (wgmma on sm_90a), the
 // scan at 16 (mma.sync); the entry keeps the scan's tile and records the
-// parallel width; the scratch buffers are those of block_v 64 (SCRATCH),
-// ws_k the normalised k that prepare hands the scan.
+// parallel width; the scratch buffers are those of block_v 64 (SCRATCH):
+// T and mask(Q K^T) (64 x 64 bf16 each), ws_k the normalised k that prepare
+// hands the scan, and the scan's Sb and Vn.
 // AUTO: mma = "wgmma.m64nNk16+mma.sync.m16n8k16"
 // AUTO-SAME: parallel_block_v = 64
 // AUTO-SAME: tile = #delta.tile<chunk = 64, block_v = 16, warps = 8, stages = 1>
 // AUTO-SAME: grid = ["total_chunks", "HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare"
 // AUTO-SAME: grid = ["4", "N * HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v16_w8_l2_p3_scan"
 // AUTO-SAME: grid = ["total_chunks", "HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_output"
-// AUTO-SAME: scratch = {{\[\[}}"ws0", "total_chunks * HV * 8192"], {{\[}}"ws1", "total_chunks * HV * 16384"], {{\[}}"ws2", "total_chunks * HV * 8192"], {{\[}}"ws_k", "total_chunks * HV * 8192"], {{\[}}"wss0", "total_chunks * HV * 8192"], {{\[}}"wss1", "total_chunks * HV * 8192"]]
+// AUTO-SAME: scratch = {{\[\[}}"ws0", "total_chunks * HV * 8192"], {{\[}}"ws1", "total_chunks * HV * 8192"], {{\[}}"ws_k", "total_chunks * HV * 8192"], {{\[}}"wss0", "total_chunks * HV * 8192"], {{\[}}"wss1", "total_chunks * HV * 8192"]]
 // AUTO: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare(
 // AUTO: nvvm.wgmma.mma_async
 // AUTO: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v16_w8_l2_p3_scan(
@@ -34,7 +35,7 @@
 
 // SCRATCH: parallel_block_v = 64
 // SCRATCH-SAME: block_v = 64
-// SCRATCH-SAME: scratch = {{\[\[}}"ws0", "total_chunks * HV * 8192"], {{\[}}"ws1", "total_chunks * HV * 16384"], {{\[}}"ws2", "total_chunks * HV * 8192"], {{\[}}"ws_k", "total_chunks * HV * 8192"], {{\[}}"wss0", "total_chunks * HV * 8192"], {{\[}}"wss1", "total_chunks * HV * 8192"]]
+// SCRATCH-SAME: scratch = {{\[\[}}"ws0", "total_chunks * HV * 8192"], {{\[}}"ws1", "total_chunks * HV * 8192"], {{\[}}"ws_k", "total_chunks * HV * 8192"], {{\[}}"wss0", "total_chunks * HV * 8192"], {{\[}}"wss1", "total_chunks * HV * 8192"]]
 
 // PV32: parallel_block_v = 32
 // PV32-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_p3_prepare"

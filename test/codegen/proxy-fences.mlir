@@ -3,8 +3,9 @@
 // (a fence also waits for the thread's outstanding memory operations,
 // global stores included). Barriers after stores that no wgmma reads go
 // without: after K K^T (A in f32, read by the UT transform), between the UT
-// transform's phases (f32 scratch), after the W / U / mask(QK^T) products,
-// and in the scan after Vn (read by the state update's mma.sync).
+// transform's phases (f32 scratch), after the UT transform (T is only
+// stored by prepare), and in the scan after Vn (read by the state update's
+// mma.sync).
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3" | FileCheck %s
 
 // CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare(
@@ -12,7 +13,7 @@
 // CHECK: nvvm.cp.async.wait.group
 // CHECK: nvvm.fence.proxy
 // CHECK-NEXT: gpu.barrier
-// K K^T: no fence, nor between the UT transform's phases.
+// K K^T: no fence, nor between the UT transform's phases, nor after it.
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
 // CHECK-NOT: nvvm.fence.proxy
 // CHECK: nvvm.mma.sync {{.*}}tf32
@@ -20,16 +21,18 @@
 // CHECK: gpu.barrier
 // CHECK-NOT: nvvm.fence.proxy
 // CHECK: nvvm.mma.sync {{.*}}tf32
-// The beta scaling writes T (bf16), which W = T K and U = T V read by
-// wgmma: fenced.
+// CHECK-NOT: nvvm.fence.proxy
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK-NOT: nvvm.fence.proxy
+// CHECK: gpu.barrier
+// CHECK-NOT: nvvm.fence.proxy
+// CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_scan(
+// CHECK: scf.for
+// The state's bf16 copy (read by X = V - K Sb on wgmma): fenced; X's two
+// bf16 parts (read by Vn = T X on wgmma): fenced; Vn: not.
 // CHECK: nvvm.fence.proxy
 // CHECK-NEXT: gpu.barrier
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
-// CHECK-NOT: nvvm.fence.proxy
-// CHECK: gpu.barrier
-// CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_scan(
-// CHECK: scf.for
-// The state's bf16 copy (read by Vn = U - W S on wgmma): fenced; Vn: not.
 // CHECK: nvvm.fence.proxy
 // CHECK-NEXT: gpu.barrier
 // CHECK: nvvm.wgmma.commit.group.sync.aligned

@@ -11,9 +11,9 @@
 
 // No f32 state tile: 9216 bytes (64 rows x (32 + 4) f32) less shared memory.
 // CHECK: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_p3_scan"
-// CHECK-SAME: shared_bytes = 65536
+// CHECK-SAME: shared_bytes = 67584
 // OFF: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_p3_scan"
-// OFF-SAME: shared_bytes = 74752
+// OFF-SAME: shared_bytes = 76800
 
 // CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_p3_scan(
 // h0 (or zeros) straight into the registers.
@@ -21,9 +21,9 @@
 // CHECK: llvm.load %{{.*}} : !llvm.ptr<1> -> f32
 // CHECK: } else {
 // The chunk loop carries the registers; chunk c computes in buffer c % 2
-// of each prefetched tile (k, W, U) and prefetches chunk c + 1 into the
-// other: no copies, three barriers per chunk (the prefetch wait; Sb
-// written; Vn written).
+// of each prefetched tile (k, v, T) and prefetches chunk c + 1 into the
+// other: no copies, four barriers per chunk (the prefetch wait; Sb
+// written; X = V - K Sb written; Vn = T X written).
 // CHECK: scf.for %[[C:.*]] = %{{.*}} iter_args(%[[S0:.*]] = %{{.*}}#0, {{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32)
 // CHECK: %[[ODD:.*]] = arith.remsi %[[C]], %c2_i32
 // CHECK: arith.select
@@ -32,8 +32,11 @@
 // CHECK-NOT: gpu.barrier
 // CHECK: nvvm.cp.async.commit.group
 // CHECK-NOT: gpu.barrier
-// Sb = bf16(S) from the registers, then the barrier before Vn = U - W Sb.
+// Sb = bf16(S) from the registers, then the barrier before X = V - K Sb,
+// then Vn = T X.
 // CHECK: llvm.store %{{.*}} : vector<2xbf16>, !llvm.ptr<3>
+// CHECK: gpu.barrier
+// CHECK: nvvm.mma.sync
 // CHECK: gpu.barrier
 // CHECK: nvvm.mma.sync
 // CHECK: gpu.barrier

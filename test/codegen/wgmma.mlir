@@ -3,7 +3,7 @@
 // memory descriptors; the register-resident state update stays mma.sync.
 // Three-phase lowering of dk = dv = 64, block_v 64, 8 warps (2 warpgroups):
 // a 64 x 64 product whose B is K-major (K K^T, Q K^T) is split into two
-// m64n32 items, one per warpgroup; one whose B is MN-major (T K, T V) stays
+// m64n32 items, one per warpgroup; one whose B is MN-major (K Sb) stays
 // one m64n64 item (a column block must start on a 64-column swizzle panel).
 // Operand tiles are 128-byte swizzled (64 bf16 columns per line): smaller
 // than the padded row-major tiles, 1024-byte aligned.
@@ -22,10 +22,10 @@
 
 // CHECK: mma = "wgmma.m64nNk16"
 // CHECK-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare"
-// CHECK-SAME: shared_bytes = 72960
+// CHECK-SAME: shared_bytes = 64768
 
-// Prepare: K K^T (both operands K-major: A row, B col), then T K and T V
-// (B = k or v tile, MN-major: B row), then Q K^T. Each product: fence,
+// Prepare: K K^T (both operands K-major: A row, B col), then (after the UT
+// transform) Q K^T. Each product: fence,
 // four k16 steps (the first overwrites the accumulators; descriptors
 // computed between them), commit, wait.
 // Barriers are preceded by a proxy fence (shared stores -> async proxy).
@@ -33,8 +33,8 @@
 // 32-45, both in 16-byte units; swizzle mode bits 62-63, 1 = 128B):
 // K-major 128B-swizzled operand: LBO unused (1), SBO = 8 lines x 128 B =
 // 1024 B (64): 1 << 16 | 64 << 32 | 1 << 62 = 4611686293305360384.
-// MN-major (a 64 x 64 tile read as k x n): LBO = the panel stride, 64 lines
-// x 128 B = 8192 B (512), SBO 64: 4611686293338849280.
+// MN-major (a 64 x 64 tile read as k x n, the scan's Sb): LBO = the panel
+// stride, 64 lines x 128 B = 8192 B (512), SBO 64: 4611686293338849280.
 // CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare(
 // CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // CHECK-NEXT: gpu.barrier
@@ -44,18 +44,24 @@
 // CHECK-COUNT-3: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 32, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
 // CHECK-NEXT: nvvm.wgmma.commit.group.sync.aligned
 // CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
-// CHECK: arith.constant 4611686293338849280 : i64
-// CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <row>]
-// CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <row>]
 // CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 32, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
 // CHECK-NOT: nvvm.mma.sync
 // CHECK: gpu.return
 
-// Scan: Vn = U - W Sb by wgmma; S' = S + K^T Vn by mma.sync on the
-// registers carried by the chunk loop.
+// Scan: X = V - K Sb by wgmma (B = Sb, MN-major: 4 k16 steps); Vn = T X
+// by wgmma over X's two bf16 parts, [T T] [hi; lo] (8 k16 steps, no f32
+// tile); S' = S + K^T Vn by mma.sync on the registers carried by the chunk
+// loop.
 // CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_scan(
 // CHECK: scf.for {{.*}} iter_args
-// CHECK: nvvm.wgmma.mma_async {{.*}} D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <row>]
+// CHECK: arith.constant 4611686293338849280 : i64
+// CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <row>]
+// CHECK-COUNT-3: nvvm.wgmma.mma_async {{.*}} D[<f32>, <one>]
+// CHECK-NEXT: nvvm.wgmma.commit.group.sync.aligned
+// CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <row>]
+// CHECK-COUNT-7: nvvm.wgmma.mma_async {{.*}} D[<f32>, <one>]
+// CHECK-NEXT: nvvm.wgmma.commit.group.sync.aligned
+// CHECK-NOT: nvvm.wgmma.mma_async
 // CHECK: nvvm.mma.sync
 // CHECK: gpu.return
 

@@ -388,27 +388,23 @@ Result roundedChunkwise(const Problem &p, int64_t chunk, Precision storage) {
         // stored in `storage` (as delta-chunk-tile types them).
         std::vector<double> t = rounded(utTransform(a, beta, m));
         std::vector<double> sb = rounded(std::vector<double>(s, s + dk * dv));
-        // W = T K and Vn = U - W Sb stored in `storage`; U = T V kept in f32
-        // (as delta-chunk-tile types it).
-        std::vector<double> w(m * dk, 0.0), vn(m * dv, 0.0);
-        for (int64_t i = 0; i < m; ++i) {
-          for (int64_t d = 0; d < dk; ++d) {
-            double x = 0.0;
-            for (int64_t j = 0; j < m; ++j)
-              x += t[i * m + j] * k(j, d);
-            w[i * dk + d] = roundTo(x, storage);
-          }
+        // X = V - K Sb and Vn = T X stored in `storage` (the WY form's
+        // U - W Sb factored as delta-chunk-tile does).
+        std::vector<double> x(m * dv, 0.0), vn(m * dv, 0.0);
+        for (int64_t j = 0; j < m; ++j)
           for (int64_t c = 0; c < dv; ++c) {
-            double u = 0.0;
-            for (int64_t j = 0; j < m; ++j)
-              u += t[i * m + j] * v(j, c);
-            u = roundTo(u, Precision::FP32);
-            double ws = 0.0;
+            double ks = 0.0;
             for (int64_t d = 0; d < dk; ++d)
-              ws += w[i * dk + d] * sb[d * dv + c];
-            vn[i * dv + c] = roundTo(u - ws, storage);
+              ks += k(j, d) * sb[d * dv + c];
+            x[j * dv + c] = roundTo(v(j, c) - ks, Precision::FP32);
           }
-        }
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t c = 0; c < dv; ++c) {
+            double y = 0.0;
+            for (int64_t j = 0; j < m; ++j)
+              y += t[i * m + j] * x[j * dv + c];
+            vn[i * dv + c] = roundTo(y, storage);
+          }
         // O = scale (Q Sb + mask(Q K^T) Vn), stored in `storage`.
         for (int64_t i = 0; i < m; ++i)
           for (int64_t c = 0; c < dv; ++c) {

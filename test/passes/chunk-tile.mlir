@@ -11,13 +11,15 @@
 // CHECK: %[[KK:.+]] = delta.tile_matmul %[[KC]], %[[KC]] {transpose_b} : tensor<64x128xbf16>, tensor<64x128xbf16> -> tensor<64x64xf32>
 // CHECK: %[[AS:.+]] = delta.tile_row_scale %[[KK]], %[[BC]]
 // CHECK: %[[A:.+]] = delta.tile_mask strict_lower %[[AS]]
-// T = (I + A)^-1 diag(beta) (bf16: only products read it); W = T K; U = T V
+// T = (I + A)^-1 diag(beta) (bf16: only products read it)
 // CHECK: %[[T:.+]] = delta.tile_ut_transform %[[A]], %[[BC]] : tensor<64x64xf32>, tensor<64xf32> -> tensor<64x64xbf16>
-// CHECK: %[[W:.+]] = delta.tile_matmul %[[T]], %[[KC]] : tensor<64x64xbf16>, tensor<64x128xbf16> -> tensor<64x128xbf16>
-// CHECK: %[[U:.+]] = delta.tile_matmul %[[T]], %[[VC]] : tensor<64x64xbf16>, tensor<64x64xbf16> -> tensor<64x64xf32>
-// Vn = U - W Sb, Sb the bf16 copy of the state the products read
+// Vn = T (V - K Sb) (the WY form's U - W Sb, W = T K and U = T V never
+// formed), Sb the bf16 copy of the state the products read; X stays f32 and
+// enters T X split (hi + lo).
+// CHECK-NOT: delta.tile_matmul %[[T]], %[[KC]]
 // CHECK: %[[SB:.+]] = delta.tile_convert %[[ST]] : tensor<128x64xf32> -> tensor<128x64xbf16>
-// CHECK: %[[VN:.+]] = delta.tile_matmul %[[W]], %[[SB]] acc(%[[U]] : tensor<64x64xf32>) {negate} : tensor<64x128xbf16>, tensor<128x64xbf16> -> tensor<64x64xbf16>
+// CHECK: %[[X:.+]] = delta.tile_matmul %[[KC]], %[[SB]] acc(%[[VC]] : tensor<64x64xbf16>) {negate} : tensor<64x128xbf16>, tensor<128x64xbf16> -> tensor<64x64xf32>
+// CHECK: %[[VN:.+]] = delta.tile_matmul %[[T]], %[[X]] {split_f32} : tensor<64x64xbf16>, tensor<64x64xf32> -> tensor<64x64xbf16>
 // O = scale (Q Sb + mask(Q K^T) Vn)
 // CHECK: %[[QK:.+]] = delta.tile_matmul %[[QC]], %[[KC]] {transpose_b} : tensor<64x128xbf16>, tensor<64x128xbf16> -> tensor<64x64xbf16>
 // CHECK: %[[P:.+]] = delta.tile_mask lower %[[QK]]

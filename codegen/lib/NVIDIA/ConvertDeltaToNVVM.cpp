@@ -65,6 +65,11 @@ public:
   /// Lay 16-bit tiles out in core matrices where their shape allows (set
   /// before build when the tensor-core family reads them that way).
   bool coreMatrixTiles = false;
+  /// f32 values kept as their two `splitElt` parts (set before build): a
+  /// 2 rows x cols tile, the rounded values in rows [0, rows), the rounded
+  /// remainders below (see ChunkLoopKernel::findSplitTiles).
+  llvm::DenseSet<Value> splitValues;
+  Type splitElt;
 
   /// Plans the ops of the body for which `include` holds; `preloaded`
   /// values (computed elsewhere) are given tiles from the start. Ops for
@@ -244,6 +249,10 @@ private:
     int64_t rows = type.getDimSize(0);
     int64_t cols = type.getRank() > 1 ? type.getDimSize(1) : 1;
     Type elt = type.getElementType();
+    if (splitValues.count(v)) {
+      rows *= 2;
+      elt = splitElt;
+    }
     SmemTile t = SmemTile::make(
         rows, cols, elt,
         coreMatrixTiles && SmemTile::canUseCoreMatrices(rows, cols, elt));
@@ -424,6 +433,8 @@ public:
     if (doubleBuffer)
       pinned = loaded;
     plan.coreMatrixTiles = tc.wantsCoreMatrixTiles();
+    plan.splitElt = elt;
+    plan.splitValues = findSplitTiles(crossing, loaded, stored);
     if (failed(plan.build(
             loop, [&](Operation *op) { return included(op); }, loaded, stored,
             /*keepState=*/part == Part::Fused || part == Part::Scan,
@@ -518,8 +529,13 @@ public:
     // and scan kernels only. Measured on the H200 (x16 heads, d = 128): the
     // output kernel lost its third program per SM (74 -> 95 registers;
     // 157 -> 176 us at 1x16384), the fused kernel spilled more (8x2048:
-    // 0.699 -> 0.781 ms).
-    if (part == Part::Prepare || part == Part::Scan)
+    // 0.699 -> 0.781 ms). Not in a scan whose state takes the most
+    // registers it may (kMaxStateRegisters: d = 128, block_v 128): its
+    // unrolled scratch stores spilled 56 bytes at 255 registers (rolled:
+    // 248, no spill).
+    bool fullState =
+        stateInRegisters && stateRegisterCount() >= kMaxStateRegisters;
+    if (part == Part::Prepare || (part == Part::Scan && !fullState))
       kb.blockSize = threads;
     if (part == Part::Prepare || part == Part::Output)
       emitChunkParallelBody(kb);
@@ -535,7 +551,15 @@ private:
   /// once per chunk, then those that do once per value tile; output loads
   /// and normalises q once, then runs its ops once per value tile.
   bool perValueTileLoop() const {
-    return (part == Part::Prepare || part == Part::Output) && dv > bv;
+    if (dv <= bv)
+      return false;
+    if (part == Part::Output)
+      return true;
+    // Prepare: only when some of its ops depend on v (a WY-form body's
+    // U = T V; delta-chunk-tile's body has none).
+    return part == Part::Prepare &&
+           llvm::any_of(valueDependent,
+                        [&](Operation *op) { return included(op); });
   }
   /// The ops a value-tile loop repeats (none without the loop).
   bool repeatedPerValueTile(Operation *op) const {
@@ -622,6 +646,45 @@ private:
           return recurrence.count(u);
         }))
       boundary.push_back({k, false, "ws_k"});
+  }
+
+  /// The f32 product results this kernel keeps as two 16-bit parts (a tile
+  /// of twice the rows: the rounded values, then the rounded remainders)
+  /// instead of an f32 tile: those only read as the B operand of
+  /// `split_f32` products (whose A is 16-bit), never loaded, stored or
+  /// yielded. Their producer's epilogue writes both parts; the readers run
+  /// as one product over twice the contraction, [A A] [hi; lo]: ldmatrix or
+  /// wgmma descriptors instead of element gathers of f32, no extra pass.
+  llvm::DenseSet<Value> findSplitTiles(ArrayRef<Value> crossing,
+                                       ArrayRef<Value> loaded,
+                                       ArrayRef<Value> stored) {
+    llvm::DenseSet<Value> result;
+    Block &body = loop.getBody().front();
+    for (Operation &op : body.without_terminator()) {
+      auto mm = dyn_cast<TileMatmulOp>(op);
+      if (!mm || !included(mm))
+        continue;
+      Value r = mm.getResult();
+      if (!getElementTypeOrSelf(r.getType()).isF32() || r.use_empty() ||
+          llvm::is_contained(crossing, r) || llvm::is_contained(loaded, r) ||
+          llvm::is_contained(stored, r) ||
+          llvm::any_of(scanBoundary,
+                       [&](const BoundaryValue &b) { return b.value == r; }))
+        continue;
+      // Its accumulator must not be an f32 tile the result could reuse.
+      if (mm.getAcc() && getElementTypeOrSelf(mm.getAcc().getType()).isF32())
+        continue;
+      bool onlySplitB = llvm::all_of(r.getUsers(), [&](Operation *u) {
+        auto user = dyn_cast<TileMatmulOp>(u);
+        return user && included(user) && user.getSplitF32() &&
+               user.getB() == r && user.getA() != r && user.getAcc() != r &&
+               !user.getTransposeB() &&
+               getElementTypeOrSelf(user.getA().getType()) == elt;
+      });
+      if (onlySplitB)
+        result.insert(r);
+    }
+    return result;
   }
 
   /// Whether this kernel reads the normalised k tile from scratch (the
@@ -814,6 +877,11 @@ private:
     p.n = rt.getDimSize(1);
     p.k = mm.getTransposeA() ? at.getDimSize(0) : at.getDimSize(1);
     p.inputType = elt;
+    p.splitF32 = mm.getSplitF32();
+    if (plan.splitValues.count(mm.getB())) { // [A A] [hi; lo]
+      p.aKPeriod = p.k;
+      p.k *= 2;
+    }
     return p;
   }
 
@@ -1504,6 +1572,11 @@ private:
         kb.fenceNextBarrier = llvm::any_of(sinceBarrier, [&](auto &a) {
           return overlaps(a.writes, asyncReads());
         });
+      } else if (auto ut = dyn_cast<TileUTTransformOp>(op)) {
+        // Its last phase writes only the result (the phases before it end
+        // in barriers of their own, f32 scratch: utBarrier).
+        kb.fenceNextBarrier =
+            overlaps(tileRanges(ut.getResult()), asyncReads());
       }
       kb.barrier();
       sinceBarrier.clear();
@@ -1759,6 +1832,7 @@ private:
     TileView b = TileView::of(tile(mm.getB()), mm.getTransposeB());
     TileProduct p = product(mm, &a, &b);
     const SmemTile &out = tile(mm.getResult());
+    bool splitOut = plan.splitValues.count(mm.getResult());
     std::optional<SmemTile> acc;
     if (mm.getAcc())
       acc = tile(mm.getAcc());
@@ -1797,7 +1871,19 @@ private:
             x[j] = kb.select(keep, x[j], kb.cf32(0.0));
           }
         }
-        x[j] = kb.fromF32(x[j], out.elt);
+      }
+      if (splitOut) { // the rounded values, the rounded remainders below
+        SmallVector<Value, 2> rest(2);
+        for (int64_t j = 0; j < 2; ++j) {
+          Value wide = x[j];
+          x[j] = kb.fromF32(wide, out.elt);
+          rest[j] = kb.fromF32(kb.fsub(wide, kb.toF32(x[j])), out.elt);
+        }
+        Value below = kb.add(r, kb.c32(out.rows / 2));
+        kb.storeVec(kb.makeVec(rest), kb.smemPtr(out, kb.at(out, below, c)));
+      } else {
+        for (int64_t j = 0; j < 2; ++j)
+          x[j] = kb.fromF32(x[j], out.elt);
       }
       kb.storeVec(kb.makeVec(x), kb.smemPtr(out, kb.at(out, r, c)));
     };

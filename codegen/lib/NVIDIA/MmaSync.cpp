@@ -4,7 +4,8 @@
 // pairs of the output and compute them with mma.sync.aligned.m16n8k16
 // (bf16/f16 inputs, f32 accumulators). Fragments of 16-bit shared tiles are
 // loaded with ldmatrix (.trans when the view is transposed); f32 tiles are
-// gathered element by element and rounded.
+// gathered element by element and rounded, or (TileProduct::splitF32) split
+// into a rounded part and the rounded remainder, each its own mma.
 //
 //===----------------------------------------------------------------------===//
 
@@ -181,26 +182,31 @@ private:
                              int64_t nTiles, MutableArrayRef<Value> acc) {
     bool ldmA = ldmatrixable(*p.a, p.inputType);
     bool ldmB = ldmatrixable(*p.b, p.inputType);
+    bool splitA = splits(p, *p.a), splitB = splits(p, *p.b);
     for (int64_t k0 = 0; k0 < p.k; k0 += kTileK) {
       Value kc = kb.c32(k0);
-      SmallVector<Value, 4> aRegs;
+      Value kcA = kb.c32(p.aKPeriod ? k0 % p.aKPeriod : k0);
+      SmallVector<Value, 4> aRegs, aLo;
       if (ldmA) {
         // Matrix i = lane / 8 covers rows +(i % 2) * 8, cols +(i / 2) * 8.
         bool trans = p.a->colStride != 1;
         Value r = kb.add(row0, trans ? l.subLo : kb.add(l.subLo, l.row8));
-        Value c = kb.add(kc, trans ? kb.add(l.subHi, l.row8) : l.subHi);
+        Value c = kb.add(kcA, trans ? kb.add(l.subHi, l.row8) : l.subHi);
         aRegs = ldmatrix(kb, p, *p.a, r, c, 4, trans);
       } else {
         for (int64_t i = 0; i < 4; ++i) {
           Value r = kb.add(kb.add(row0, l.group), kb.c32((i % 2) * 8));
-          Value c = kb.add(kb.add(l.twoQuad, kc), kb.c32((i / 2) * 8));
-          aRegs.push_back(pack(kb, p, *p.a, r, c, /*alongRows=*/false));
+          Value c = kb.add(kb.add(l.twoQuad, kcA), kb.c32((i / 2) * 8));
+          auto [hi, lo] = pack(kb, p, *p.a, r, c, /*alongRows=*/false, splitA);
+          aRegs.push_back(hi);
+          if (splitA)
+            aLo.push_back(lo);
         }
       }
       for (int64_t t = 0; t < nTiles; t += 2) {
         int64_t pair = std::min<int64_t>(2, nTiles - t);
         Value n0 = kb.add(nb, kb.c32(t * kTileN));
-        SmallVector<Value, 4> bRegs;
+        SmallVector<Value, 4> bRegs, bLo;
         if (ldmB) {
           // Matrix i covers k +(i % 2) * 8 of n-tile i / 2.
           bool trans = p.b->rowStride != 1;
@@ -214,14 +220,30 @@ private:
             for (int64_t j = 0; j < 2; ++j) {
               Value k = kb.add(kb.add(l.twoQuad, kc), kb.c32(j * 8));
               Value n = kb.add(kb.add(l.group, n0), kb.c32(u * kTileN));
-              bRegs.push_back(pack(kb, p, *p.b, k, n, /*alongRows=*/true));
+              auto [hi, lo] =
+                  pack(kb, p, *p.b, k, n, /*alongRows=*/true, splitB);
+              bRegs.push_back(hi);
+              if (splitB)
+                bLo.push_back(lo);
             }
         }
-        for (int64_t u = 0; u < pair; ++u)
-          mma(kb, p, aRegs, ArrayRef<Value>(bRegs).slice(2 * u, 2),
-              acc.slice(4 * (t + u), 4));
+        // (a_hi + a_lo)(b_hi + b_lo) without the lo * lo term; the small
+        // terms first.
+        for (int64_t u = 0; u < pair; ++u) {
+          MutableArrayRef<Value> c = acc.slice(4 * (t + u), 4);
+          if (splitB)
+            mma(kb, p, aRegs, ArrayRef<Value>(bLo).slice(2 * u, 2), c);
+          if (splitA)
+            mma(kb, p, aLo, ArrayRef<Value>(bRegs).slice(2 * u, 2), c);
+          mma(kb, p, aRegs, ArrayRef<Value>(bRegs).slice(2 * u, 2), c);
+        }
       }
     }
+  }
+
+  /// Whether operand `v` of `p` enters split into hi + lo.
+  static bool splits(const TileProduct &p, const TileView &v) {
+    return p.splitF32 && v.tile.elt.isF32();
   }
 
   /// `num` 8x8 matrices by ldmatrix, each lane pointing at view element
@@ -259,27 +281,47 @@ private:
                                    VectorType::get({2}, kb.b.getF16Type()), x);
   }
 
-  /// Element (r, c) of `v` rounded to the input type, as 16 bits.
-  static Value element(KernelBuilder &kb, const TileProduct &p,
-                       const TileView &v, Value r, Value c) {
-    Value x = kb.loadView(v, r, c);
-    if (x.getType() != p.inputType)
-      x = kb.fromF32(kb.toF32(x), p.inputType);
-    return arith::BitcastOp::create(kb.b, kb.loc, kb.i16(), x);
+  /// Element (r, c) of `v` rounded to the input type, as 16 bits, and with
+  /// `split` the rounded remainder (x - rounded x) as well.
+  static std::pair<Value, Value> element(KernelBuilder &kb,
+                                         const TileProduct &p,
+                                         const TileView &v, Value r, Value c,
+                                         bool split) {
+    Value x = kb.loadView(v, r, c), rest;
+    if (x.getType() != p.inputType) {
+      Value wide = kb.toF32(x);
+      x = kb.fromF32(wide, p.inputType);
+      if (split)
+        rest = arith::BitcastOp::create(
+            kb.b, kb.loc, kb.i16(),
+            kb.fromF32(kb.fsub(wide, kb.toF32(x)), p.inputType));
+    }
+    return {arith::BitcastOp::create(kb.b, kb.loc, kb.i16(), x), rest};
   }
 
-  /// Two consecutive elements packed into one 32-bit register (the first in
-  /// the low half): (r, c), (r, c + 1), or (r, c), (r + 1, c) `alongRows`.
-  static Value pack(KernelBuilder &kb, const TileProduct &p, const TileView &v,
-                    Value r, Value c, bool alongRows) {
-    Value lo = element(kb, p, v, r, c);
-    Value hi = alongRows ? element(kb, p, v, kb.add(r, kb.c32(1)), c)
-                         : element(kb, p, v, r, kb.add(c, kb.c32(1)));
-    Value lo32 = arith::ExtUIOp::create(kb.b, kb.loc, kb.i32(), lo);
-    Value hi32 = arith::ExtUIOp::create(kb.b, kb.loc, kb.i32(), hi);
+  /// Two 16-bit values in one 32-bit register, `first` in the low half.
+  static Value pack2(KernelBuilder &kb, const TileProduct &p, Value first,
+                     Value second) {
+    Value lo32 = arith::ExtUIOp::create(kb.b, kb.loc, kb.i32(), first);
+    Value hi32 = arith::ExtUIOp::create(kb.b, kb.loc, kb.i32(), second);
     Value shifted = arith::ShLIOp::create(kb.b, kb.loc, hi32, kb.c32(16));
     Value packed = arith::OrIOp::create(kb.b, kb.loc, shifted, lo32);
     return asFragment(kb, p, packed);
+  }
+
+  /// Two consecutive elements packed into one 32-bit register (the first in
+  /// the low half): (r, c), (r, c + 1), or (r, c), (r + 1, c) `alongRows`;
+  /// with `split` also their remainders (see element), else a null second.
+  static std::pair<Value, Value> pack(KernelBuilder &kb, const TileProduct &p,
+                                      const TileView &v, Value r, Value c,
+                                      bool alongRows, bool split) {
+    auto e0 = element(kb, p, v, r, c, split);
+    auto e1 = alongRows ? element(kb, p, v, kb.add(r, kb.c32(1)), c, split)
+                        : element(kb, p, v, r, kb.add(c, kb.c32(1)), split);
+    Value hi = pack2(kb, p, e0.first, e1.first);
+    if (!split)
+      return {hi, Value()};
+    return {hi, pack2(kb, p, e0.second, e1.second)};
   }
 
   static void mma(KernelBuilder &kb, const TileProduct &p, ValueRange a,

@@ -106,19 +106,25 @@ def Delta_TileMatmulOp
     (`transpose_a`, `transpose_b`), products accumulated in f32 and the
     result rounded to its element type. `acc` is zero and `alpha` one when
     absent; `negate` flips the sign of the product. On NVIDIA GPUs this is
-    tensor-core work (operands are rounded to the input element type).
+    tensor-core work: operands are rounded to the input element type (that
+    of the 16-bit operand), except that with `split_f32` an f32 operand
+    enters as the sum of two input-type numbers, its rounding and the
+    rounded remainder (about 16 significant bits; two tensor-core products
+    instead of one). The CPU lowering computes in f32 either way.
 
-    Example (the new values of a chunk, `Vn = U - W S`):
+    Example (the new values of a chunk, `Vn = T X` with `X = V - K S`):
 
     ```mlir
-    %vn = delta.tile_matmul %w, %s acc(%u : tensor<64x64xbf16>) {negate}
-        : tensor<64x128xbf16>, tensor<128x64xf32> -> tensor<64x64xbf16>
+    %x = delta.tile_matmul %k, %s acc(%v : tensor<64x64xbf16>) {negate}
+        : tensor<64x128xbf16>, tensor<128x64xbf16> -> tensor<64x64xf32>
+    %vn = delta.tile_matmul %t, %x {split_f32}
+        : tensor<64x64xbf16>, tensor<64x64xf32> -> tensor<64x64xbf16>
     ```
   }];
   let arguments = (ins Delta_TileTensor:$a, Delta_TileTensor:$b,
                        Optional<Delta_TileTensor>:$acc, Optional<F32>:$alpha,
                        UnitAttr:$transpose_a, UnitAttr:$transpose_b,
-                       UnitAttr:$negate);
+                       UnitAttr:$negate, UnitAttr:$split_f32);
   let results = (outs Delta_TileTensor:$result);
   let assemblyFormat = [{
     $a `,` $b (`acc` `(` $acc^ `:` type($acc) `)`)? (`alpha` `(` $alpha^ `)`)?

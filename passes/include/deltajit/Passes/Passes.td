@@ -42,16 +42,20 @@ def DeltaChunkTile : Pass<"delta-chunk-tile"> {
 
         A  = strict_lower(diag(beta) K K^T)        tile_matmul, tile_row_scale, tile_mask
         T  = (I + A)^-1 diag(beta)                  tile_ut_transform (blocked, 16)
-        W  = T K,  U = T V                          tile_matmul
         Sb = S rounded to the input type            tile_convert
-        Vn = U - W Sb                               tile_matmul {negate}
+        X  = V - K Sb                               tile_matmul {negate}, acc V
+        Vn = T X   (= U - W Sb, U = T V, W = T K)   tile_matmul
         O  = scale (Q Sb + mask_incl_diag(Q K^T) Vn) tile_matmul, tile_mask
         S' = S + K^T Vn                             tile_matmul {transpose_a}
 
-    The tiles that only feed tensor-core products (T, W, Vn, Q K^T and the
+    The WY form's W and U are never formed: Vn = T (V - K S) is the same
+    value ((I + A) Vn = diag(beta) (V - K S)) with the difference rounded
+    after it cancels instead of W before, and it leaves the chunk-parallel
+    part (A, T, mask(Q K^T)) independent of v.
+    The tiles that only feed tensor-core products (T, X, Vn, Q K^T and the
     copy Sb of the state) are rounded to the input element type, as the
     reference library does (the products round their operands anyway); A,
-    U (only the accumulator of Vn), O and the state itself stay f32.
+    O and the state itself stay f32.
     The chunk size comes from the op's `chunk_size`; the other tile
     parameters from the options (`block-v` is capped at dv). Ops with dynamic
     head dimensions, or whose dv is not a multiple of `block-v`, are left

@@ -35,6 +35,13 @@ struct TileProduct {
   const TileView *b = nullptr;
   int64_t m = 0, n = 0, k = 0;
   mlir::Type inputType;
+  /// f32 operands enter as hi + lo, both of `inputType` (two products; see
+  /// tile_matmul's `split_f32`); otherwise they are rounded.
+  bool splitF32 = false;
+  /// When > 0, A's contraction index is taken modulo aKPeriod: the product
+  /// is [A A] B with B of 2 aKPeriod rows (k = 2 aKPeriod), a B kept as
+  /// its rounded values over its rounded remainders.
+  int64_t aKPeriod = 0;
   llvm::function_ref<void(mlir::Value row, mlir::Value col, mlir::Value acc0,
                           mlir::Value acc1)>
       epilogue;
