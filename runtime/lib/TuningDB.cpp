@@ -470,18 +470,17 @@ bool parseForwardBucket(const std::string &bucket, int64_t *scans,
 }
 
 /// The rule for a forward shape nothing was measured for: for long
-/// sequences (>= 1024 tokens), a three-phase config when the head size is
-/// >= 128, or when the fused default's programs (scans x dv / block_v) would
-/// cover less than 3/4 of the SMs: its prepare and output kernels run all
-/// chunks in parallel and only its lean scan (state in registers) is
-/// sequential. Of those, the largest block_v whose scan programs still
-/// cover 3/4 of the SMs (else the smallest block_v), then most warps.
-/// Derived from delta-tune on the H200 (2026-11-29, 21 buckets of d = 64,
-/// 128, 256, block_v 16-128, fused and split3; docs/tuning.md): at head
-/// size >= 128 a three-phase config won or came within 2% in every bucket;
-/// at 64 the fused kernel won where its programs fill the GPU (8x2048x16:
-/// 0.30 vs 0.35 ms) and lost where they do not (4x4096x16: 0.57 vs 0.37).
-/// The rule's pick is within 7% of the measured winner in all 21.
+/// sequences (>= 1024 tokens), a three-phase config: its prepare and output
+/// kernels run all chunks in parallel and only its lean scan (state in
+/// registers) is sequential. Of those, the largest block_v whose scan
+/// programs still cover 3/4 of the SMs (else the smallest block_v), then
+/// most warps. Derived from delta-tune on the H200 (2026-11-29, 21 buckets
+/// of d = 64, 128, 256, block_v 16-128, fused and split3; docs/tuning.md),
+/// when the fused default still won at head size 64 where its programs
+/// filled the GPU; rechecked 2026-11-30 with the chunk body Vn = T (V - K S)
+/// (10 buckets of d = 64, 128, 256): a three-phase config won every one,
+/// d = 64 included (8x2048x16: 0.234 vs fused 0.273 ms), and the rule's
+/// pick is the winner or within 2.1% of it in all 10.
 std::optional<size_t> longSequenceChoice(const Manifest &m,
                                          const std::vector<size_t> &candidates,
                                          const std::string &bucket,
@@ -499,8 +498,6 @@ std::optional<size_t> longSequenceChoice(const Manifest &m,
   auto fills = [&](const ConfigParts &c) {
     return scans * (*first.dv / c.blockV) * 4 >= gpu.smCount * 3;
   };
-  if (*first.dk < 128 && fills(*def))
-    return std::nullopt;
   // Better: filling over not filling; then, among fillers, larger block_v
   // (fewer programs re-reading W and k), among the others smaller; then
   // more warps.

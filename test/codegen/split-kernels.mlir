@@ -8,15 +8,16 @@
 // The prepare kernel runs over every chunk of every sequence and v-head.
 // CHECK-SAME: launches = [{block = [256, 1, 1], grid = ["total_chunks", "HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_prepare"
 // CHECK-SAME: ["chunk_table", "ptr"]
-// CHECK-SAME: ["ws0", "ptr"], ["ws1", "ptr"]]
+// CHECK-SAME: ["ws0", "ptr"], ["ws1", "ptr"]], shared_bytes = 62720
 // The scan kernel runs over value tiles x (sequences x v-heads) and reads the scratch.
 // CHECK-SAME: {block = [256, 1, 1], grid = ["2", "N * HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_scan"
 // CHECK-SAME: ["chunk_offsets", "ptr"], ["ws0", "ptr"], ["ws1", "ptr"]]
 // T and mask(QK^T) (64x64 bf16 each, one per chunk): delta-chunk-tile's
 // body computes Vn = T (V - K S), so nothing chunk-parallel depends on v.
 // CHECK-SAME: scratch = {{\[}}["ws0", "total_chunks * HV * 8192"], ["ws1", "total_chunks * HV * 8192"]]
-// Chunk-parallel kernels are capped at 128 registers (two programs per SM).
-// CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_prepare({{.*}}) kernel attributes {known_block_size = array<i32: 256, 1, 1>, nvvm.maxnreg = 128 : i32}
+// Chunk-parallel kernels are capped at 80 registers when three programs'
+// shared memory fits an SM (62720 bytes here; else at 128, two per SM).
+// CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_prepare({{.*}}) kernel attributes {known_block_size = array<i32: 256, 1, 1>, nvvm.maxnreg = 80 : i32}
 // Fragments of the 16-bit tiles come from ldmatrix (K K^T).
 // CHECK: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<row>
 // CHECK: nvvm.mma.sync

@@ -22,7 +22,7 @@
 
 // CHECK: mma = "wgmma.m64nNk16"
 // CHECK-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare"
-// CHECK-SAME: shared_bytes = 64768
+// CHECK-SAME: shared_bytes = 60416
 
 // Prepare: K K^T (both operands K-major: A row, B col), then (after the UT
 // transform) Q K^T. Each product: fence,

@@ -549,14 +549,15 @@ TEST(EntryChoice, LongSequencesTakeTheThreePhaseConfigByDefault) {
   expectChoice(m, all, "nh64_len4096", 1, ChoiceSource::Rule);
   // Short sequences: the fused default.
   expectChoice(m, all, "nh16_len512", 0, ChoiceSource::Default);
-  // Head size 64: the fused default where its programs fill 3/4 of the
-  // SMs (128 >= 99), else three-phase (16 scans: no block_v fills, the
-  // smallest).
+  // Head size 64: three-phase too, also where the fused default's
+  // programs would fill 3/4 of the SMs (128 scans: block_v 64 gives 128
+  // programs), and with 16 scans (no block_v fills: the smallest).
   Manifest narrow = manifestOf(json::array(
       {fwdEntry("bv64_w8_fused", 64, 64), fwdEntry("bv64_w8_split3", 64, 64),
        fwdEntry("bv16_w8_split3", 64, 64)}));
-  expectChoice(narrow, {0, 1, 2}, "nh128_len2048", 0, ChoiceSource::Default);
+  expectChoice(narrow, {0, 1, 2}, "nh128_len2048", 1, ChoiceSource::Rule);
   expectChoice(narrow, {0, 1, 2}, "nh16_len16384", 2, ChoiceSource::Rule);
+  expectChoice(narrow, {0, 1, 2}, "nh128_len512", 0, ChoiceSource::Default);
   // Not a forward bucket: the default.
   EXPECT_EQ(chooseEntry(m, all, "b", in).index, 0u);
   // No three-phase candidate: the default.

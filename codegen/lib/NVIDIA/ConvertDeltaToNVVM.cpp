@@ -56,6 +56,14 @@ constexpr int64_t kMaxStateRegisters = 64;
 // Shared-memory plan of a chunk body
 //===----------------------------------------------------------------------===//
 
+/// Whether the UT transform's doubling runs on the tensor cores: blocks of
+/// 16 (mma tiles), 2 or 4 of them (the warps' Y regions, c / 16 of sz x 8
+/// f32 at sz <= c / 2, fit the blk x c scratch row).
+bool utDoublingOnTensorCores(int64_t c, int64_t blk) {
+  int64_t nb = c / blk;
+  return blk == 16 && (nb == 2 || nb == 4);
+}
+
 /// Assigns a shared tile to every tile value of a chunk body: the block
 /// arguments first (live for the whole loop), then op results by first fit
 /// over their live ranges; products that accumulate into a value dying at
@@ -124,8 +132,11 @@ public:
         continue;
       }
       allocate(result, def, last);
-      if (auto ut = dyn_cast<TileUTTransformOp>(op))
+      if (auto ut = dyn_cast<TileUTTransformOp>(op)) {
+        if (rowBlockFitsResult(ut, tiles[result]))
+          rowInResult.insert(&op);
         scratch[&op] = place(utScratchBytes(ut), def, def);
+      }
     }
     return success();
   }
@@ -133,35 +144,54 @@ public:
   bool has(Value v) const { return tiles.count(v); }
   const SmemTile &tile(Value v) const { return tiles.find(v)->second; }
 
-  /// The UT transform's f32 scratch: a block row of the chunk width, then,
-  /// when the result is not f32, the f32 inverse it is rounded from.
-  static int64_t utScratchBytes(TileUTTransformOp op) {
+  /// The UT transform's block row: blk x c f32.
+  static SmemTile utRowTile(TileUTTransformOp op) {
+    auto type = cast<RankedTensorType>(op.getType());
+    return SmemTile::make(op.getBlock(), type.getDimSize(0),
+                          Float32Type::get(op.getContext()));
+  }
+  /// Whether UT transform `op` keeps its block row in the bytes of its
+  /// 16-bit result tile `t`: the doubling on the tensor cores is the last
+  /// to use the row and ends with a barrier before the beta scaling writes
+  /// the result (utDoublingOnTensorCores), and the row fits. Saves the
+  /// row's bytes when the transform is the plan's peak (prepare: 81152 ->
+  /// 76800 bytes at d = 128, three programs per SM).
+  static bool rowBlockFitsResult(TileUTTransformOp op, const SmemTile &t) {
+    return !t.elt.isF32() && utDoublingOnTensorCores(t.rows, op.getBlock()) &&
+           utRowTile(op).bytes() <= t.bytes();
+  }
+  /// The UT transform's f32 scratch: the block row unless it lives in the
+  /// result (rowBlockFitsResult), then, when the result is not f32, the f32
+  /// inverse it is rounded from.
+  int64_t utScratchBytes(TileUTTransformOp op) const {
     auto type = cast<RankedTensorType>(op.getType());
     int64_t c = type.getDimSize(0);
-    Type f32 = Float32Type::get(op.getContext());
-    int64_t bytes = llvm::alignTo(SmemTile::make(op.getBlock(), c, f32).bytes(),
-                                  kSmemAlign);
+    int64_t bytes = rowInResult.count(op)
+                        ? 0
+                        : llvm::alignTo(utRowTile(op).bytes(), kSmemAlign);
     if (!type.getElementType().isF32())
-      bytes += SmemTile::make(c, c, f32).bytes();
+      bytes += SmemTile::make(c, c, Float32Type::get(op.getContext())).bytes();
     return bytes;
   }
   /// The block-row scratch of UT transform `op`.
   SmemTile utRowBlock(TileUTTransformOp op) const {
-    auto type = cast<RankedTensorType>(op.getType());
-    SmemTile t = SmemTile::make(op.getBlock(), type.getDimSize(0),
-                                Float32Type::get(op.getContext()));
-    t.offset = scratch.find(op)->second;
+    SmemTile t = utRowTile(op);
+    t.offset = rowInResult.count(op) ? tile(op.getResult()).offset
+                                     : scratch.find(op)->second;
     return t;
   }
   /// Where UT transform `op` computes its f32 inverse: its result tile, or
-  /// scratch after the block row when the result is 16-bit.
+  /// scratch (after the block row unless that is in the result) when the
+  /// result is 16-bit.
   SmemTile utInverse(TileUTTransformOp op) const {
     const SmemTile &result = tile(op.getResult());
     if (result.elt.isF32())
       return result;
-    SmemTile row = utRowBlock(op);
-    SmemTile t = SmemTile::make(result.rows, result.cols, row.elt);
-    t.offset = row.offset + llvm::alignTo(row.bytes(), kSmemAlign);
+    SmemTile t = SmemTile::make(result.rows, result.cols,
+                                Float32Type::get(op.getContext()));
+    t.offset = scratch.find(op)->second;
+    if (!rowInResult.count(op))
+      t.offset += llvm::alignTo(utRowTile(op).bytes(), kSmemAlign);
     return t;
   }
   int64_t totalBytes() const { return total; }
@@ -267,6 +297,8 @@ private:
   llvm::DenseMap<Operation *, int64_t> index;
   llvm::DenseMap<Value, SmemTile> tiles;
   llvm::DenseMap<Operation *, int64_t> scratch;
+  /// UT transforms whose block row lives in their result tile.
+  llvm::DenseSet<Operation *> rowInResult;
   SmallVector<Live> live;
   int64_t total = 0;
 };
@@ -510,12 +542,16 @@ public:
       // cap registers so that two programs share an SM (the H200's JIT gave
       // prepare 129 registers, one program per SM, without the cap) when
       // their shared memory lets two share it (else the cap only spills:
-      // dk = 256 prepare at 128 registers spilled 44 bytes).
-      int64_t maxRegs = 65536 / (2 * threads) / 8 * 8;
-      bool twoFit =
-          2 * (spec.sharedBytes + TargetInfo::kReservedSharedBytesPerBlock) <=
-          target.sharedBytesPerSM;
-      if (maxRegs < 255 && twoFit)
+      // dk = 256 prepare at 128 registers spilled 44 bytes); three when
+      // three fit (prepare at d <= 128: 85 -> 80 registers).
+      auto fit = [&](int64_t programs) {
+        return programs * (spec.sharedBytes +
+                           TargetInfo::kReservedSharedBytesPerBlock) <=
+               target.sharedBytesPerSM;
+      };
+      int64_t programs = fit(3) ? 3 : 2;
+      int64_t maxRegs = 65536 / (programs * threads) / 8 * 8;
+      if (maxRegs < 255 && fit(programs))
         func->setAttr(NVVM::NVVMDialect::getMaxnregAttrName(),
                       b.getI32IntegerAttr(int32_t(maxRegs)));
     }
@@ -2090,14 +2126,6 @@ private:
       });
       utBarrier(kb);
     }
-  }
-
-  /// Whether the UT transform's doubling runs on the tensor cores: blocks
-  /// of 16 (mma tiles), 2 or 4 of them (the warps' Y regions, c / 16 of sz
-  /// x 8 f32 at sz <= c / 2, fit the blk x c scratch row).
-  static bool utDoublingOnTensorCores(int64_t c, int64_t blk) {
-    int64_t nb = c / blk;
-    return blk == 16 && (nb == 2 || nb == 4);
   }
 
   /// The 16-blocks above X's block diagonal that the tensor-core doubling
