@@ -22,20 +22,21 @@
 // CHECK: } else {
 // The chunk loop carries the registers; chunk c computes in buffer c % 2
 // of each prefetched tile (k, v, T) and prefetches chunk c + 1 into the
-// other: no copies, four barriers per chunk (the prefetch wait; Sb
-// written; X = V - K Sb written; Vn = T X written).
+// other: no copies, three barriers per chunk (the prefetch wait, which also
+// covers Sb = bf16(S) written from the registers just before it; X = V -
+// K Sb written; Vn = T X written).
 // CHECK: scf.for %[[C:.*]] = %{{.*}} iter_args(%[[S0:.*]] = %{{.*}}#0, {{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32)
 // CHECK: %[[ODD:.*]] = arith.remsi %[[C]], %c2_i32
 // CHECK: arith.select
+// CHECK-NOT: gpu.barrier
+// CHECK: llvm.store %{{.*}} : vector<2xbf16>, !llvm.ptr<3>
+// CHECK-NOT: gpu.barrier
 // CHECK: nvvm.cp.async.wait.group 0
 // CHECK-NEXT: gpu.barrier
 // CHECK-NOT: gpu.barrier
 // CHECK: nvvm.cp.async.commit.group
 // CHECK-NOT: gpu.barrier
-// Sb = bf16(S) from the registers, then the barrier before X = V - K Sb,
-// then Vn = T X.
-// CHECK: llvm.store %{{.*}} : vector<2xbf16>, !llvm.ptr<3>
-// CHECK: gpu.barrier
+// Then X = V - K Sb, then Vn = T X.
 // CHECK: nvvm.mma.sync
 // CHECK: gpu.barrier
 // CHECK: nvvm.mma.sync

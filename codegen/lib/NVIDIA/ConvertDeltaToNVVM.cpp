@@ -1078,6 +1078,11 @@ private:
       Value chunkFlat;
       if (part == Part::Scan)
         chunkFlat = kb.add(firstChunk, c);
+      // The state's 16-bit copy comes from registers: written before the
+      // wait for the prefetched tiles, it shares their barrier.
+      bool convertFirst = stateConvertLeads();
+      if (convertFirst)
+        emitStateConvert(kb);
       loadChunkTiles(
           kb, kb.cmp(CmpIPredicate::slt, kb.add(c, kb.c32(1)), numChunks),
           chunkFlat);
@@ -1095,7 +1100,13 @@ private:
         for (const BoundaryValue &b : scanBoundary)
           if (b.value != loop.getStateTile())
             results.push_back(&b);
-      emitOpsStoring(kb, results, chunkFlat);
+      if (convertFirst)
+        emitOpsStoring(
+            kb, results, chunkFlat,
+            [&](Operation *op) { return op != stateConvert.getOperation(); },
+            {stateConvert.getOperation()});
+      else
+        emitOpsStoring(kb, results, chunkFlat);
       storeChunkResults(kb);
     };
     if (stateInRegisters)
@@ -1127,6 +1138,18 @@ private:
                  stateAddr(kb, "ht", idx));
       });
     });
+  }
+
+  /// Whether the scan's first op is the state's convert from registers and
+  /// its tiles are prefetched: the convert then runs before the prefetch
+  /// wait, and the wait's barrier covers both (one barrier less per chunk).
+  bool stateConvertLeads() {
+    if (part != Part::Scan || !stateInRegisters || staging.empty())
+      return false;
+    for (Operation &op : loop.getBody().front().without_terminator())
+      if (included(&op))
+        return &op == stateConvert.getOperation();
+    return false;
   }
 
   /// f32 registers per thread of a state held in registers.
@@ -1541,7 +1564,8 @@ private:
       function_ref<SmemAccess(const llvm::DenseSet<Operation *> &done)>;
   void emitOps(KernelBuilder &kb,
                function_ref<bool(Operation *)> filter = nullptr,
-               AfterBarrier afterBarrier = nullptr) {
+               AfterBarrier afterBarrier = nullptr,
+               ArrayRef<Operation *> doneBefore = {}) {
     // The ops with their epilogue chains (run in the product's epilogue)
     // and shared-memory accesses.
     struct BodyOp {
@@ -1563,7 +1587,7 @@ private:
       ops.push_back({&op, std::move(chain), std::move(access)});
     }
     SmallVector<SmemAccess> sinceBarrier;
-    llvm::DenseSet<Operation *> done;
+    llvm::DenseSet<Operation *> done(doneBefore.begin(), doneBefore.end());
     auto barrierDone = [&] {
       if (afterBarrier)
         sinceBarrier.push_back(afterBarrier(done));
@@ -1649,20 +1673,24 @@ private:
   /// them done) instead of queueing at the end of the chunk.
   void emitOpsStoring(KernelBuilder &kb, ArrayRef<const BoundaryValue *> values,
                       Value chunkFlat,
-                      function_ref<bool(Operation *)> filter = nullptr) {
+                      function_ref<bool(Operation *)> filter = nullptr,
+                      ArrayRef<Operation *> doneBefore = {}) {
     SmallVector<const BoundaryValue *> pending(values.begin(), values.end());
-    emitOps(kb, filter, [&](const llvm::DenseSet<Operation *> &done) {
-      SmemAccess read;
-      llvm::erase_if(pending, [&](const BoundaryValue *b) {
-        Operation *def = b->value.getDefiningOp();
-        if (def && !done.count(def))
-          return false;
-        storeBoundary(kb, *b, chunkFlat, vTile);
-        llvm::append_range(read.reads, tileRanges(b->value));
-        return true;
-      });
-      return read;
-    });
+    emitOps(
+        kb, filter,
+        [&](const llvm::DenseSet<Operation *> &done) {
+          SmemAccess read;
+          llvm::erase_if(pending, [&](const BoundaryValue *b) {
+            Operation *def = b->value.getDefiningOp();
+            if (def && !done.count(def))
+              return false;
+            storeBoundary(kb, *b, chunkFlat, vTile);
+            llvm::append_range(read.reads, tileRanges(b->value));
+            return true;
+          });
+          return read;
+        },
+        doneBefore);
     assert(pending.empty() && "a value to store was produced by no op");
   }
 
