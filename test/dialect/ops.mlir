@@ -132,6 +132,7 @@ func.func @decode_step(%q: tensor<?x4x64xbf16>, %v: tensor<?x8x32xbf16>, %b: ten
 // CHECK: delta.tile_ut_transform %{{.*}}, %{{.*}} {block = 8 : i64} : tensor<16x16xf32>, tensor<16xf32> -> tensor<16x16xf16>
 // CHECK: delta.tile_convert %{{.*}} : tensor<32x16xf32> -> tensor<32x16xf16>
 // CHECK: delta.tile_matmul %{{.*}}, %{{.*}} acc(%{{.*}} : tensor<16x16xf32>) alpha(%{{.*}}) {negate}
+// CHECK: delta.tile_matmul %{{.*}}, %{{.*}} {split_f32} : tensor<16x16xf16>, tensor<16x16xf32> -> tensor<16x16xf16>
 // CHECK: delta.chunk_yield
 func.func @chunk_loop(%q: tensor<1x?x2x32xf16>, %v: tensor<1x?x2x32xf16>, %b: tensor<1x?x2xf16>,
     %scale: f32) -> tensor<1x?x2x32xf16> {
@@ -149,6 +150,7 @@ func.func @chunk_loop(%q: tensor<1x?x2x32xf16>, %v: tensor<1x?x2x32xf16>, %b: te
     %u = delta.tile_matmul %t, %vc : tensor<16x16xf16>, tensor<16x16xf16> -> tensor<16x16xf32>
     %o1 = delta.tile_matmul %a, %u acc(%u : tensor<16x16xf32>) alpha(%sc) {negate} : tensor<16x16xf32>, tensor<16x16xf32> -> tensor<16x16xf32>
     %n = delta.tile_matmul %kc, %u acc(%st : tensor<32x16xf32>) {transpose_a} : tensor<16x32xf16>, tensor<16x16xf32> -> tensor<32x16xf32>
+    %vs = delta.tile_matmul %t, %o1 {split_f32} : tensor<16x16xf16>, tensor<16x16xf32> -> tensor<16x16xf16>
     delta.chunk_yield %o1, %n : tensor<16x16xf32>, tensor<32x16xf32>
   }
   return %o : tensor<1x?x2x32xf16>
