@@ -1100,13 +1100,10 @@ private:
         for (const BoundaryValue &b : scanBoundary)
           if (b.value != loop.getStateTile())
             results.push_back(&b);
+      SmallVector<Operation *, 1> emitted;
       if (convertFirst)
-        emitOpsStoring(
-            kb, results, chunkFlat,
-            [&](Operation *op) { return op != stateConvert.getOperation(); },
-            {stateConvert.getOperation()});
-      else
-        emitOpsStoring(kb, results, chunkFlat);
+        emitted.push_back(stateConvert);
+      emitOpsStoring(kb, results, chunkFlat, nullptr, emitted);
       storeChunkResults(kb);
     };
     if (stateInRegisters)
@@ -1560,12 +1557,14 @@ private:
   /// emitOps emits between or after ops (and once before the first op; the
   /// caller has just emitted a barrier), with the ops emitted so far (and
   /// their epilogue chains); it returns the shared ranges it read.
+  /// `emitted`: ops the caller emitted before its barrier (skipped here,
+  /// counted as done).
   using AfterBarrier =
       function_ref<SmemAccess(const llvm::DenseSet<Operation *> &done)>;
   void emitOps(KernelBuilder &kb,
                function_ref<bool(Operation *)> filter = nullptr,
                AfterBarrier afterBarrier = nullptr,
-               ArrayRef<Operation *> doneBefore = {}) {
+               ArrayRef<Operation *> emitted = {}) {
     // The ops with their epilogue chains (run in the product's epilogue)
     // and shared-memory accesses.
     struct BodyOp {
@@ -1577,7 +1576,8 @@ private:
     SmallVector<BodyOp> ops;
     llvm::DenseSet<Operation *> inEpilogue;
     for (Operation &op : body.without_terminator()) {
-      if (!included(&op) || inEpilogue.count(&op) || (filter && !filter(&op)))
+      if (!included(&op) || inEpilogue.count(&op) ||
+          llvm::is_contained(emitted, &op) || (filter && !filter(&op)))
         continue;
       SmallVector<Operation *> chain;
       if (auto mm = dyn_cast<TileMatmulOp>(op))
@@ -1587,7 +1587,7 @@ private:
       ops.push_back({&op, std::move(chain), std::move(access)});
     }
     SmallVector<SmemAccess> sinceBarrier;
-    llvm::DenseSet<Operation *> done(doneBefore.begin(), doneBefore.end());
+    llvm::DenseSet<Operation *> done(emitted.begin(), emitted.end());
     auto barrierDone = [&] {
       if (afterBarrier)
         sinceBarrier.push_back(afterBarrier(done));
@@ -1674,7 +1674,7 @@ private:
   void emitOpsStoring(KernelBuilder &kb, ArrayRef<const BoundaryValue *> values,
                       Value chunkFlat,
                       function_ref<bool(Operation *)> filter = nullptr,
-                      ArrayRef<Operation *> doneBefore = {}) {
+                      ArrayRef<Operation *> emitted = {}) {
     SmallVector<const BoundaryValue *> pending(values.begin(), values.end());
     emitOps(
         kb, filter,
@@ -1690,7 +1690,7 @@ private:
           });
           return read;
         },
-        doneBefore);
+        emitted);
     assert(pending.empty() && "a value to store was produced by no op");
   }
 
@@ -1938,11 +1938,8 @@ private:
       }
       if (splitOut) { // the rounded values, the rounded remainders below
         SmallVector<Value, 2> rest(2);
-        for (int64_t j = 0; j < 2; ++j) {
-          Value wide = x[j];
-          x[j] = kb.fromF32(wide, out.elt);
-          rest[j] = kb.fromF32(kb.fsub(wide, kb.toF32(x[j])), out.elt);
-        }
+        for (int64_t j = 0; j < 2; ++j)
+          std::tie(x[j], rest[j]) = kb.splitF32(x[j], out.elt);
         Value below = kb.add(r, kb.c32(out.rows / 2));
         kb.storeVec(kb.makeVec(rest), kb.smemPtr(out, kb.at(out, below, c)));
       } else {

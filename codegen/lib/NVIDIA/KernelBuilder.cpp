@@ -139,6 +139,11 @@ Value KernelBuilder::fromF32(Value v, Type t) {
   return arith::TruncFOp::create(b, loc, t, v);
 }
 
+std::pair<Value, Value> KernelBuilder::splitF32(Value v, Type t) {
+  Value hi = fromF32(v, t);
+  return {hi, fromF32(fsub(v, toF32(hi)), t)};
+}
+
 Value KernelBuilder::threadIdX() {
   if (!tid) {
     Value idx = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);

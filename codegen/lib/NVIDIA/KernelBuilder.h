@@ -103,6 +103,9 @@ public:
   mlir::Value toF32(mlir::Value v);
   /// Rounds an f32 to `t` (bf16, f16 or f32).
   mlir::Value fromF32(mlir::Value v, mlir::Type t);
+  /// An f32 as the sum of two `t` (16-bit) values: its rounding to `t` and
+  /// the rounded remainder (tile_matmul's `split_f32`).
+  std::pair<mlir::Value, mlir::Value> splitF32(mlir::Value v, mlir::Type t);
 
   // Thread geometry (i32).
   mlir::Value threadIdX();

@@ -185,7 +185,7 @@ private:
     bool splitA = splits(p, *p.a), splitB = splits(p, *p.b);
     for (int64_t k0 = 0; k0 < p.k; k0 += kTileK) {
       Value kc = kb.c32(k0);
-      Value kcA = kb.c32(p.aKPeriod ? k0 % p.aKPeriod : k0);
+      Value kcA = kb.c32(p.aK(k0));
       SmallVector<Value, 4> aRegs, aLo;
       if (ldmA) {
         // Matrix i = lane / 8 covers rows +(i % 2) * 8, cols +(i / 2) * 8.
@@ -289,12 +289,12 @@ private:
                                          bool split) {
     Value x = kb.loadView(v, r, c), rest;
     if (x.getType() != p.inputType) {
-      Value wide = kb.toF32(x);
-      x = kb.fromF32(wide, p.inputType);
-      if (split)
-        rest = arith::BitcastOp::create(
-            kb.b, kb.loc, kb.i16(),
-            kb.fromF32(kb.fsub(wide, kb.toF32(x)), p.inputType));
+      if (split) {
+        std::tie(x, rest) = kb.splitF32(kb.toF32(x), p.inputType);
+        rest = arith::BitcastOp::create(kb.b, kb.loc, kb.i16(), rest);
+      } else {
+        x = kb.fromF32(kb.toF32(x), p.inputType);
+      }
     }
     return {arith::BitcastOp::create(kb.b, kb.loc, kb.i16(), x), rest};
   }

@@ -89,8 +89,7 @@ public:
       NVVM::WgmmaFenceAlignedOp::create(kb.b, kb.loc);
       for (int64_t k0 = 0; k0 < p.k; k0 += kWgK) {
         acc = NVVM::WgmmaMmaAsyncOp::create(
-            kb.b, kb.loc, accType, acc,
-            a.descriptor(kb, p.aKPeriod ? k0 % p.aKPeriod : k0),
+            kb.b, kb.loc, accType, acc, a.descriptor(kb, p.aK(k0)),
             b.descriptor(kb, k0), NVVM::MMAShapeAttr::get(ctx, kWgM, cb, kWgK),
             type, type, NVVM::WGMMATypes::f32,
             k0 == 0 ? NVVM::WGMMAScaleOut::zero : NVVM::WGMMAScaleOut::one,

@@ -42,6 +42,8 @@ struct TileProduct {
   /// is [A A] B with B of 2 aKPeriod rows (k = 2 aKPeriod), a B kept as
   /// its rounded values over its rounded remainders.
   int64_t aKPeriod = 0;
+  /// A's contraction index for the product's contraction index `k0`.
+  int64_t aK(int64_t k0) const { return aKPeriod ? k0 % aKPeriod : k0; }
   llvm::function_ref<void(mlir::Value row, mlir::Value col, mlir::Value acc0,
                           mlir::Value acc1)>
       epilogue;
