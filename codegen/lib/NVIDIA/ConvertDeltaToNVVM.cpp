@@ -78,6 +78,10 @@ public:
   /// remainders below (see ChunkLoopKernel::findSplitTiles).
   llvm::DenseSet<Value> splitValues;
   Type splitElt;
+  /// Products computed in the accumulators of a later product (set before
+  /// build; ChunkLoopKernel::findAccumulatorChains): their operands are
+  /// read until that product runs.
+  llvm::DenseMap<Operation *, Operation *> readsUntil;
 
   /// Plans the ops of the body for which `include` holds; `preloaded`
   /// values (computed elsewhere) are given tiles from the start. Ops for
@@ -217,6 +221,8 @@ private:
       // Read again by every repetition: live to the end.
       if (isRepeated(user) && !(def && isRepeated(def)))
         return int64_t(index.size()) + 1;
+      if (Operation *until = readsUntil.lookup(user))
+        user = until;
       last = std::max(last, index[user]);
     }
     return last;
@@ -406,6 +412,7 @@ public:
     threads = warps * 32;
     analyze();
     stateInRegisters = allowStateInRegisters && findRegisterState();
+    findAccumulatorChains();
   }
 
   /// Checks what this lowering supports; emits an error on `loop` if not
@@ -459,6 +466,12 @@ public:
     SmallVector<Value> inRegisters;
     if (stateInRegisters)
       inRegisters = {loop.getStateTile(), stateUpdate.getResult()};
+    for (auto [second, first] : chainedFirst) {
+      inRegisters.push_back(first.getResult());
+      plan.readsUntil[first] = second;
+    }
+    if (outputInEpilogue)
+      inRegisters.push_back(outputInEpilogue);
     // Double-buffered scratch values alternate with their staging buffers:
     // their tiles must stay theirs for the whole chunk.
     SmallVector<Value> pinned;
@@ -721,6 +734,51 @@ private:
         result.insert(r);
     }
     return result;
+  }
+
+  /// The output kernel's products as one accumulator chain, its output
+  /// stored by the last product's epilogue (three phases: O = scale (Q Sb)
+  /// then O = scale (P Vn) + O is one run of the tensor cores over both
+  /// contractions, stored from the accumulators to o): no f32 O tile in
+  /// shared memory, no pass that writes it, reads it back and rounds it
+  /// (output kernel at d = 128: 107.5 -> 74 KB, three programs per SM).
+  /// A product is chained into the next op of the kernel when that is a
+  /// product accumulating into its result, its only use, with the same
+  /// scaling (alpha, no negate, no split operands).
+  void findAccumulatorChains() {
+    if (part != Part::Output || !fuseEpilogues)
+      return;
+    Block &body = loop.getBody().front();
+    Operation *previous = nullptr;
+    for (Operation &op : body.without_terminator()) {
+      if (!included(&op))
+        continue;
+      auto second = dyn_cast<TileMatmulOp>(op);
+      auto first = dyn_cast_or_null<TileMatmulOp>(previous);
+      previous = &op;
+      if (!second || !first || second.getAcc() != first.getResult() ||
+          !first.getResult().hasOneUse() || first.getAcc() ||
+          first.getNegate() || second.getNegate() || first.getSplitF32() ||
+          second.getSplitF32() || first.getAlpha() != second.getAlpha() ||
+          chainedFirst.count(first))
+        continue;
+      chainedFirst[second] = first;
+    }
+    // The yielded output straight from its product's epilogue.
+    Value out = loop.getYield().getOutput();
+    auto mm = out.getDefiningOp<TileMatmulOp>();
+    if (mm && included(mm) && out.hasOneUse() &&
+        llvm::none_of(scanBoundary,
+                      [&](const BoundaryValue &b) { return b.value == out; }))
+      outputInEpilogue = out;
+  }
+  /// The product chained first into `op`'s accumulators, if any.
+  TileMatmulOp chainFirstOf(Operation *op) const {
+    return chainedFirst.lookup(op);
+  }
+  bool chainedAway(Operation *op) const {
+    return llvm::any_of(chainedFirst,
+                        [&](auto &entry) { return entry.second == op; });
   }
 
   /// Whether this kernel reads the normalised k tile from scratch (the
@@ -1526,6 +1584,9 @@ private:
     for (Operation *o : chain)
       for (Value x : o->getOperands())
         add(x, access.reads);
+    if (TileMatmulOp first = chainFirstOf(op))
+      for (Value x : first->getOperands())
+        add(x, access.reads);
     add(op->getResult(0), access.writes);
     return access;
   }
@@ -1576,7 +1637,7 @@ private:
     SmallVector<BodyOp> ops;
     llvm::DenseSet<Operation *> inEpilogue;
     for (Operation &op : body.without_terminator()) {
-      if (!included(&op) || inEpilogue.count(&op) ||
+      if (!included(&op) || inEpilogue.count(&op) || chainedAway(&op) ||
           llvm::is_contained(emitted, &op) || (filter && !filter(&op)))
         continue;
       SmallVector<Operation *> chain;
@@ -1597,6 +1658,8 @@ private:
       Operation &op = *ops[i].op;
       done.insert(&op);
       done.insert(ops[i].chain.begin(), ops[i].chain.end());
+      if (TileMatmulOp first = chainFirstOf(&op))
+        done.insert(first);
       if (stateInRegisters && &op == stateConvert.getOperation()) {
         emitStateConvert(kb);
       } else if (stateInRegisters && &op == stateUpdate.getOperation()) {
@@ -1790,6 +1853,30 @@ private:
         });
   }
 
+  /// Stores output elements (r, c) and (r, c + 1) of the chunk (f32, from a
+  /// product's accumulators) to o if row r is inside the sequence: one
+  /// 2-element store when `pairStores` (o 16-byte aligned; c is even, so
+  /// is dv), else two.
+  void storeOutputPair(KernelBuilder &kb, Value r, Value c, Value x0, Value x1,
+                       Value pairStores) {
+    Type oType = getElementTypeOrSelf(loop.getO().getType());
+    Value tok = kb.add(t0, r);
+    kb.ifThen(kb.cmp(CmpIPredicate::slt, tok, eos), [&] {
+      Value off = tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, c));
+      Value y0 = kb.fromF32(x0, oType), y1 = kb.fromF32(x1, oType);
+      Value at = kb.gep(param("o"), off, oType);
+      kb.ifElse(
+          pairStores,
+          [&] {
+            kb.storeVec(kb.makeVec({y0, y1}), at);
+          },
+          [&] {
+            kb.store(y0, at);
+            kb.store(y1, kb.gep(at, kb.c32(1), oType));
+          });
+    });
+  }
+
   /// x[r] *= 1 / sqrt(sum(x[r]^2) + eps) for every row of a [chunk, dk] tile.
   void normalizeRows(KernelBuilder &kb, const SmemTile &t) {
     // `parts` neighbouring lanes share a row (each sums dk / parts
@@ -1895,10 +1982,26 @@ private:
     TileView a = TileView::of(tile(mm.getA()), mm.getTransposeA());
     TileView b = TileView::of(tile(mm.getB()), mm.getTransposeB());
     TileProduct p = product(mm, &a, &b);
-    const SmemTile &out = tile(mm.getResult());
+    // The product computed first into the same accumulators, which are
+    // then this product's acc (findAccumulatorChains).
+    std::optional<TileView> firstA, firstB;
+    TileProduct firstProduct;
+    if (TileMatmulOp first = chainFirstOf(mm)) {
+      firstA = TileView::of(tile(first.getA()), first.getTransposeA());
+      firstB = TileView::of(tile(first.getB()), first.getTransposeB());
+      firstProduct = product(first, &*firstA, &*firstB);
+      p.first = &firstProduct;
+    }
+    bool toOutput = mm.getResult() == outputInEpilogue;
+    std::optional<SmemTile> out;
+    if (!toOutput)
+      out = tile(mm.getResult());
+    Value pairStores;
+    if (toOutput) // o's element pairs stored as one (aligned) vector
+      pairStores = kb.aligned16({param("o")});
     bool splitOut = plan.splitValues.count(mm.getResult());
     std::optional<SmemTile> acc;
-    if (mm.getAcc())
+    if (mm.getAcc() && !p.first)
       acc = tile(mm.getAcc());
     Value alpha = mm.getAlpha() ? mapScalar(mm.getAlpha()) : Value();
     bool negate = mm.getNegate();
@@ -1936,17 +2039,19 @@ private:
           }
         }
       }
+      if (toOutput)
+        return storeOutputPair(kb, r, c, x[0], x[1], pairStores);
       if (splitOut) { // the rounded values, the rounded remainders below
         SmallVector<Value, 2> rest(2);
         for (int64_t j = 0; j < 2; ++j)
-          std::tie(x[j], rest[j]) = kb.splitF32(x[j], out.elt);
-        Value below = kb.add(r, kb.c32(out.rows / 2));
-        kb.storeVec(kb.makeVec(rest), kb.smemPtr(out, kb.at(out, below, c)));
+          std::tie(x[j], rest[j]) = kb.splitF32(x[j], out->elt);
+        Value below = kb.add(r, kb.c32(out->rows / 2));
+        kb.storeVec(kb.makeVec(rest), kb.smemPtr(*out, kb.at(*out, below, c)));
       } else {
         for (int64_t j = 0; j < 2; ++j)
-          x[j] = kb.fromF32(x[j], out.elt);
+          x[j] = kb.fromF32(x[j], out->elt);
       }
-      kb.storeVec(kb.makeVec(x), kb.smemPtr(out, kb.at(out, r, c)));
+      kb.storeVec(kb.makeVec(x), kb.smemPtr(*out, kb.at(*out, r, c)));
     };
     p.epilogue = epilogue;
     tc.emit(kb, p, warp, lane, warps);
@@ -2301,6 +2406,11 @@ private:
   SmallVector<Value> stateRegs;
   llvm::DenseSet<Operation *> recurrence;
   SmallVector<BoundaryValue> scanBoundary;
+  /// Accumulator chains (findAccumulatorChains): a product -> the product
+  /// computed first into its accumulators.
+  llvm::DenseMap<Operation *, TileMatmulOp> chainedFirst;
+  /// The yielded output, when its product's epilogue stores it to o.
+  Value outputInEpilogue;
 };
 
 /// How a decode kernel spreads a (sequence, v-head)'s block of `bv` value

@@ -50,6 +50,9 @@ public:
   StringRef name() const override { return "mma.sync.m16n8k16"; }
 
   std::optional<std::string> unsupported(const TileProduct &p) const override {
+    if (p.first)
+      if (auto why = unsupported(*p.first))
+        return why;
     if (p.m % kTileM || p.n % kTileN || p.k % kTileK)
       return "tile product " + std::to_string(p.m) + "x" + std::to_string(p.n) +
              "x" + std::to_string(p.k) + " is not a multiple of m16n8k16";
@@ -59,9 +62,10 @@ public:
   }
 
   /// Every warp takes (16-row strip, column block) pairs in turn; the
-  /// contraction is unrolled in 16-wide steps. Fragments of 16-bit tiles
-  /// come from ldmatrix (.trans for the transposed layouts), others are
-  /// gathered element by element and rounded.
+  /// contraction is unrolled in 16-wide steps (p.first's, then p's, into
+  /// the same accumulators). Fragments of 16-bit tiles come from ldmatrix
+  /// (.trans for the transposed layouts), others are gathered element by
+  /// element and rounded.
   void emit(KernelBuilder &kb, const TileProduct &p, Value warp, Value lane,
             int64_t numWarps) const override {
     Lanes l(kb, lane);
@@ -73,6 +77,8 @@ public:
       Value nb = kb.mul(kb.rem(item, kb.c32(nBlocks)), kb.c32(cb));
       Value row0 = kb.mul(mt, kb.c32(kTileM));
       SmallVector<Value> acc(4 * nTiles, kb.cf32(0.0));
+      if (p.first)
+        accumulateItem(kb, *p.first, l, row0, nb, nTiles, acc);
       accumulateItem(kb, p, l, row0, nb, nTiles, acc);
       forEachPair(kb, l, row0, nb, nTiles, [&](int64_t i, Value r, Value c) {
         p.epilogue(r, c, acc[i], acc[i + 1]);

@@ -62,9 +62,14 @@ public:
     // fewer items than warpgroups, the block is halved where its start
     // stays legal for B (see splitsAt): the tensor-core work is the same
     // either way, but every warpgroup then shares the epilogue.
+    // A chained first product (TileProduct::first) shares the items: its B
+    // must split where this one's does.
+    auto splitsBothAt = [&](int64_t n0) {
+      return splitsAt(*p.b, n0) && (!p.first || splitsAt(*p.first->b, n0));
+    };
     int64_t cb = std::min(p.n, kMaxColumnBlock);
     int64_t mBlocks = p.m / kWgM;
-    while (mBlocks * (p.n / cb) < groups && splitsAt(*p.b, cb / 2))
+    while (mBlocks * (p.n / cb) < groups && splitsBothAt(cb / 2))
       cb /= 2;
     int64_t nBlocks = p.n / cb, items = mBlocks * nBlocks;
     Value group = kb.div(warp, kb.c32(kWarpgroupWarps));
@@ -80,23 +85,30 @@ public:
     kb.forRange(group, kb.c32(items), kb.c32(groups), [&](Value item) {
       Value m0 = kb.mul(kb.div(item, kb.c32(nBlocks)), kb.c32(kWgM));
       Value n0 = kb.mul(kb.rem(item, kb.c32(nBlocks)), kb.c32(cb));
-      // A is m x k: the tile is m x k (K-major) or, transposed, k x m
-      // (MN-major). B is k x n: the tile is k x n (MN-major) or,
-      // transposed, n x k (K-major).
-      Operand a{*p.a, m0, /*kMajor=*/!p.a->transposed};
-      Operand b{*p.b, n0, /*kMajor=*/p.b->transposed};
       Value acc = LLVM::UndefOp::create(kb.b, kb.loc, accType);
       NVVM::WgmmaFenceAlignedOp::create(kb.b, kb.loc);
-      for (int64_t k0 = 0; k0 < p.k; k0 += kWgK) {
-        acc = NVVM::WgmmaMmaAsyncOp::create(
-            kb.b, kb.loc, accType, acc, a.descriptor(kb, p.aK(k0)),
-            b.descriptor(kb, k0), NVVM::MMAShapeAttr::get(ctx, kWgM, cb, kWgK),
-            type, type, NVVM::WGMMATypes::f32,
-            k0 == 0 ? NVVM::WGMMAScaleOut::zero : NVVM::WGMMAScaleOut::one,
-            NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one,
-            a.kMajor ? NVVM::MMALayout::row : NVVM::MMALayout::col,
-            b.kMajor ? NVVM::MMALayout::col : NVVM::MMALayout::row,
-            /*satfinite=*/nullptr);
+      bool fresh = true; // the first step overwrites the accumulators
+      for (const TileProduct *q : {p.first, &p}) {
+        if (!q)
+          continue;
+        // A is m x k: the tile is m x k (K-major) or, transposed, k x m
+        // (MN-major). B is k x n: the tile is k x n (MN-major) or,
+        // transposed, n x k (K-major).
+        Operand a{*q->a, m0, /*kMajor=*/!q->a->transposed};
+        Operand b{*q->b, n0, /*kMajor=*/q->b->transposed};
+        for (int64_t k0 = 0; k0 < q->k; k0 += kWgK) {
+          acc = NVVM::WgmmaMmaAsyncOp::create(
+              kb.b, kb.loc, accType, acc, a.descriptor(kb, q->aK(k0)),
+              b.descriptor(kb, k0),
+              NVVM::MMAShapeAttr::get(ctx, kWgM, cb, kWgK), type, type,
+              NVVM::WGMMATypes::f32,
+              fresh ? NVVM::WGMMAScaleOut::zero : NVVM::WGMMAScaleOut::one,
+              NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one,
+              a.kMajor ? NVVM::MMALayout::row : NVVM::MMALayout::col,
+              b.kMajor ? NVVM::MMALayout::col : NVVM::MMALayout::row,
+              /*satfinite=*/nullptr);
+          fresh = false;
+        }
       }
       NVVM::WgmmaGroupSyncAlignedOp::create(kb.b, kb.loc);
       NVVM::WgmmaWaitGroupSyncOp::create(kb.b, kb.loc, 0);
@@ -135,6 +147,8 @@ public:
 
 private:
   bool usesWgmma(const TileProduct &p, int64_t numWarps) const {
+    if (p.first && !usesWgmma(*p.first, numWarps))
+      return false;
     return numWarps % kWarpgroupWarps == 0 && p.m % kWgM == 0 &&
            p.k % kWgK == 0 && p.n % 8 == 0 &&
            (p.n <= kMaxColumnBlock || p.n % kMaxColumnBlock == 0) &&

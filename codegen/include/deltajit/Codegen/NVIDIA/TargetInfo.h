@@ -44,6 +44,10 @@ struct TileProduct {
   int64_t aKPeriod = 0;
   /// A's contraction index for the product's contraction index `k0`.
   int64_t aK(int64_t k0) const { return aKPeriod ? k0 % aKPeriod : k0; }
+  /// A product of the same m x n (its own epilogue unused) computed into
+  /// the same accumulators first: the epilogue then receives first + this
+  /// (one accumulator chain, no f32 tile between the two).
+  const TileProduct *first = nullptr;
   llvm::function_ref<void(mlir::Value row, mlir::Value col, mlir::Value acc0,
                           mlir::Value acc1)>
       epilogue;
