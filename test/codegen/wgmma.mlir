@@ -7,7 +7,9 @@
 // one m64n64 item (a column block must start on a 64-column swizzle panel).
 // Operand tiles are 128-byte swizzled (64 bf16 columns per line): smaller
 // than the padded row-major tiles, 1024-byte aligned.
-// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3 tensor-cores=wgmma" | FileCheck %s
+// The scan checked here is the generic one (register-scan=0; the default
+// register scan: register-scan.mlir).
+// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3 tensor-cores=wgmma register-scan=0" | FileCheck %s
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3 tensor-cores=wgmma" -delta-kernels-to-ptx | FileCheck %s --check-prefix=BIN
 // RUN: not delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="chip=sm_80 tensor-cores=wgmma" 2>&1 | FileCheck %s --check-prefix=SM80
 // The default family (auto) picks per kernel: wgmma for the three-phase

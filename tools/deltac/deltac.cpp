@@ -144,6 +144,13 @@ cl::opt<int64_t> parallelBlockV(
              "memory), or a multiple of block_v that divides dv"),
     cl::init(0), cl::cat(deltacCategory));
 
+cl::opt<bool> registerScan(
+    "register-scan",
+    cl::desc("Run the three-phase scan's recurrence in wgmma registers, "
+             "one warpgroup per 64 value columns (transposed; sm_90a, "
+             "block_v a multiple of 64, dk <= 128; default on)"),
+    cl::init(true), cl::cat(deltacCategory));
+
 cl::opt<bool> doubleBuffer(
     "double-buffer",
     cl::desc("Alternate prefetched tiles between two shared buffers from "
@@ -263,6 +270,7 @@ OwningOpRef<ModuleOp> lowerVariant(MLIRContext &context, ModuleOp op,
   lower.decodeBlockV = decodeBlockV;
   lower.stateInRegisters = stateInRegisters;
   lower.doubleBuffer = doubleBuffer;
+  lower.registerScan = registerScan;
   lower.parallelBlockV = config.parallelBlockV;
   lower.tensorCores = config.mma;
   pm.addPass(deltajit::createConvertDeltaToNVVM(lower));
@@ -605,6 +613,7 @@ int run() {
         options.decodeBlockV = decodeBlockV;
         options.stateInRegisters = stateInRegisters;
         options.doubleBuffer = doubleBuffer;
+        options.registerScan = registerScan;
         options.parallelBlockV = parallelBlockV;
         options.tensorCores = tensorCores;
         pm.addPass(deltajit::createConvertDeltaToNVVM(options));

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelBuilder.h"
+#include "RegisterScan.h"
 #include "Tf32Mma.h"
 #include "deltajit/Codegen/NVIDIA/TargetInfo.h"
 #include "deltajit/Codegen/PackageWriter.h"
@@ -393,7 +394,8 @@ public:
   ChunkLoopKernel(ChunkLoopOp loop, const TargetInfo &target,
                   const TensorCoreEmitter &tc, Part part = Part::Fused,
                   bool fuseEpilogues = true, bool threePhase = false,
-                  bool allowStateInRegisters = true, bool doubleBuffer = true)
+                  bool allowStateInRegisters = true, bool doubleBuffer = true,
+                  bool allowRegisterScan = true)
       : loop(loop), target(target), tc(tc), part(part),
         fuseEpilogues(fuseEpilogues),
         // Measured on the H200 (x16 heads, d = 128): the scan gains from
@@ -411,7 +413,14 @@ public:
     warps = loop.getTile().getWarps();
     threads = warps * 32;
     analyze();
-    stateInRegisters = allowStateInRegisters && findRegisterState();
+    if (allowRegisterScan)
+      matchRegisterScan();
+    if (registerScanHere()) { // one warp per 16 value columns
+      warps = bv / RegisterScanStep::kWarpColumns;
+      threads = warps * 32;
+    }
+    stateInRegisters =
+        allowStateInRegisters && !registerScanHere() && findRegisterState();
     findAccumulatorChains();
   }
 
@@ -466,6 +475,10 @@ public:
     SmallVector<Value> inRegisters;
     if (stateInRegisters)
       inRegisters = {loop.getStateTile(), stateUpdate.getResult()};
+    // The register scan stages Sb and Vn in their tiles on their way to
+    // scratch; X and the states stay in registers.
+    if (registerScanHere())
+      inRegisters = {loop.getStateTile(), rsX.getResult(), rsNext.getResult()};
     for (auto [second, first] : chainedFirst) {
       inRegisters.push_back(first.getResult());
       plan.readsUntil[first] = second;
@@ -505,6 +518,8 @@ public:
   /// The chunk loop this kernel lowers, and its tensor-core family.
   ChunkLoopOp lowered() { return loop; }
   const TensorCoreEmitter &family() const { return tc; }
+  /// Whether this kernel is the register scan (matchRegisterScan).
+  bool registerScanHere() const { return registerScan; }
 
   /// The scratch buffers of a split lowering: name and size formula.
   SmallVector<std::pair<std::string, std::string>> scratch() const {
@@ -736,6 +751,58 @@ private:
     return result;
   }
 
+  /// Whether this three-phase scan runs the recurrence in registers
+  /// (RegisterScanStep: transposed, one warpgroup per 64 value columns,
+  /// wgmma with A from registers, no shared-memory round trip or barrier
+  /// between its products): the kernel's family is wgmma (descriptor-read
+  /// core-matrix tiles), block_v is a multiple of 64, and the body's
+  /// recurrence is exactly
+  ///   Sb = convert(S); X = V - K Sb; Vn = T X {split_f32}; S' = S + K^T Vn
+  /// with T from prepare and the output reading Sb and Vn only, 16-bit
+  /// operands, dk <= 128 (the warp's rows of S^T: dk / 2 registers per
+  /// thread), chunk and dk multiples of 16. Sb and Vn reach scratch in the
+  /// generic scan's layout (the output kernel is the same for both).
+  void matchRegisterScan() {
+    if (part != Part::Scan || !threePhase || (!elt.isBF16() && !elt.isF16()) ||
+        !tc.wantsCoreMatrixTiles() || dk > 128 || dk % 16 || chunk % 16 ||
+        chunk > 256 || bv % RegisterScanStep::kGroupColumns)
+      return;
+    Value state = loop.getStateTile(), k = loop.getKTile(), v = loop.getVTile();
+    auto next = loop.getYield().getState().getDefiningOp<TileMatmulOp>();
+    if (!next || next.getAcc() != state || next.getA() != k ||
+        !next.getTransposeA() || next.getTransposeB() || next.getAlpha() ||
+        next.getNegate() || next.getSplitF32())
+      return;
+    auto vn = next.getB().getDefiningOp<TileMatmulOp>();
+    if (!vn || !vn.getSplitF32() || vn.getAcc() || vn.getAlpha() ||
+        vn.getNegate() || vn.getTransposeA() || vn.getTransposeB() ||
+        getElementTypeOrSelf(vn.getType()) != elt ||
+        stateDependent.count(vn.getA().getDefiningOp()) ||
+        getElementTypeOrSelf(vn.getA().getType()) != elt)
+      return;
+    auto x = vn.getB().getDefiningOp<TileMatmulOp>();
+    if (!x || x.getA() != k || x.getAcc() != v || !x.getNegate() ||
+        x.getAlpha() || x.getTransposeA() || x.getTransposeB() ||
+        x.getSplitF32() || !getElementTypeOrSelf(x.getType()).isF32() ||
+        !x.getResult().hasOneUse())
+      return;
+    auto convert = x.getB().getDefiningOp<TileConvertOp>();
+    if (!convert || convert.getX() != state ||
+        getElementTypeOrSelf(convert.getType()) != elt)
+      return;
+    if (recurrence.size() != 4 || !recurrence.count(convert) ||
+        !recurrence.count(x) || !recurrence.count(vn) ||
+        !recurrence.count(next))
+      return;
+    for (const BoundaryValue &b : scanBoundary)
+      if (b.value != convert.getResult() && b.value != vn.getResult())
+        return;
+    registerScan = true;
+    rsConvert = convert;
+    rsX = x;
+    rsVn = vn;
+    rsNext = next;
+  }
   /// The output kernel's products as one accumulator chain, its output
   /// stored by the last product's epilogue (three phases: O = scale (Q Sb)
   /// then O = scale (P Vn) + O is one run of the tensor cores over both
@@ -1092,7 +1159,31 @@ private:
         kb.ext64(v0));
 
     Value hasH0 = kb.cmp(CmpIPredicate::ne, param("has_h0"), kb.c32(0));
-    if (stateInRegisters) {
+    std::optional<RegisterScanStep> rs;
+    if (registerScanHere())
+      rs.emplace(kb, lane, dk, chunk, elt);
+    // The register scan's state: this warp's 16 columns of S, transposed.
+    Value strip = kb.mul(warp, kb.c32(RegisterScanStep::kWarpColumns));
+    auto forEachStripPair = [&](function_ref<void(int64_t, Value, Value)> fn) {
+      rs->forEachStatePair(
+          [&](int64_t i, Value j, Value d) { fn(i, d, kb.add(strip, j)); });
+    };
+    if (rs) { // S(d, j), S(d + 1, j) per register pair
+      stateRegs = kb.ifThenElseValues(
+          hasH0,
+          [&] {
+            SmallVector<Value> regs(rs->stateRegisters());
+            forEachStripPair([&](int64_t i, Value d, Value j) {
+              for (int64_t u = 0; u < 2; ++u)
+                regs[i + u] = kb.load(
+                    kb.f32(), stateAddr(kb, "h0", kb.add(d, kb.c32(u)), j));
+            });
+            return regs;
+          },
+          [&] {
+            return SmallVector<Value>(rs->stateRegisters(), kb.cf32(0.0));
+          });
+    } else if (stateInRegisters) {
       stateRegs = kb.ifThenElseValues(
           hasH0,
           [&] {
@@ -1136,6 +1227,15 @@ private:
       Value chunkFlat;
       if (part == Part::Scan)
         chunkFlat = kb.add(firstChunk, c);
+      if (rs) {
+        loadChunkTiles(
+            kb, kb.cmp(CmpIPredicate::slt, kb.add(c, kb.c32(1)), numChunks),
+            chunkFlat);
+        emitRegisterScanStep(kb, *rs, strip, chunkFlat);
+        if (staging.empty()) // the next chunk's loads overwrite the tiles
+          kb.barrier();
+        return;
+      }
       // The state's 16-bit copy comes from registers: written before the
       // wait for the prefetched tiles, it shares their barrier.
       bool convertFirst = stateConvertLeads();
@@ -1164,7 +1264,7 @@ private:
       emitOpsStoring(kb, results, chunkFlat, nullptr, emitted);
       storeChunkResults(kb);
     };
-    if (stateInRegisters)
+    if (stateInRegisters || rs)
       stateRegs =
           kb.forRangeCarry(kb.c32(0), numChunks, kb.c32(1), stateRegs,
                            [&](Value c, ValueRange carried) {
@@ -1179,6 +1279,14 @@ private:
 
     Value hasHt = kb.cmp(CmpIPredicate::ne, param("has_ht"), kb.c32(0));
     kb.ifThen(hasHt, [&] {
+      if (rs) {
+        forEachStripPair([&](int64_t i, Value d, Value j) {
+          for (int64_t u = 0; u < 2; ++u)
+            kb.store(stateRegs[i + u],
+                     stateAddr(kb, "ht", kb.add(d, kb.c32(u)), j));
+        });
+        return;
+      }
       if (stateInRegisters) {
         forEachStatePair(kb, [&](int64_t i, Value r, Value c) {
           for (int64_t j = 0; j < 2; ++j)
@@ -1193,6 +1301,38 @@ private:
                  stateAddr(kb, "ht", idx));
       });
     });
+  }
+
+  /// One chunk step of the register scan (see RegisterScanStep) on
+  /// stateRegs: this warp's columns `strip` .. + 16 of the value tile. The
+  /// step stages its Sb and Vn columns in their tiles; the warp then copies
+  /// them to scratch (16-byte rows of 16 columns; no block barrier: each
+  /// warp reads back only what it wrote).
+  void emitRegisterScanStep(KernelBuilder &kb, RegisterScanStep &rs,
+                            Value strip, Value chunkFlat) {
+    Value sb = rsConvert.getResult(), vn = rsVn.getResult();
+    NVVM::SyncWarpOp::create(kb.b, kb.loc, kb.c32(-1)); // last step's reads
+    stateRegs = rs.emit(stateRegs, tile(loop.getKTile()), tile(rsVn.getA()),
+                        tile(loop.getVTile()), strip, tile(sb), tile(vn));
+    NVVM::SyncWarpOp::create(kb.b, kb.loc, kb.c32(-1));
+    for (const BoundaryValue &b : scanBoundary) {
+      if (b.value != sb && b.value != vn)
+        continue;
+      const SmemTile &t = tile(b.value);
+      Value base = boundaryBase(kb, b, chunkFlat, vTile);
+      // Row r's 16 columns are two 16-byte pieces: piece i = lane + 32 n.
+      int64_t pieces = t.rows * RegisterScanStep::kWarpColumns / 8;
+      for (int64_t n = 0; n * 32 < pieces; ++n) {
+        Value i = kb.add(lane, kb.c32(32 * n));
+        Value r = kb.div(i, kb.c32(2));
+        Value c = kb.add(strip, kb.mul(kb.rem(i, kb.c32(2)), kb.c32(8)));
+        Value row = b.perVTile && dv != bv ? kb.mul(r, kb.c32(dv))
+                                           : kb.mul(r, kb.c32(bv));
+        Value off = kb.add(base, kb.ext64(kb.add(row, c)));
+        kb.storeVec16(kb.loadVec16(t.elt, kb.smemPtr(t, kb.at(t, r, c))),
+                      kb.gep(param(b.name), off, t.elt));
+      }
+    }
   }
 
   /// Whether the scan's first op is the state's convert from registers and
@@ -2411,6 +2551,10 @@ private:
   llvm::DenseMap<Operation *, TileMatmulOp> chainedFirst;
   /// The yielded output, when its product's epilogue stores it to o.
   Value outputInEpilogue;
+  /// The three-phase recurrence in registers (matchRegisterScan): its ops.
+  bool registerScan = false;
+  TileConvertOp rsConvert;
+  TileMatmulOp rsX, rsVn, rsNext;
 };
 
 /// How a decode kernel spreads a (sequence, v-head)'s block of `bv` value
@@ -2847,7 +2991,7 @@ struct ConvertDeltaToNVVMPass
       }
       out.push_back(std::make_unique<ChunkLoopKernel>(
           of, target, *tc, part, fuseEpilogues(loop), numPhases == 3,
-          stateInRegisters, doubleBuffer));
+          stateInRegisters, doubleBuffer, registerScan));
       if (failed(out.back()->check(quiet)))
         return out.back()->overSharedMemory ? Built::OverSharedMemory
                                             : Built::Error;
@@ -2947,10 +3091,11 @@ struct ConvertDeltaToNVVMPass
                            : part == Part::Output ? "_output"
                                                   : "";
       ChunkLoopOp of = kernel->lowered();
-      auto [name, isNew] = kernelName(baseName(of) + suffix,
-                                      keyOf(of) + std::to_string(int(part)) +
-                                          std::to_string(numPhases) +
-                                          (fuseEpilogues(loop) ? "f" : ""));
+      auto [name, isNew] = kernelName(
+          baseName(of) + suffix, keyOf(of) + std::to_string(int(part)) +
+                                     std::to_string(numPhases) +
+                                     (fuseEpilogues(loop) ? "f" : "") +
+                                     (kernel->registerScanHere() ? "r" : ""));
       if (isNew)
         specs[name] = kernel->emit(b, kernels, name);
       launchSpecs.push_back(specs[name]);

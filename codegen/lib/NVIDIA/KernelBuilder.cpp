@@ -193,6 +193,42 @@ void KernelBuilder::mmaSync(int64_t k, MmaInput input, ValueRange a,
         LLVM::ExtractValueOp::create(b, loc, op.getRes(), ArrayRef<int64_t>{i});
 }
 
+SmallVector<Value, 4> KernelBuilder::ldmatrix(Value ptr, int64_t num,
+                                              bool trans) {
+  MLIRContext *ctx = b.getContext();
+  Type resultType = num == 1 ? i32()
+                             : Type(LLVM::LLVMStructType::getLiteral(
+                                   ctx, SmallVector<Type>(num, i32())));
+  auto op = NVVM::LdMatrixOp::create(
+      b, loc, resultType, ptr, num,
+      trans ? NVVM::MMALayout::col : NVVM::MMALayout::row,
+      NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8), NVVM::LdStMatrixEltType::B16);
+  SmallVector<Value, 4> regs;
+  for (int64_t i = 0; i < num; ++i)
+    regs.push_back(num == 1 ? op.getRes()
+                            : LLVM::ExtractValueOp::create(
+                                  b, loc, op.getRes(), ArrayRef<int64_t>{i}));
+  return regs;
+}
+
+Value KernelBuilder::mmaFragment(Value i32v, MmaInput input) {
+  if (input != MmaInput::f16)
+    return i32v;
+  return LLVM::BitcastOp::create(b, loc, VectorType::get({2}, b.getF16Type()),
+                                 i32v);
+}
+
+Value KernelBuilder::pack16x2(Value first, Value second, Type t) {
+  auto to16 = [&](Value x) { return x.getType() == t ? x : fromF32(x, t); };
+  Value v = makeVec({to16(first), to16(second)});
+  return LLVM::BitcastOp::create(b, loc, i32(), v);
+}
+
+std::pair<Value, Value> KernelBuilder::unpack16x2(Value i32v, Type t) {
+  Value v = LLVM::BitcastOp::create(b, loc, VectorType::get({2}, t), i32v);
+  return {toF32(extract(v, 0)), toF32(extract(v, 1))};
+}
+
 Value KernelBuilder::gep(Value base, Value index, Type elt) {
   return LLVM::GEPOp::create(b, loc, base.getType(), elt, base,
                              ValueRange{index});

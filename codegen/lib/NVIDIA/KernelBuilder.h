@@ -130,6 +130,20 @@ public:
   /// accumulators.
   void mmaSync(int64_t k, MmaInput input, mlir::ValueRange a,
                mlir::ValueRange b, llvm::MutableArrayRef<mlir::Value> acc);
+  /// `num` (1, 2 or 4) 8 x 8 matrices of 16-bit elements by ldmatrix, lane l
+  /// pointing `ptr` (shared, 16-byte aligned) at row l % 8 of matrix l / 8;
+  /// `trans` for the transposed distribution. One i32 per matrix.
+  llvm::SmallVector<mlir::Value, 4> ldmatrix(mlir::Value ptr, int64_t num,
+                                             bool trans);
+  /// A 32-bit register of two 16-bit values as mma.sync takes it: i32 for
+  /// bf16, vector<2xf16> for f16.
+  mlir::Value mmaFragment(mlir::Value i32v, MmaInput input);
+  /// Two f32 rounded to 16-bit `t` and packed into one i32, `first` in the
+  /// low half (a fragment register, or two neighbouring elements).
+  mlir::Value pack16x2(mlir::Value first, mlir::Value second, mlir::Type t);
+  /// The two 16-bit `t` halves of an i32 (low first), widened to f32.
+  std::pair<mlir::Value, mlir::Value> unpack16x2(mlir::Value i32v,
+                                                 mlir::Type t);
 
   // Memory.
   mlir::Value gep(mlir::Value base, mlir::Value index, mlir::Type elt);

@@ -258,33 +258,16 @@ private:
   static SmallVector<Value, 4> ldmatrix(KernelBuilder &kb, const TileProduct &p,
                                         const TileView &v, Value r, Value c,
                                         int64_t num, bool trans) {
-    MLIRContext *ctx = kb.b.getContext();
-    Value ptr = kb.smemPtr(v.tile, kb.viewIndex(v, r, c));
-    Type i32 = kb.i32();
-    Type resultType = num == 1 ? i32
-                               : Type(LLVM::LLVMStructType::getLiteral(
-                                     ctx, SmallVector<Type>(num, i32)));
-    auto op = NVVM::LdMatrixOp::create(
-        kb.b, kb.loc, resultType, ptr, num,
-        trans ? NVVM::MMALayout::col : NVVM::MMALayout::row,
-        NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8),
-        NVVM::LdStMatrixEltType::B16);
-    SmallVector<Value, 4> regs;
-    for (int64_t i = 0; i < num; ++i) {
-      Value x = num == 1 ? op.getRes()
-                         : LLVM::ExtractValueOp::create(
-                               kb.b, kb.loc, op.getRes(), ArrayRef<int64_t>{i});
-      regs.push_back(asFragment(kb, p, x));
-    }
+    SmallVector<Value, 4> regs =
+        kb.ldmatrix(kb.smemPtr(v.tile, kb.viewIndex(v, r, c)), num, trans);
+    for (Value &x : regs)
+      x = asFragment(kb, p, x);
     return regs;
   }
 
   /// f16 fragments are typed vector<2xf16>, bf16 ones i32.
   static Value asFragment(KernelBuilder &kb, const TileProduct &p, Value x) {
-    if (!p.inputType.isF16())
-      return x;
-    return LLVM::BitcastOp::create(kb.b, kb.loc,
-                                   VectorType::get({2}, kb.b.getF16Type()), x);
+    return kb.mmaFragment(x, input(p));
   }
 
   /// Element (r, c) of `v` rounded to the input type, as 16 bits, and with
@@ -330,12 +313,14 @@ private:
     return {hi, pack2(kb, p, e0.second, e1.second)};
   }
 
+  static KernelBuilder::MmaInput input(const TileProduct &p) {
+    return p.inputType.isBF16() ? KernelBuilder::MmaInput::bf16
+                                : KernelBuilder::MmaInput::f16;
+  }
+
   static void mma(KernelBuilder &kb, const TileProduct &p, ValueRange a,
                   ValueRange b, MutableArrayRef<Value> acc) {
-    kb.mmaSync(kTileK,
-               p.inputType.isBF16() ? KernelBuilder::MmaInput::bf16
-                                    : KernelBuilder::MmaInput::f16,
-               a, b, acc);
+    kb.mmaSync(kTileK, input(p), a, b, acc);
   }
 };
 

@@ -14,7 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "KernelBuilder.h"
+#include "Wgmma.h"
 #include "deltajit/Codegen/NVIDIA/TargetInfo.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -174,41 +174,9 @@ private:
     Value mn0;
     bool kMajor;
 
-    /// The matrix descriptor (PTX ISA, "Matrix Descriptor Format") of the
-    /// k16 step at `k0`: start address, leading and stride byte offsets in
-    /// 16-byte units (bits 0-13, 16-29, 32-45), swizzle mode (bits 62-63:
-    /// 1 = 128B, 2 = 64B, 3 = 32B). The start is the element at (mn0, k0)
-    /// (K-major) or (k0, mn0) (MN-major); mn0 and k0 are multiples of 8 and
-    /// mn0 starts a panel, where swizzled and plain addresses agree.
+    /// The matrix descriptor of the k16 step at `k0` (wgmmaDescriptor).
     Value descriptor(KernelBuilder &kb, int64_t k0) const {
-      const SmemTile &t = v.tile;
-      Value k = kb.c32(k0);
-      Value first = kMajor ? kb.at(t, mn0, k) : kb.at(t, k, mn0);
-      Value addr = LLVM::PtrToIntOp::create(kb.b, kb.loc, kb.i64(),
-                                            kb.smemPtr(t, first));
-      int64_t lead, stride, mode = 0;
-      if (t.swizzle) {
-        // Lines of `swizzle` bytes, 8-line groups 8 * swizzle apart; along
-        // MN, panels rows * swizzle apart (K-major: K stays in a line,
-        // the leading offset is unused).
-        stride = 8 * t.swizzle;
-        lead = kMajor ? 16 : t.rows * t.swizzle;
-        mode = t.swizzle == 128 ? 1 : t.swizzle == 64 ? 2 : 3;
-      } else {
-        // Core matrices: the block right of one is 128 bytes on, the one
-        // below cols / 8 blocks on; leading = along K, stride = along MN.
-        int64_t right = kCoreMatrixBytes,
-                below = (t.cols / 8) * kCoreMatrixBytes;
-        lead = kMajor ? right : below;
-        stride = kMajor ? below : right;
-      }
-      Value start = arith::AndIOp::create(
-          kb.b, kb.loc,
-          arith::ShRUIOp::create(kb.b, kb.loc, addr, kb.c64(4)).getResult(),
-          kb.c64(0x3fff));
-      uint64_t fields = (uint64_t(lead / 16) << 16) |
-                        (uint64_t(stride / 16) << 32) | (uint64_t(mode) << 62);
-      return arith::OrIOp::create(kb.b, kb.loc, start, kb.c64(int64_t(fields)));
+      return wgmmaDescriptor(kb, v.tile, mn0, k0, kMajor);
     }
   };
 
@@ -216,6 +184,36 @@ private:
 };
 
 } // namespace
+
+Value deltajit::nvidia::wgmmaDescriptor(KernelBuilder &kb, const SmemTile &t,
+                                        Value mn0, int64_t k0, bool kMajor) {
+  Value k = kb.c32(k0);
+  Value first = kMajor ? kb.at(t, mn0, k) : kb.at(t, k, mn0);
+  Value addr =
+      LLVM::PtrToIntOp::create(kb.b, kb.loc, kb.i64(), kb.smemPtr(t, first));
+  int64_t lead, stride, mode = 0;
+  if (t.swizzle) {
+    // Lines of `swizzle` bytes, 8-line groups 8 * swizzle apart; along MN,
+    // panels rows * swizzle apart (K-major: K stays in a line, the leading
+    // offset is unused).
+    stride = 8 * t.swizzle;
+    lead = kMajor ? 16 : t.rows * t.swizzle;
+    mode = t.swizzle == 128 ? 1 : t.swizzle == 64 ? 2 : 3;
+  } else {
+    // Core matrices: the block right of one is 128 bytes on, the one below
+    // cols / 8 blocks on; leading = along K, stride = along MN.
+    int64_t right = kCoreMatrixBytes, below = (t.cols / 8) * kCoreMatrixBytes;
+    lead = kMajor ? right : below;
+    stride = kMajor ? below : right;
+  }
+  Value start = arith::AndIOp::create(
+      kb.b, kb.loc,
+      arith::ShRUIOp::create(kb.b, kb.loc, addr, kb.c64(4)).getResult(),
+      kb.c64(0x3fff));
+  uint64_t fields = (uint64_t(lead / 16) << 16) |
+                    (uint64_t(stride / 16) << 32) | (uint64_t(mode) << 62);
+  return arith::OrIOp::create(kb.b, kb.loc, start, kb.c64(int64_t(fields)));
+}
 
 std::unique_ptr<TensorCoreEmitter> deltajit::nvidia::createWgmmaEmitter() {
   return std::make_unique<WgmmaEmitter>();

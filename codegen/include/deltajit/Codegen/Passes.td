@@ -71,6 +71,13 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
            "tensor-core accumulators of S' = S + K^T V) in the kernels that "
            "carry it (fused, scan) where the body allows it: no shared f32 "
            "state tile, no state copy per chunk">,
+    Option<"registerScan", "register-scan", "bool", /*default=*/"true",
+           "Run the three-phase scan's recurrence (Sb = S rounded, X = V - "
+           "K Sb, Vn = T X, S' = S + K^T Vn) transposed in wgmma "
+           "accumulators, A operands from registers, one warpgroup per 64 "
+           "value columns: no shared-memory round trip or barrier between "
+           "its products (wgmma family, block_v a multiple of 64, dk <= "
+           "128; other scans stay generic)">,
     Option<"doubleBuffer", "double-buffer", "bool", /*default=*/"true",
            "Prefetched tiles (q, k, v; the scan's scratch values) alternate "
            "between two buffers from chunk to chunk instead of being "

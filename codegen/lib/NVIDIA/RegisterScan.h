@@ -1,0 +1,84 @@
+//===- RegisterScan.h - the scan's chunk step in registers ------*- C++ -*-===//
+//
+// The three-phase scan's recurrence (Vn = T (V - K Sb), S' = S + K^T Vn)
+// computed transposed on sm_90a, one warpgroup per 64 value columns, every
+// intermediate in wgmma accumulators: the warpgroup's 64 x dk block of S^T
+// is an accumulator; X^T = V^T - Sb^T K^T, Vn^T = X^T T^T (X^T split into
+// a 16-bit value and its rounded remainder) and S^T += Vn^T K take their A
+// operands from registers (the previous product's accumulators, rounded:
+// wgmma's accumulator and register-A fragments agree) and their B operands
+// (K, T) from shared memory through descriptors. No shared-memory round
+// trip and no barrier inside a chunk step: warpgroups share only the
+// chunk's K, T and V tiles. (The same transposed step on mma.sync, one warp
+// per 16 columns, measured slower than the generic scan on the H200:
+// docs/codegen.md, eleventh session.)
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DELTAJIT_CODEGEN_NVIDIA_REGISTERSCAN_H
+#define DELTAJIT_CODEGEN_NVIDIA_REGISTERSCAN_H
+
+#include "KernelBuilder.h"
+
+namespace deltajit::nvidia {
+
+class RegisterScanStep {
+public:
+  /// Columns of S (rows of S^T) one warpgroup holds, and one warp of it.
+  static constexpr int64_t kGroupColumns = 64, kWarpColumns = 16;
+
+  /// A step over chunks of `chunk` rows, state dk x (64 per warpgroup),
+  /// 16-bit operands of type `elt` (bf16 or f16).
+  RegisterScanStep(KernelBuilder &kb, mlir::Value lane, int64_t dk,
+                   int64_t chunk, mlir::Type elt);
+
+  /// f32 registers per thread of its warp's 16 rows of S^T.
+  int64_t stateRegisters() const { return dk / 2; }
+  /// Calls fn(i, j, d) for this thread's state registers i, i + 1: S^T(j,
+  /// d) and S^T(j, d + 1), i.e. S(d, j) and S(d + 1, j), j in [0, 16) of
+  /// the warp's columns, d even.
+  void forEachStatePair(
+      llvm::function_ref<void(int64_t, mlir::Value, mlir::Value)> fn);
+
+  /// Emits one chunk step on `state` (stateRegisters() f32) and returns the
+  /// next state. `k` (chunk x dk), `t` (chunk x chunk, the UT transform's
+  /// T), `v` (chunk x block_v) are 16-bit shared tiles in core matrices
+  /// (SmemTile::coreMatrix); the warp's value columns are `column` .. + 16
+  /// of `v` (its warpgroup's start at a multiple of 64). The state the step
+  /// starts from, rounded to `elt` (Sb, dk x block_v), and the new values
+  /// (Vn, chunk x block_v) are written to the same columns of `sbOut` and
+  /// `vnOut` (stmatrix.trans of the transposed fragments); the caller syncs
+  /// the warp before reading them.
+  llvm::SmallVector<mlir::Value> emit(llvm::ArrayRef<mlir::Value> state,
+                                      const SmemTile &k, const SmemTile &t,
+                                      const SmemTile &v, mlir::Value column,
+                                      const SmemTile &sbOut,
+                                      const SmemTile &vnOut);
+
+private:
+  /// Pointer to element (row, col) of `tile` (ldmatrix / stmatrix rows).
+  mlir::Value blockRow(const SmemTile &tile, mlir::Value row, mlir::Value col);
+  /// acc (n / 2 f32) = (scaleD ? acc : 0) + scaleA * A B by one
+  /// wgmma.mma_async.m64n`n`k16 of the warpgroup, A from registers (this
+  /// warp's 16-row fragment: 4 i32), B by descriptor.
+  void wgmma(int64_t n, llvm::MutableArrayRef<mlir::Value> acc,
+             llvm::ArrayRef<mlir::Value> a, mlir::Value descB, bool scaleD,
+             int scaleA, bool transB);
+  /// Writes the transposed fragments `packed` (packed[2 i + h]: rows g + 8
+  /// h, columns 8 i + 2q, + 1 of the warp's 16 rows, as 16-bit pairs) into
+  /// `out` untransposed: element (r, j) at out(r, column + j).
+  void storeTransposed(llvm::ArrayRef<mlir::Value> packed, const SmemTile &out,
+                       mlir::Value column);
+
+  KernelBuilder &kb;
+  int64_t dk, chunk;
+  mlir::Type elt;
+  /// group = lane / 4, twoQuad = 2 (lane % 4), row8 = lane % 8, and this
+  /// lane's ldmatrix / stmatrix block m = lane / 8 as (m % 2) * 8 and
+  /// (m / 2) * 8.
+  mlir::Value group, twoQuad, row8, lo8, hi8;
+};
+
+} // namespace deltajit::nvidia
+
+#endif // DELTAJIT_CODEGEN_NVIDIA_REGISTERSCAN_H
