@@ -9,9 +9,9 @@
 //   Vn^T = X^T T^T: X^T split into its rounding and the rounded remainder,
 //     both as register A (2 x 4 k16 steps), B = T K-major,
 //   Vn^T rounded into Vn's tile (stmatrix.trans), then
-//   S^T += Vn^T K: 4 k16 steps of m64n128, B = K MN-major (trans-b 1),
-// then each warp copies its 16 columns of Sb and Vn to scratch (16-byte
-// stores, no block barrier). The state stays in the chunk loop's registers
+//   S^T += Vn^T K: 4 k16 steps of m64n128, B = K MN-major (trans-b 1);
+// each warp copies its 16 columns of Sb and of Vn to scratch (16-byte
+// stores, no block barrier) while X^T and S^T's update are in flight. The state stays in the chunk loop's registers
 // (dk / 2 = 64 per thread). Other block_v, families and the option turned
 // off keep the generic scan (prefix GENERIC; X = V - K Sb as a shared tile, three
 // barriers per chunk).
@@ -35,16 +35,22 @@
 // CHECK: nvvm.wgmma.fence.aligned
 // CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, -1, 1, 0;
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
-// CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
+// While X^T runs, the warp copies its Sb columns (128 rows x 32 bytes).
+// CHECK-NEXT: arith.constant -1
+// CHECK-NEXT: nvvm.bar.warp.sync
+// CHECK-COUNT-8: llvm.store {{.*}} {alignment = 16 : i64} : vector<8xbf16>, !llvm.ptr<1>
+// CHECK: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK: nvvm.wgmma.fence.aligned
 // CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK-COUNT-4: nvvm.stmatrix
 // CHECK: nvvm.wgmma.fence.aligned
 // CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
-// CHECK: nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// While S^T's update runs, its Vn columns (64 rows).
 // CHECK: nvvm.bar.warp.sync
-// CHECK-COUNT-12: llvm.store {{.*}} {alignment = 16 : i64} : vector<8xbf16>, !llvm.ptr<1>
+// CHECK-COUNT-4: llvm.store {{.*}} {alignment = 16 : i64} : vector<8xbf16>, !llvm.ptr<1>
+// CHECK: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK-NOT: gpu.barrier
 // CHECK: scf.yield
 // CHECK: gpu.return

@@ -12,9 +12,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -335,6 +337,79 @@ TEST(GpuForward, SplitPrefillEqualsWhole) {
   Result ref = recurrent(whole);
   EXPECT_LE(relL2(joined, ref.o), kTolerance);
 }
+
+/// Pins a config of the test package for its lifetime (the tuner's and the
+/// long-sequence rule's picks made explicit); unpins on the way out.
+struct PinnedConfig {
+  explicit PinnedConfig(const std::string &config) {
+    EXPECT_EQ(dj_package_pin_config(Gpu::pkg, config.c_str()), DJ_OK)
+        << config << ": " << dj_last_error_message();
+  }
+  ~PinnedConfig() { dj_package_pin_config(Gpu::pkg, nullptr); }
+};
+
+/// Every three-phase config the tuner or the long-sequence rule may pick,
+/// pinned, against the oracle: block_v 16 and 32 (generic scan) and 64 and
+/// 128 (the register scan on sm_90a: transposed recurrence in wgmma
+/// registers), dk 64 / 128 / 256, one and several value tiles per head,
+/// bf16 and fp16, q/k L2 norm on and off; T = 300 (a partial chunk) with
+/// state in and out, and a varlen batch.
+struct ThreePhaseCase {
+  std::string name;
+  int64_t dk, dv, blockV;
+  dj_dtype_t dtype = DJ_DTYPE_BF16;
+  bool l2 = true, varlen = false;
+};
+
+void PrintTo(const ThreePhaseCase &c, std::ostream *os) {
+  *os << "bv" << c.blockV << " " << c.name;
+}
+
+class ThreePhaseConfigs : public ::testing::TestWithParam<ThreePhaseCase> {};
+
+TEST_P(ThreePhaseConfigs, MatchesOracle) {
+  REQUIRE_GPU();
+  const ThreePhaseCase &c = GetParam();
+  std::string config = "bv" + std::to_string(c.blockV) + "_w8_split3";
+  PinnedConfig pin(config);
+  RandomSpec s = spec(2, 300, 2, 2, c.dk, c.dv, 40 + c.blockV + c.dk);
+  if (c.varlen) {
+    s = spec(1, 0, 2, 2, c.dk, c.dv, 41);
+    s.seqLens = {1, 64, 200, 0, 37, 128, 513};
+  }
+  if (!c.l2) {
+    s.qkL2Norm = false;
+    s.keyNormLo = 0.5;
+    s.keyNormHi = 1.0;
+  }
+  checkForward(config + "-" + c.name, s, c.dtype);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Gpu, ThreePhaseConfigs,
+    ::testing::Values(
+        ThreePhaseCase{"128x128", 128, 128, 16},
+        ThreePhaseCase{"128x128", 128, 128, 32},
+        ThreePhaseCase{"128x128", 128, 128, 64},
+        ThreePhaseCase{"128x128", 128, 128, 128},
+        ThreePhaseCase{"128x128-varlen", 128, 128, 128, DJ_DTYPE_BF16, true,
+                       true},
+        ThreePhaseCase{"128x128-no-l2", 128, 128, 128, DJ_DTYPE_BF16, false},
+        ThreePhaseCase{"128x128-fp16", 128, 128, 128, DJ_DTYPE_FP16},
+        ThreePhaseCase{"128x256", 128, 256, 64},
+        ThreePhaseCase{"128x256", 128, 256, 128},
+        ThreePhaseCase{"128x64", 128, 64, 64},
+        ThreePhaseCase{"64x128", 64, 128, 128},
+        ThreePhaseCase{"64x64", 64, 64, 64},
+        ThreePhaseCase{"256x128", 256, 128, 64}),
+    [](const ::testing::TestParamInfo<ThreePhaseCase> &info) {
+      std::string n =
+          "bv" + std::to_string(info.param.blockV) + "_" + info.param.name;
+      for (char &ch : n)
+        if (!std::isalnum(static_cast<unsigned char>(ch)))
+          ch = '_';
+      return n;
+    });
 
 /// A 64K-token sequence stays finite and within tolerance.
 TEST(GpuForward, LongSequence) {

@@ -1305,34 +1305,39 @@ private:
 
   /// One chunk step of the register scan (see RegisterScanStep) on
   /// stateRegs: this warp's columns `strip` .. + 16 of the value tile. The
-  /// step stages its Sb and Vn columns in their tiles; the warp then copies
-  /// them to scratch (16-byte rows of 16 columns; no block barrier: each
-  /// warp reads back only what it wrote).
+  /// step stages its Sb and Vn columns in their tiles; the warp copies each
+  /// to scratch while the next product runs (16-byte rows of 16 columns; no
+  /// block barrier: each warp reads back only what it wrote).
   void emitRegisterScanStep(KernelBuilder &kb, RegisterScanStep &rs,
                             Value strip, Value chunkFlat) {
     Value sb = rsConvert.getResult(), vn = rsVn.getResult();
-    NVVM::SyncWarpOp::create(kb.b, kb.loc, kb.c32(-1)); // last step's reads
-    stateRegs = rs.emit(stateRegs, tile(loop.getKTile()), tile(rsVn.getA()),
-                        tile(loop.getVTile()), strip, tile(sb), tile(vn));
-    NVVM::SyncWarpOp::create(kb.b, kb.loc, kb.c32(-1));
-    for (const BoundaryValue &b : scanBoundary) {
-      if (b.value != sb && b.value != vn)
-        continue;
-      const SmemTile &t = tile(b.value);
-      Value base = boundaryBase(kb, b, chunkFlat, vTile);
-      // Row r's 16 columns are two 16-byte pieces: piece i = lane + 32 n.
-      int64_t pieces = t.rows * RegisterScanStep::kWarpColumns / 8;
-      for (int64_t n = 0; n * 32 < pieces; ++n) {
-        Value i = kb.add(lane, kb.c32(32 * n));
-        Value r = kb.div(i, kb.c32(2));
-        Value c = kb.add(strip, kb.mul(kb.rem(i, kb.c32(2)), kb.c32(8)));
-        Value row = b.perVTile && dv != bv ? kb.mul(r, kb.c32(dv))
-                                           : kb.mul(r, kb.c32(bv));
-        Value off = kb.add(base, kb.ext64(kb.add(row, c)));
-        kb.storeVec16(kb.loadVec16(t.elt, kb.smemPtr(t, kb.at(t, r, c))),
-                      kb.gep(param(b.name), off, t.elt));
+    auto copyOut = [&](Value value) {
+      NVVM::SyncWarpOp::create(kb.b, kb.loc, kb.c32(-1));
+      for (const BoundaryValue &b : scanBoundary) {
+        if (b.value != value)
+          continue;
+        const SmemTile &t = tile(b.value);
+        Value base = boundaryBase(kb, b, chunkFlat, vTile);
+        // Row r's 16 columns are two 16-byte pieces: piece i = lane + 32 n.
+        int64_t pieces = t.rows * RegisterScanStep::kWarpColumns / 8;
+        for (int64_t n = 0; n * 32 < pieces; ++n) {
+          Value i = kb.add(lane, kb.c32(32 * n));
+          Value r = kb.div(i, kb.c32(2));
+          Value c = kb.add(strip, kb.mul(kb.rem(i, kb.c32(2)), kb.c32(8)));
+          Value row = b.perVTile && dv != bv ? kb.mul(r, kb.c32(dv))
+                                             : kb.mul(r, kb.c32(bv));
+          Value off = kb.add(base, kb.ext64(kb.add(row, c)));
+          kb.storeVec16(kb.loadVec16(t.elt, kb.smemPtr(t, kb.at(t, r, c))),
+                        kb.gep(param(b.name), off, t.elt));
+        }
       }
-    }
+    };
+    // The last step's copies read the staging tiles this step rewrites.
+    NVVM::SyncWarpOp::create(kb.b, kb.loc, kb.c32(-1));
+    stateRegs = rs.emit(
+        stateRegs, tile(loop.getKTile()), tile(rsVn.getA()),
+        tile(loop.getVTile()), strip, tile(sb), tile(vn), [&] { copyOut(sb); },
+        [&] { copyOut(vn); });
   }
 
   /// Whether the scan's first op is the state's convert from registers and

@@ -102,7 +102,9 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
                                           const SmemTile &k, const SmemTile &t,
                                           const SmemTile &v, Value vColumn,
                                           const SmemTile &sbOut,
-                                          const SmemTile &vnOut) {
+                                          const SmemTile &vnOut,
+                                          function_ref<void()> sbStaged,
+                                          function_ref<void()> vnStaged) {
   int64_t dTiles = dk / 8, rTiles = chunk / 8;
   Value zero = kb.c32(0);
   auto a4 = [](ArrayRef<Value> regs, int64_t s) {
@@ -135,6 +137,9 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
     wgmma(chunk, x, a4(sb, s), wgmmaDescriptor(kb, k, zero, 16 * s, true),
           /*scaleD=*/true, /*scaleA=*/-1, /*transB=*/false);
   NVVM::WgmmaGroupSyncAlignedOp::create(kb.b, kb.loc);
+  // While the tensor cores run (their A and accumulator registers are not
+  // touched until the wait).
+  sbStaged();
   NVVM::WgmmaWaitGroupSyncOp::create(kb.b, kb.loc, 0);
 
   // Vn^T = X^T T^T with X^T as its rounding plus the rounded remainder
@@ -171,6 +176,7 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
           wgmmaDescriptor(kb, k, zero, 16 * s, false), /*scaleD=*/true, 1,
           /*transB=*/true);
   NVVM::WgmmaGroupSyncAlignedOp::create(kb.b, kb.loc);
+  vnStaged();
   NVVM::WgmmaWaitGroupSyncOp::create(kb.b, kb.loc, 0);
   return next;
 }

@@ -47,13 +47,14 @@ public:
   /// of `v` (its warpgroup's start at a multiple of 64). The state the step
   /// starts from, rounded to `elt` (Sb, dk x block_v), and the new values
   /// (Vn, chunk x block_v) are written to the same columns of `sbOut` and
-  /// `vnOut` (stmatrix.trans of the transposed fragments); the caller syncs
-  /// the warp before reading them.
-  llvm::SmallVector<mlir::Value> emit(llvm::ArrayRef<mlir::Value> state,
-                                      const SmemTile &k, const SmemTile &t,
-                                      const SmemTile &v, mlir::Value column,
-                                      const SmemTile &sbOut,
-                                      const SmemTile &vnOut);
+  /// `vnOut` (stmatrix.trans of the transposed fragments); `sbStaged` and
+  /// `vnStaged` run right after (the warp not synced yet) while the next
+  /// product is in flight on the tensor cores.
+  llvm::SmallVector<mlir::Value>
+  emit(llvm::ArrayRef<mlir::Value> state, const SmemTile &k, const SmemTile &t,
+       const SmemTile &v, mlir::Value column, const SmemTile &sbOut,
+       const SmemTile &vnOut, llvm::function_ref<void()> sbStaged,
+       llvm::function_ref<void()> vnStaged);
 
 private:
   /// Pointer to element (row, col) of `tile` (ldmatrix / stmatrix rows).
