@@ -1,8 +1,9 @@
 // The recurrent state in registers and double-buffered prefetch tiles
 // (convert-delta-to-nvvm state-in-registers / double-buffer, both on by
-// default), on the three-phase scan of dk = dv = 64, block_v = 32, 8 warps:
-// the 64 x 32 f32 state is 8 mma.sync accumulators per thread (4 row strips
-// x 2 column blocks of 16 = 8 warp items), carried by the chunk loop. The
+// default), on the three-phase scan of dk = dv = 64, block_v = 32 (a narrow
+// scan: 4 warps whatever the tile's 8): the 64 x 32 f32 state is 16
+// mma.sync accumulators per thread (4 row strips x 2 column blocks of 16 =
+// 8 warp items, 2 per warp), carried by the chunk loop. The
 // mma.sync family throughout (auto would give this scan's other products
 // wgmma: test/codegen/wgmma.mlir).
 // RUN: delta-opt %s -delta-chunk-tile="block-v=32" -convert-delta-to-nvvm="phases=3 tensor-cores=mma.sync" | FileCheck %s
@@ -17,7 +18,7 @@
 
 // CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_p3_scan(
 // h0 (or zeros) straight into the registers.
-// CHECK: scf.if %{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32) {
+// CHECK: scf.if %{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
 // CHECK: llvm.load %{{.*}} : !llvm.ptr<1> -> f32
 // CHECK: } else {
 // The chunk loop carries the registers; chunk c computes in buffer c % 2
@@ -25,7 +26,7 @@
 // other: no copies, three barriers per chunk (the prefetch wait, which also
 // covers Sb = bf16(S) written from the registers just before it; X = V -
 // K Sb written; Vn = T X written).
-// CHECK: scf.for %[[C:.*]] = %{{.*}} iter_args(%[[S0:.*]] = %{{.*}}#0, {{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK: scf.for %[[C:.*]] = %{{.*}} iter_args(%[[S0:.*]] = %{{.*}}#0, {{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
 // CHECK: %[[ODD:.*]] = arith.remsi %[[C]], %c2_i32
 // CHECK: arith.select
 // CHECK-NOT: gpu.barrier

@@ -49,6 +49,10 @@ constexpr double kL2NormEps = 1.0e-6;
 /// beat 16, 32 and 128. Decode kernels of the default width carry no
 /// `_v<N>` suffix.
 constexpr int64_t kDefaultDecodeBlockV = 64;
+/// Warps of a generic three-phase scan of at most kNarrowScanBlockV value
+/// columns (see ChunkLoopKernel's constructor).
+constexpr int64_t kNarrowScanWarps = 4, kNarrowScanBlockV = 32;
+
 /// Chunk kernels keep their state in registers when it takes at most this
 /// many f32 registers per thread.
 constexpr int64_t kMaxStateRegisters = 64;
@@ -417,6 +421,15 @@ public:
       matchRegisterScan();
     if (registerScanHere()) { // one warp per 16 value columns
       warps = bv / RegisterScanStep::kWarpColumns;
+      threads = warps * 32;
+    }
+    // A generic three-phase scan of at most kNarrowScanBlockV value columns
+    // runs on kNarrowScanWarps warps whatever the tile's warps: its
+    // products are too small to share among 8 (measured on the H200:
+    // docs/codegen.md, eleventh session).
+    if (part == Part::Scan && threePhase && !registerScanHere() &&
+        bv <= kNarrowScanBlockV && warps > kNarrowScanWarps) {
+      warps = kNarrowScanWarps;
       threads = warps * 32;
     }
     stateInRegisters =
