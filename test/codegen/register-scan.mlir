@@ -4,8 +4,8 @@
 // one warpgroup per 64 value columns (one warp per 16): per chunk, after
 // the one barrier that publishes the prefetched K, T, V tiles,
 //   Sb^T = S^T rounded (stmatrix.trans into Sb's tile, for the output),
-//   X^T = V^T - Sb^T K^T: accumulators start as V^T (ldmatrix.trans),
-//     8 k16 steps, A from registers negated (scale-a -1), B K-major,
+//   X^T = V^T - Sb^T K^T: 8 k16 steps from zero, A from registers, B
+//     K-major, then V^T (ldmatrix.trans) minus the accumulators in f32,
 //   Vn^T = X^T T^T: X^T split into its rounding and the rounded remainder,
 //     both as register A (2 x 4 k16 steps), B = T K-major,
 //   Vn^T rounded into Vn's tile (stmatrix.trans), then
@@ -33,13 +33,14 @@
 // CHECK-COUNT-8: nvvm.stmatrix {{.*}}layout = #nvvm.mma_layout<col>
 // CHECK-COUNT-4: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<col>
 // CHECK: nvvm.wgmma.fence.aligned
-// CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, -1, 1, 0;
+// CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
 // While X^T runs, the warp copies its Sb columns (128 rows x 32 bytes).
 // CHECK-NEXT: arith.constant -1
 // CHECK-NEXT: nvvm.bar.warp.sync
 // CHECK-COUNT-8: llvm.store {{.*}} {alignment = 16 : i64} : vector<8xbf16>, !llvm.ptr<1>
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK-COUNT-32: arith.subf
 // CHECK: nvvm.wgmma.fence.aligned
 // CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 0

@@ -353,12 +353,12 @@ struct PinnedConfig {
 /// 128 (the register scan on sm_90a: transposed recurrence in wgmma
 /// registers), dk 64 / 128 / 256, one and several value tiles per head,
 /// bf16 and fp16, q/k L2 norm on and off; T = 300 (a partial chunk) with
-/// state in and out, and a varlen batch.
+/// state in and out, a varlen batch, and T = 16384 (256 chunk steps).
 struct ThreePhaseCase {
   std::string name;
   int64_t dk, dv, blockV;
   dj_dtype_t dtype = DJ_DTYPE_BF16;
-  bool l2 = true, varlen = false;
+  bool l2 = true, varlen = false, longT = false;
 };
 
 void PrintTo(const ThreePhaseCase &c, std::ostream *os) {
@@ -377,6 +377,8 @@ TEST_P(ThreePhaseConfigs, MatchesOracle) {
     s = spec(1, 0, 2, 2, c.dk, c.dv, 41);
     s.seqLens = {1, 64, 200, 0, 37, 128, 513};
   }
+  if (c.longT) // 256 chunk steps: rounding that accumulates along the scan
+    s = spec(1, 16384, 2, 2, c.dk, c.dv, 42);
   if (!c.l2) {
     s.qkL2Norm = false;
     s.keyNormLo = 0.5;
@@ -394,6 +396,12 @@ INSTANTIATE_TEST_SUITE_P(
         ThreePhaseCase{"128x128", 128, 128, 128},
         ThreePhaseCase{"128x128-varlen", 128, 128, 128, DJ_DTYPE_BF16, true,
                        true},
+        ThreePhaseCase{"128x128-T16384", 128, 128, 16, DJ_DTYPE_BF16, true,
+                       false, true},
+        ThreePhaseCase{"128x128-T16384", 128, 128, 64, DJ_DTYPE_BF16, true,
+                       false, true},
+        ThreePhaseCase{"128x128-T16384", 128, 128, 128, DJ_DTYPE_BF16, true,
+                       false, true},
         ThreePhaseCase{"128x128-no-l2", 128, 128, 128, DJ_DTYPE_BF16, false},
         ThreePhaseCase{"128x128-fp16", 128, 128, 128, DJ_DTYPE_FP16},
         ThreePhaseCase{"128x256", 128, 256, 64},
