@@ -399,7 +399,8 @@ public:
                   const TensorCoreEmitter &tc, Part part = Part::Fused,
                   bool fuseEpilogues = true, bool threePhase = false,
                   bool allowStateInRegisters = true, bool doubleBuffer = true,
-                  bool allowRegisterScan = true)
+                  bool allowRegisterScan = true,
+                  bool allowAccumulatorChains = true)
       : loop(loop), target(target), tc(tc), part(part),
         fuseEpilogues(fuseEpilogues),
         // Measured on the H200 (x16 heads, d = 128): the scan gains from
@@ -434,7 +435,8 @@ public:
     }
     stateInRegisters =
         allowStateInRegisters && !registerScanHere() && findRegisterState();
-    findAccumulatorChains();
+    if (allowAccumulatorChains)
+      findAccumulatorChains();
   }
 
   /// Checks what this lowering supports; emits an error on `loop` if not
@@ -533,6 +535,11 @@ public:
   const TensorCoreEmitter &family() const { return tc; }
   /// Whether this kernel is the register scan (matchRegisterScan).
   bool registerScanHere() const { return registerScan; }
+  /// Whether this output kernel chains its products and stores o from the
+  /// chain (findAccumulatorChains).
+  bool chainsOutput() const {
+    return !chainedFirst.empty() || outputInEpilogue;
+  }
 
   /// The scratch buffers of a split lowering: name and size formula.
   SmallVector<std::pair<std::string, std::string>> scratch() const {
@@ -824,9 +831,11 @@ private:
   /// (output kernel at d = 128: 107.5 -> 74 KB, three programs per SM).
   /// A product is chained into the next op of the kernel when that is a
   /// product accumulating into its result, its only use, with the same
-  /// scaling (alpha, no negate, no split operands).
+  /// scaling (alpha, no negate, no split operands). Off with the
+  /// epilogue-fusion option, on at every head size (the masks' epilogue
+  /// fusion only applies at dk <= 128).
   void findAccumulatorChains() {
-    if (part != Part::Output || !fuseEpilogues)
+    if (part != Part::Output)
       return;
     Block &body = loop.getBody().front();
     Operation *previous = nullptr;
@@ -3009,7 +3018,7 @@ struct ConvertDeltaToNVVMPass
       }
       out.push_back(std::make_unique<ChunkLoopKernel>(
           of, target, *tc, part, fuseEpilogues(loop), numPhases == 3,
-          stateInRegisters, doubleBuffer, registerScan));
+          stateInRegisters, doubleBuffer, registerScan, epilogueFusion));
       if (failed(out.back()->check(quiet)))
         return out.back()->overSharedMemory ? Built::OverSharedMemory
                                             : Built::Error;
@@ -3113,7 +3122,8 @@ struct ConvertDeltaToNVVMPass
           baseName(of) + suffix, keyOf(of) + std::to_string(int(part)) +
                                      std::to_string(numPhases) +
                                      (fuseEpilogues(loop) ? "f" : "") +
-                                     (kernel->registerScanHere() ? "r" : ""));
+                                     (kernel->registerScanHere() ? "r" : "") +
+                                     (kernel->chainsOutput() ? "c" : ""));
       if (isNew)
         specs[name] = kernel->emit(b, kernels, name);
       launchSpecs.push_back(specs[name]);

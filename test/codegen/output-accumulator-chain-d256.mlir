@@ -1,0 +1,24 @@
+// The output kernel's accumulator chain (output-accumulator-chain.mlir) at
+// d = 256, where the masks' epilogue fusion is off: Q Sb and P Vn still run
+// as one chain stored straight to o, 122880 bytes of shared memory instead
+// of 156672 with the f32 O tile (epilogue-fusion=0 turns the chain off too).
+// RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3" | FileCheck %s
+// RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3 epilogue-fusion=0" | FileCheck %s --check-prefix=OFF
+
+// CHECK: kernel = "dj_delta_rule_fwd_bf16_d256x256_c64_v128_w8_l2_p3_output"
+// CHECK-SAME: shared_bytes = 122880
+// CHECK: gpu.func @dj_delta_rule_fwd_bf16_d256x256_c64_v128_w8_l2_p3_output(
+// CHECK: nvvm.wgmma.mma_async {{.*}} D[<f32>, <zero>]
+// CHECK-NOT: vector<2xf32>, !llvm.ptr<3>
+// CHECK: llvm.store {{.*}} : vector<2xbf16>, !llvm.ptr<1>
+// CHECK: gpu.return
+
+// OFF: kernel = "dj_delta_rule_fwd_bf16_d256x256_c64_v128_w8_l2_p3_output"
+// OFF-SAME: shared_bytes = 156672
+func.func @prefill(%q: tensor<?x?x?x256xbf16>, %k: tensor<?x?x?x256xbf16>, %v: tensor<?x?x?x256xbf16>, %b: tensor<?x?x?xbf16>)
+    -> tensor<?x?x?x256xbf16> {
+  %o, %f = delta.delta_rule %q, %k, %v, %b {use_qk_l2norm}
+      : tensor<?x?x?x256xbf16>, tensor<?x?x?x256xbf16>, tensor<?x?x?x256xbf16>, tensor<?x?x?xbf16>
+      -> tensor<?x?x?x256xbf16>, tensor<?x?x256x256xf32>
+  return %o : tensor<?x?x?x256xbf16>
+}
