@@ -18,7 +18,10 @@
 // RUN: delta-opt %s -delta-chunk-tile="block-v=128" -convert-delta-to-nvvm="phases=3" | FileCheck %s
 // RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=BV64
 // RUN: delta-opt %s -delta-chunk-tile="block-v=128" -convert-delta-to-nvvm="phases=3 register-scan=0" | FileCheck %s --check-prefix=GENERIC
-// RUN: delta-opt %s -delta-chunk-tile="block-v=32" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=GENERIC
+// RUN: delta-opt %s -delta-chunk-tile="block-v=32" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefixes=GENERIC,NARROW32
+// RUN: delta-opt %s -delta-chunk-tile="block-v=16" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefixes=GENERIC,NARROW16
+// Generic scans of at most 32 value columns run on 4 warps whatever the
+// tile's 8 (NARROW*); the chunk-parallel kernels keep 8.
 // RUN: delta-opt %s -delta-chunk-tile="block-v=128" -convert-delta-to-nvvm="phases=3 tensor-cores=mma.sync" | FileCheck %s --check-prefix=GENERIC
 
 // Eight warps (two warpgroups) at block_v 128.
@@ -62,6 +65,10 @@
 // BV64-COUNT-20: wgmma.mma_async.sync.aligned
 // BV64: gpu.return
 
+// NARROW32: block = [256, 1, 1], grid = ["total_chunks", "HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_prepare"
+// NARROW32-SAME: block = [128, 1, 1], grid = ["4", "N * HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v32_w8_l2_p3_scan"
+// NARROW32-SAME: block = [256, 1, 1], grid = ["total_chunks", "HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_output"
+// NARROW16: block = [128, 1, 1], grid = ["8", "N * HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v16_w8_l2_p3_scan"
 // GENERIC-LABEL: gpu.func @{{.*}}_p3_scan(
 // GENERIC-NOT: nvvm.stmatrix
 // GENERIC-NOT: llvm.inline_asm
