@@ -1046,8 +1046,19 @@ private:
       rel = kb.add(rel, kb.c32(offset / bv * dv));
       return kb.add(base, kb.ext64(rel));
     }
-    Value row = kb.div(idx, kb.c32(bv)), col = kb.rem(idx, kb.c32(bv));
-    return kb.add(base, kb.ext64(kb.add(kb.mul(row, kb.c32(dv)), col)));
+    return boundaryAt(kb, b, base, kb.div(idx, kb.c32(bv)),
+                      kb.rem(idx, kb.c32(bv)));
+  }
+  /// Element offset (i64) of element (row, col) of boundary value `b`'s
+  /// tile, from its base: per value tile (narrower than dv) rows are dv
+  /// apart, otherwise the tile's width.
+  Value boundaryAt(KernelBuilder &kb, const BoundaryValue &b, Value base,
+                   Value row, Value col) {
+    int64_t stride =
+        b.perVTile && dv != bv
+            ? dv
+            : cast<RankedTensorType>(b.value.getType()).getDimSize(1);
+    return kb.add(base, kb.ext64(kb.add(kb.mul(row, kb.c32(stride)), col)));
   }
 
   TileProduct product(TileMatmulOp mm, const TileView *a, const TileView *b) {
@@ -1346,11 +1357,9 @@ private:
           Value i = kb.add(lane, kb.c32(32 * n));
           Value r = kb.div(i, kb.c32(2));
           Value c = kb.add(strip, kb.mul(kb.rem(i, kb.c32(2)), kb.c32(8)));
-          Value row = b.perVTile && dv != bv ? kb.mul(r, kb.c32(dv))
-                                             : kb.mul(r, kb.c32(bv));
-          Value off = kb.add(base, kb.ext64(kb.add(row, c)));
-          kb.storeVec16(kb.loadVec16(t.elt, kb.smemPtr(t, kb.at(t, r, c))),
-                        kb.gep(param(b.name), off, t.elt));
+          kb.storeVec16(
+              kb.loadVec16(t.elt, kb.smemPtr(t, kb.at(t, r, c))),
+              kb.gep(param(b.name), boundaryAt(kb, b, base, r, c), t.elt));
         }
       }
     };
