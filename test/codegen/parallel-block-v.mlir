@@ -14,12 +14,12 @@
 // RUN: not delta-opt %s -delta-chunk-tile="block-v=16" -convert-delta-to-nvvm="phases=3 parallel-block-v=128" 2>&1 | FileCheck %s --check-prefix=WIDE
 // RUN: not delta-opt %s -delta-chunk-tile="block-v=16" -convert-delta-to-nvvm="phases=3 parallel-block-v=-16" 2>&1 | FileCheck %s --check-prefix=NEG
 
-// Auto at dv = 64: prepare and output at 64 columns (wgmma on sm_90a), the
-// scan at 16 (mma.sync); the entry keeps the scan's tile and records the
+// Auto at dv = 64: prepare and output at 64 columns, the scan at 16 (all
+// wgmma on sm_90a); the entry keeps the scan's tile and records the
 // parallel width; the scratch buffers are those of block_v 64 (SCRATCH):
 // T and mask(Q K^T) (64 x 64 bf16 each), ws_k the normalised k that prepare
 // hands the scan, and the scan's Sb and Vn.
-// AUTO: mma = "wgmma.m64nNk16+mma.sync.m16n8k16"
+// AUTO: mma = "wgmma.m64nNk16"
 // AUTO-SAME: parallel_block_v = 64
 // AUTO-SAME: tile = #delta.tile<chunk = 64, block_v = 16, warps = 8, stages = 1>
 // AUTO-SAME: grid = ["total_chunks", "HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare"
@@ -29,7 +29,7 @@
 // AUTO: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare(
 // AUTO: nvvm.wgmma.mma_async
 // AUTO: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v16_w8_l2_p3_scan(
-// AUTO-NOT: wgmma
+// AUTO: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 16, k = 16>
 // AUTO: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_output(
 // AUTO: nvvm.wgmma.mma_async
 
@@ -42,7 +42,8 @@
 // PV32-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v16_w8_l2_p3_scan"
 // PV32-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_p3_output"
 
-// PV16: mma = "mma.sync.m16n8k16"
+// Prepare and output at 16 columns stay mma.sync; the scan is wgmma.
+// PV16: mma = "mma.sync.m16n8k16+wgmma.m64nNk16"
 // PV16-SAME: parallel_block_v = 16
 // PV16-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v16_w8_l2_p3_prepare"
 // PV16-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v16_w8_l2_p3_scan"

@@ -13,11 +13,12 @@
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3 tensor-cores=wgmma" -delta-kernels-to-ptx | FileCheck %s --check-prefix=BIN
 // RUN: not delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="chip=sm_80 tensor-cores=wgmma" 2>&1 | FileCheck %s --check-prefix=SM80
 // The default family (auto) picks per kernel: wgmma for the three-phase
-// kernels from block_v 32 on (sm_90a), mma.sync for block_v 16, for the
-// fused kernel and on sm_80 (value tiles pinned with parallel-block-v here;
+// kernels from block_v 32 on and for the three-phase scan at every block_v
+// (sm_90a), mma.sync for prepare and output at block_v 16, for the fused
+// kernel and on sm_80 (value tiles pinned with parallel-block-v here;
 // parallel-block-v.mlir checks the mixed widths and families).
 // RUN: delta-opt %s -delta-chunk-tile="block-v=32" -convert-delta-to-nvvm="phases=3 parallel-block-v=32" | FileCheck %s --check-prefix=AUTO32
-// RUN: delta-opt %s -delta-chunk-tile="block-v=16" -convert-delta-to-nvvm="phases=3 parallel-block-v=16" | FileCheck %s --check-prefix=AUTOMMA
+// RUN: delta-opt %s -delta-chunk-tile="block-v=16" -convert-delta-to-nvvm="phases=3 parallel-block-v=16" | FileCheck %s --check-prefix=AUTO16
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm | FileCheck %s --check-prefix=AUTOMMA
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="chip=sm_80 phases=3" | FileCheck %s --check-prefix=AUTOMMA
 // RUN: not delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="tensor-cores=tcgen05" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
@@ -74,6 +75,13 @@
 // AUTO32: nvvm.wgmma.mma_async
 // AUTO32: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_p3_output(
 // AUTO32: nvvm.wgmma.mma_async
+// AUTO16: mma = "mma.sync.m16n8k16+wgmma.m64nNk16"
+// AUTO16: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v16_w8_l2_p3_prepare(
+// AUTO16-NOT: wgmma
+// AUTO16: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v16_w8_l2_p3_scan(
+// AUTO16: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 16, k = 16>
+// AUTO16: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v16_w8_l2_p3_output(
+// AUTO16-NOT: wgmma
 // AUTOMMA: mma = "mma.sync.m16n8k16"
 // AUTOMMA-NOT: wgmma
 

@@ -130,7 +130,8 @@ cl::opt<std::string> tensorCores(
     "tensor-cores",
     cl::desc("Tensor-core instruction family of the chunk products: auto "
              "(per kernel, as measured: on sm_90a wgmma for the three-phase "
-             "kernels at block_v >= 32, mma.sync elsewhere), mma.sync, or "
+             "scans and for the other three-phase kernels at block_v >= 32, "
+             "mma.sync elsewhere), mma.sync, or "
              "wgmma (sm_90a: warpgroup MMA from shared-memory descriptors; "
              "docs/codegen.md)"),
     cl::value_desc("family"), cl::init("auto"), cl::cat(deltacCategory));

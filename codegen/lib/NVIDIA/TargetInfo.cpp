@@ -61,12 +61,16 @@ llvm::StringRef TargetInfo::autoFamily(KernelKind kernel, int64_t phases,
   // Measured on the H200 (ncu, d = 128, x16 heads, 8x2048 and 1x16384;
   // docs/codegen.md): in the three-phase kernels wgmma is as fast or
   // faster from block_v 32 on (block_v 64: output 154 -> 123 us; 128:
-  // prepare 248 -> 240, scan 143 -> 132, output 129 -> 120) and slower at
-  // 16 (n = 16 products; prepare 301 -> 318, output 179 -> 202); the fused
-  // kernel, already at the register limit, spills more with it (8x2048:
-  // 0.72 -> 1.05 ms).
+  // prepare 248 -> 240, scan 143 -> 132, output 129 -> 120); at 16 it was
+  // slower in prepare and output (n = 16 products; prepare 301 -> 318,
+  // output 179 -> 202; they now run at 128 value columns whatever the
+  // scan's block_v) but is faster in the scan: the block_v 16 scan (4
+  // warps, one warpgroup; latency-bound) went 306 -> 265 us on wgmma
+  // (run84: mma.sync's chains of dependent HMMAs and ldmatrix loads were
+  // most of its stall samples). The fused kernel, already at the register
+  // limit, spills more with wgmma (8x2048: 0.72 -> 1.05 ms).
   if (chip == "sm_90a" && phases == 3 && kernel != KernelKind::Fused &&
-      blockV >= 32)
+      (blockV >= 32 || kernel == KernelKind::Scan))
     return "wgmma";
   return "mma.sync";
 }

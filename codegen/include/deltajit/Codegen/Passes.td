@@ -85,7 +85,8 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
     Option<"tensorCores", "tensor-cores", "std::string", /*default=*/"\"auto\"",
            "Tensor-core instruction family of the tile products: auto (per "
            "kernel, as measured on the H200: on sm_90a wgmma for the "
-           "three-phase kernels at block_v >= 32, mma.sync elsewhere), "
+           "three-phase scans and for the other three-phase kernels at "
+           "block_v >= 32, mma.sync elsewhere), "
            "mma.sync, or wgmma (sm_90a: warpgroup products from shared-"
            "memory descriptors, operand tiles swizzled; mma.sync for what it "
            "cannot take)">,
