@@ -1197,40 +1197,33 @@ private:
       rs.emplace(kb, lane, dk, chunk, elt);
     // The register scan's state: this warp's 16 columns of S, transposed.
     Value strip = kb.mul(warp, kb.c32(RegisterScanStep::kWarpColumns));
-    auto forEachStripPair = [&](function_ref<void(int64_t, Value, Value)> fn) {
-      rs->forEachStatePair(
-          [&](int64_t i, Value j, Value d) { fn(i, d, kb.add(strip, j)); });
-    };
-    if (rs) { // S(d, j), S(d + 1, j) per register pair
-      stateRegs = kb.ifThenElseValues(
-          hasH0,
-          [&] {
-            SmallVector<Value> regs(rs->stateRegisters());
-            forEachStripPair([&](int64_t i, Value d, Value j) {
+    // Calls fn(i, d, j) for each state register i this thread holds,
+    // S(d, j): the register scan pairs registers down a column of S (a row
+    // of S^T), the tensor-core families along a row.
+    auto forEachStateRegister =
+        [&](function_ref<void(int64_t, Value, Value)> fn) {
+          if (rs)
+            return rs->forEachStatePair([&](int64_t i, Value j, Value d) {
               for (int64_t u = 0; u < 2; ++u)
-                regs[i + u] = kb.load(
-                    kb.f32(), stateAddr(kb, "h0", kb.add(d, kb.c32(u)), j));
+                fn(i + u, kb.add(d, kb.c32(u)), kb.add(strip, j));
             });
-            return regs;
-          },
-          [&] {
-            return SmallVector<Value>(rs->stateRegisters(), kb.cf32(0.0));
+          forEachStatePair(kb, [&](int64_t i, Value d, Value j) {
+            for (int64_t u = 0; u < 2; ++u)
+              fn(i + u, d, kb.add(j, kb.c32(u)));
           });
-    } else if (stateInRegisters) {
+        };
+    if (rs || stateInRegisters) {
+      int64_t count = rs ? rs->stateRegisters() : stateRegisterCount();
       stateRegs = kb.ifThenElseValues(
           hasH0,
           [&] {
-            SmallVector<Value> regs(stateRegisterCount());
-            forEachStatePair(kb, [&](int64_t i, Value r, Value c) {
-              for (int64_t j = 0; j < 2; ++j)
-                regs[i + j] = kb.load(
-                    kb.f32(), stateAddr(kb, "h0", r, kb.add(c, kb.c32(j))));
+            SmallVector<Value> regs(count);
+            forEachStateRegister([&](int64_t i, Value d, Value j) {
+              regs[i] = kb.load(kb.f32(), stateAddr(kb, "h0", d, j));
             });
             return regs;
           },
-          [&] {
-            return SmallVector<Value>(stateRegisterCount(), kb.cf32(0.0));
-          });
+          [&] { return SmallVector<Value>(count, kb.cf32(0.0)); });
     } else {
       const SmemTile &s = tile(loop.getStateTile());
       kb.forEachThreaded(dk * bv, threads, [&](Value idx) {
@@ -1312,19 +1305,9 @@ private:
 
     Value hasHt = kb.cmp(CmpIPredicate::ne, param("has_ht"), kb.c32(0));
     kb.ifThen(hasHt, [&] {
-      if (rs) {
-        forEachStripPair([&](int64_t i, Value d, Value j) {
-          for (int64_t u = 0; u < 2; ++u)
-            kb.store(stateRegs[i + u],
-                     stateAddr(kb, "ht", kb.add(d, kb.c32(u)), j));
-        });
-        return;
-      }
-      if (stateInRegisters) {
-        forEachStatePair(kb, [&](int64_t i, Value r, Value c) {
-          for (int64_t j = 0; j < 2; ++j)
-            kb.store(stateRegs[i + j],
-                     stateAddr(kb, "ht", r, kb.add(c, kb.c32(j))));
+      if (rs || stateInRegisters) {
+        forEachStateRegister([&](int64_t i, Value d, Value j) {
+          kb.store(stateRegs[i], stateAddr(kb, "ht", d, j));
         });
         return;
       }
