@@ -1,7 +1,8 @@
 // The output kernel's accumulator chain (output-accumulator-chain.mlir) at
-// d = 256, where the masks' epilogue fusion is off: Q Sb and P Vn still run
-// as one chain stored straight to o, 122880 bytes of shared memory instead
-// of 156672 with the f32 O tile (epilogue-fusion=0 turns the chain off too).
+// d = 256 (where the fused kernel keeps its epilogues unfused; the
+// three-phase kernels fuse them at every dk): Q Sb and P Vn run as one
+// chain stored straight to o, 122880 bytes of shared memory instead of
+// 156672 with the f32 O tile (epilogue-fusion=0 turns the chain off too).
 // RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3" | FileCheck %s
 // RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3 epilogue-fusion=0" | FileCheck %s --check-prefix=OFF
 

@@ -409,7 +409,15 @@ INSTANTIATE_TEST_SUITE_P(
         ThreePhaseCase{"128x64", 128, 64, 64},
         ThreePhaseCase{"64x128", 64, 128, 128},
         ThreePhaseCase{"64x64", 64, 64, 64},
-        ThreePhaseCase{"256x128", 256, 128, 64}),
+        // dk = 256 at block_v 64: the register scan with the state split
+        // over two warpgroups (halves of dk; docs/codegen.md).
+        ThreePhaseCase{"256x128", 256, 128, 64},
+        ThreePhaseCase{"256x64", 256, 64, 64},
+        ThreePhaseCase{"256x256", 256, 256, 64},
+        ThreePhaseCase{"256x128-varlen", 256, 128, 64, DJ_DTYPE_BF16, true,
+                       true},
+        ThreePhaseCase{"256x256-T16384", 256, 256, 64, DJ_DTYPE_BF16, true,
+                       false, true}),
     [](const ::testing::TestParamInfo<ThreePhaseCase> &info) {
       std::string n =
           "bv" + std::to_string(info.param.blockV) + "_" + info.param.name;

@@ -149,7 +149,8 @@ cl::opt<bool> registerScan(
     "register-scan",
     cl::desc("Run the three-phase scan's recurrence in wgmma registers, "
              "one warpgroup per 64 value columns (transposed; sm_90a, "
-             "block_v a multiple of 64, dk <= 128; default on)"),
+             "block_v a multiple of 64, dk <= 128; at dk = 256, block_v "
+             "64: two warpgroups, each half of dk; default on)"),
     cl::init(true), cl::cat(deltacCategory));
 
 cl::opt<bool> doubleBuffer(

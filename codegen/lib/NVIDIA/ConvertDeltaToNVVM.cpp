@@ -52,6 +52,10 @@ constexpr int64_t kDefaultDecodeBlockV = 64;
 /// Warps of a generic three-phase scan of at most kNarrowScanBlockV value
 /// columns (see ChunkLoopKernel's constructor).
 constexpr int64_t kNarrowScanWarps = 4, kNarrowScanBlockV = 32;
+/// The widest value tile of a register scan whose state is split over two
+/// warpgroups (dk > 128): 64 columns, 8 warps of ~200 registers (one
+/// program per SM; 128 columns would need 16 warps and spill).
+constexpr int64_t kMaxSplitScanBlockV = 64;
 
 /// Chunk kernels keep their state in registers when it takes at most this
 /// many f32 registers per thread.
@@ -420,8 +424,8 @@ public:
     analyze();
     if (allowRegisterScan)
       matchRegisterScan();
-    if (registerScanHere()) { // one warp per 16 value columns
-      warps = bv / RegisterScanStep::kWarpColumns;
+    if (registerScanHere()) { // one warp per 16 value columns (per half)
+      warps = bv / RegisterScanStep::kWarpColumns * rsHalves;
       threads = warps * 32;
     }
     // A generic three-phase scan of at most kNarrowScanBlockV value columns
@@ -779,13 +783,17 @@ private:
   /// recurrence is exactly
   ///   Sb = convert(S); X = V - K Sb; Vn = T X {split_f32}; S' = S + K^T Vn
   /// with T from prepare and the output reading Sb and Vn only, 16-bit
-  /// operands, dk <= 128 (the warp's rows of S^T: dk / 2 registers per
-  /// thread), chunk and dk multiples of 16. Sb and Vn reach scratch in the
-  /// generic scan's layout (the output kernel is the same for both).
+  /// operands, chunk and dk multiples of 16, and dk <= 128 (the warp's rows
+  /// of S^T: dk / 2 registers per thread) or dk = 256 at block_v 64 and
+  /// chunk <= 64 (two warpgroups each hold half of dk:
+  /// RegisterScanStep::halvesFor). Sb and Vn reach scratch in the generic
+  /// scan's layout (the output kernel is the same for both).
   void matchRegisterScan() {
+    int64_t halves = RegisterScanStep::halvesFor(dk, chunk);
     if (part != Part::Scan || !threePhase || (!elt.isBF16() && !elt.isF16()) ||
-        !tc.wantsCoreMatrixTiles() || dk > 128 || dk % 16 || chunk % 16 ||
-        chunk > 256 || bv % RegisterScanStep::kGroupColumns)
+        !tc.wantsCoreMatrixTiles() || !halves || dk % 16 || chunk % 16 ||
+        chunk > 256 || bv % RegisterScanStep::kGroupColumns ||
+        (halves > 1 && bv > kMaxSplitScanBlockV))
       return;
     Value state = loop.getStateTile(), k = loop.getKTile(), v = loop.getVTile();
     auto next = loop.getYield().getState().getDefiningOp<TileMatmulOp>();
@@ -818,6 +826,7 @@ private:
       if (b.value != convert.getResult() && b.value != vn.getResult())
         return;
     registerScan = true;
+    rsHalves = halves;
     rsConvert = convert;
     rsX = x;
     rsVn = vn;
@@ -1192,11 +1201,24 @@ private:
         kb.ext64(v0));
 
     Value hasH0 = kb.cmp(CmpIPredicate::ne, param("has_h0"), kb.c32(0));
+    // The register scan's state: this warp's 16 columns of S, transposed
+    // (with halves of dk: warpgroup g holds half g % 2 of dk for the 64
+    // columns of g / 2, and meets the other half's warp of the same
+    // columns at named barrier 1 + its 16-column strip).
     std::optional<RegisterScanStep> rs;
-    if (registerScanHere())
-      rs.emplace(kb, lane, dk, chunk, elt);
-    // The register scan's state: this warp's 16 columns of S, transposed.
-    Value strip = kb.mul(warp, kb.c32(RegisterScanStep::kWarpColumns));
+    Value strip;
+    if (registerScanHere() && rsHalves == 2) {
+      Value group = kb.div(warp, kb.c32(4));
+      Value pairWarp = kb.add(kb.mul(kb.div(group, kb.c32(2)), kb.c32(4)),
+                              kb.rem(warp, kb.c32(4)));
+      rs.emplace(kb, lane, dk, chunk, elt, rsHalves, kb.rem(group, kb.c32(2)),
+                 kb.add(pairWarp, kb.c32(1)));
+      strip = kb.mul(pairWarp, kb.c32(RegisterScanStep::kWarpColumns));
+    } else {
+      if (registerScanHere())
+        rs.emplace(kb, lane, dk, chunk, elt);
+      strip = kb.mul(warp, kb.c32(RegisterScanStep::kWarpColumns));
+    }
     // Calls fn(i, d, j) for each state register i this thread holds,
     // S(d, j): the register scan pairs registers down a column of S (a row
     // of S^T), the tensor-core families along a row.
@@ -1323,7 +1345,8 @@ private:
   /// stateRegs: this warp's columns `strip` .. + 16 of the value tile. The
   /// step stages its Sb and Vn columns in their tiles; the warp copies each
   /// to scratch while the next product runs (16-byte rows of 16 columns; no
-  /// block barrier: each warp reads back only what it wrote).
+  /// block barrier: each warp reads back only what it wrote: with halves
+  /// of dk, its half's rows of Sb).
   void emitRegisterScanStep(KernelBuilder &kb, RegisterScanStep &rs,
                             Value strip, Value chunkFlat) {
     Value sb = rsConvert.getResult(), vn = rsVn.getResult();
@@ -1334,11 +1357,15 @@ private:
           continue;
         const SmemTile &t = tile(b.value);
         Value base = boundaryBase(kb, b, chunkFlat, vTile);
+        bool half = value == sb && rs.halfRows() < t.rows;
+        int64_t rows = half ? rs.halfRows() : t.rows;
         // Row r's 16 columns are two 16-byte pieces: piece i = lane + 32 n.
-        int64_t pieces = t.rows * RegisterScanStep::kWarpColumns / 8;
+        int64_t pieces = rows * RegisterScanStep::kWarpColumns / 8;
         for (int64_t n = 0; n * 32 < pieces; ++n) {
           Value i = kb.add(lane, kb.c32(32 * n));
           Value r = kb.div(i, kb.c32(2));
+          if (half)
+            r = kb.add(r, rs.halfRow());
           Value c = kb.add(strip, kb.mul(kb.rem(i, kb.c32(2)), kb.c32(8)));
           kb.storeVec16(
               kb.loadVec16(t.elt, kb.smemPtr(t, kb.at(t, r, c))),
@@ -1428,7 +1455,10 @@ private:
   void planStaging() {
     staging.clear();
     stagedValues.clear();
-    if ((part != Part::Fused && part != Part::Scan) || dk > 128)
+    // (dk > 128: no room beside the generic kernels' tiles; the register
+    // scan has no state, X or product tiles, and its buffers fit.)
+    if ((part != Part::Fused && part != Part::Scan) ||
+        (dk > 128 && !registerScanHere()))
       return;
     SmallVector<Value> staged;
     for (auto [name, value] : qkvTiles())
@@ -2570,8 +2600,10 @@ private:
   llvm::DenseMap<Operation *, TileMatmulOp> chainedFirst;
   /// The yielded output, when its product's epilogue stores it to o.
   Value outputInEpilogue;
-  /// The three-phase recurrence in registers (matchRegisterScan): its ops.
+  /// The three-phase recurrence in registers (matchRegisterScan): its ops,
+  /// and the warpgroups that share 64 value columns (halves of dk).
   bool registerScan = false;
+  int64_t rsHalves = 1;
   TileConvertOp rsConvert;
   TileMatmulOp rsX, rsVn, rsNext;
 };
@@ -2951,12 +2983,15 @@ struct ConvertDeltaToNVVMPass
     return entry;
   }
 
-  /// Epilogue fusion where it measured faster (H200, delta-bench,
-  /// 2026-11-29): dk <= 128 gained ~8%, dk = 256 lost 39%. The autotuner
-  /// is meant to own this choice.
-  bool fuseEpilogues(ChunkLoopOp loop) {
+  /// Epilogue fusion where it measured faster (H200, delta-bench): the
+  /// fused kernel gained ~8% at dk <= 128 and lost 39% at dk = 256 (first
+  /// session, 2026-11-29: 255 registers, spills); the three-phase kernels
+  /// take it at every dk (thirteenth session, dk = 256: prepare 130 -> 121
+  /// us in ncu, the forward 0.556 -> 0.554 ms; the output kernel compiles
+  /// the same either way). The autotuner is meant to own this choice.
+  bool fuseEpilogues(ChunkLoopOp loop, Part part) {
     int64_t dk = cast<RankedTensorType>(loop.getQ().getType()).getDimSize(3);
-    return epilogueFusion && dk <= 128;
+    return epilogueFusion && (dk <= 128 || part != Part::Fused);
   }
 
   /// The value-tile widths the three-phase chunk-parallel kernels may
@@ -3009,7 +3044,7 @@ struct ConvertDeltaToNVVMPass
         return Built::Error;
       }
       out.push_back(std::make_unique<ChunkLoopKernel>(
-          of, target, *tc, part, fuseEpilogues(loop), numPhases == 3,
+          of, target, *tc, part, fuseEpilogues(loop, part), numPhases == 3,
           stateInRegisters, doubleBuffer, registerScan, epilogueFusion));
       if (failed(out.back()->check(quiet)))
         return out.back()->overSharedMemory ? Built::OverSharedMemory
@@ -3113,7 +3148,7 @@ struct ConvertDeltaToNVVMPass
       auto [name, isNew] = kernelName(
           baseName(of) + suffix, keyOf(of) + std::to_string(int(part)) +
                                      std::to_string(numPhases) +
-                                     (fuseEpilogues(loop) ? "f" : "") +
+                                     (fuseEpilogues(loop, part) ? "f" : "") +
                                      (kernel->registerScanHere() ? "r" : "") +
                                      (kernel->chainsOutput() ? "c" : ""));
       if (isNew)

@@ -22,9 +22,27 @@
 using namespace mlir;
 using namespace deltajit::nvidia;
 
+int64_t RegisterScanStep::halvesFor(int64_t dk, int64_t chunk) {
+  if (dk <= 128)
+    return 1;
+  // Each half's N = 128 update starts a 64-column panel of K; a half's
+  // 16 columns of Sb (dk / 2 rows, 16-bit) hold the warp's X^T (chunk
+  // rows, f32) when chunk <= dk / 4.
+  if (dk == 256 && chunk * 4 <= dk)
+    return 2;
+  return 0;
+}
+
 RegisterScanStep::RegisterScanStep(KernelBuilder &kb, Value lane, int64_t dk,
-                                   int64_t chunk, Type elt)
-    : kb(kb), dk(dk), chunk(chunk), elt(elt) {
+                                   int64_t chunk, Type elt, int64_t halves,
+                                   Value half, Value pairBarrier)
+    : kb(kb), dk(dk), chunk(chunk), halves(halves), dkHalf(dk / halves),
+      elt(elt), half(half), pairBarrier(pairBarrier), lane(lane) {
+  assert((halves == 1 || (half && pairBarrier)) &&
+         "two halves need the half and the pair's barrier");
+  halfRow0 = halves == 1 ? kb.c32(0) : kb.mul(half, kb.c32(dkHalf));
+  if (halves == 2)
+    otherRow0 = kb.sub(kb.c32(dkHalf), halfRow0);
   group = kb.div(lane, kb.c32(4));
   twoQuad = kb.mul(kb.rem(lane, kb.c32(4)), kb.c32(2));
   row8 = kb.rem(lane, kb.c32(8));
@@ -35,10 +53,12 @@ RegisterScanStep::RegisterScanStep(KernelBuilder &kb, Value lane, int64_t dk,
 
 void RegisterScanStep::forEachStatePair(
     function_ref<void(int64_t, Value, Value)> fn) {
-  for (int64_t nd = 0; nd < dk / 8; ++nd)
-    for (int64_t h = 0; h < 2; ++h)
+  for (int64_t nd = 0; nd < dkHalf / 8; ++nd)
+    for (int64_t h = 0; h < 2; ++h) {
+      Value d = kb.add(twoQuad, kb.c32(8 * nd));
       fn(4 * nd + 2 * h, kb.add(group, kb.c32(8 * h)),
-         kb.add(twoQuad, kb.c32(8 * nd)));
+         halves == 1 ? d : kb.add(d, halfRow0));
+    }
 }
 
 Value RegisterScanStep::blockRow(const SmemTile &tile, Value row, Value col) {
@@ -85,16 +105,44 @@ void RegisterScanStep::wgmma(int64_t n, MutableArrayRef<Value> acc,
 }
 
 void RegisterScanStep::storeTransposed(ArrayRef<Value> packed,
-                                       const SmemTile &out, Value column) {
-  // stmatrix block m = lane / 8 of four: rows 8 (i + m / 2), columns column
-  // + 8 (m % 2), i.e. packed[2 i + m].
+                                       const SmemTile &out, Value row0,
+                                       Value column) {
+  // stmatrix block m = lane / 8 of four: rows row0 + 8 (i + m / 2), columns
+  // column + 8 (m % 2), i.e. packed[2 i + m].
   for (size_t i = 0; 2 * i < packed.size(); i += 2) {
-    Value ptr = blockRow(out, kb.add(kb.add(kb.c32(8 * i), hi8), row8),
-                         kb.add(column, lo8));
+    Value col = kb.add(column, lo8);
+    Value row = kb.add(kb.add(kb.c32(8 * i), hi8), row8);
+    Value ptr = blockRow(out, row0 ? kb.add(row0, row) : row, col);
     NVVM::StMatrixOp::create(
         kb.b, kb.loc, ptr, packed.slice(2 * i, 4), NVVM::MMALayout::col,
         NVVM::LdStMatrixShapeAttr::get(kb.b.getContext(), 8, 8),
         NVVM::LdStMatrixEltType::B16);
+  }
+}
+
+void RegisterScanStep::addOtherHalf(MutableArrayRef<Value> x,
+                                    const SmemTile &area, Value column) {
+  // This thread's accumulators in 16-byte pieces: piece i of lane l is
+  // piece q = 32 i + l of the half's area, row q / 2, columns column + 8 (q
+  // % 2) .. + 7. The other half's warp holds the same X^T positions in the
+  // same registers (same warp of its warpgroup, same lane).
+  auto piece = [&](Value row0, int64_t i) {
+    Value q = kb.add(lane, kb.c32(32 * i));
+    Value r = kb.add(row0, kb.div(q, kb.c32(2)));
+    Value c = kb.add(column, kb.mul(kb.rem(q, kb.c32(2)), kb.c32(8)));
+    return blockRow(area, r, c);
+  };
+  int64_t pieces = x.size() / 4;
+  // The warp's copies of Sb out of this area are done.
+  NVVM::SyncWarpOp::create(kb.b, kb.loc, kb.c32(-1));
+  for (int64_t i = 0; i < pieces; ++i)
+    kb.storeVec16(kb.makeVec(x.slice(4 * i, 4)), piece(halfRow0, i));
+  NVVM::BarrierOp::create(kb.b, kb.loc, Type(), pairBarrier, kb.c32(64),
+                          NVVM::BarrierReductionAttr(), Value());
+  for (int64_t i = 0; i < pieces; ++i) {
+    Value other = kb.loadVec16(kb.f32(), piece(otherRow0, i));
+    for (int64_t u = 0; u < 4; ++u)
+      x[4 * i + u] = kb.fadd(x[4 * i + u], kb.extract(other, u));
   }
 }
 
@@ -105,8 +153,27 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
                                           const SmemTile &vnOut,
                                           function_ref<void()> sbStaged,
                                           function_ref<void()> vnStaged) {
-  int64_t dTiles = dk / 8, rTiles = chunk / 8;
+  int64_t dTiles = dkHalf / 8, rTiles = chunk / 8;
   Value zero = kb.c32(0);
+  // Half 1's columns of K start dkHalf columns on, whole 64-column panels:
+  // its descriptors are half 0's with the start address (16-byte units)
+  // moved by the panels' bytes.
+  Value kShift;
+  if (halves == 2) {
+    int64_t bytes = k.elt.getIntOrFloatBitWidth() / 8;
+    kShift = kb.ext64(kb.mul(
+        half, kb.div(kb.mul(kb.at(k, zero, kb.c32(dkHalf)), kb.c32(bytes)),
+                     kb.c32(16))));
+  }
+  auto inHalf = [&](Value desc) {
+    return kShift ? kb.add(desc, kShift) : desc;
+  };
+  // Half 0 alone stages Vn (both compute it).
+  auto onceForVn = [&](function_ref<void()> fn) {
+    if (halves == 1)
+      return fn();
+    kb.ifThen(kb.cmp(arith::CmpIPredicate::eq, halfRow0, zero), fn);
+  };
   auto a4 = [](ArrayRef<Value> regs, int64_t s) {
     return SmallVector<Value, 4>(regs.slice(4 * s, 4));
   };
@@ -116,36 +183,48 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
   SmallVector<Value> sb(2 * dTiles);
   for (int64_t i = 0; i < 2 * dTiles; ++i)
     sb[i] = kb.pack16x2(state[2 * i], state[2 * i + 1], elt);
-  storeTransposed(sb, sbOut, vColumn);
+  storeTransposed(sb, sbOut, halves == 1 ? Value() : halfRow0, vColumn);
 
   // X^T = V^T - Sb^T K^T, rounded as the generic scan rounds it: the
-  // product accumulates from zero (B(d, r) = K(r, d) is K-major) and V^T
+  // product accumulates from zero (B(d, r) = K(r, d) is K-major; two
+  // halves: each its rows d of S, the partial sums added in f32) and V^T
   // (ldmatrix.trans of the warp's columns of v: blocks (rows 8 nt, 8 (nt +
   // 1); columns vColumn, + 8) are registers 0-1 / 2-3 of column blocks nt,
   // nt + 1) is subtracted from it once, in f32. (Starting the accumulators
   // at V^T instead let the tensor cores' accumulation round the
   // cancellation: outputs 1.4-3.5e-3 (relL2) away from the generic scan's
   // on the H200, run76.)
+  // (Two halves load V^T after the product: their registers are short,
+  // and the partials' exchange waits anyway.)
   SmallVector<Value> vt(4 * rTiles);
-  for (int64_t nt = 0; nt < rTiles; nt += 2) {
-    SmallVector<Value, 4> regs =
-        kb.ldmatrix(blockRow(v, kb.add(kb.add(kb.c32(8 * nt), hi8), row8),
-                             kb.add(vColumn, lo8)),
-                    4, /*trans=*/true);
-    for (int64_t m = 0; m < 4; ++m)
-      std::tie(vt[4 * nt + 2 * m], vt[4 * nt + 2 * m + 1]) =
-          kb.unpack16x2(regs[m], elt);
-  }
+  auto loadVt = [&] {
+    for (int64_t nt = 0; nt < rTiles; nt += 2) {
+      SmallVector<Value, 4> regs =
+          kb.ldmatrix(blockRow(v, kb.add(kb.add(kb.c32(8 * nt), hi8), row8),
+                               kb.add(vColumn, lo8)),
+                      4, /*trans=*/true);
+      for (int64_t m = 0; m < 4; ++m)
+        std::tie(vt[4 * nt + 2 * m], vt[4 * nt + 2 * m + 1]) =
+            kb.unpack16x2(regs[m], elt);
+    }
+  };
+  if (halves == 1)
+    loadVt();
   SmallVector<Value> x(4 * rTiles, kb.cf32(0.0));
   NVVM::WgmmaFenceAlignedOp::create(kb.b, kb.loc);
-  for (int64_t s = 0; s < dk / 16; ++s)
-    wgmma(chunk, x, a4(sb, s), wgmmaDescriptor(kb, k, zero, 16 * s, true),
+  for (int64_t s = 0; s < dkHalf / 16; ++s)
+    wgmma(chunk, x, a4(sb, s),
+          inHalf(wgmmaDescriptor(kb, k, zero, 16 * s, true)),
           /*scaleD=*/s > 0, /*scaleA=*/1, /*transB=*/false);
   NVVM::WgmmaGroupSyncAlignedOp::create(kb.b, kb.loc);
   // While the tensor cores run (their A and accumulator registers are not
   // touched until the wait).
   sbStaged();
   NVVM::WgmmaWaitGroupSyncOp::create(kb.b, kb.loc, 0);
+  if (halves == 2) {
+    addOtherHalf(x, sbOut, vColumn);
+    loadVt();
+  }
   for (int64_t i = 0; i < 4 * rTiles; ++i)
     x[i] = kb.fsub(vt[i], x[i]);
 
@@ -173,17 +252,17 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
   SmallVector<Value> vnPacked(2 * rTiles);
   for (int64_t i = 0; i < 2 * rTiles; ++i)
     vnPacked[i] = kb.pack16x2(vn[2 * i], vn[2 * i + 1], elt);
-  storeTransposed(vnPacked, vnOut, vColumn);
+  onceForVn([&] { storeTransposed(vnPacked, vnOut, Value(), vColumn); });
 
-  // S^T += Vn^T K; B(r, d) = K(r, d) is MN-major.
+  // S^T += Vn^T K; B(r, d) = K(r, d) is MN-major (this half's columns d).
   SmallVector<Value> next(state);
   NVVM::WgmmaFenceAlignedOp::create(kb.b, kb.loc);
   for (int64_t s = 0; s < chunk / 16; ++s)
-    wgmma(dk, next, a4(vnPacked, s),
-          wgmmaDescriptor(kb, k, zero, 16 * s, false), /*scaleD=*/true, 1,
-          /*transB=*/true);
+    wgmma(dkHalf, next, a4(vnPacked, s),
+          inHalf(wgmmaDescriptor(kb, k, zero, 16 * s, false)),
+          /*scaleD=*/true, 1, /*transB=*/true);
   NVVM::WgmmaGroupSyncAlignedOp::create(kb.b, kb.loc);
-  vnStaged();
+  onceForVn(vnStaged);
   NVVM::WgmmaWaitGroupSyncOp::create(kb.b, kb.loc, 0);
   return next;
 }

@@ -13,6 +13,14 @@
 // per 16 columns, measured slower than the generic scan on the H200:
 // docs/codegen.md, eleventh session.)
 //
+// Above dk = 128 the state no longer fits one warpgroup's registers (dk / 2
+// per thread): two warpgroups share 64 value columns, each holding half of
+// dk. X^T = V^T - Sb_0^T K_0^T - Sb_1^T K_1^T then needs the other half's
+// partial product: the two warps of a pair (same value columns) trade them
+// through their own columns of Sb's staging tile, after one named barrier
+// of the pair. Both compute Vn^T (identical bits), half 0 stages it, and
+// each updates its half of S^T with its half of K.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef DELTAJIT_CODEGEN_NVIDIA_REGISTERSCAN_H
@@ -27,16 +35,29 @@ public:
   /// Columns of S (rows of S^T) one warpgroup holds, and one warp of it.
   static constexpr int64_t kGroupColumns = 64, kWarpColumns = 16;
 
-  /// A step over chunks of `chunk` rows, state dk x (64 per warpgroup),
-  /// 16-bit operands of type `elt` (bf16 or f16).
-  RegisterScanStep(KernelBuilder &kb, mlir::Value lane, int64_t dk,
-                   int64_t chunk, mlir::Type elt);
+  /// Warpgroups that share 64 value columns at this dk and chunk (each
+  /// holds dk / halves rows of S), or 0 when the step does not apply: 1 up
+  /// to dk = 128; 2 up to dk = 256, where the partial sums' exchange needs
+  /// a half's rows of Sb to hold the chunk's X^T in f32 (chunk <= dk / 4).
+  static int64_t halvesFor(int64_t dk, int64_t chunk);
 
-  /// f32 registers per thread of its warp's 16 rows of S^T.
-  int64_t stateRegisters() const { return dk / 2; }
+  /// A step over chunks of `chunk` rows, state dk x (64 per group of
+  /// `halves` warpgroups), 16-bit operands of type `elt` (bf16 or f16).
+  /// With two halves, `half` (0 or 1, uniform over the warpgroup) is this
+  /// warpgroup's half of dk and `pairBarrier` the named barrier (1..15) its
+  /// warp shares with the other half's warp of the same value columns.
+  RegisterScanStep(KernelBuilder &kb, mlir::Value lane, int64_t dk,
+                   int64_t chunk, mlir::Type elt, int64_t halves = 1,
+                   mlir::Value half = {}, mlir::Value pairBarrier = {});
+
+  /// f32 registers per thread of its warp's 16 rows of S^T (its half).
+  int64_t stateRegisters() const { return dkHalf / 2; }
+  /// Rows of S this warpgroup holds: dk / halves from `halfRow()` on.
+  int64_t halfRows() const { return dkHalf; }
+  mlir::Value halfRow() const { return halfRow0; }
   /// Calls fn(i, j, d) for this thread's state registers i, i + 1: S^T(j,
   /// d) and S^T(j, d + 1), i.e. S(d, j) and S(d + 1, j), j in [0, 16) of
-  /// the warp's columns, d even.
+  /// the warp's columns, d even (within the warpgroup's half).
   void forEachStatePair(
       llvm::function_ref<void(int64_t, mlir::Value, mlir::Value)> fn);
 
@@ -49,7 +70,8 @@ public:
   /// (Vn, chunk x block_v) are written to the same columns of `sbOut` and
   /// `vnOut` (stmatrix.trans of the transposed fragments); `sbStaged` and
   /// `vnStaged` run right after (the warp not synced yet) while the next
-  /// product is in flight on the tensor cores.
+  /// product is in flight on the tensor cores. With two halves each stages
+  /// its rows of Sb, and only half 0 stages (and calls `vnStaged` for) Vn.
   llvm::SmallVector<mlir::Value>
   emit(llvm::ArrayRef<mlir::Value> state, const SmemTile &k, const SmemTile &t,
        const SmemTile &v, mlir::Value column, const SmemTile &sbOut,
@@ -67,13 +89,26 @@ private:
              int scaleA, bool transB);
   /// Writes the transposed fragments `packed` (packed[2 i + h]: rows g + 8
   /// h, columns 8 i + 2q, + 1 of the warp's 16 rows, as 16-bit pairs) into
-  /// `out` untransposed: element (r, j) at out(r, column + j).
+  /// `out` untransposed: element (r, j) at out(row0 + r, column + j) (row0
+  /// null: 0).
   void storeTransposed(llvm::ArrayRef<mlir::Value> packed, const SmemTile &out,
-                       mlir::Value column);
+                       mlir::Value row0, mlir::Value column);
+  /// Two halves: adds the other half's partial X^T (`x`: this thread's
+  /// accumulators) to this one's, traded through the warp's columns of
+  /// `area` (Sb's staging tile, already copied out): each half writes its
+  /// rows' 16 columns, the pair meets at its named barrier, each reads the
+  /// other's. The next chunk's block barrier comes before either half
+  /// rewrites its rows.
+  void addOtherHalf(llvm::MutableArrayRef<mlir::Value> x, const SmemTile &area,
+                    mlir::Value column);
 
   KernelBuilder &kb;
-  int64_t dk, chunk;
+  int64_t dk, chunk, halves, dkHalf;
   mlir::Type elt;
+  /// This warpgroup's half, the first row of S it holds (0 with one half),
+  /// the other half's, and the pair's named barrier.
+  mlir::Value half, halfRow0, otherRow0, pairBarrier;
+  mlir::Value lane;
   /// group = lane / 4, twoQuad = 2 (lane % 4), row8 = lane % 8, and this
   /// lane's ldmatrix / stmatrix block m = lane / 8 as (m % 2) * 8 and
   /// (m / 2) * 8.
