@@ -140,9 +140,10 @@ cl::opt<int64_t> parallelBlockV(
     "parallel-block-v",
     cl::desc("Value columns per program of the three-phase prepare and "
              "output kernels (chunk-parallel), independent of the scan's "
-             "block_v: 0 = auto (default: the widest of 128, 64, 32, 16 "
-             "that divides dv, is a multiple of block_v and fits shared "
-             "memory), or a multiple of block_v that divides dv"),
+             "block_v: 0 = auto (default: the widest of 128, 64, 32, 16, "
+             "of 64, 32, 16 above dk = 128, that divides dv, is a multiple "
+             "of block_v and fits shared memory), or a multiple of block_v "
+             "that divides dv"),
     cl::init(0), cl::cat(deltacCategory));
 
 cl::opt<bool> registerScan(
