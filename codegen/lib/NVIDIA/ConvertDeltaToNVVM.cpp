@@ -53,8 +53,9 @@ constexpr int64_t kDefaultDecodeBlockV = 64;
 /// columns (see ChunkLoopKernel's constructor).
 constexpr int64_t kNarrowScanWarps = 4, kNarrowScanBlockV = 32;
 /// The widest value tile of a register scan whose state is split over two
-/// warpgroups (dk > 128): 64 columns, 8 warps of ~200 registers (one
-/// program per SM; 128 columns would need 16 warps and spill).
+/// warpgroups (dk > 128): 64 columns, 8 warps of 254 registers (one
+/// program per SM; 128 columns would need 16 warps, beyond the register
+/// file at that count).
 constexpr int64_t kMaxSplitScanBlockV = 64;
 
 /// Chunk kernels keep their state in registers when it takes at most this
