@@ -3,7 +3,9 @@
 # GPU tests (ctest label gpu) and the unit tests, compute-sanitizer over the
 # kernels, and (when built) delta-bench. Inputs: a package compiled elsewhere
 # and, where the machine lacks them, GoogleTest sources and nlohmann-json.
-# Usage: scripts/device-check.sh PACKAGE_DIR [GTEST_SOURCE_DIR] [EXTRA_INCLUDE_DIR] [MODEL_PACKAGE_DIR]
+# Usage: scripts/device-check.sh PACKAGE_DIR [GTEST_SOURCE_DIR] [EXTRA_INCLUDE_DIR] [MODEL_PACKAGE_DIR] [BENCH_PACKAGE_DIR]
+# (scripts/device-bundle.sh gathers all five on the build machine.)
+# delta-bench times BENCH_PACKAGE_DIR (default: PACKAGE_DIR).
 # Logs go to $OUT (or ./device-logs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +13,7 @@ pkg="$(realpath "$1")"
 gtest="${2:+$(realpath "$2")}"
 extra="${3:+$(realpath "$3")}"
 model="${4:+$(realpath "$4")}"
+bench="$(realpath "${5:-$1}")"
 out="${OUT:-$PWD/device-logs}"
 mkdir -p "$out"
 build=/tmp/deltajit-device-build
@@ -39,7 +42,7 @@ if command -v compute-sanitizer >/dev/null; then
 fi
 
 if [ -x "$build/bin/delta-bench" ]; then
-  "$build/bin/delta-bench" --package "$pkg" --json "$out/bench.json" 2>&1 |
+  "$build/bin/delta-bench" --package "$bench" --json "$out/bench.json" 2>&1 |
     tee "$out/bench.txt"
 fi
 

@@ -14,6 +14,7 @@ config.test_exec_root = os.path.join(config.deltajit_obj_root, "test")
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%deltajit_src_root", config.deltajit_src_root))
+config.substitutions.append(("%deltajit_obj_root", config.deltajit_obj_root))
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
