@@ -36,8 +36,8 @@ int64_t RegisterScanStep::halvesFor(int64_t dk, int64_t chunk) {
 RegisterScanStep::RegisterScanStep(KernelBuilder &kb, Value lane, int64_t dk,
                                    int64_t chunk, Type elt, int64_t halves,
                                    Value half, Value pairBarrier)
-    : kb(kb), dk(dk), chunk(chunk), halves(halves), dkHalf(dk / halves),
-      elt(elt), half(half), pairBarrier(pairBarrier), lane(lane) {
+    : kb(kb), chunk(chunk), halves(halves), dkHalf(dk / halves), elt(elt),
+      half(half), pairBarrier(pairBarrier), lane(lane) {
   assert((halves == 1 || (half && pairBarrier)) &&
          "two halves need the half and the pair's barrier");
   halfRow0 = halves == 1 ? kb.c32(0) : kb.mul(half, kb.c32(dkHalf));

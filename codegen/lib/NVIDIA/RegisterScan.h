@@ -103,7 +103,7 @@ private:
                     mlir::Value column);
 
   KernelBuilder &kb;
-  int64_t dk, chunk, halves, dkHalf;
+  int64_t chunk, halves, dkHalf;
   mlir::Type elt;
   /// This warpgroup's half, the first row of S it holds (0 with one half),
   /// the other half's, and the pair's named barrier.
