@@ -79,3 +79,16 @@ func.func @prefill(%q: tensor<?x?x?x256xbf16>, %k: tensor<?x?x?x256xbf16>, %v: t
       -> tensor<?x?x?x256xbf16>, tensor<?x?x256x256xf32>
   return %o : tensor<?x?x?x256xbf16>
 }
+
+// Only the configuration checked on a GPU against the oracle (bf16, chunk
+// 64) takes the split register scan; fp16 and chunk 32 at dk = 256 keep the
+// generic scan.
+// RUN: sed -e 's/xbf16>/xf16>/g' %s | delta-opt -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=FALLBACK
+// RUN: sed -e 's/{use_qk_l2norm}/{use_qk_l2norm, chunk_size = 32 : i64}/' %s | delta-opt -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=FALLBACK
+// FALLBACK-LABEL: gpu.func @dj_delta_rule_fwd_{{(fp16_d256x256_c64|bf16_d256x256_c32)}}_v64_w8_l2_p3_scan(
+// FALLBACK-NOT: nvvm.stmatrix
+// FALLBACK-NOT: nvvm.barrier id
+// FALLBACK: gpu.barrier
+// FALLBACK: gpu.barrier
+// FALLBACK: gpu.barrier
+// FALLBACK: gpu.return

@@ -785,16 +785,17 @@ private:
   ///   Sb = convert(S); X = V - K Sb; Vn = T X {split_f32}; S' = S + K^T Vn
   /// with T from prepare and the output reading Sb and Vn only, 16-bit
   /// operands, chunk and dk multiples of 16, and dk <= 128 (the warp's rows
-  /// of S^T: dk / 2 registers per thread) or dk = 256 at block_v 64 and
-  /// chunk <= 64 (two warpgroups each hold half of dk:
-  /// RegisterScanStep::halvesFor). Sb and Vn reach scratch in the generic
-  /// scan's layout (the output kernel is the same for both).
+  /// of S^T: dk / 2 registers per thread) or dk = 256 at block_v 64, chunk
+  /// 64 and bf16 (two warpgroups each hold half of dk:
+  /// RegisterScanStep::halvesFor; the configuration checked against the
+  /// oracle on a GPU). Sb and Vn reach scratch in the generic scan's layout
+  /// (the output kernel is the same for both).
   void matchRegisterScan() {
     int64_t halves = RegisterScanStep::halvesFor(dk, chunk);
     if (part != Part::Scan || !threePhase || (!elt.isBF16() && !elt.isF16()) ||
         !tc.wantsCoreMatrixTiles() || !halves || dk % 16 || chunk % 16 ||
         chunk > 256 || bv % RegisterScanStep::kGroupColumns ||
-        (halves > 1 && bv > kMaxSplitScanBlockV))
+        (halves > 1 && (bv > kMaxSplitScanBlockV || !elt.isBF16())))
       return;
     Value state = loop.getStateTile(), k = loop.getKTile(), v = loop.getVTile();
     auto next = loop.getYield().getState().getDefiningOp<TileMatmulOp>();

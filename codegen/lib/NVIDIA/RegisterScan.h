@@ -37,8 +37,9 @@ public:
 
   /// Warpgroups that share 64 value columns at this dk and chunk (each
   /// holds dk / halves rows of S), or 0 when the step does not apply: 1 up
-  /// to dk = 128; 2 up to dk = 256, where the partial sums' exchange needs
-  /// a half's rows of Sb to hold the chunk's X^T in f32 (chunk <= dk / 4).
+  /// to dk = 128; 2 at dk = 256 and chunk 64 (the partial sums' exchange
+  /// needs a half's rows of Sb to hold the chunk's X^T in f32, chunk <= dk
+  /// / 4; chunk 64 is the one checked on a GPU).
   static int64_t halvesFor(int64_t dk, int64_t chunk);
 
   /// A step over chunks of `chunk` rows, state dk x (64 per group of
