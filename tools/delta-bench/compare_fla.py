@@ -14,8 +14,13 @@ import argparse
 import json
 import sys
 
-import torch
-import triton
+try:
+    import torch
+    import triton
+    import triton.testing
+    IMPORT_ERROR = None
+except ImportError as e:  # named in main(), before any row is timed
+    IMPORT_ERROR = e
 
 
 def fla_forward(B, T, H, d, state, seq_lens=None):
@@ -69,7 +74,27 @@ def main():
                     help="time only rows whose kind starts with this "
                     "(fwd, fwd+state, fwd varlen, decode); repeatable")
     args = ap.parse_args()
-    rows = json.load(open(args.ours))["rows"]
+    missing = IMPORT_ERROR
+    if missing is None:
+        try:
+            import fla.ops.delta_rule  # noqa: F401
+        except ImportError as e:
+            missing = e
+    if missing is not None:
+        print(f"compare_fla: error: cannot import the reference library "
+              f"({missing}); install flash-linear-attention and its torch "
+              f"and triton here (e.g. python3 -m pip install --no-deps "
+              f"fla_core-*.whl flash_linear_attention-*.whl, or unpack the "
+              f"wheels onto PYTHONPATH)", file=sys.stderr)
+        sys.exit(2)
+    try:
+        with open(args.ours) as f:
+            rows = json.load(f)["rows"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"compare_fla: error: cannot read delta-bench's rows from "
+              f"'{args.ours}': {e!r}", file=sys.stderr)
+        sys.exit(2)
+    failed = 0
     out = []
     # Rows are printed (flushed) and the JSON rewritten as they come: FLA's
     # first call per shape compiles and autotunes Triton kernels (tens of
@@ -96,6 +121,7 @@ def main():
         except Exception as e:  # report and go on with the other shapes
             print(f"{kind:<12} {shape:<22} FLA failed: {e}", file=sys.stderr,
                   flush=True)
+            failed += 1
             continue
         ratio = fla / r["ms"]
         out.append({"kind": kind, "shape": shape, "deltajit_ms": r["ms"],
@@ -105,6 +131,10 @@ def main():
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"rows": out}, f, indent=2)
+    if failed and not out:
+        print(f"compare_fla: error: FLA failed on all {failed} rows",
+              file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
