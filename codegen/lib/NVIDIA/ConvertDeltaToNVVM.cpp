@@ -6,7 +6,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "DecodeKernel.h"
 #include "KernelBuilder.h"
+#include "KernelLaunch.h"
 #include "RegisterScan.h"
 #include "Tf32Mma.h"
 #include "deltajit/Codegen/NVIDIA/TargetInfo.h"
@@ -41,9 +43,7 @@ using arith::CmpIPredicate;
 namespace {
 
 constexpr StringLiteral kKernelModule = "deltajit_kernels";
-constexpr StringLiteral kSmemSymbol = "dj_smem";
 constexpr int64_t kSmemAlign = 16;
-constexpr double kL2NormEps = 1.0e-6;
 /// decode-block-v's default (Passes.td): measured on the H200 (d = 128,
 /// 16 heads, batches 1-256), 64 columns per program (16 rows per thread)
 /// beat 16, 32 and 128. Decode kernels of the default width carry no
@@ -323,45 +323,6 @@ private:
 // Kernel emission
 //===----------------------------------------------------------------------===//
 
-struct KernelParam {
-  std::string name, type; // type: ptr, i32, f32
-};
-
-/// What a kernel needs from its host-side launch.
-struct LaunchSpec {
-  std::string kernel;
-  SmallVector<std::string, 3> grid;
-  int64_t block = 0;
-  int64_t sharedBytes = 0;
-  SmallVector<KernelParam> params;
-  NamedAttrList entry;
-};
-
-/// Creates `gpu.func @name(params) kernel` with an entry block and returns
-/// it; the builder is left inside the body.
-gpu::GPUFuncOp createKernel(OpBuilder &b, Location loc, gpu::GPUModuleOp mod,
-                            StringRef name, ArrayRef<KernelParam> params,
-                            int64_t blockSize) {
-  MLIRContext *ctx = b.getContext();
-  SmallVector<Type> types;
-  for (const KernelParam &p : params) {
-    if (p.type == "ptr")
-      types.push_back(LLVM::LLVMPointerType::get(ctx, /*addressSpace=*/1));
-    else if (p.type == "i32")
-      types.push_back(b.getI32Type());
-    else
-      types.push_back(b.getF32Type());
-  }
-  b.setInsertionPointToEnd(mod.getBody());
-  auto func = gpu::GPUFuncOp::create(b, loc, name,
-                                     b.getFunctionType(types, TypeRange{}));
-  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-  func.setKnownBlockSizeAttr(
-      b.getDenseI32ArrayAttr({int32_t(blockSize), 1, 1}));
-  b.setInsertionPointToStart(&func.getBody().front());
-  return func;
-}
-
 /// Which kernel of a chunk loop to emit: the whole body per chunk (fused),
 /// or split in two: the body ops that do not depend on the state, for all
 /// chunks in parallel (prepare), and the state-dependent rest, sequential
@@ -379,23 +340,6 @@ struct BoundaryValue {
   bool perVTile; ///< depends on the value tile (else one per chunk)
   std::string name;
 };
-
-/// The sum of `x` over groups of `parts` lanes `stride` apart (`parts` and
-/// `stride` powers of two, parts x stride <= 32: lane, lane ^ stride, ...),
-/// by butterfly shuffles (a warp of fewer than 32 threads has parts x stride
-/// lanes).
-Value butterflySum(KernelBuilder &kb, Value x, int64_t parts,
-                   int64_t stride = 1) {
-  int64_t span = parts * stride;
-  Value mask = kb.c32(span >= 32 ? -1 : (int64_t(1) << span) - 1);
-  for (int64_t off = stride; off < span; off *= 2) {
-    Value other =
-        NVVM::ShflOp::create(kb.b, kb.loc, kb.f32(), mask, x, kb.c32(off),
-                             kb.c32(0x1f), NVVM::ShflKind::bfly, UnitAttr());
-    x = kb.fadd(x, other);
-  }
-  return x;
-}
 
 /// Lowers one delta.chunk_loop to a kernel (see Passes.td).
 class ChunkLoopKernel {
@@ -2609,270 +2553,6 @@ private:
   TileConvertOp rsConvert;
   TileMatmulOp rsX, rsVn, rsNext;
 };
-
-/// How a decode kernel spreads a (sequence, v-head)'s block of `bv` value
-/// columns over its threads: each thread holds 4 adjacent columns (16-byte
-/// accesses) of `rows` state rows (row = split + splits * i), `groups` = bv /
-/// 4 threads side by side cover a row, `splits` of them the dk rows. The
-/// splits within a warp (lanes g, g + groups, ...) sum their partial dot
-/// products by shuffles, the warps' sums meet in shared memory (`slots`).
-struct DecodeLayout {
-  int64_t groups = 0, splits = 0, threads = 0, rows = 0;
-  int64_t inWarp = 1, slots = 1;
-
-  /// The widest block of at most `bv` columns that divides dv and whose
-  /// 16-byte groups are a power of two (a row's threads tile warps evenly)
-  /// or whole warps; 0 if dv is not a multiple of 4.
-  static int64_t blockFor(int64_t dv, int64_t bv) {
-    for (int64_t w = bv - bv % 4; w >= 4; w -= 4)
-      if (dv % w == 0 && (llvm::isPowerOf2_64(w / 4) || (w / 4) % 32 == 0))
-        return w;
-    return 0;
-  }
-
-  static DecodeLayout of(int64_t dk, int64_t bv) {
-    DecodeLayout l;
-    l.groups = bv / 4;
-    // 128 threads (4 warps) per program, at most 16 rows (64 state values)
-    // per thread, whole warps, at most 1024 threads. (H200, d = 128: 64
-    // columns of 16 rows beat 32 x 8, 32 x 16, 64 x 4 and 64 x 8.)
-    int64_t splits = std::max<int64_t>(
-        {1, 128 / l.groups,
-         int64_t(llvm::PowerOf2Ceil(llvm::divideCeil(dk, 16)))});
-    splits =
-        std::min<int64_t>(splits, int64_t(llvm::bit_floor(uint64_t(
-                                      std::max<int64_t>(1, 1024 / l.groups)))));
-    if (l.groups < 32)
-      splits = std::max<int64_t>(splits, 32 / l.groups);
-    l.splits = splits;
-    l.threads = l.groups * splits;
-    l.rows = llvm::divideCeil(dk, splits);
-    l.inWarp = l.groups < 32 ? 32 / l.groups : 1;
-    l.slots = splits / l.inWarp;
-    return l;
-  }
-};
-
-/// Lowers one delta.delta_rule_step to a decode kernel (see DecodeLayout):
-/// the thread's state rows are loaded first (16-byte streaming loads; the
-/// runtime checks the states' alignment) so that their latency overlaps the q/k
-/// staging; kv = S^T k and o = q^T S' are summed in independent chains per
-/// column, then across the row splits.
-LaunchSpec emitDecodeKernel(OpBuilder &b, gpu::GPUModuleOp mod,
-                            DeltaRuleStepOp op, StringRef name, int64_t bv) {
-  auto qType = cast<RankedTensorType>(op.getQ().getType());
-  Type elt = qType.getElementType();
-  Type betaType = getElementTypeOrSelf(op.getBeta().getType());
-  Type oType = getElementTypeOrSelf(op.getO().getType());
-  int64_t dk = qType.getDimSize(2);
-  int64_t dv = cast<RankedTensorType>(op.getV().getType()).getDimSize(2);
-  DecodeLayout lay = DecodeLayout::of(dk, bv);
-  constexpr int64_t kCols = 4;
-
-  LaunchSpec spec;
-  spec.kernel = name.str();
-  spec.params = {{"q", "ptr"},         {"k", "ptr"}, {"v", "ptr"},
-                 {"beta", "ptr"},      {"o", "ptr"}, {"state_in", "ptr"},
-                 {"state_out", "ptr"}, {"H", "i32"}, {"HV", "i32"},
-                 {"scale", "f32"}};
-  spec.grid = {std::to_string(dv / bv), "N * HV", "1"};
-  spec.block = lay.threads;
-
-  Location loc = op.getLoc();
-  gpu::GPUFuncOp func =
-      createKernel(b, loc, mod, name, spec.params, lay.threads);
-  llvm::StringMap<Value> p;
-  for (auto [i, param] : llvm::enumerate(spec.params))
-    p[param.name] = func.getArgument(i);
-  Value smem = LLVM::AddressOfOp::create(
-      b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3), kSmemSymbol);
-  KernelBuilder kb(b, loc, smem);
-  kb.blockSize = lay.threads;
-  Type f32 = kb.f32();
-
-  Value hvCount = p["HV"];
-  Value nh = kb.blockIdY();
-  Value n = kb.div(nh, hvCount), hv = kb.rem(nh, hvCount);
-  Value h = kb.div(hv, kb.div(hvCount, p["H"]));
-  Value tid = kb.threadIdX();
-  Value g = kb.rem(tid, kb.c32(lay.groups));
-  Value split = kb.div(tid, kb.c32(lay.groups));
-  Value col0 = kb.add(kb.mul(kb.blockIdX(), kb.c32(bv)), kb.mul(g, kb.c32(4)));
-  Value qkBase = kb.mul(kb.ext64(kb.add(kb.mul(n, p["H"]), h)), kb.c64(dk));
-  Value rowV = kb.ext64(kb.add(kb.mul(n, hvCount), hv));
-  Value vIdx = kb.add(kb.mul(rowV, kb.c64(dv)), kb.ext64(col0));
-  Value sBase = kb.add(kb.mul(rowV, kb.c64(dk * dv)), kb.ext64(col0));
-
-  // Row i of this thread, and whether it exists (dk not a multiple of the
-  // splits: only the last i can fall off).
-  auto rowOf = [&](int64_t i) { return kb.add(split, kb.c32(i * lay.splits)); };
-  auto rowMayBeMissing = [&](int64_t i) { return (i + 1) * lay.splits > dk; };
-  auto rowExists = [&](int64_t i) {
-    return kb.cmp(CmpIPredicate::slt, rowOf(i), kb.c32(dk));
-  };
-  // The thread's first state row; row i is i * rowStrideBytes further.
-  auto rowZero = [&](StringRef which) {
-    Value off = kb.add(sBase, kb.mul(kb.ext64(split), kb.c64(dv)));
-    return kb.gep(p[which], off, f32);
-  };
-  Value stateRow0In = rowZero("state_in"), stateRow0Out = rowZero("state_out");
-  const int64_t rowStrideBytes = lay.splits * dv * 4;
-  // 1. The state rows, beta and v, loaded before anything else (their
-  // latencies overlap each other's and the q/k staging's). Offsets from sBase
-  // are multiples of 4 elements (dv and col0 are): 16-byte accesses, as the
-  // runtime checks that the state pointers are 16-byte aligned. The state is
-  // read and written once: streaming cache hints (H200, 16 heads x 128: 85%
-  // -> 87% of 4.2 TB/s at batch 64, 70% -> 74% at 16, the same at 256).
-  SmallVector<Value> S;
-  for (int64_t i = 0; i < lay.rows; ++i) {
-    auto load = [&]() -> SmallVector<Value> {
-      return kb.loadF32x4Streaming(stateRow0In, i * rowStrideBytes);
-    };
-    S.append(rowMayBeMissing(i)
-                 ? kb.ifThenElseValues(rowExists(i), load,
-                                       [&]() -> SmallVector<Value> {
-                                         return SmallVector<Value>(
-                                             kCols, kb.cf32(0.0));
-                                       })
-                 : load());
-  }
-  auto at = [&](int64_t i, int64_t c) { return S[i * kCols + c]; };
-  Value beta = kb.toF32(kb.load(betaType, kb.gep(p["beta"], rowV, betaType)));
-  SmallVector<Value> vCols;
-  for (int64_t c = 0; c < kCols; ++c)
-    vCols.push_back(
-        kb.toF32(kb.load(elt, kb.gep(p["v"], kb.add(vIdx, kb.c64(c)), elt))));
-
-  // 2. q and k of the (sequence, head), staged in shared memory (f32) by all
-  // threads, then read as broadcasts; their squared norms are reduced across
-  // the block (butterfly within warps, then the warps' partial sums).
-  int64_t numWarps = llvm::divideCeil(lay.threads, 32);
-  SmemTile qs = SmemTile::make(dk, 1, f32), ks = qs;
-  ks.offset = dk * 4;
-  SmemTile partial = SmemTile::make(2 * numWarps, 1, f32);
-  partial.offset = 2 * dk * 4;
-  SmemTile kvSums = SmemTile::make(lay.slots * bv, 1, f32);
-  kvSums.offset = partial.offset + partial.bytes();
-  SmemTile oSums = kvSums;
-  oSums.offset = kvSums.offset + kvSums.bytes();
-  spec.sharedBytes = lay.slots > 1 ? oSums.offset + oSums.bytes()
-                                   : partial.offset + partial.bytes();
-  kb.forEachThreaded(dk, lay.threads, [&](Value d) {
-    for (auto [which, tile] :
-         {std::pair<StringRef, const SmemTile *>{"q", &qs}, {"k", &ks}})
-      kb.storeSmem(
-          *tile, d,
-          kb.toF32(kb.load(
-              elt, kb.gep(p[which], kb.add(qkBase, kb.ext64(d)), elt))));
-  });
-  kb.barrier();
-  Value invQ = kb.cf32(1.0), invK = kb.cf32(1.0);
-  if (op.getUseQkL2norm()) {
-    int64_t lanes = std::min<int64_t>(lay.threads, 32);
-    Value lane = kb.rem(tid, kb.c32(32)), warp = kb.div(tid, kb.c32(32));
-    const StringRef names[] = {"q", "k"};
-    for (auto [i, which] : llvm::enumerate(names)) {
-      const SmemTile &tile = which == "q" ? qs : ks;
-      Value sum = kb.forRangeReduce(tid, kb.c32(dk), kb.c32(lay.threads),
-                                    kb.cf32(0.0), [&](Value d, Value acc) {
-                                      Value x = kb.loadSmem(tile, d);
-                                      return kb.fma(x, x, acc);
-                                    });
-      sum = butterflySum(kb, sum, lanes);
-      kb.ifThen(kb.cmp(CmpIPredicate::eq, lane, kb.c32(0)), [&] {
-        kb.storeSmem(partial, kb.add(warp, kb.c32(int64_t(i) * numWarps)), sum);
-      });
-    }
-    kb.barrier();
-    auto total = [&](int64_t i) {
-      Value sum = kb.cf32(0.0);
-      for (int64_t w = 0; w < numWarps; ++w)
-        sum = kb.fadd(sum, kb.loadSmem(partial, kb.c32(i * numWarps + w)));
-      return kb.rsqrt(kb.fadd(sum, kb.cf32(kL2NormEps)));
-    };
-    invQ = total(0);
-    invK = total(1);
-  }
-  // q or k at row i (0 for a missing row).
-  auto vecAt = [&](const SmemTile &tile, int64_t i) {
-    if (!rowMayBeMissing(i))
-      return kb.loadSmem(tile, rowOf(i));
-    Value clamped = kb.min(rowOf(i), kb.c32(dk - 1));
-    return kb.select(rowExists(i), kb.loadSmem(tile, clamped), kb.cf32(0.0));
-  };
-  // Sums each column's partial over the row splits: shuffles between the
-  // splits of a warp, then (several warps) shared memory.
-  auto sumOverSplits = [&](SmallVector<Value> part, const SmemTile &slots) {
-    for (Value &x : part)
-      x = butterflySum(kb, x, lay.inWarp, lay.groups);
-    if (lay.slots == 1)
-      return part;
-    Value slot = kb.div(split, kb.c32(lay.inWarp));
-    Value first =
-        kb.cmp(CmpIPredicate::eq, kb.rem(split, kb.c32(lay.inWarp)), kb.c32(0));
-    Value colIdx = kb.mul(g, kb.c32(kCols));
-    kb.ifThen(first, [&] {
-      for (int64_t c = 0; c < kCols; ++c)
-        kb.storeSmem(
-            slots, kb.add(kb.mul(slot, kb.c32(bv)), kb.add(colIdx, kb.c32(c))),
-            part[c]);
-    });
-    kb.barrier();
-    SmallVector<Value> total;
-    for (int64_t c = 0; c < kCols; ++c) {
-      Value sum = kb.cf32(0.0);
-      for (int64_t sl = 0; sl < lay.slots; ++sl)
-        sum = kb.fadd(sum,
-                      kb.loadSmem(slots, kb.add(colIdx, kb.c32(sl * bv + c))));
-      total.push_back(sum);
-    }
-    return total;
-  };
-
-  // 3. kv = S^T k per column; u = beta (v - kv); S' = S + k u.
-  SmallVector<Value> kv(kCols, kb.cf32(0.0));
-  for (int64_t i = 0; i < lay.rows; ++i) {
-    Value ki = vecAt(ks, i);
-    for (int64_t c = 0; c < kCols; ++c)
-      kv[c] = kb.fma(at(i, c), ki, kv[c]);
-  }
-  kv = sumOverSplits(kv, kvSums);
-  SmallVector<Value> ku;
-  for (int64_t c = 0; c < kCols; ++c) {
-    Value u = kb.fmul(beta, kb.fsub(vCols[c], kb.fmul(kv[c], invK)));
-    ku.push_back(kb.fmul(invK, u));
-  }
-  // 4. S' = S + k u, stored; o = q^T S'.
-  SmallVector<Value> next(S.size());
-  SmallVector<Value> dot(kCols, kb.cf32(0.0));
-  for (int64_t i = 0; i < lay.rows; ++i) {
-    Value ki = vecAt(ks, i), qi = vecAt(qs, i);
-    for (int64_t c = 0; c < kCols; ++c) {
-      next[i * kCols + c] = kb.fma(ki, ku[c], at(i, c));
-      dot[c] = kb.fma(next[i * kCols + c], qi, dot[c]);
-    }
-  }
-  for (int64_t i = 0; i < lay.rows; ++i) {
-    auto store = [&] {
-      kb.storeF32x4Streaming(ArrayRef<Value>(next).slice(i * kCols, kCols),
-                             stateRow0Out, i * rowStrideBytes);
-    };
-    if (rowMayBeMissing(i))
-      kb.ifThen(rowExists(i), store);
-    else
-      store();
-  }
-  dot = sumOverSplits(dot, oSums);
-  kb.ifThen(kb.cmp(CmpIPredicate::eq, split, kb.c32(0)), [&] {
-    for (int64_t c = 0; c < kCols; ++c) {
-      Value o = kb.fmul(kb.fmul(dot[c], invQ), p["scale"]);
-      kb.store(kb.fromF32(o, oType),
-               kb.gep(p["o"], kb.add(vIdx, kb.c64(c)), oType));
-    }
-  });
-  gpu::ReturnOp::create(b, loc);
-  return spec;
-}
 
 //===----------------------------------------------------------------------===//
 // The pass
