@@ -3,6 +3,9 @@
 // Outlines delta.chunk_loop and delta.delta_rule_step into gpu.func kernels
 // (tensor cores through the target's TensorCoreEmitter) and replaces them in
 // host code by delta.launch with the launch contract of the package format.
+// The chunk kernels are built here (ChunkLoopKernel); their shared-memory
+// plan is SmemPlan.cpp, the register scan's step RegisterScan.cpp, the
+// decode kernel DecodeKernel.cpp, the launch contract KernelLaunch.cpp.
 //
 //===----------------------------------------------------------------------===//
 
@@ -10,6 +13,7 @@
 #include "KernelBuilder.h"
 #include "KernelLaunch.h"
 #include "RegisterScan.h"
+#include "SmemPlan.h"
 #include "Tf32Mma.h"
 #include "deltajit/Codegen/NVIDIA/TargetInfo.h"
 #include "deltajit/Codegen/PackageWriter.h"
@@ -43,7 +47,6 @@ using arith::CmpIPredicate;
 namespace {
 
 constexpr StringLiteral kKernelModule = "deltajit_kernels";
-constexpr int64_t kSmemAlign = 16;
 /// decode-block-v's default (Passes.td): measured on the H200 (d = 128,
 /// 16 heads, batches 1-256), 64 columns per program (16 rows per thread)
 /// beat 16, 32 and 128. Decode kernels of the default width carry no
@@ -61,263 +64,6 @@ constexpr int64_t kMaxSplitScanBlockV = 64;
 /// Chunk kernels keep their state in registers when it takes at most this
 /// many f32 registers per thread.
 constexpr int64_t kMaxStateRegisters = 64;
-
-//===----------------------------------------------------------------------===//
-// Shared-memory plan of a chunk body
-//===----------------------------------------------------------------------===//
-
-/// Whether the UT transform's doubling runs on the tensor cores: blocks of
-/// 16 (mma tiles), 2 or 4 of them (the warps' Y regions, c / 16 of sz x 8
-/// f32 at sz <= c / 2, fit the blk x c scratch row).
-bool utDoublingOnTensorCores(int64_t c, int64_t blk) {
-  int64_t nb = c / blk;
-  return blk == 16 && (nb == 2 || nb == 4);
-}
-
-/// Assigns a shared tile to every tile value of a chunk body: the block
-/// arguments first (live for the whole loop), then op results by first fit
-/// over their live ranges; products that accumulate into a value dying at
-/// them, and element-wise ops on such a value, reuse its tile.
-class SmemPlan {
-public:
-  /// Lay 16-bit tiles out in core matrices where their shape allows (set
-  /// before build when the tensor-core family reads them that way).
-  bool coreMatrixTiles = false;
-  /// f32 values kept as their two `splitElt` parts (set before build): a
-  /// 2 rows x cols tile, the rounded values in rows [0, rows), the rounded
-  /// remainders below (see ChunkLoopKernel::findSplitTiles).
-  llvm::DenseSet<Value> splitValues;
-  Type splitElt;
-  /// Products computed in the accumulators of a later product (set before
-  /// build; ChunkLoopKernel::findAccumulatorChains): their operands are
-  /// read until that product runs.
-  llvm::DenseMap<Operation *, Operation *> readsUntil;
-
-  /// Plans the ops of the body for which `include` holds; `preloaded`
-  /// values (computed elsewhere) are given tiles from the start. Ops for
-  /// which `repeated` holds run after all the others, possibly several
-  /// times (once per value tile): what they read from the others stays
-  /// live to the end and none of them works in place on such a value.
-  /// Values in `inRegisters` get no tile; `pinned` preloaded values keep
-  /// theirs to the end, to themselves (no op works in place on them).
-  LogicalResult build(ChunkLoopOp loop, function_ref<bool(Operation *)> include,
-                      ArrayRef<Value> preloaded, ArrayRef<Value> liveOut,
-                      bool keepState,
-                      function_ref<bool(Operation *)> repeated = nullptr,
-                      ArrayRef<Value> inRegisters = {},
-                      ArrayRef<Value> pinned = {}) {
-    Block &body = loop.getBody().front();
-    llvm::DenseSet<Value> registers(inRegisters.begin(), inRegisters.end());
-    this->pinned.insert(pinned.begin(), pinned.end());
-    this->include = include;
-    this->repeated = repeated;
-    this->liveOut.insert(liveOut.begin(), liveOut.end());
-    SmallVector<Operation *> order;
-    for (Operation &op : body)
-      if (!isRepeated(&op))
-        order.push_back(&op);
-    for (Operation &op : body)
-      if (isRepeated(&op))
-        order.push_back(&op);
-    for (auto [i, op] : llvm::enumerate(order))
-      index[op] = i;
-    int64_t end = body.getOperations().size();
-    for (BlockArgument arg : body.getArguments()) {
-      if (!isa<RankedTensorType>(arg.getType()) || registers.count(arg))
-        continue;
-      bool used = llvm::any_of(arg.getUsers(), [&](Operation *u) {
-        return include(u) || isa<ChunkYieldOp>(u);
-      });
-      if (used || (keepState && arg == loop.getStateTile()))
-        allocate(arg, 0, end + 1);
-    }
-    for (Value v : preloaded)
-      allocate(v, 0, this->pinned.count(v) ? end + 1 : lastUse(v));
-    for (Operation *opPtr : order) {
-      Operation &op = *opPtr;
-      if (op.getNumResults() != 1 || !include(&op) ||
-          registers.count(op.getResult(0)))
-        continue;
-      Value result = op.getResult(0);
-      int64_t def = index[&op], last = lastUse(result);
-      if (Value reuse = inPlaceOperand(op)) {
-        tiles[result] = tiles[reuse];
-        extend(reuse, last);
-        continue;
-      }
-      allocate(result, def, last);
-      if (auto ut = dyn_cast<TileUTTransformOp>(op)) {
-        if (rowBlockFitsResult(ut, tiles[result]))
-          rowInResult.insert(&op);
-        scratch[&op] = place(utScratchBytes(ut), def, def);
-      }
-    }
-    return success();
-  }
-
-  bool has(Value v) const { return tiles.count(v); }
-  const SmemTile &tile(Value v) const { return tiles.find(v)->second; }
-
-  /// The UT transform's block row: blk x c f32.
-  static SmemTile utRowTile(TileUTTransformOp op) {
-    auto type = cast<RankedTensorType>(op.getType());
-    return SmemTile::make(op.getBlock(), type.getDimSize(0),
-                          Float32Type::get(op.getContext()));
-  }
-  /// Whether UT transform `op` keeps its block row in the bytes of its
-  /// 16-bit result tile `t`: the doubling on the tensor cores is the last
-  /// to use the row and ends with a barrier before the beta scaling writes
-  /// the result (utDoublingOnTensorCores), and the row fits. Saves the
-  /// row's bytes when the transform is the plan's peak (prepare: 81152 ->
-  /// 76800 bytes at d = 128, three programs per SM).
-  static bool rowBlockFitsResult(TileUTTransformOp op, const SmemTile &t) {
-    return !t.elt.isF32() && utDoublingOnTensorCores(t.rows, op.getBlock()) &&
-           utRowTile(op).bytes() <= t.bytes();
-  }
-  /// The UT transform's f32 scratch: the block row unless it lives in the
-  /// result (rowBlockFitsResult), then, when the result is not f32, the f32
-  /// inverse it is rounded from.
-  int64_t utScratchBytes(TileUTTransformOp op) const {
-    auto type = cast<RankedTensorType>(op.getType());
-    int64_t c = type.getDimSize(0);
-    int64_t bytes = rowInResult.count(op)
-                        ? 0
-                        : llvm::alignTo(utRowTile(op).bytes(), kSmemAlign);
-    if (!type.getElementType().isF32())
-      bytes += SmemTile::make(c, c, Float32Type::get(op.getContext())).bytes();
-    return bytes;
-  }
-  /// The block-row scratch of UT transform `op`.
-  SmemTile utRowBlock(TileUTTransformOp op) const {
-    SmemTile t = utRowTile(op);
-    t.offset = rowInResult.count(op) ? tile(op.getResult()).offset
-                                     : scratch.find(op)->second;
-    return t;
-  }
-  /// Where UT transform `op` computes its f32 inverse: its result tile, or
-  /// scratch (after the block row unless that is in the result) when the
-  /// result is 16-bit.
-  SmemTile utInverse(TileUTTransformOp op) const {
-    const SmemTile &result = tile(op.getResult());
-    if (result.elt.isF32())
-      return result;
-    SmemTile t = SmemTile::make(result.rows, result.cols,
-                                Float32Type::get(op.getContext()));
-    t.offset = scratch.find(op)->second;
-    if (!rowInResult.count(op))
-      t.offset += llvm::alignTo(utRowTile(op).bytes(), kSmemAlign);
-    return t;
-  }
-  int64_t totalBytes() const { return total; }
-
-private:
-  struct Live {
-    int64_t offset, bytes, end;
-    Value owner;
-  };
-
-  bool isRepeated(Operation *op) const {
-    return repeated && include(op) && repeated(op);
-  }
-
-  int64_t lastUse(Value v) {
-    if (liveOut.count(v)) // read after the last op (stored to scratch)
-      return int64_t(index.size()) + 1;
-    Operation *def = v.getDefiningOp();
-    int64_t last = def ? index[def] : 0;
-    for (Operation *user : v.getUsers()) {
-      if (!include(user) && !isa<ChunkYieldOp>(user))
-        continue;
-      // Read again by every repetition: live to the end.
-      if (isRepeated(user) && !(def && isRepeated(def)))
-        return int64_t(index.size()) + 1;
-      if (Operation *until = readsUntil.lookup(user))
-        user = until;
-      last = std::max(last, index[user]);
-    }
-    return last;
-  }
-
-  /// The operand whose tile the result of `op` may take over, if any.
-  Value inPlaceOperand(Operation &op) {
-    Value candidate;
-    if (auto mm = dyn_cast<TileMatmulOp>(op)) {
-      candidate = mm.getAcc();
-      if (candidate && (candidate == mm.getA() || candidate == mm.getB()))
-        return {};
-    } else if (isa<TileMaskOp, TileRowScaleOp>(op)) {
-      candidate = op.getOperand(0);
-    }
-    if (!candidate || candidate.getType() != op.getResult(0).getType() ||
-        pinned.count(candidate))
-      return {};
-    Operation *def = candidate.getDefiningOp();
-    if (isRepeated(&op) && !(def && isRepeated(def)))
-      return {}; // read again by the next repetition
-
-    // The candidate must die here: its only remaining use is `op`.
-    for (Operation *user : candidate.getUsers())
-      if (user != &op && (include(user) || isa<ChunkYieldOp>(user)) &&
-          index[user] >= index[&op])
-        return {};
-    if (isa<BlockArgument>(candidate) &&
-        candidate != cast<ChunkLoopOp>(op.getParentOp()).getStateTile())
-      return {}; // q, k, v, beta tiles are reloaded: never overwrite them.
-    return candidate;
-  }
-
-  void extend(Value v, int64_t end) {
-    for (Live &l : live)
-      if (tiles[l.owner].offset == tiles[v].offset)
-        l.end = std::max(l.end, end);
-  }
-
-  int64_t place(int64_t bytes, int64_t def, int64_t end,
-                int64_t align = kSmemAlign) {
-    SmallVector<std::pair<int64_t, int64_t>> busy;
-    for (const Live &l : live)
-      if (l.end >= def)
-        busy.push_back({l.offset, l.offset + l.bytes});
-    llvm::sort(busy);
-    int64_t offset = 0;
-    for (auto [lo, hi] : busy) {
-      if (offset + bytes <= lo)
-        break;
-      offset = std::max<int64_t>(offset, llvm::alignTo(hi, align));
-    }
-    live.push_back({offset, bytes, end, Value()});
-    total = std::max(total, offset + bytes);
-    return offset;
-  }
-
-  void allocate(Value v, int64_t def, int64_t end) {
-    auto type = cast<RankedTensorType>(v.getType());
-    int64_t rows = type.getDimSize(0);
-    int64_t cols = type.getRank() > 1 ? type.getDimSize(1) : 1;
-    Type elt = type.getElementType();
-    if (splitValues.count(v)) {
-      rows *= 2;
-      elt = splitElt;
-    }
-    SmemTile t = SmemTile::make(
-        rows, cols, elt,
-        coreMatrixTiles && SmemTile::canUseCoreMatrices(rows, cols, elt));
-    t.offset = place(t.bytes(), def, end, std::max(kSmemAlign, t.alignment()));
-    live.back().owner = v;
-    tiles[v] = t;
-  }
-
-  function_ref<bool(Operation *)> include;
-  function_ref<bool(Operation *)> repeated;
-  llvm::DenseSet<Value> liveOut, pinned;
-  llvm::DenseMap<Operation *, int64_t> index;
-  llvm::DenseMap<Value, SmemTile> tiles;
-  llvm::DenseMap<Operation *, int64_t> scratch;
-  /// UT transforms whose block row lives in their result tile.
-  llvm::DenseSet<Operation *> rowInResult;
-  SmallVector<Live> live;
-  int64_t total = 0;
-};
 
 //===----------------------------------------------------------------------===//
 // Kernel emission
