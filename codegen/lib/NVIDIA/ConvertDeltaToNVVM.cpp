@@ -55,11 +55,6 @@ constexpr int64_t kDefaultDecodeBlockV = 64;
 /// Warps of a generic three-phase scan of at most kNarrowScanBlockV value
 /// columns (see ChunkLoopKernel's constructor).
 constexpr int64_t kNarrowScanWarps = 4, kNarrowScanBlockV = 32;
-/// The widest value tile of a register scan whose state is split over two
-/// warpgroups (dk > 128): 64 columns, 8 warps of 254 registers (one
-/// program per SM; 128 columns would need 16 warps, beyond the register
-/// file at that count).
-constexpr int64_t kMaxSplitScanBlockV = 64;
 
 /// Chunk kernels keep their state in registers when it takes at most this
 /// many f32 registers per thread.
@@ -481,11 +476,10 @@ private:
   /// oracle on a GPU). Sb and Vn reach scratch in the generic scan's layout
   /// (the output kernel is the same for both).
   void matchRegisterScan() {
-    int64_t halves = RegisterScanStep::halvesFor(dk, chunk);
+    int64_t halves = RegisterScanStep::halvesFor(dk, chunk, bv, elt);
     if (part != Part::Scan || !threePhase || (!elt.isBF16() && !elt.isF16()) ||
         !tc.wantsCoreMatrixTiles() || !halves || dk % 16 || chunk % 16 ||
-        chunk > 256 || bv % RegisterScanStep::kGroupColumns ||
-        (halves > 1 && (bv > kMaxSplitScanBlockV || !elt.isBF16())))
+        chunk > 256 || bv % RegisterScanStep::kGroupColumns)
       return;
     Value state = loop.getStateTile(), k = loop.getKTile(), v = loop.getVTile();
     auto next = loop.getYield().getState().getDefiningOp<TileMatmulOp>();

@@ -22,14 +22,17 @@
 using namespace mlir;
 using namespace deltajit::nvidia;
 
-int64_t RegisterScanStep::halvesFor(int64_t dk, int64_t chunk) {
+int64_t RegisterScanStep::halvesFor(int64_t dk, int64_t chunk, int64_t blockV,
+                                    Type elt) {
   if (dk <= 128)
     return 1;
   // Each half's N = 128 update starts a 64-column panel of K; a half's
   // 16 columns of Sb (dk / 2 rows, 16-bit) hold the warp's X^T (chunk
-  // rows, f32) when chunk <= dk / 4. Only chunk 64 has run on a GPU
-  // against the oracle (test/gpu ThreePhaseConfigs), so only it is taken.
-  if (dk == 256 && chunk == 64)
+  // rows, f32) when chunk <= dk / 4. 64 value columns are 8 warps of 254
+  // registers, one program per SM (128 would need 16 warps, beyond the
+  // register file). Only bf16 at chunk 64 has run on a GPU against the
+  // oracle (test/gpu ThreePhaseConfigs), so only it is taken.
+  if (dk == 256 && chunk == 64 && blockV <= kGroupColumns && elt.isBF16())
     return 2;
   return 0;
 }
@@ -41,9 +44,10 @@ RegisterScanStep::RegisterScanStep(KernelBuilder &kb, Value lane, int64_t dk,
       half(half), pairBarrier(pairBarrier), lane(lane) {
   assert((halves == 1 || (half && pairBarrier)) &&
          "two halves need the half and the pair's barrier");
-  halfRow0 = halves == 1 ? kb.c32(0) : kb.mul(half, kb.c32(dkHalf));
-  if (halves == 2)
+  if (halves == 2) {
+    halfRow0 = kb.mul(half, kb.c32(dkHalf));
     otherRow0 = kb.sub(kb.c32(dkHalf), halfRow0);
+  }
   group = kb.div(lane, kb.c32(4));
   twoQuad = kb.mul(kb.rem(lane, kb.c32(4)), kb.c32(2));
   row8 = kb.rem(lane, kb.c32(8));
@@ -58,7 +62,7 @@ void RegisterScanStep::forEachStatePair(
     for (int64_t h = 0; h < 2; ++h) {
       Value d = kb.add(twoQuad, kb.c32(8 * nd));
       fn(4 * nd + 2 * h, kb.add(group, kb.c32(8 * h)),
-         halves == 1 ? d : kb.add(d, halfRow0));
+         halfRow0 ? kb.add(d, halfRow0) : d);
     }
 }
 
@@ -184,7 +188,7 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
   SmallVector<Value> sb(2 * dTiles);
   for (int64_t i = 0; i < 2 * dTiles; ++i)
     sb[i] = kb.pack16x2(state[2 * i], state[2 * i + 1], elt);
-  storeTransposed(sb, sbOut, halves == 1 ? Value() : halfRow0, vColumn);
+  storeTransposed(sb, sbOut, halfRow0, vColumn);
 
   // X^T = V^T - Sb^T K^T, rounded as the generic scan rounds it: the
   // product accumulates from zero (B(d, r) = K(r, d) is K-major; two

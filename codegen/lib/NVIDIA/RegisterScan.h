@@ -35,12 +35,14 @@ public:
   /// Columns of S (rows of S^T) one warpgroup holds, and one warp of it.
   static constexpr int64_t kGroupColumns = 64, kWarpColumns = 16;
 
-  /// Warpgroups that share 64 value columns at this dk and chunk (each
-  /// holds dk / halves rows of S), or 0 when the step does not apply: 1 up
-  /// to dk = 128; 2 at dk = 256 and chunk 64 (the partial sums' exchange
-  /// needs a half's rows of Sb to hold the chunk's X^T in f32, chunk <= dk
-  /// / 4; chunk 64 is the one checked on a GPU).
-  static int64_t halvesFor(int64_t dk, int64_t chunk);
+  /// Warpgroups that share 64 value columns at this dk, chunk, block_v and
+  /// element type (each holds dk / halves rows of S), or 0 when the step
+  /// does not apply: 1 up to dk = 128; 2 at dk = 256 for bf16, chunk 64 and
+  /// block_v 64 (the partial sums' exchange needs a half's rows of Sb to
+  /// hold the chunk's X^T in f32, chunk <= dk / 4; bf16 at chunk 64 is what
+  /// ran against the oracle on a GPU).
+  static int64_t halvesFor(int64_t dk, int64_t chunk, int64_t blockV,
+                           mlir::Type elt);
 
   /// A step over chunks of `chunk` rows, state dk x (64 per group of
   /// `halves` warpgroups), 16-bit operands of type `elt` (bf16 or f16).
@@ -53,7 +55,8 @@ public:
 
   /// f32 registers per thread of its warp's 16 rows of S^T (its half).
   int64_t stateRegisters() const { return dkHalf / 2; }
-  /// Rows of S this warpgroup holds: dk / halves from `halfRow()` on.
+  /// Rows of S this warpgroup holds: dk / halves from `halfRow()` on (null
+  /// with one half: from 0).
   int64_t halfRows() const { return dkHalf; }
   mlir::Value halfRow() const { return halfRow0; }
   /// Calls fn(i, j, d) for this thread's state registers i, i + 1: S^T(j,
@@ -106,8 +109,8 @@ private:
   KernelBuilder &kb;
   int64_t chunk, halves, dkHalf;
   mlir::Type elt;
-  /// This warpgroup's half, the first row of S it holds (0 with one half),
-  /// the other half's, and the pair's named barrier.
+  /// This warpgroup's half, the first row of S it holds and the other
+  /// half's (null with one half), and the pair's named barrier.
   mlir::Value half, halfRow0, otherRow0, pairBarrier;
   mlir::Value lane;
   /// group = lane / 4, twoQuad = 2 (lane % 4), row8 = lane % 8, and this
