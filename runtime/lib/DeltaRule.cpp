@@ -288,11 +288,20 @@ ForwardTables buildForwardTables(const dj_delta_rule_forward_args_t &a,
     t.maxChunks = std::max(t.maxChunks, chunks);
   }
   t.chunkOffsets[t.numSeqs] = static_cast<int32_t>(t.totalChunks);
+  // The kernels index tokens in 32 bits (chunk_spans, cu_seqlens).
+  if (t.cuSeqlens[t.numSeqs] > std::numeric_limits<int32_t>::max())
+    fail(DJ_ERROR_INVALID_ARGUMENT, "the batch has ", t.cuSeqlens[t.numSeqs],
+         " tokens; at most 2^31-1 are supported");
   t.chunkTable.resize(2 * t.totalChunks);
+  t.chunkSpans.resize(2 * t.totalChunks);
   for (int64_t s = 0; s < t.numSeqs; ++s)
     for (int32_t c = t.chunkOffsets[s]; c < t.chunkOffsets[s + 1]; ++c) {
+      int32_t inSeq = c - t.chunkOffsets[s];
       t.chunkTable[2 * c] = static_cast<int32_t>(s);
-      t.chunkTable[2 * c + 1] = c - t.chunkOffsets[s];
+      t.chunkTable[2 * c + 1] = inSeq;
+      t.chunkSpans[2 * c] =
+          static_cast<int32_t>(t.cuSeqlens[s] + inSeq * chunk);
+      t.chunkSpans[2 * c + 1] = static_cast<int32_t>(t.cuSeqlens[s + 1]);
     }
   return t;
 }
@@ -318,13 +327,15 @@ template <typename Args> SymbolTable headSymbols(const Args &a) {
 
 SymbolTable forwardSymbols(const dj_delta_rule_forward_args_t &a,
                            const ForwardTables &t, CUdeviceptr cuSeqlens,
-                           CUdeviceptr chunkOffsets, CUdeviceptr chunkTable) {
+                           CUdeviceptr chunkOffsets, CUdeviceptr chunkTable,
+                           CUdeviceptr chunkSpans) {
   SymbolTable s = headSymbols(a);
   s["h0"] = SymbolValue::pointer(a.h0);
   s["ht"] = SymbolValue::pointer(a.ht);
   s["cu_seqlens"] = SymbolValue::pointer(cuSeqlens);
   s["chunk_offsets"] = SymbolValue::pointer(chunkOffsets);
   s["chunk_table"] = SymbolValue::pointer(chunkTable);
+  s["chunk_spans"] = SymbolValue::pointer(chunkSpans);
   s["B"] = SymbolValue::integer(a.B);
   s["T"] = SymbolValue::integer(a.T);
   s["N"] = SymbolValue::integer(t.numSeqs);
@@ -384,8 +395,10 @@ void deltaRuleForward(Context &ctx, const Package &pkg,
                                t.chunkOffsets.size() * sizeof(int32_t));
   CUdeviceptr table = upload("chunk_table", t.chunkTable.data(),
                              t.chunkTable.size() * sizeof(int32_t));
-  launchEntry(ctx, pkg, entryIndex, forwardSymbols(a, t, cu, offsets, table),
-              stream);
+  CUdeviceptr spans = upload("chunk_spans", t.chunkSpans.data(),
+                             t.chunkSpans.size() * sizeof(int32_t));
+  launchEntry(ctx, pkg, entryIndex,
+              forwardSymbols(a, t, cu, offsets, table, spans), stream);
 }
 
 void deltaRuleDecode(Context &ctx, const Package &pkg,

@@ -63,24 +63,26 @@ EntryChoice chooseDecodeEntry(Context &ctx, const Package &pkg,
                               const dj_delta_rule_decode_args_t &args);
 
 /// Host-side sequence tables of a forward call (docs: cu_seqlens,
-/// chunk_offsets, chunk_table).
+/// chunk_offsets, chunk_table, chunk_spans).
 struct ForwardTables {
   int64_t numSeqs = 0;
   int64_t totalChunks = 0, maxChunks = 0;
   std::vector<int64_t> cuSeqlens;    ///< [N + 1]
   std::vector<int32_t> chunkOffsets; ///< [N + 1]
   std::vector<int32_t> chunkTable;   ///< [total_chunks * 2]
+  std::vector<int32_t> chunkSpans;   ///< [total_chunks * 2]
 };
 
 /// Builds the tables for validated `args` and chunk length `chunk`.
 ForwardTables buildForwardTables(const dj_delta_rule_forward_args_t &args,
                                  int64_t chunk);
 
-/// The scalar and pointer symbols of a forward call (the three table
+/// The scalar and pointer symbols of a forward call (the four table
 /// pointers are bound to the given device addresses).
 SymbolTable forwardSymbols(const dj_delta_rule_forward_args_t &args,
                            const ForwardTables &tables, CUdeviceptr cuSeqlens,
-                           CUdeviceptr chunkOffsets, CUdeviceptr chunkTable);
+                           CUdeviceptr chunkOffsets, CUdeviceptr chunkTable,
+                           CUdeviceptr chunkSpans);
 SymbolTable decodeSymbols(const dj_delta_rule_decode_args_t &args);
 
 /// The caller holds a ContextScope.

@@ -61,7 +61,7 @@ const std::map<std::string, SymbolKind> *opSymbols(const std::string &op) {
   static const std::map<std::string, SymbolKind> forward = [] {
     std::map<std::string, SymbolKind> m;
     for (const char *p : {"q", "k", "v", "beta", "o", "h0", "ht", "cu_seqlens",
-                          "chunk_offsets", "chunk_table"})
+                          "chunk_offsets", "chunk_table", "chunk_spans"})
       m[p] = SymbolKind::Ptr;
     for (const char *i : {"B", "T", "H", "HV", "DK", "DV", "N", "T_total",
                           "total_chunks", "max_chunks", "has_h0", "has_ht"})

@@ -1,6 +1,8 @@
 // The UT transform's off-diagonal blocks by doubling on the tensor cores:
 // 3xTF32 mma.sync.m16n8k8 (each f32 operand split into a tf32 high part and
-// a tf32 residual, three products per step), one warp per 8-column slice of
+// a tf32 residual, three products per step; the high part by clearing the
+// 13 low mantissa bits, not cvt.rna: two instructions per element instead of
+// nine), one warp per 8-column slice of
 // a pair's bottom-left block, its Y slice staged in a warp-private region.
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefixes=C64
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=SYNC
@@ -14,8 +16,15 @@
 // size 32: Y (2 row tiles x 4 k-steps) and X_BT (2 + 4 k-steps: X_BB is
 // zero right of its diagonal) = 14 steps; 18 steps x 3 products = 54.
 // C64-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare(
-// C64: nvvm.convert.float.to.tf32 {{.*}} {rnd = #nvvm.fp_rnd_mode<rna>}
+// C64-NOT: nvvm.convert.float.to.tf32
+// C64: arith.andi {{.*}}, %c-8192_i32
 // C64-COUNT-54: nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<tf32>, multiplicandBPtxType = #nvvm.mma_type<tf32>, shape = #nvvm.shape<m = 16, n = 8, k = 8>
+// Then T's columns are scaled by beta eight at a time: 16-byte loads of X and
+// beta (4 f32 each), one 16-byte store of eight bf16.
+// C64: gpu.barrier
+// C64: llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<3> -> vector<4xf32>
+// C64: llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<3> -> vector<4xf32>
+// C64: llvm.store {{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<3>
 // C64-NOT: nvvm.mma.sync {{.*}}#nvvm.mma_type<tf32>
 // C64: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_scan(
 // C64-NOT: #nvvm.mma_type<tf32>
@@ -48,7 +57,8 @@
 // C128-NOT: #nvvm.mma_type<tf32>
 // C128: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c128_v64_w8_l2_p3_scan(
 
-// PTX: cvt.rna.tf32.f32
+// PTX-NOT: cvt.rna.tf32.f32
+// PTX: and.b32 {{.*}}, -8192;
 // PTX: mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32
 // PTX: bar.warp.sync
 

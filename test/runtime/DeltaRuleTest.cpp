@@ -241,6 +241,9 @@ TEST(ForwardTables, UniformBatch) {
   EXPECT_EQ(t.chunkOffsets, (std::vector<int32_t>{0, 3, 6}));
   EXPECT_EQ(t.chunkTable,
             (std::vector<int32_t>{0, 0, 0, 1, 0, 2, 1, 0, 1, 1, 1, 2}));
+  // (first token, end of the sequence) per chunk.
+  EXPECT_EQ(t.chunkSpans, (std::vector<int32_t>{0, 130, 64, 130, 128, 130, 130,
+                                                260, 194, 260, 258, 260}));
 }
 
 TEST(ForwardTables, VariableLengthWithEmptySequences) {
@@ -257,6 +260,25 @@ TEST(ForwardTables, VariableLengthWithEmptySequences) {
   EXPECT_EQ(t.totalChunks, 5);
   EXPECT_EQ(t.maxChunks, 3);
   EXPECT_EQ(t.chunkTable, (std::vector<int32_t>{1, 0, 2, 0, 4, 0, 4, 1, 4, 2}));
+  EXPECT_EQ(t.chunkSpans,
+            (std::vector<int32_t>{0, 64, 64, 65, 65, 200, 129, 200, 193, 200}));
+}
+
+TEST(ForwardTables, TokensBeyondInt32AreAnError) {
+  const int64_t cu[] = {0, int64_t(1) << 31};
+  dj_delta_rule_forward_args_t a = validForward();
+  a.B = 1;
+  a.T = int64_t(1) << 31;
+  a.cu_seqlens = cu;
+  a.num_seqs = 1;
+  try {
+    buildForwardTables(a, 64);
+    ADD_FAILURE() << "no error";
+  } catch (const Error &e) {
+    EXPECT_STREQ(e.what(),
+                 "the batch has 2147483648 tokens; at most 2^31-1 are "
+                 "supported");
+  }
 }
 
 TEST(ForwardTables, AllEmpty) {
@@ -268,13 +290,14 @@ TEST(ForwardTables, AllEmpty) {
   EXPECT_EQ(t.cuSeqlens, (std::vector<int64_t>{0, 0, 0}));
   EXPECT_EQ(t.chunkOffsets, (std::vector<int32_t>{0, 0, 0}));
   EXPECT_TRUE(t.chunkTable.empty());
+  EXPECT_TRUE(t.chunkSpans.empty());
 }
 
 TEST(ForwardSymbols, BindsTheDocumentedTable) {
   dj_delta_rule_forward_args_t a = validForward();
   a.h0 = fake(0x7000);
   ForwardTables t = buildForwardTables(a, 64);
-  SymbolTable s = forwardSymbols(a, t, 0xa000, 0xb000, 0xc000);
+  SymbolTable s = forwardSymbols(a, t, 0xa000, 0xb000, 0xc000, 0xd000);
   for (const char *name : {"q",
                            "k",
                            "v",
@@ -285,6 +308,7 @@ TEST(ForwardSymbols, BindsTheDocumentedTable) {
                            "cu_seqlens",
                            "chunk_offsets",
                            "chunk_table",
+                           "chunk_spans",
                            "B",
                            "T",
                            "H",
@@ -308,6 +332,7 @@ TEST(ForwardSymbols, BindsTheDocumentedTable) {
   EXPECT_EQ(s["h0"].ptr, 0x7000u);
   EXPECT_EQ(s["ht"].ptr, 0u);
   EXPECT_EQ(s["chunk_table"].ptr, 0xc000u);
+  EXPECT_EQ(s["chunk_spans"].ptr, 0xd000u);
   EXPECT_EQ(s["T_total"].i, 260);
   EXPECT_EQ(s["N"].i, 2);
   EXPECT_EQ(s["total_chunks"].i, 6);
@@ -315,8 +340,8 @@ TEST(ForwardSymbols, BindsTheDocumentedTable) {
   EXPECT_EQ(s["has_ht"].i, 0);
   EXPECT_FLOAT_EQ(static_cast<float>(s["scale"].f), 0.125f); // 64^-1/2
   a.scale = 0.5f;
-  EXPECT_FLOAT_EQ(static_cast<float>(forwardSymbols(a, t, 0, 0, 0)["scale"].f),
-                  0.5f);
+  EXPECT_FLOAT_EQ(
+      static_cast<float>(forwardSymbols(a, t, 0, 0, 0, 0)["scale"].f), 0.5f);
 }
 
 TEST(DecodeSymbols, InPlaceWhenStateOutIsNull) {

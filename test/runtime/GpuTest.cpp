@@ -221,6 +221,10 @@ json testManifest() {
           "block": [1, 1, 1], "shared_bytes": 0,
           "params": [{"name": "v", "type": "ptr"},
                      {"name": "chunk_table", "type": "ptr"}]},
+         {"kernel": "dj_test_copy_b32", "grid": ["2 * total_chunks", "1", "1"],
+          "block": [1, 1, 1], "shared_bytes": 0,
+          "params": [{"name": "q", "type": "ptr"},
+                     {"name": "chunk_spans", "type": "ptr"}]},
          {"kernel": "dj_test_copy_b64", "grid": ["N + 1", "1", "1"],
           "block": [1, 1, 1], "shared_bytes": 0,
           "params": [{"name": "beta", "type": "ptr"},
@@ -655,6 +659,9 @@ TEST_F(Gpu, ForwardBindsTablesAndScalars) {
   EXPECT_EQ(scalars[6], 2); // max_chunks
   EXPECT_EQ(k.read<int32_t>(4), (std::vector<int32_t>{0, 2, 2, 4}));
   EXPECT_EQ(v.read<int32_t>(8), (std::vector<int32_t>{0, 0, 0, 1, 2, 0, 2, 1}));
+  // (first token, end of the sequence) of each chunk.
+  EXPECT_EQ(q.read<int32_t>(8),
+            (std::vector<int32_t>{0, 5, 4, 5, 5, 13, 9, 13}));
   EXPECT_EQ(beta.read<int64_t>(4), (std::vector<int64_t>{0, 5, 5, 13}));
 
   // A larger uniform batch (the tables grow), explicit chunk and scale.
@@ -680,6 +687,11 @@ TEST_F(Gpu, ForwardBindsTablesAndScalars) {
   for (int c = 0; c < 75; ++c) {
     EXPECT_EQ(table[2 * c], c / 25) << c;
     EXPECT_EQ(table[2 * c + 1], c % 25) << c;
+  }
+  std::vector<int32_t> spans = q.read<int32_t>(150);
+  for (int c = 0; c < 75; ++c) {
+    EXPECT_EQ(spans[2 * c], c / 25 * 100 + c % 25 * 4) << c;
+    EXPECT_EQ(spans[2 * c + 1], (c / 25 + 1) * 100) << c;
   }
   EXPECT_EQ(beta.read<int64_t>(4), (std::vector<int64_t>{0, 100, 200, 300}));
 

@@ -362,8 +362,9 @@ typedef struct dj_delta_rule_forward_args_t {
  *
  *  Finds the manifest entry with op "delta_rule_forward" and matching dtype,
  *  dk == DK, dv == DV, use_qk_l2norm (and chunk when chunk_size != 0);
- *  builds cu_seqlens, chunk_offsets and chunk_table on the host (each
- *  sequence has ceildiv(len, chunk) chunks; empty sequences have none),
+ *  builds cu_seqlens, chunk_offsets, chunk_table and chunk_spans on the
+ *  host (each sequence has ceildiv(len, chunk) chunks; empty sequences have
+ *  none; more than 2^31 - 1 tokens in all is DJ_ERROR_INVALID_ARGUMENT),
  *  uploads them to per-stream device scratch with asynchronous copies on
  *  `stream`, binds the symbols of docs/package-format.md and runs the
  *  entry's launches.
