@@ -80,15 +80,21 @@ func.func @prefill(%q: tensor<?x?x?x256xbf16>, %k: tensor<?x?x?x256xbf16>, %v: t
   return %o : tensor<?x?x?x256xbf16>
 }
 
-// Only the configuration checked on a GPU against the oracle (bf16, chunk
-// 64) takes the split register scan; fp16 and chunk 32 at dk = 256 keep the
-// generic scan.
-// RUN: sed -e 's/xbf16>/xf16>/g' %s | delta-opt -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=FALLBACK
-// RUN: sed -e 's/{use_qk_l2norm}/{use_qk_l2norm, chunk_size = 32 : i64}/' %s | delta-opt -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=FALLBACK
-// FALLBACK-LABEL: gpu.func @dj_delta_rule_fwd_{{(fp16_d256x256_c64|bf16_d256x256_c32)}}_v64_w8_l2_p3_scan(
-// FALLBACK-NOT: nvvm.stmatrix
-// FALLBACK-NOT: nvvm.barrier id
-// FALLBACK: gpu.barrier
-// FALLBACK: gpu.barrier
-// FALLBACK: gpu.barrier
-// FALLBACK: gpu.return
+// fp16 and chunks of 32 take the split register scan too (run on the GPU
+// against the oracle: test/gpu ThreePhaseConfigs); at chunk 32 X^T is m64n32
+// (2 k16 steps of Vn^T, m64n128 updates of 2 k16 steps).
+// RUN: sed -e 's/xbf16>/xf16>/g' %s | delta-opt -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=F16
+// F16-LABEL: gpu.func @dj_delta_rule_fwd_fp16_d256x256_c64_v64_w8_l2_p3_scan(
+// F16: nvvm.stmatrix
+// F16: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16
+// F16: nvvm.barrier id = {{.*}} number_of_threads = %c64_i32
+// F16: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16
+// RUN: sed -e 's/{use_qk_l2norm}/{use_qk_l2norm, chunk_size = 32 : i64}/' %s | delta-opt -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=C32
+// C32-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d256x256_c32_v64_w8_l2_p3_scan(
+// C32: nvvm.stmatrix
+// C32: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16
+// C32: nvvm.barrier id = {{.*}} number_of_threads = %c64_i32
+// C32-COUNT-2: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
+// C32-NOT: wgmma.mma_async
+// C32: gpu.return
+

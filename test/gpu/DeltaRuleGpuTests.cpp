@@ -359,6 +359,7 @@ struct ThreePhaseCase {
   int64_t dk, dv, blockV;
   dj_dtype_t dtype = DJ_DTYPE_BF16;
   bool l2 = true, varlen = false, longT = false;
+  int chunk = 0; ///< 0: the package's default (64)
 };
 
 void PrintTo(const ThreePhaseCase &c, std::ostream *os) {
@@ -384,7 +385,7 @@ TEST_P(ThreePhaseConfigs, MatchesOracle) {
     s.keyNormLo = 0.5;
     s.keyNormHi = 1.0;
   }
-  checkForward(config + "-" + c.name, s, c.dtype);
+  checkForward(config + "-" + c.name, s, c.dtype, c.chunk);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -417,7 +418,16 @@ INSTANTIATE_TEST_SUITE_P(
         ThreePhaseCase{"256x128-varlen", 256, 128, 64, DJ_DTYPE_BF16, true,
                        true},
         ThreePhaseCase{"256x256-T16384", 256, 256, 64, DJ_DTYPE_BF16, true,
-                       false, true}),
+                       false, true},
+        // ... in fp16, and at chunk 32 (X^T is 32 rows: half of a warp's
+        // exchange area).
+        ThreePhaseCase{"256x128-fp16", 256, 128, 64, DJ_DTYPE_FP16},
+        ThreePhaseCase{"256x128-fp16-varlen", 256, 128, 64, DJ_DTYPE_FP16, true,
+                       true},
+        ThreePhaseCase{"256x128-c32", 256, 128, 64, DJ_DTYPE_BF16, true, false,
+                       false, 32},
+        ThreePhaseCase{"256x128-c32-T16384", 256, 128, 64, DJ_DTYPE_BF16, true,
+                       false, true, 32}),
     [](const ::testing::TestParamInfo<ThreePhaseCase> &info) {
       std::string n =
           "bv" + std::to_string(info.param.blockV) + "_" + info.param.name;

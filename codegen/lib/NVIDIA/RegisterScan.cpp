@@ -30,9 +30,10 @@ int64_t RegisterScanStep::halvesFor(int64_t dk, int64_t chunk, int64_t blockV,
   // 16 columns of Sb (dk / 2 rows, 16-bit) hold the warp's X^T (chunk
   // rows, f32) when chunk <= dk / 4. 64 value columns are 8 warps of 254
   // registers, one program per SM (128 would need 16 warps, beyond the
-  // register file). Only bf16 at chunk 64 has run on a GPU against the
-  // oracle (test/gpu ThreePhaseConfigs), so only it is taken.
-  if (dk == 256 && chunk == 64 && blockV <= kGroupColumns && elt.isBF16())
+  // register file). Taken where it has run on a GPU against the oracle
+  // (test/gpu ThreePhaseConfigs): bf16 and fp16, chunks of 64 and 32.
+  if (dk == 256 && (chunk == 64 || chunk == 32) && blockV <= kGroupColumns &&
+      (elt.isBF16() || elt.isF16()))
     return 2;
   return 0;
 }

@@ -37,10 +37,10 @@ public:
 
   /// Warpgroups that share 64 value columns at this dk, chunk, block_v and
   /// element type (each holds dk / halves rows of S), or 0 when the step
-  /// does not apply: 1 up to dk = 128; 2 at dk = 256 for bf16, chunk 64 and
-  /// block_v 64 (the partial sums' exchange needs a half's rows of Sb to
-  /// hold the chunk's X^T in f32, chunk <= dk / 4; bf16 at chunk 64 is what
-  /// ran against the oracle on a GPU).
+  /// does not apply: 1 up to dk = 128; 2 at dk = 256 for chunks of 64 or
+  /// 32 and block_v 64, bf16 or fp16 (the partial sums' exchange needs a
+  /// half's rows of Sb to hold the chunk's X^T in f32, chunk <= dk / 4; these
+  /// are the configurations run against the oracle on a GPU).
   static int64_t halvesFor(int64_t dk, int64_t chunk, int64_t blockV,
                            mlir::Type elt);
 

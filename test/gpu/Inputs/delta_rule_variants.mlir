@@ -1,6 +1,7 @@
 // The delta-rule kernel variants the GPU tests run (compiled by deltac into
 // the test package): forward for bf16/fp16, dk and dv in {64, 128, 256},
-// q/k L2 norm on and off, chunk 64 (and 32, 128); decode steps likewise, plus one decode
+// q/k L2 norm on and off, chunk 64 (and 32, 128; fp16 and chunk 32 at dk 256
+// for the split register scan); decode steps likewise, plus one decode
 // step of odd sizes (dk 144: a thread's last state row may fall off the end;
 // dv 48: a narrower block than asked for).
 // Regenerate by hand when the set changes; each function is independent.
@@ -56,6 +57,14 @@ module {
   func.func @fwd_bf16_64x64_c32_l2(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>, %v: tensor<?x?x?x64xbf16>, %b: tensor<?x?x?xbf16>, %s: tensor<?x?x64x64xf32>, %cu: tensor<?xi64>) -> (tensor<?x?x?x64xbf16>, tensor<?x?x64x64xf32>) {
     %o, %f = delta.delta_rule %q, %k, %v, %b initial_state(%s : tensor<?x?x64x64xf32>) cu_seqlens(%cu : tensor<?xi64>) {use_qk_l2norm, chunk_size = 32 : i64} : tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?xbf16> -> tensor<?x?x?x64xbf16>, tensor<?x?x64x64xf32>
     return %o, %f : tensor<?x?x?x64xbf16>, tensor<?x?x64x64xf32>
+  }
+  func.func @fwd_f16_256x128_c64_l2(%q: tensor<?x?x?x256xf16>, %k: tensor<?x?x?x256xf16>, %v: tensor<?x?x?x128xf16>, %b: tensor<?x?x?xf16>, %s: tensor<?x?x256x128xf32>, %cu: tensor<?xi64>) -> (tensor<?x?x?x128xf16>, tensor<?x?x256x128xf32>) {
+    %o, %f = delta.delta_rule %q, %k, %v, %b initial_state(%s : tensor<?x?x256x128xf32>) cu_seqlens(%cu : tensor<?xi64>) {use_qk_l2norm} : tensor<?x?x?x256xf16>, tensor<?x?x?x256xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?xf16> -> tensor<?x?x?x128xf16>, tensor<?x?x256x128xf32>
+    return %o, %f : tensor<?x?x?x128xf16>, tensor<?x?x256x128xf32>
+  }
+  func.func @fwd_bf16_256x128_c32_l2(%q: tensor<?x?x?x256xbf16>, %k: tensor<?x?x?x256xbf16>, %v: tensor<?x?x?x128xbf16>, %b: tensor<?x?x?xbf16>, %s: tensor<?x?x256x128xf32>, %cu: tensor<?xi64>) -> (tensor<?x?x?x128xbf16>, tensor<?x?x256x128xf32>) {
+    %o, %f = delta.delta_rule %q, %k, %v, %b initial_state(%s : tensor<?x?x256x128xf32>) cu_seqlens(%cu : tensor<?xi64>) {use_qk_l2norm, chunk_size = 32 : i64} : tensor<?x?x?x256xbf16>, tensor<?x?x?x256xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?xbf16> -> tensor<?x?x?x128xbf16>, tensor<?x?x256x128xf32>
+    return %o, %f : tensor<?x?x?x128xbf16>, tensor<?x?x256x128xf32>
   }
   func.func @fwd_f16_32x32_c128_l2(%q: tensor<?x?x?x32xf16>, %k: tensor<?x?x?x32xf16>, %v: tensor<?x?x?x32xf16>, %b: tensor<?x?x?xf16>, %s: tensor<?x?x32x32xf32>, %cu: tensor<?xi64>) -> (tensor<?x?x?x32xf16>, tensor<?x?x32x32xf32>) {
     %o, %f = delta.delta_rule %q, %k, %v, %b initial_state(%s : tensor<?x?x32x32xf32>) cu_seqlens(%cu : tensor<?xi64>) {use_qk_l2norm, chunk_size = 128 : i64} : tensor<?x?x?x32xf16>, tensor<?x?x?x32xf16>, tensor<?x?x?x32xf16>, tensor<?x?x?xf16> -> tensor<?x?x?x32xf16>, tensor<?x?x32x32xf32>

@@ -77,7 +77,7 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
            "accumulators, A operands from registers, one warpgroup per 64 "
            "value columns: no shared-memory round trip or barrier between "
            "its products (wgmma family, block_v a multiple of 64, dk <= "
-           "128; dk = 256 at block_v 64, chunk 64, bf16: two warpgroups "
+           "128; dk = 256 at block_v 64, chunk 64 or 32: two warpgroups "
            "each hold half of dk and add X's partial sums through shared "
            "memory; other scans stay generic)">,
     Option<"doubleBuffer", "double-buffer", "bool", /*default=*/"true",
