@@ -381,7 +381,22 @@ void deltaRuleForward(Context &ctx, const Package &pkg,
     return;
   }
 
-  auto upload = [&](const char *name, const void *data, size_t bytes) {
+  // Only the tables the entry's kernels take are uploaded (each is a
+  // staged copy from pageable memory on the launch path): the fused kernel
+  // takes cu_seqlens alone, the three-phase kernels chunk_spans, cu_seqlens
+  // and chunk_offsets; chunk_table is for packages of older compilers. The
+  // others are bound to 0.
+  auto taken = [&](const char *name) {
+    for (const LaunchSpec &l : entry.launches)
+      for (const ParamSpec &p : l.params)
+        if (p.name == name)
+          return true;
+    return false;
+  };
+  auto upload = [&](const char *name, const void *data,
+                    size_t bytes) -> CUdeviceptr {
+    if (!taken(name))
+      return 0;
     CUdeviceptr p = ctx.workspace(stream, std::string("table.") + name, bytes);
     // From pageable memory: returns once the source has been staged, so the
     // host vectors may die right after; ordered on `stream`.

@@ -78,7 +78,8 @@ ForwardTables buildForwardTables(const dj_delta_rule_forward_args_t &args,
                                  int64_t chunk);
 
 /// The scalar and pointer symbols of a forward call (the four table
-/// pointers are bound to the given device addresses).
+/// pointers are bound to the given device addresses; deltaRuleForward
+/// passes 0 for a table none of the entry's kernels takes).
 SymbolTable forwardSymbols(const dj_delta_rule_forward_args_t &args,
                            const ForwardTables &tables, CUdeviceptr cuSeqlens,
                            CUdeviceptr chunkOffsets, CUdeviceptr chunkTable,
