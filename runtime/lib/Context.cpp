@@ -4,6 +4,7 @@
 
 #include "Error.h"
 
+#include <algorithm>
 #include <cstring>
 
 #ifndef DELTAJIT_RUNTIME_VERSION
@@ -105,6 +106,7 @@ CUdeviceptr Context::workspace(CUstream stream, const std::string &name,
     driver_->cuMemFree_v2(b.ptr);
     b.ptr = 0;
     b.bytes = 0;
+    b.uploaded.clear();
   }
   size_t want = bytes + bytes / 4;    // headroom for slightly larger calls
   want = (want + 4095) / 4096 * 4096; // whole pages
@@ -116,6 +118,25 @@ CUdeviceptr Context::workspace(CUstream stream, const std::string &name,
   }
   b.bytes = want;
   return b.ptr;
+}
+
+CUdeviceptr Context::upload(CUstream stream, const std::string &name,
+                            const void *data, size_t bytes) {
+  CUdeviceptr p = workspace(stream, name, bytes);
+  if (bytes == 0)
+    return p;
+  Buffer &b = workspaces_[stream][name];
+  const auto *src = static_cast<const unsigned char *>(data);
+  if (b.uploaded.size() == bytes &&
+      std::equal(src, src + bytes, b.uploaded.begin()))
+    return p;
+  b.uploaded.clear(); // unknown until the copy is queued
+  // From pageable memory: returns once the source has been staged, so the
+  // caller's memory may change right after; ordered on `stream`.
+  driver_->check(driver_->cuMemcpyHtoDAsync_v2(p, data, bytes, stream),
+                 concat("cuMemcpyHtoDAsync(", name, ", ", bytes, " bytes)"));
+  b.uploaded.assign(src, src + bytes);
+  return p;
 }
 
 void Context::trim() {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace deltajit {
 
@@ -38,6 +39,15 @@ public:
   /// the stream before freeing the old buffer). Caller holds a ContextScope.
   CUdeviceptr workspace(CUstream stream, const std::string &name, size_t bytes);
 
+  /// Workspace `name` of `stream` holding a copy of `bytes` bytes at
+  /// `data` (host memory): the copy (stream-ordered, from pageable memory)
+  /// is skipped when the buffer still holds exactly these bytes from the
+  /// previous upload to it. For small read-only tables (a forward call's
+  /// sequence tables, the same for every layer of a model and every call
+  /// of one batch shape). Caller holds a ContextScope.
+  CUdeviceptr upload(CUstream stream, const std::string &name, const void *data,
+                     size_t bytes);
+
   /// Synchronizes the device and frees every workspace buffer.
   void trim();
 
@@ -46,6 +56,8 @@ private:
   struct Buffer {
     CUdeviceptr ptr = 0;
     size_t bytes = 0;
+    /// What upload() last copied into the buffer (empty: unknown).
+    std::vector<unsigned char> uploaded;
   };
   void freeWorkspaces() noexcept;
 

@@ -7,7 +7,9 @@
 #include "Package.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 namespace deltajit {
@@ -381,11 +383,14 @@ void deltaRuleForward(Context &ctx, const Package &pkg,
     return;
   }
 
-  // Only the tables the entry's kernels take are uploaded (each is a
-  // staged copy from pageable memory on the launch path): the fused kernel
-  // takes cu_seqlens alone, the three-phase kernels chunk_spans, cu_seqlens
-  // and chunk_offsets; chunk_table is for packages of older compilers. The
-  // others are bound to 0.
+  // Only the tables the entry's kernels take are uploaded: the fused
+  // kernel takes cu_seqlens alone, the three-phase kernels chunk_spans,
+  // cu_seqlens and chunk_offsets; chunk_table is for packages of older
+  // compilers. The others are bound to 0. They go as one block (16-byte
+  // aligned parts), copied only when it differs from the last call's on
+  // this stream (Context::upload): the layers of a model, and the calls of
+  // one batch shape, share it. (Three staged copies from pageable memory
+  // per call before.)
   auto taken = [&](const char *name) {
     for (const LaunchSpec &l : entry.launches)
       for (const ParamSpec &p : l.params)
@@ -393,25 +398,32 @@ void deltaRuleForward(Context &ctx, const Package &pkg,
           return true;
     return false;
   };
-  auto upload = [&](const char *name, const void *data,
-                    size_t bytes) -> CUdeviceptr {
+  std::vector<unsigned char> block;
+  auto part = [&](const char *name, const void *data,
+                  size_t bytes) -> std::optional<size_t> {
     if (!taken(name))
-      return 0;
-    CUdeviceptr p = ctx.workspace(stream, std::string("table.") + name, bytes);
-    // From pageable memory: returns once the source has been staged, so the
-    // host vectors may die right after; ordered on `stream`.
-    d.check(d.cuMemcpyHtoDAsync_v2(p, data, bytes, stream),
-            concat("cuMemcpyHtoDAsync(", name, ", ", bytes, " bytes)"));
-    return p;
+      return std::nullopt;
+    size_t at = (block.size() + 15) / 16 * 16;
+    block.resize(at + bytes);
+    std::memcpy(block.data() + at, data, bytes);
+    return at;
   };
-  CUdeviceptr cu = upload("cu_seqlens", t.cuSeqlens.data(),
-                          t.cuSeqlens.size() * sizeof(int64_t));
-  CUdeviceptr offsets = upload("chunk_offsets", t.chunkOffsets.data(),
-                               t.chunkOffsets.size() * sizeof(int32_t));
-  CUdeviceptr table = upload("chunk_table", t.chunkTable.data(),
-                             t.chunkTable.size() * sizeof(int32_t));
-  CUdeviceptr spans = upload("chunk_spans", t.chunkSpans.data(),
-                             t.chunkSpans.size() * sizeof(int32_t));
+  std::optional<size_t> cuAt = part("cu_seqlens", t.cuSeqlens.data(),
+                                    t.cuSeqlens.size() * sizeof(int64_t));
+  std::optional<size_t> offsetsAt =
+      part("chunk_offsets", t.chunkOffsets.data(),
+           t.chunkOffsets.size() * sizeof(int32_t));
+  std::optional<size_t> tableAt = part("chunk_table", t.chunkTable.data(),
+                                       t.chunkTable.size() * sizeof(int32_t));
+  std::optional<size_t> spansAt = part("chunk_spans", t.chunkSpans.data(),
+                                       t.chunkSpans.size() * sizeof(int32_t));
+  CUdeviceptr base =
+      ctx.upload(stream, "forward_tables", block.data(), block.size());
+  auto at = [&](std::optional<size_t> offset) -> CUdeviceptr {
+    return offset ? base + *offset : 0;
+  };
+  CUdeviceptr cu = at(cuAt), offsets = at(offsetsAt), table = at(tableAt),
+              spans = at(spansAt);
   launchEntry(ctx, pkg, entryIndex,
               forwardSymbols(a, t, cu, offsets, table, spans), stream);
 }

@@ -5,21 +5,25 @@
 // RUN: delta-opt %s -split-input-file -delta-chunk-tile -convert-delta-to-nvvm | FileCheck %s --check-prefix=FUSED
 
 // A WY-form body (W = T K, U = T V formed, as written here; delta-chunk-tile
-// no longer forms them), three-phase: after the UT transform (its last tf32
-// products, then the beta scaling and a barrier), prepare's W = T K,
-// U = T V and mask(Q K^T) read only T, k, v, q and write three distinct
-// tiles: one barrier after the three.
+// no longer forms them), three-phase. Prepare runs mask(Q K^T) first (the
+// ops that read q are hoisted: q's tile dies early), then K K^T and the UT
+// transform; after it (its last tf32 products, then the beta scaling and a
+// barrier) W = T K and U = T V read only T, k, v and write distinct tiles
+// (the plan keeps U off W's tile, stored just before, as that costs no
+// bytes): one barrier after the two.
 // CHECK-LABEL: func.func @wy(
 // CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare(
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK: gpu.barrier
 // CHECK-COUNT-54: nvvm.mma.sync {{.*}}tf32
 // CHECK: gpu.barrier
 // CHECK: gpu.barrier
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
 // CHECK-NOT: gpu.barrier
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
-// CHECK-NOT: gpu.barrier
-// CHECK: nvvm.wgmma.commit.group.sync.aligned
 // CHECK: gpu.barrier
+// CHECK-NOT: nvvm.wgmma.commit.group.sync.aligned
+// CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_scan(
 // The products that read what an earlier one wrote keep their barrier: in
 // the output kernel O = Q S then O += mask(Q K^T) Vn.
 // CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_output(

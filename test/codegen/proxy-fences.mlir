@@ -2,10 +2,13 @@
 // shared stores that a wgmma may read needs `fence.proxy.async` before it
 // (a fence also waits for the thread's outstanding memory operations,
 // global stores included). Barriers after stores that no wgmma reads go
-// without: after K K^T (A in f32, read by the UT transform), between the UT
-// transform's phases (f32 scratch), after the UT transform (T is only
-// stored by prepare), and in the scan after Vn (read by the state update's
-// mma.sync).
+// without: after Q K^T (its mask is only stored by prepare) and the
+// barrier that lets K K^T overwrite it once stored, after K K^T (A in f32,
+// read by the UT transform), between the UT transform's phases (f32
+// scratch), after the UT transform (T is only stored; in prepare, which
+// runs its body once, a tile only needs the fence when a later wgmma reads
+// it, wherever the plan put it), and in the scan after Vn (read by the
+// state update's mma.sync).
 // (The scan checked here is the generic one; the register scan, default at
 // block_v 64 on sm_90a, fences its one barrier per chunk: register-scan.mlir.)
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3 register-scan=0" | FileCheck %s
@@ -15,7 +18,10 @@
 // CHECK: nvvm.cp.async.wait.group
 // CHECK: nvvm.fence.proxy
 // CHECK-NEXT: gpu.barrier
-// K K^T: no fence, nor between the UT transform's phases, nor after it.
+// Q K^T and K K^T: no fence, nor between the UT transform's phases, nor
+// after it.
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK-NOT: nvvm.fence.proxy
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
 // CHECK-NOT: nvvm.fence.proxy
 // CHECK: nvvm.mma.sync {{.*}}tf32
@@ -23,8 +29,6 @@
 // CHECK: gpu.barrier
 // CHECK-NOT: nvvm.fence.proxy
 // CHECK: nvvm.mma.sync {{.*}}tf32
-// CHECK-NOT: nvvm.fence.proxy
-// CHECK: nvvm.wgmma.commit.group.sync.aligned
 // CHECK-NOT: nvvm.fence.proxy
 // CHECK: gpu.barrier
 // CHECK-NOT: nvvm.fence.proxy

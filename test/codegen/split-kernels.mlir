@@ -17,7 +17,8 @@
 // body computes Vn = T (V - K S), so nothing chunk-parallel depends on v.
 // CHECK-SAME: scratch = {{\[}}["ws0", "total_chunks * HV * 8192"], ["ws1", "total_chunks * HV * 8192"]]
 // Chunk-parallel kernels are capped at 80 registers when three programs'
-// shared memory fits an SM (62720 bytes here; else at 128, two per SM).
+// shared memory fits an SM (62720 bytes here; 64 registers when four fit,
+// else 128, two per SM).
 // CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_prepare({{.*}}) kernel attributes {known_block_size = array<i32: 256, 1, 1>, nvvm.maxnreg = 80 : i32}
 // Fragments of the 16-bit tiles come from ldmatrix (K K^T).
 // CHECK: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<row>

@@ -25,10 +25,11 @@
 
 // CHECK: mma = "wgmma.m64nNk16"
 // CHECK-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare"
-// CHECK-SAME: shared_bytes = 60416
+// CHECK-SAME: shared_bytes = 51456
 
-// Prepare: K K^T (both operands K-major: A row, B col), then (after the UT
-// transform) Q K^T. Each product: fence,
+// Prepare: Q K^T (first: the ops that read q are hoisted, so q's tile dies
+// early), then K K^T (both operands K-major: A row, B col), then the UT
+// transform (tf32 mma.sync). Each product: fence,
 // four k16 steps (the first overwrites the accumulators; descriptors
 // computed between them), commit, wait.
 // Barriers are preceded by a proxy fence (shared stores -> async proxy).
@@ -48,7 +49,9 @@
 // CHECK-NEXT: nvvm.wgmma.commit.group.sync.aligned
 // CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 32, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
-// CHECK-NOT: nvvm.mma.sync
+// CHECK-NOT: nvvm.mma.sync {{.*}}bf16
+// CHECK: nvvm.mma.sync {{.*}}tf32
+// CHECK-NOT: nvvm.mma.sync {{.*}}bf16
 // CHECK: gpu.return
 
 // Scan: X = V - K Sb by wgmma (B = Sb, MN-major: 4 k16 steps); Vn = T X

@@ -43,7 +43,7 @@ SmemPlan::build(ChunkLoopOp loop, function_ref<bool(Operation *)> include,
       return include(u) || isa<ChunkYieldOp>(u);
     });
     if (used || (keepState && arg == loop.getStateTile()))
-      allocate(arg, 0, end + 1);
+      allocate(arg, 0, chunkPerProgram ? lastUse(arg) : end + 1);
   }
   for (Value v : preloaded)
     allocate(v, 0, this->pinned.count(v) ? end + 1 : lastUse(v));
@@ -111,7 +111,7 @@ SmemTile SmemPlan::utInverse(TileUTTransformOp op) const {
 }
 
 int64_t SmemPlan::lastUse(Value v) {
-  if (liveOut.count(v)) // read after the last op (stored to scratch)
+  if (liveOut.count(v) && !chunkPerProgram) // stored after the last op
     return int64_t(index.size()) + 1;
   Operation *def = v.getDefiningOp();
   int64_t last = def ? index[def] : 0;
@@ -163,17 +163,32 @@ void SmemPlan::extend(Value v, int64_t end) {
 
 int64_t SmemPlan::place(int64_t bytes, int64_t def, int64_t end,
                         int64_t align) {
-  SmallVector<std::pair<int64_t, int64_t>> busy;
-  for (const Live &l : live)
-    if (l.end >= def)
-      busy.push_back({l.offset, l.offset + l.bytes});
-  llvm::sort(busy);
-  int64_t offset = 0;
-  for (auto [lo, hi] : busy) {
-    if (offset + bytes <= lo)
-      break;
-    offset = std::max<int64_t>(offset, llvm::alignTo(hi, align));
-  }
+  // A tile stored by the op just before this one (chunkPerProgram: its
+  // last use) is free, but overwriting it costs a barrier after the store:
+  // it is avoided unless that makes the plan larger.
+  auto justStored = [&](const Live &l) {
+    return chunkPerProgram && l.end == def - 1 &&
+           llvm::any_of(liveOut, [&](Value v) {
+             return tiles.count(v) && tiles[v].offset == l.offset;
+           });
+  };
+  auto firstFit = [&](bool avoidStored) {
+    SmallVector<std::pair<int64_t, int64_t>> busy;
+    for (const Live &l : live)
+      if (l.end >= def || (avoidStored && justStored(l)))
+        busy.push_back({l.offset, l.offset + l.bytes});
+    llvm::sort(busy);
+    int64_t offset = 0;
+    for (auto [lo, hi] : busy) {
+      if (offset + bytes <= lo)
+        break;
+      offset = std::max<int64_t>(offset, llvm::alignTo(hi, align));
+    }
+    return offset;
+  };
+  int64_t offset = firstFit(/*avoidStored=*/true);
+  if (offset + bytes > total)
+    offset = std::min(offset, firstFit(/*avoidStored=*/false));
   live.push_back({offset, bytes, end, Value()});
   total = std::max(total, offset + bytes);
   return offset;

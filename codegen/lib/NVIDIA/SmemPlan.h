@@ -47,6 +47,13 @@ public:
   /// build; ChunkLoopKernel::findAccumulatorChains): their operands are
   /// read until that product runs.
   llvm::DenseMap<mlir::Operation *, mlir::Operation *> readsUntil;
+  /// The kernel runs one chunk per program and stores its live-out values
+  /// as soon as they are final (set before build; prepare): the block
+  /// arguments' tiles (loaded once) and the live-out values' die at their
+  /// last use in the body instead of living to its end. The kernel must
+  /// put a barrier between a store and a later op that overwrites what it
+  /// read (ChunkLoopKernel::emitOps).
+  bool chunkPerProgram = false;
 
   /// Plans the ops of the body for which `include` holds; `preloaded`
   /// values (computed elsewhere) are given tiles from the start. Ops for
