@@ -6,6 +6,7 @@
 #include "Error.h"
 #include "Package.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -77,6 +78,7 @@ prepareLaunches(const EntrySpec &entry, const SymbolTable &symbols,
       p.block[d] = l.block[d];
     }
     p.sharedBytes = l.sharedBytes;
+    p.programmaticWait = l.programmaticWait;
     p.storage.assign(l.params.size(), 0);
     p.params.resize(l.params.size());
     for (size_t pi = 0; pi < l.params.size(); ++pi) {
@@ -157,18 +159,47 @@ void launchEntry(Context &ctx, const Package &pkg, size_t entryIndex,
       prepareLaunches(entry, symbols, functions);
 
   const Driver &d = ctx.driver();
+  bool programmatic = programmaticLaunchEnabled();
   for (PreparedLaunch &l : launches) {
     if (l.skip)
       continue;
-    CUresult r = d.cuLaunchKernel(
-        l.function, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1],
-        l.block[2], l.sharedBytes, stream, l.params.data(), nullptr);
+    CUresult r;
+    if (programmatic && l.programmaticWait) {
+      // The kernel waits for its predecessor in-kernel (griddepcontrol):
+      // its blocks may become resident while that one finishes.
+      CUlaunchAttribute attr{};
+      attr.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+      attr.value.programmaticStreamSerializationAllowed = 1;
+      CUlaunchConfig config{};
+      config.gridDimX = l.grid[0];
+      config.gridDimY = l.grid[1];
+      config.gridDimZ = l.grid[2];
+      config.blockDimX = l.block[0];
+      config.blockDimY = l.block[1];
+      config.blockDimZ = l.block[2];
+      config.sharedMemBytes = l.sharedBytes;
+      config.hStream = stream;
+      config.attrs = &attr;
+      config.numAttrs = 1;
+      r = d.cuLaunchKernelEx(&config, l.function, l.params.data(), nullptr);
+    } else {
+      r = d.cuLaunchKernel(l.function, l.grid[0], l.grid[1], l.grid[2],
+                           l.block[0], l.block[1], l.block[2], l.sharedBytes,
+                           stream, l.params.data(), nullptr);
+    }
     if (r != CUDA_SUCCESS)
-      d.check(r, concat("cuLaunchKernel('", l.kernel, "', grid ", l.grid[0],
-                        "x", l.grid[1], "x", l.grid[2], ", block ", l.block[0],
-                        "x", l.block[1], "x", l.block[2], ", ", l.sharedBytes,
-                        " bytes shared)"));
+      d.check(r,
+              concat(programmatic && l.programmaticWait ? "cuLaunchKernelEx('"
+                                                        : "cuLaunchKernel('",
+                     l.kernel, "', grid ", l.grid[0], "x", l.grid[1], "x",
+                     l.grid[2], ", block ", l.block[0], "x", l.block[1], "x",
+                     l.block[2], ", ", l.sharedBytes, " bytes shared)"));
   }
+}
+
+bool programmaticLaunchEnabled() {
+  const char *env = std::getenv("DELTAJIT_PROGRAMMATIC_LAUNCH");
+  return !(env && std::string(env) == "0");
 }
 
 } // namespace deltajit

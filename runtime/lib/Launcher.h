@@ -121,6 +121,7 @@ struct PreparedLaunch {
   unsigned grid[3] = {1, 1, 1};
   unsigned block[3] = {1, 1, 1};
   unsigned sharedBytes = 0;
+  bool programmaticWait = false; ///< LaunchSpec::programmaticWait
   bool skip = false;             ///< A grid dimension is zero.
   std::vector<uint64_t> storage; ///< One 8-byte slot per parameter.
   std::vector<void *> params;    ///< Pointers into `storage`.
@@ -140,9 +141,16 @@ int64_t evaluateScratchBytes(const EntrySpec &entry, size_t index,
 
 /// Allocates the entry's scratch (per-stream workspace of the context),
 /// binds it, prepares and queues every launch of entry `entryIndex` on
-/// `stream`. The caller holds a ContextScope.
+/// `stream`: kernels marked programmatic_wait with programmatic stream
+/// serialization (cuLaunchKernelEx) unless programmaticLaunchEnabled() is
+/// false. The caller holds a ContextScope.
 void launchEntry(Context &ctx, const Package &pkg, size_t entryIndex,
                  SymbolTable symbols, CUstream stream);
+
+/// False when $DELTAJIT_PROGRAMMATIC_LAUNCH is "0": every kernel is then
+/// launched with plain stream order (for comparisons; the kernels' waits
+/// are no-ops then).
+bool programmaticLaunchEnabled();
 
 } // namespace deltajit
 

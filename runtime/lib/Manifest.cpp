@@ -468,6 +468,8 @@ private:
           std::to_string(threads) + " threads per block (the maximum is 1024)");
     l.sharedBytes = static_cast<unsigned>(getInt(
         j, path, "shared_bytes", 0, std::numeric_limits<int32_t>::max()));
+    if (j.contains("programmatic_wait"))
+      l.programmaticWait = getBool(j, path, "programmatic_wait");
 
     const json &params = getArray(j, path, "params");
     for (size_t i = 0; i < params.size(); ++i) {

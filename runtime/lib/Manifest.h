@@ -55,6 +55,9 @@ struct LaunchSpec {
   unsigned sharedBytes = 0;
   std::vector<ParamSpec> params;
   std::string path; ///< "entries[i].launches[j]", for messages.
+  /// The kernel waits for its stream predecessor in-kernel (griddepcontrol):
+  /// it may be launched with programmatic stream serialization.
+  bool programmaticWait = false;
 };
 
 struct ScratchSpec {

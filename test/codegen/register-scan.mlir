@@ -70,6 +70,7 @@
 // NARROW32-SAME: block = [256, 1, 1], grid = ["total_chunks", "HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_output"
 // NARROW16: block = [128, 1, 1], grid = ["8", "N * HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v16_w8_l2_p3_scan"
 // GENERIC-LABEL: gpu.func @{{.*}}_p3_scan(
+// GENERIC: llvm.inline_asm has_side_effects "griddepcontrol.wait;"
 // GENERIC-NOT: nvvm.stmatrix
 // GENERIC-NOT: llvm.inline_asm
 // GENERIC: gpu.barrier

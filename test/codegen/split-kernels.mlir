@@ -9,7 +9,7 @@
 // CHECK-SAME: launches = [{block = [256, 1, 1], grid = ["total_chunks", "HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_prepare"
 // Each chunk's first token and sequence end come from chunk_spans.
 // CHECK-SAME: ["chunk_spans", "ptr"]
-// CHECK-SAME: ["ws0", "ptr"], ["ws1", "ptr"]], shared_bytes = 62720
+// CHECK-SAME: ["ws0", "ptr"], ["ws1", "ptr"]], programmatic_wait = true, shared_bytes = 62720
 // The scan kernel runs over value tiles x (sequences x v-heads) and reads the scratch.
 // CHECK-SAME: {block = [256, 1, 1], grid = ["2", "N * HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_scan"
 // CHECK-SAME: ["chunk_offsets", "ptr"], ["ws0", "ptr"], ["ws1", "ptr"]]

@@ -10,13 +10,16 @@
 // $FAKE_CUDA_NO_WRITES set, it writes nothing: for profiling the runtime's
 // host path, e.g. perf on delta-bench); and it advances a virtual clock by
 // 1 ms, or 0.5 ms when the name contains $FAKE_CUDA_FAST, which CUDA events
-// read. Not thread safe; tests only.
+// read. cuLaunchKernelEx with programmatic stream serialization is refused
+// for a kernel whose PTX has no griddepcontrol.wait ($FAKE_CUDA_LOG_LAUNCHES:
+// name each such launch on stderr). Not thread safe; tests only.
 //
 //===----------------------------------------------------------------------===//
 
 #include <cuda.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -27,10 +30,12 @@ namespace {
 
 struct Module {
   std::map<std::string, std::vector<bool>> kernels; ///< name -> u64 params
+  std::map<std::string, bool> waits; ///< name -> has griddepcontrol.wait
 };
 struct Function {
   std::string name;
   std::vector<bool> isU64;
+  bool waits = false;
 };
 
 std::map<uintptr_t, size_t> &allocations() {
@@ -64,6 +69,11 @@ void parsePtx(const std::string &ptx, Module &m) {
                        list.compare(type, 4, ".s64") == 0);
     }
     m.kernels[name] = params;
+    size_t next = ptx.find(".entry ", close);
+    m.waits[name] =
+        ptx.substr(close,
+                   next == std::string::npos ? std::string::npos : next - close)
+            .find("griddepcontrol.wait") != std::string::npos;
     pos = close;
   }
 }
@@ -227,7 +237,8 @@ CUresult CUDAAPI cuModuleGetFunction(CUfunction *f, CUmodule m,
   auto it = mod->kernels.find(name);
   if (it == mod->kernels.end())
     return CUDA_ERROR_NOT_FOUND;
-  *f = reinterpret_cast<CUfunction>(new Function{name, it->second});
+  *f = reinterpret_cast<CUfunction>(
+      new Function{name, it->second, mod->waits[name]});
   return CUDA_SUCCESS;
 }
 CUresult CUDAAPI cuFuncGetAttribute(int *v, CUfunction_attribute a,
@@ -263,6 +274,27 @@ CUresult CUDAAPI cuLaunchKernel(CUfunction f, unsigned int, unsigned int,
   }
   clockMs() += nameHas(fn->name, "FAKE_CUDA_FAST") ? 0.5 : 1.0;
   return CUDA_SUCCESS;
+}
+// Programmatic stream serialization is only for a kernel that waits for
+// its predecessor in-kernel: launching one that does not is refused (a
+// runtime bug that would race on a GPU). With $FAKE_CUDA_LOG_LAUNCHES set,
+// each such launch is named on stderr.
+CUresult CUDAAPI cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f,
+                                  void **params, void **extra) {
+  auto *fn = reinterpret_cast<Function *>(f);
+  for (unsigned i = 0; i < config->numAttrs; ++i)
+    if (config->attrs[i].id ==
+            CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION &&
+        config->attrs[i].value.programmaticStreamSerializationAllowed) {
+      if (!fn->waits)
+        return CUDA_ERROR_INVALID_VALUE;
+      if (std::getenv("FAKE_CUDA_LOG_LAUNCHES"))
+        std::fprintf(stderr, "fake-cuda: programmatic launch %s\n",
+                     fn->name.c_str());
+    }
+  return cuLaunchKernel(f, config->gridDimX, config->gridDimY, config->gridDimZ,
+                        config->blockDimX, config->blockDimY, config->blockDimZ,
+                        config->sharedMemBytes, config->hStream, params, extra);
 }
 CUresult CUDAAPI cuStreamSynchronize(CUstream) { return CUDA_SUCCESS; }
 CUresult CUDAAPI cuStreamCreate(CUstream *s, unsigned int) {

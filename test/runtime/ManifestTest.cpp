@@ -399,6 +399,20 @@ TEST(Manifest, BlockChecks) {
                                  "-1 is out of range");
 }
 
+TEST(Manifest, ProgrammaticWait) {
+  // Optional, false when absent; a boolean.
+  json m = baseline();
+  m["modules"][0]["sha256"] = std::string(64, 'a');
+  m["entries"][0]["launches"][1]["programmatic_wait"] = true;
+  deltajit::Manifest p = deltajit::parseManifest(m.dump(), "manifest.json");
+  EXPECT_FALSE(p.entries[0].launches[0].programmaticWait);
+  EXPECT_TRUE(p.entries[0].launches[1].programmaticWait);
+  m = baseline();
+  m["entries"][0]["launches"][1]["programmatic_wait"] = 1;
+  EXPECT_PACKAGE_ERROR(check(m), "entries[0].launches[1].programmatic_wait: "
+                                 "expected a boolean, found number 1");
+}
+
 TEST(Manifest, KernelNotInAnyModule) {
   json m = baseline();
   m["entries"][0]["launches"][1]["kernel"] = "dj_missing";

@@ -277,6 +277,13 @@ public:
 
     Location loc = loop.getLoc();
     gpu::GPUFuncOp func = createKernel(b, loc, mod, name, spec.params, threads);
+    // The forward's kernels follow each other on one stream (and prepare
+    // reuses the scratch that the previous call's output reads): each waits
+    // for its predecessor in-kernel, so the runtime may launch it early.
+    if (target.programmaticLaunch()) {
+      emitGridDependency(b, loc);
+      spec.programmaticWait = true;
+    }
     if (part == Part::Prepare || part == Part::Output) {
       // Chunk-parallel kernels are latency-bound chains of short phases:
       // cap registers so that two programs share an SM (the H200's JIT gave
@@ -2845,6 +2852,8 @@ struct ConvertDeltaToNVVMPass
       out.append("block", attrs.getI64ArrayAttr({spec.block, 1, 1}));
       out.append("shared_bytes", attrs.getI64IntegerAttr(spec.sharedBytes));
       out.append("params", attrs.getArrayAttr(params));
+      if (spec.programmaticWait)
+        out.append("programmatic_wait", attrs.getBoolAttr(true));
     };
     NamedAttrList launch;
     launch.append("entry", specs.front().entry.getDictionary(ctx));

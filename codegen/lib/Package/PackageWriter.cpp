@@ -223,12 +223,15 @@ bool deltajit::writePackage(ArrayRef<PackagePart> parts, StringRef dir,
               json::Object{{"name", cast<StringAttr>(pair[0]).getValue()},
                            {"type", cast<StringAttr>(pair[1]).getValue()}});
         }
-        return json::Object{
+        json::Object one{
             {"kernel", kernel},
             {"grid", std::move(grid)},
             {"block", std::move(block)},
             {"shared_bytes", cast<IntegerAttr>(d.get("shared_bytes")).getInt()},
             {"params", std::move(params)}};
+        if (auto wait = d.getAs<BoolAttr>("programmatic_wait"))
+          one["programmatic_wait"] = wait.getValue();
+        return one;
       };
       json::Object entry;
       for (NamedAttribute a : cast<DictionaryAttr>(info.get("entry")))

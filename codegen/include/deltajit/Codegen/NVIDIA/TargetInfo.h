@@ -124,6 +124,11 @@ struct TargetInfo {
   /// block, in bytes (how many programs of a kernel fit on one SM).
   int64_t sharedBytesPerSM = 0;
   static constexpr int64_t kReservedSharedBytesPerBlock = 1024;
+  /// Whether kernels may order themselves after their stream predecessor
+  /// (griddepcontrol, sm_90 on): the runtime may then launch them with
+  /// programmatic stream serialization, so their blocks are resident before
+  /// the previous kernel ends (LaunchSpec::programmaticWait).
+  bool programmaticLaunch() const { return sm >= 90; }
 
   /// Parses "sm_80", "sm_86", "sm_89", "sm_90", "sm_90a"; nullopt (and
   /// `error` set) otherwise.
