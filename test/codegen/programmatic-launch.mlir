@@ -1,10 +1,13 @@
 // On sm_90 and later every chunk-loop kernel starts with
+// griddepcontrol.wait (inline asm with a memory clobber: no global access
+// before it), and its launch says programmatic_wait = true, so the runtime
+// may launch it with programmatic stream serialization
+// (runtime/lib/Launcher.cpp). The output kernel and the fused one first run
 // griddepcontrol.launch_dependents (the next kernel in the stream may be
-// scheduled once all of this one's blocks run) and griddepcontrol.wait
-// (inline asm with a memory clobber: no global access before it), and its
-// launch says programmatic_wait = true, so the runtime may launch it with
-// programmatic stream serialization (runtime/lib/Launcher.cpp). On sm_80
-// neither.
+// scheduled once all of their blocks run); prepare and the scan do not (the
+// scan's few programs must find the SMs empty, and an output launched at
+// the scan's start would sit on them for the whole scan). On sm_80 none of
+// it.
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3" | FileCheck %s
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm | FileCheck %s --check-prefix=FUSED
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="chip=sm_80 phases=3" | FileCheck %s --check-prefix=SM80
@@ -17,10 +20,8 @@
 // CHECK-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_output"
 // CHECK-SAME: programmatic_wait = true
 // CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare(
-// CHECK-NEXT: nvvm.griddepcontrol launch_dependents
 // CHECK-NEXT: llvm.inline_asm has_side_effects "griddepcontrol.wait;", "~{memory}"
 // CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_scan(
-// CHECK-NEXT: nvvm.griddepcontrol launch_dependents
 // CHECK-NEXT: llvm.inline_asm has_side_effects "griddepcontrol.wait;", "~{memory}"
 // CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_output(
 // CHECK-NEXT: nvvm.griddepcontrol launch_dependents
@@ -37,15 +38,19 @@
 // In the PTX too, no global load or cp.async comes before the wait.
 // PTX: .entry dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare(
 // PTX-NOT: ld.global
-// PTX: griddepcontrol.launch_dependents;
-// PTX-NOT: ld.global
 // PTX-NOT: cp.async
+// PTX-NOT: griddepcontrol.launch_dependents
 // PTX: griddepcontrol.wait;
+// PTX-NOT: griddepcontrol.launch_dependents
 // PTX: .entry dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_scan(
 // PTX-NOT: ld.global
 // PTX-NOT: cp.async
+// PTX-NOT: griddepcontrol.launch_dependents
 // PTX: griddepcontrol.wait;
+// PTX-NOT: griddepcontrol.launch_dependents
 // PTX: .entry dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_output(
+// PTX-NOT: ld.global
+// PTX: griddepcontrol.launch_dependents;
 // PTX-NOT: ld.global
 // PTX-NOT: cp.async
 // PTX: griddepcontrol.wait;

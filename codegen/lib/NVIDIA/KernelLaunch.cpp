@@ -50,9 +50,11 @@ Value deltajit::nvidia::butterflySum(KernelBuilder &kb, Value x, int64_t parts,
   return x;
 }
 
-void deltajit::nvidia::emitGridDependency(OpBuilder &b, Location loc) {
-  NVVM::GriddepcontrolOp::create(b, loc,
-                                 NVVM::GridDepActionKind::launch_dependents);
+void deltajit::nvidia::emitGridDependency(OpBuilder &b, Location loc,
+                                          bool launchDependentsEarly) {
+  if (launchDependentsEarly)
+    NVVM::GriddepcontrolOp::create(b, loc,
+                                   NVVM::GridDepActionKind::launch_dependents);
   // The wait as inline asm with a memory clobber: LLVM's intrinsic is
   // IntrNoMem, so nothing would keep a global load from being scheduled
   // above it.

@@ -39,18 +39,19 @@ struct LaunchSpec {
   llvm::SmallVector<KernelParam> params;
   mlir::NamedAttrList entry;
   /// The kernel waits for its stream predecessor before touching global
-  /// memory and lets its own dependents launch early (emitGridDependency):
-  /// manifest `programmatic_wait`.
+  /// memory (emitGridDependency): manifest `programmatic_wait`.
   bool programmaticWait = false;
 };
 
-/// At the top of a kernel: `griddepcontrol.launch_dependents` (the next
-/// kernel in the stream may be scheduled once all of this one's blocks
-/// run) then `griddepcontrol.wait` (nothing before it touches global
-/// memory, so everything after sees the previous kernel's writes; a memory
-/// clobber keeps loads below it). Both are no-ops for a kernel launched
-/// without programmatic serialization.
-void emitGridDependency(mlir::OpBuilder &b, mlir::Location loc);
+/// At the top of a kernel: `griddepcontrol.wait` (nothing before it
+/// touches global memory, so everything after sees the previous kernel's
+/// writes; a memory clobber keeps loads below it), preceded by
+/// `griddepcontrol.launch_dependents` when `launchDependentsEarly` (the
+/// next kernel in the stream may then be scheduled once all of this one's
+/// blocks run; else once they exit). No-ops for a kernel launched without
+/// programmatic serialization.
+void emitGridDependency(mlir::OpBuilder &b, mlir::Location loc,
+                        bool launchDependentsEarly);
 
 /// Creates `gpu.func @name(params) kernel` with an entry block and returns
 /// it; the builder is left inside the body.
