@@ -39,7 +39,15 @@
  * friends return once the kernels are queued. The runtime keeps per-stream
  * device scratch (sequence tables, the scratch buffers of manifest entries)
  * inside the context, so calls on different streams may run concurrently,
- * and calls on one stream are ordered by the stream itself.
+ * and calls on one stream are ordered by the stream itself. The sequence
+ * tables are copied to the device only when they differ from the previous
+ * forward call's on that stream. Because later calls reuse that scratch
+ * and those tables, dj_delta_rule_forward() must not be captured into a
+ * CUDA graph by the caller (decode steps use neither; the model API
+ * captures its own, see dj_session_options_t). On sm_90 the forward's
+ * kernels are launched with programmatic stream serialization
+ * ($DELTAJIT_PROGRAMMATIC_LAUNCH=0 turns it off); each waits in-kernel for
+ * the work before it on the stream, so stream order holds as usual.
  *
  * The header is C99 and C++ compatible.
  */
