@@ -20,9 +20,15 @@
 // CHECK: delta.launch @deltajit_kernels::@dj_delta_rule_decode_bf16_d128x128_l2(
 // CHECK-SAME: block = [128, 1, 1]
 // CHECK-SAME: grid = ["2", "N * HV", "1"]
+// Launched with programmatic stream serialization (sm_90): the step lets
+// the next one launch at once and waits for the previous one before any
+// global access (test/codegen/programmatic-launch.mlir).
+// CHECK-SAME: programmatic_wait = true
 // q and k (128 f32 each), 2 x 4 warp partial sums, 2 x 4 slots x 64.
 // CHECK-SAME: shared_bytes = 3104
 // CHECK: gpu.func @dj_delta_rule_decode_bf16_d128x128_l2(
+// CHECK-NEXT: nvvm.griddepcontrol launch_dependents
+// CHECK-NEXT: llvm.inline_asm has_side_effects "griddepcontrol.wait;", "~{memory}"
 // The 16 state rows first, as 16-byte vectors with the streaming cache hint
 // (rows 8 apart: 8 x 128 x 4 bytes), then beta and v.
 // CHECK: llvm.inline_asm "ld.global.cs.v4.f32 {$0, $1, $2, $3}, [$4+0];"

@@ -2419,7 +2419,7 @@ struct ConvertDeltaToNVVMPass
                 return lowerChunkLoop(b, kernels, loop, *target);
               })
               .Case([&](DeltaRuleStepOp step) {
-                return lowerStep(b, kernels, step);
+                return lowerStep(b, kernels, step, *target);
               });
       if (failed(result))
         return signalPassFailure();
@@ -2702,7 +2702,7 @@ struct ConvertDeltaToNVVMPass
   }
 
   LogicalResult lowerStep(OpBuilder &b, gpu::GPUModuleOp kernels,
-                          DeltaRuleStepOp step) {
+                          DeltaRuleStepOp step, const TargetInfo &target) {
     auto qType = cast<RankedTensorType>(step.getQ().getType());
     auto vType = cast<RankedTensorType>(step.getV().getType());
     int64_t dk = qType.getDimSize(2), dv = vType.getDimSize(2);
@@ -2736,7 +2736,8 @@ struct ConvertDeltaToNVVMPass
     auto [name, isNew] = kernelName(base, key);
     LaunchSpec spec;
     if (isNew) {
-      spec = emitDecodeKernel(b, kernels, step, name, bv);
+      spec = emitDecodeKernel(b, kernels, step, name, bv,
+                              target.programmaticLaunch());
       specs[name] = spec;
     } else {
       spec = specs[name];

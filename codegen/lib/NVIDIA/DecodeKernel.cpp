@@ -19,7 +19,8 @@ using arith::CmpIPredicate;
 LaunchSpec deltajit::nvidia::emitDecodeKernel(OpBuilder &b,
                                               gpu::GPUModuleOp mod,
                                               DeltaRuleStepOp op,
-                                              StringRef name, int64_t bv) {
+                                              StringRef name, int64_t bv,
+                                              bool programmatic) {
   auto qType = cast<RankedTensorType>(op.getQ().getType());
   Type elt = qType.getElementType();
   Type betaType = getElementTypeOrSelf(op.getBeta().getType());
@@ -41,6 +42,10 @@ LaunchSpec deltajit::nvidia::emitDecodeKernel(OpBuilder &b,
   Location loc = op.getLoc();
   gpu::GPUFuncOp func =
       createKernel(b, loc, mod, name, spec.params, lay.threads);
+  if (programmatic) {
+    emitGridDependency(b, loc, /*launchDependentsEarly=*/true);
+    spec.programmaticWait = true;
+  }
   llvm::StringMap<Value> p;
   for (auto [i, param] : llvm::enumerate(spec.params))
     p[param.name] = func.getArgument(i);

@@ -67,10 +67,12 @@ struct DecodeLayout {
 /// the thread's state rows are loaded first (16-byte streaming loads; the
 /// runtime checks the states' alignment) so that their latency overlaps the q/k
 /// staging; kv = S^T k and o = q^T S' are summed in independent chains per
-/// column, then across the row splits.
+/// column, then across the row splits. With `programmatic` (sm_90), it
+/// starts with emitGridDependency, letting the next step launch at once
+/// (its few programs find free SMs) and waiting for the previous one.
 LaunchSpec emitDecodeKernel(mlir::OpBuilder &b, mlir::gpu::GPUModuleOp mod,
                             delta::DeltaRuleStepOp op, llvm::StringRef name,
-                            int64_t bv);
+                            int64_t bv, bool programmatic);
 
 } // namespace deltajit::nvidia
 
