@@ -163,8 +163,9 @@ void launchEntry(Context &ctx, const Package &pkg, size_t entryIndex,
   for (PreparedLaunch &l : launches) {
     if (l.skip)
       continue;
+    bool early = programmatic && l.programmaticWait;
     CUresult r;
-    if (programmatic && l.programmaticWait) {
+    if (early) {
       // The kernel waits for its predecessor in-kernel (griddepcontrol):
       // its blocks may become resident while that one finishes.
       CUlaunchAttribute attr{};
@@ -188,18 +189,20 @@ void launchEntry(Context &ctx, const Package &pkg, size_t entryIndex,
                            stream, l.params.data(), nullptr);
     }
     if (r != CUDA_SUCCESS)
-      d.check(r,
-              concat(programmatic && l.programmaticWait ? "cuLaunchKernelEx('"
-                                                        : "cuLaunchKernel('",
-                     l.kernel, "', grid ", l.grid[0], "x", l.grid[1], "x",
-                     l.grid[2], ", block ", l.block[0], "x", l.block[1], "x",
-                     l.block[2], ", ", l.sharedBytes, " bytes shared)"));
+      d.check(r, concat(early ? "cuLaunchKernelEx('" : "cuLaunchKernel('",
+                        l.kernel, "', grid ", l.grid[0], "x", l.grid[1], "x",
+                        l.grid[2], ", block ", l.block[0], "x", l.block[1], "x",
+                        l.block[2], ", ", l.sharedBytes, " bytes shared)"));
   }
 }
 
 bool programmaticLaunchEnabled() {
-  const char *env = std::getenv("DELTAJIT_PROGRAMMATIC_LAUNCH");
-  return !(env && std::string(env) == "0");
+  // Read once: launchEntry runs on every forward call and decode step.
+  static const bool enabled = [] {
+    const char *env = std::getenv("DELTAJIT_PROGRAMMATIC_LAUNCH");
+    return !(env && std::string(env) == "0");
+  }();
+  return enabled;
 }
 
 } // namespace deltajit

@@ -147,9 +147,9 @@ int64_t evaluateScratchBytes(const EntrySpec &entry, size_t index,
 void launchEntry(Context &ctx, const Package &pkg, size_t entryIndex,
                  SymbolTable symbols, CUstream stream);
 
-/// False when $DELTAJIT_PROGRAMMATIC_LAUNCH is "0": every kernel is then
-/// launched with plain stream order (for comparisons; the kernels' waits
-/// are no-ops then).
+/// False when $DELTAJIT_PROGRAMMATIC_LAUNCH is "0" (read at the process's
+/// first launch): every kernel is then launched in plain stream order (for
+/// comparisons; the kernels' waits are no-ops then).
 bool programmaticLaunchEnabled();
 
 } // namespace deltajit

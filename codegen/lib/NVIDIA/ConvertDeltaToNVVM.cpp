@@ -2584,9 +2584,8 @@ struct ConvertDeltaToNVVMPass
       parts = {Part::Prepare, Part::Scan, Part::Output};
     int64_t bv = loop.getTile().getBlockV();
     SmallVector<int64_t> widths = {bv};
-    if (numPhases == 3)
-      hoistQueryProducts(loop);
     if (numPhases == 3) {
+      hoistQueryProducts(loop);
       auto w = parallelWidths(loop);
       if (failed(w))
         return failure();

@@ -80,8 +80,8 @@ public:
   /// 16-bit result tile `t`: the doubling on the tensor cores is the last
   /// to use the row and ends with a barrier before the beta scaling writes
   /// the result (utDoublingOnTensorCores), and the row fits. Saves the
-  /// row's bytes when the transform is the plan's peak (prepare: 81152 ->
-  /// 76800 bytes at d = 128, three programs per SM).
+  /// row's bytes when the transform is the plan's peak (prepare at d = 128,
+  /// before its plan freed q and k early: 81152 -> 76800 bytes).
   static bool rowBlockFitsResult(delta::TileUTTransformOp op,
                                  const SmemTile &t);
   /// The UT transform's f32 scratch: the block row unless it lives in the
