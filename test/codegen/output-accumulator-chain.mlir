@@ -7,10 +7,11 @@
 // it, reads it back and rounds it. At d = 128 the output kernel's plan drops
 // from 107520 to 73728 bytes: three programs per SM, hence the 80-register
 // cap. With epilogue fusion off, the two products and the store pass stay
-// separate (NOFUSE).
-// RUN: delta-opt %s -delta-chunk-tile="block-v=128" -convert-delta-to-nvvm="phases=3" | FileCheck %s
-// RUN: delta-opt %s -delta-chunk-tile="block-v=128" -convert-delta-to-nvvm="phases=3 tensor-cores=mma.sync" | FileCheck %s --check-prefix=MMA
-// RUN: delta-opt %s -delta-chunk-tile="block-v=128" -convert-delta-to-nvvm="phases=3 epilogue-fusion=0" | FileCheck %s --check-prefix=NOFUSE
+// separate (NOFUSE). (output-in-scan=0: at block_v 128 the register scan
+// computes the output by default; generic scans keep this output kernel.)
+// RUN: delta-opt %s -delta-chunk-tile="block-v=128" -convert-delta-to-nvvm="output-in-scan=0 phases=3" | FileCheck %s
+// RUN: delta-opt %s -delta-chunk-tile="block-v=128" -convert-delta-to-nvvm="output-in-scan=0 phases=3 tensor-cores=mma.sync" | FileCheck %s --check-prefix=MMA
+// RUN: delta-opt %s -delta-chunk-tile="block-v=128" -convert-delta-to-nvvm="output-in-scan=0 phases=3 epilogue-fusion=0" | FileCheck %s --check-prefix=NOFUSE
 
 // CHECK: kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_output"
 // CHECK-SAME: shared_bytes = 73728

@@ -33,9 +33,14 @@
 // AUTO: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_output(
 // AUTO: nvvm.wgmma.mma_async
 
+// At block_v 64 the register scan computes the output (output-in-scan):
+// two kernels; prepare also hands it the normalised q (ws_q), and Sb and
+// Vn stay on chip.
 // SCRATCH: parallel_block_v = 64
 // SCRATCH-SAME: block_v = 64
-// SCRATCH-SAME: scratch = {{\[\[}}"ws0", "total_chunks * HV * 8192"], {{\[}}"ws1", "total_chunks * HV * 8192"], {{\[}}"ws_k", "total_chunks * HV * 8192"], {{\[}}"wss0", "total_chunks * HV * 8192"], {{\[}}"wss1", "total_chunks * HV * 8192"]]
+// SCRATCH-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare_q"
+// SCRATCH-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_scan_output"
+// SCRATCH-SAME: scratch = {{\[\[}}"ws0", "total_chunks * HV * 8192"], {{\[}}"ws1", "total_chunks * HV * 8192"], {{\[}}"ws_k", "total_chunks * HV * 8192"], {{\[}}"ws_q", "total_chunks * HV * 8192"]]
 
 // PV32: parallel_block_v = 32
 // PV32-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_p3_prepare"

@@ -7,11 +7,14 @@
 // scheduled once all of their blocks run); prepare and the scan do not (the
 // scan's few programs must find the SMs empty, and an output launched at
 // the scan's start would sit on them for the whole scan). On sm_80 none of
-// it.
-// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3" | FileCheck %s
+// it. (The default and PTX prefixes: three kernels, output-in-scan=0. By
+// default the register scan computes the output: two kernels, both
+// waiting, neither letting the next launch early; prefix SCANOUT.)
+// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3 output-in-scan=0" | FileCheck %s
+// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=SCANOUT
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm | FileCheck %s --check-prefix=FUSED
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="chip=sm_80 phases=3" | FileCheck %s --check-prefix=SM80
-// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3" -delta-kernels-to-ptx | FileCheck %s --check-prefix=PTX
+// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3 output-in-scan=0" -delta-kernels-to-ptx | FileCheck %s --check-prefix=PTX
 
 // CHECK: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare"
 // CHECK-SAME: programmatic_wait = true
@@ -26,6 +29,18 @@
 // CHECK: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_output(
 // CHECK-NEXT: nvvm.griddepcontrol launch_dependents
 // CHECK-NEXT: llvm.inline_asm has_side_effects "griddepcontrol.wait;", "~{memory}"
+
+// SCANOUT: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare_q"
+// SCANOUT-SAME: programmatic_wait = true
+// SCANOUT-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_scan_output"
+// SCANOUT-SAME: programmatic_wait = true
+// SCANOUT-NOT: launch_dependents
+// SCANOUT: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare_q(
+// SCANOUT-NEXT: llvm.inline_asm has_side_effects "griddepcontrol.wait;", "~{memory}"
+// SCANOUT-NOT: launch_dependents
+// SCANOUT: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_scan_output(
+// SCANOUT-NEXT: llvm.inline_asm has_side_effects "griddepcontrol.wait;", "~{memory}"
+// SCANOUT-NOT: launch_dependents
 
 // FUSED: programmatic_wait = true
 // FUSED: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2(

@@ -14,9 +14,11 @@
 // stores, no block barrier) while X^T and S^T's update are in flight. The state stays in the chunk loop's registers
 // (dk / 2 = 64 per thread). Other block_v, families and the option turned
 // off keep the generic scan (prefix GENERIC; X = V - K Sb as a shared tile, three
-// barriers per chunk).
-// RUN: delta-opt %s -delta-chunk-tile="block-v=128" -convert-delta-to-nvvm="phases=3" | FileCheck %s
-// RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=BV64
+// barriers per chunk). These runs stage Sb and Vn for the output kernel
+// (output-in-scan=0); by default the register scan of one warpgroup per 64
+// columns computes the output itself (register-scan-output.mlir).
+// RUN: delta-opt %s -delta-chunk-tile="block-v=128" -convert-delta-to-nvvm="phases=3 output-in-scan=0" | FileCheck %s
+// RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3 output-in-scan=0" | FileCheck %s --check-prefix=BV64
 // RUN: delta-opt %s -delta-chunk-tile="block-v=128" -convert-delta-to-nvvm="phases=3 register-scan=0" | FileCheck %s --check-prefix=GENERIC
 // RUN: delta-opt %s -delta-chunk-tile="block-v=32" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefixes=GENERIC,NARROW32
 // RUN: delta-opt %s -delta-chunk-tile="block-v=16" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefixes=GENERIC,NARROW16

@@ -4,12 +4,13 @@
 // 13 low mantissa bits, not cvt.rna: two instructions per element instead of
 // nine), one warp per 8-column slice of
 // a pair's bottom-left block, its Y slice staged in a warp-private region.
-// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefixes=C64
-// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=SYNC
+// (Three kernels, output-in-scan=0: the output kernel's checks below.)
+// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3 output-in-scan=0" | FileCheck %s --check-prefixes=C64
+// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3 output-in-scan=0" | FileCheck %s --check-prefix=SYNC
 // RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm | FileCheck %s --check-prefix=FUSED
-// RUN: sed 's/chunk_size = 64/chunk_size = 32/' %s | delta-opt -delta-chunk-tile -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=C32
-// RUN: sed 's/chunk_size = 64/chunk_size = 128/' %s | delta-opt -delta-chunk-tile -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=C128
-// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3" -delta-kernels-to-ptx | FileCheck %s --check-prefix=PTX
+// RUN: sed 's/chunk_size = 64/chunk_size = 32/' %s | delta-opt -delta-chunk-tile -convert-delta-to-nvvm="phases=3 output-in-scan=0" | FileCheck %s --check-prefix=C32
+// RUN: sed 's/chunk_size = 64/chunk_size = 128/' %s | delta-opt -delta-chunk-tile -convert-delta-to-nvvm="phases=3 output-in-scan=0" | FileCheck %s --check-prefix=C128
+// RUN: delta-opt %s -delta-chunk-tile -convert-delta-to-nvvm="phases=3 output-in-scan=0" -delta-kernels-to-ptx | FileCheck %s --check-prefix=PTX
 
 // Chunk 64 (4 blocks of 16): sizes 16 and 32. Per size one warp item:
 // size 16: Y (1 row tile x 2 k-steps) and X_BT (2 k-steps) = 4 steps;

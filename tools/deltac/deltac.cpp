@@ -154,6 +154,13 @@ cl::opt<bool> registerScan(
              "64: two warpgroups, each half of dk; default on)"),
     cl::init(true), cl::cat(deltacCategory));
 
+cl::opt<bool> outputInScan(
+    "output-in-scan",
+    cl::desc("Three phases: the register scan of dk <= 128 also computes "
+             "the output (two kernels, no Sb / Vn in scratch, no output "
+             "kernel; default on)"),
+    cl::init(true), cl::cat(deltacCategory));
+
 cl::opt<bool> doubleBuffer(
     "double-buffer",
     cl::desc("Alternate prefetched tiles between two shared buffers from "
@@ -274,6 +281,7 @@ OwningOpRef<ModuleOp> lowerVariant(MLIRContext &context, ModuleOp op,
   lower.stateInRegisters = stateInRegisters;
   lower.doubleBuffer = doubleBuffer;
   lower.registerScan = registerScan;
+  lower.outputInScan = outputInScan;
   lower.parallelBlockV = config.parallelBlockV;
   lower.tensorCores = config.mma;
   pm.addPass(deltajit::createConvertDeltaToNVVM(lower));
@@ -617,6 +625,7 @@ int run() {
         options.stateInRegisters = stateInRegisters;
         options.doubleBuffer = doubleBuffer;
         options.registerScan = registerScan;
+        options.outputInScan = outputInScan;
         options.parallelBlockV = parallelBlockV;
         options.tensorCores = tensorCores;
         pm.addPass(deltajit::createConvertDeltaToNVVM(options));

@@ -90,7 +90,7 @@ public:
                   bool fuseEpilogues = true, bool threePhase = false,
                   bool allowStateInRegisters = true, bool doubleBuffer = true,
                   bool allowRegisterScan = true,
-                  bool allowAccumulatorChains = true)
+                  bool allowAccumulatorChains = true, bool outputInScan = false)
       : loop(loop), target(target), tc(tc), part(part),
         fuseEpilogues(fuseEpilogues),
         // Measured on the H200 (x16 heads, d = 128): the scan gains from
@@ -98,7 +98,7 @@ public:
         // fused kernel loses (8x2048: 0.699 -> 0.788 ms, the run-time tile
         // offsets spill at 255 registers).
         doubleBuffer(doubleBuffer && part == Part::Scan),
-        threePhase(threePhase) {
+        threePhase(threePhase), outputInScan(threePhase && outputInScan) {
     auto qType = cast<RankedTensorType>(loop.getQ().getType());
     elt = qType.getElementType();
     dk = qType.getDimSize(3);
@@ -184,6 +184,13 @@ public:
     // scratch; X and the states stay in registers.
     if (registerScanHere())
       inRegisters = {loop.getStateTile(), rsX.getResult(), rsNext.getResult()};
+    // Computing the output too, it stages nothing: the output goes through
+    // the warp's columns of v's tile.
+    if (registerScanHere() && outputInScan)
+      llvm::append_range(inRegisters,
+                         SmallVector<Value>{rsConvert.getResult(),
+                                            rsVn.getResult(), rsQS.getResult(),
+                                            rsOut.getResult()});
     for (auto [second, first] : chainedFirst) {
       inRegisters.push_back(first.getResult());
       plan.readsUntil[first] = second;
@@ -228,6 +235,19 @@ public:
   const TensorCoreEmitter &family() const { return tc; }
   /// Whether this kernel is the register scan (matchRegisterScan).
   bool registerScanHere() const { return registerScan; }
+  /// Whether this scan also computes and stores the output (no output
+  /// kernel; matchOutputInScan).
+  bool computesOutput() const {
+    return part == Part::Scan && registerScan && outputInScan;
+  }
+  /// Whether this prepare also stores the normalised q (for a scan that
+  /// computes the output).
+  bool storesQ() {
+    return part == Part::Prepare &&
+           llvm::any_of(boundary, [&](const BoundaryValue &b) {
+             return b.value == loop.getQTile();
+           });
+  }
   /// Whether this output kernel chains its products and stores o from the
   /// chain (findAccumulatorChains).
   bool chainsOutput() const {
@@ -416,9 +436,12 @@ private:
     auto isOutputOp = [&](Operation *u) {
       return stateDependent.count(u) && !recurrence.count(u);
     };
-    // What the output ops read from the scan: recurrence results (per value
-    // tile) and the state each chunk starts from.
+    // What the output ops read from the scan (none when the scan computes
+    // them): recurrence results (per value tile) and the state each chunk
+    // starts from.
     for (Operation &op : body.without_terminator()) {
+      if (outputInScan)
+        break;
       if (!recurrence.count(&op) || op.getNumResults() != 1)
         continue;
       Value r = op.getResult(0);
@@ -427,7 +450,7 @@ private:
             {r, true, "wss" + std::to_string(scanBoundary.size())});
     }
     Value state = loop.getStateTile();
-    if (llvm::any_of(state.getUsers(), isOutputOp))
+    if (!outputInScan && llvm::any_of(state.getUsers(), isOutputOp))
       scanBoundary.push_back({state, true, "ws_state"});
     // With in-kernel q/k L2 norm, prepare hands the scan the normalised k
     // tile (16-bit, as it is used) instead of the scan reloading and
@@ -439,6 +462,12 @@ private:
           return recurrence.count(u);
         }))
       boundary.push_back({k, false, "ws_k"});
+    // A scan that also computes the output reads q normalised by prepare
+    // too (prepare has it in its tile for Q K^T).
+    Value q = loop.getQTile();
+    if (outputInScan && loop.getUseQkL2norm() &&
+        llvm::any_of(q.getUsers(), isOutputOp))
+      boundary.push_back({q, false, "ws_q"});
   }
 
   /// The f32 product results this kernel keeps as two 16-bit parts (a tile
@@ -530,12 +559,49 @@ private:
     for (const BoundaryValue &b : scanBoundary)
       if (b.value != convert.getResult() && b.value != vn.getResult())
         return;
+    if (outputInScan && !matchOutputInScan(convert, vn, halves))
+      return;
     registerScan = true;
     rsHalves = halves;
     rsConvert = convert;
     rsX = x;
     rsVn = vn;
     rsNext = next;
+  }
+  /// Whether the body's output ops are exactly the three-phase output
+  /// kernel's O = scale (Q Sb) + scale (P Vn), with Sb = `convert`, Vn =
+  /// `vn`, P a 16-bit chunk x chunk tile from prepare, and the state held
+  /// by one warpgroup (`halves` 1): then the register scan computes them
+  /// (RegisterScanStep::Output) and no output kernel runs.
+  bool matchOutputInScan(TileConvertOp convert, TileMatmulOp vn,
+                         int64_t halves) {
+    if (halves != 1)
+      return false;
+    auto out = loop.getYield().getOutput().getDefiningOp<TileMatmulOp>();
+    if (!out || !out.getAcc() || out.getB() != vn.getResult() ||
+        out.getNegate() || out.getSplitF32() || out.getTransposeA() ||
+        out.getTransposeB() || !out.getResult().hasOneUse())
+      return false;
+    auto qs = out.getAcc().getDefiningOp<TileMatmulOp>();
+    if (!qs || qs.getA() != loop.getQTile() ||
+        qs.getB() != convert.getResult() || qs.getAcc() || qs.getNegate() ||
+        qs.getSplitF32() || qs.getTransposeA() || qs.getTransposeB() ||
+        qs.getAlpha() != out.getAlpha() || !qs.getResult().hasOneUse())
+      return false;
+    Value p = out.getA();
+    auto pType = cast<RankedTensorType>(p.getType());
+    if (pType.getElementType() != elt || pType.getDimSize(0) != chunk ||
+        pType.getDimSize(1) != chunk ||
+        llvm::none_of(boundary,
+                      [&](const BoundaryValue &b) { return b.value == p; }))
+      return false;
+    // Nothing else is state-dependent.
+    for (Operation *op : stateDependent)
+      if (!recurrence.count(op) && op != qs && op != out)
+        return false;
+    rsQS = qs;
+    rsOut = out;
+    return true;
   }
   /// The output kernel's products as one accumulator chain, its output
   /// stored by the last product's epilogue (three phases: O = scale (Q Sb)
@@ -584,13 +650,12 @@ private:
                         [&](auto &entry) { return entry.second == op; });
   }
 
-  /// Whether this kernel reads the normalised k tile from scratch (the
-  /// three-phase scan with q/k L2 norm) instead of loading k.
-  bool kFromScratch() {
+  /// Whether this kernel reads the normalised q or k tile (`qk`) from
+  /// scratch (the three-phase scan with q/k L2 norm) instead of loading it.
+  bool fromScratch(Value qk) const {
     return part == Part::Scan &&
-           llvm::any_of(boundary, [&](const BoundaryValue &b) {
-             return b.value == loop.getKTile();
-           });
+           llvm::any_of(boundary,
+                        [&](const BoundaryValue &b) { return b.value == qk; });
   }
 
   /// Whether this kernel keeps the state in registers, as the tensor-core
@@ -708,8 +773,8 @@ private:
     case Part::Prepare:
       return !stateDependent.count(op);
     case Part::Scan:
-      return threePhase ? bool(recurrence.count(op))
-                        : bool(stateDependent.count(op));
+      return threePhase && !outputInScan ? bool(recurrence.count(op))
+                                         : bool(stateDependent.count(op));
     case Part::Output:
       return stateDependent.count(op) && !recurrence.count(op);
     }
@@ -1076,12 +1141,69 @@ private:
         }
       }
     };
+    const SmemTile &k = tile(loop.getKTile()), &t = tile(rsVn.getA()),
+                   &v = tile(loop.getVTile());
+    if (outputInScan) {
+      auto store = [&](ArrayRef<Value> o) {
+        storeOutputTransposed(kb, rs, o, v, strip);
+      };
+      RegisterScanStep::Output output{tile(loop.getQTile()), tile(rsOut.getA()),
+                                      store};
+      stateRegs = rs.emit(stateRegs, k, t, v, strip, nullptr, &output);
+      return;
+    }
     // The last step's copies read the staging tiles this step rewrites.
     NVVM::SyncWarpOp::create(kb.b, kb.loc, kb.c32(-1));
-    stateRegs = rs.emit(
-        stateRegs, tile(loop.getKTile()), tile(rsVn.getA()),
-        tile(loop.getVTile()), strip, tile(sb), tile(vn), [&] { copyOut(sb); },
-        [&] { copyOut(vn); });
+    auto sbStaged = [&] { copyOut(sb); };
+    auto vnStaged = [&] { copyOut(vn); };
+    RegisterScanStep::Staging staged{tile(sb), tile(vn), sbStaged, vnStaged};
+    stateRegs = rs.emit(stateRegs, k, t, v, strip, &staged, nullptr);
+  }
+
+  /// The register scan's output: this warp's O^T accumulators (`o`,
+  /// unscaled; the Vn^T layout) scaled and rounded, written untransposed
+  /// into the warp's columns `strip` .. + 16 of `v` (the chunk's V tile:
+  /// V^T is in registers by now, and only this warp reads these columns),
+  /// then copied to o row by row (16 bytes per row piece; rows past the
+  /// sequence's end skipped; element stores when o is not 16-byte
+  /// aligned).
+  void storeOutputTransposed(KernelBuilder &kb, RegisterScanStep &rs,
+                             ArrayRef<Value> o, const SmemTile &v,
+                             Value strip) {
+    Value alpha = rsOut.getAlpha() ? mapScalar(rsOut.getAlpha()) : Value();
+    SmallVector<Value> packed(o.size() / 2);
+    for (size_t i = 0; i < packed.size(); ++i) {
+      Value x0 = o[2 * i], x1 = o[2 * i + 1];
+      if (alpha) {
+        x0 = kb.fmul(x0, alpha);
+        x1 = kb.fmul(x1, alpha);
+      }
+      packed[i] = kb.pack16x2(x0, x1, v.elt);
+    }
+    rs.storeTransposed(packed, v, Value(), strip);
+    NVVM::SyncWarpOp::create(kb.b, kb.loc, kb.c32(-1));
+    Type oType = getElementTypeOrSelf(loop.getO().getType());
+    assert(oType == v.elt && "o is stored in q/k/v's type");
+    Value aligned = vectorAccess(kb, {param("o")});
+    // Row r's 16 columns are two 16-byte pieces: piece i = lane + 32 n.
+    for (int64_t n = 0; n * 32 < chunk * 2; ++n) {
+      Value i = kb.add(lane, kb.c32(32 * n));
+      Value r = kb.div(i, kb.c32(2));
+      Value c = kb.add(strip, kb.mul(kb.rem(i, kb.c32(2)), kb.c32(8)));
+      Value tok = kb.add(t0, r);
+      kb.ifThen(kb.cmp(CmpIPredicate::slt, tok, eos), [&] {
+        Value vec = kb.loadVec16(v.elt, kb.smemPtr(v, kb.at(v, r, c)));
+        Value at = kb.gep(
+            param("o"),
+            tokenOffset(kb, tok, param("HV"), hv, dv, kb.add(v0, c)), oType);
+        kb.ifElse(
+            aligned, [&] { kb.storeVec16(vec, at); },
+            [&] {
+              for (int64_t e = 0; e < 8; ++e)
+                kb.store(kb.extract(vec, e), kb.gep(at, kb.c32(e), oType));
+            });
+      });
+    }
   }
 
   /// Whether the scan's first op is the state's convert from registers and
@@ -1143,7 +1265,7 @@ private:
     for (auto [name, tile] : {std::pair<StringRef, Value>{"q", loop.getQTile()},
                               {"k", loop.getKTile()},
                               {"v", loop.getVTile()}})
-      if (plan.has(tile) && !(name == "k" && kFromScratch()))
+      if (plan.has(tile) && !fromScratch(tile))
         result.push_back({name, tile});
     return result;
   }
@@ -2377,6 +2499,12 @@ private:
   int64_t rsHalves = 1;
   TileConvertOp rsConvert;
   TileMatmulOp rsX, rsVn, rsNext;
+  /// Three phases with the output ops in the scan (the pass's
+  /// output-in-scan; only kept when the register scan computes them:
+  /// matchOutputInScan), and its output products O = scale (Q Sb), O =
+  /// scale (P Vn) + O.
+  bool outputInScan = false;
+  TileMatmulOp rsQS, rsOut;
 };
 
 //===----------------------------------------------------------------------===//
@@ -2543,23 +2671,23 @@ struct ConvertDeltaToNVVMPass
                      int64_t numPhases, const TargetInfo &target, bool quiet,
                      SmallVector<std::unique_ptr<ChunkLoopKernel>> &out) {
     out.clear();
+    // Three phases without an output kernel: the scan computes the output.
+    bool inScan = numPhases == 3 && !llvm::is_contained(parts, Part::Output);
     for (Part part : parts) {
       ChunkLoopOp of =
           wide && (part == Part::Prepare || part == Part::Output) ? wide : loop;
-      // Each kernel's tensor-core family (auto: TargetInfo::autoFamily).
-      StringRef family =
-          tensorCores == "auto"
-              ? target.autoFamily(part, numPhases, of.getTile().getBlockV())
-              : StringRef(tensorCores);
-      std::string error;
-      const TensorCoreEmitter *tc = emitterFor(target, family, error);
-      if (!tc) {
-        loop.emitOpError() << error;
+      const TensorCoreEmitter *tc = familyOf(of, part, numPhases, target);
+      if (!tc)
         return Built::Error;
-      }
       out.push_back(std::make_unique<ChunkLoopKernel>(
           of, target, *tc, part, fuseEpilogues(loop, part), numPhases == 3,
-          stateInRegisters, doubleBuffer, registerScan, epilogueFusion));
+          stateInRegisters, doubleBuffer, registerScan, epilogueFusion,
+          inScan));
+      if (part == Part::Scan && inScan && !out.back()->computesOutput()) {
+        loop.emitOpError() << "internal error: the scan was to compute the "
+                              "output but does not match its register form";
+        return Built::Error;
+      }
       if (failed(out.back()->check(quiet)))
         return out.back()->overSharedMemory ? Built::OverSharedMemory
                                             : Built::Error;
@@ -2572,6 +2700,38 @@ struct ConvertDeltaToNVVMPass
       return Built::Error;
     }
     return Built::Ok;
+  }
+
+  /// The tensor-core emitter of `part` of `of` (auto:
+  /// TargetInfo::autoFamily), or nullptr after an error on `of`.
+  const TensorCoreEmitter *familyOf(ChunkLoopOp of, Part part,
+                                    int64_t numPhases,
+                                    const TargetInfo &target) {
+    StringRef family =
+        tensorCores == "auto"
+            ? target.autoFamily(part, numPhases, of.getTile().getBlockV())
+            : StringRef(tensorCores);
+    std::string error;
+    const TensorCoreEmitter *tc = emitterFor(target, family, error);
+    if (!tc)
+      of.emitOpError() << error;
+    return tc;
+  }
+
+  /// Whether the three-phase scan of `loop` computes the output itself
+  /// (output-in-scan, and the register scan matches the body with its
+  /// output ops: ChunkLoopKernel::computesOutput), leaving two kernels.
+  bool scanComputesOutput(ChunkLoopOp loop, const TargetInfo &target) {
+    if (!outputInScan)
+      return false;
+    const TensorCoreEmitter *tc = familyOf(loop, Part::Scan, 3, target);
+    if (!tc)
+      return false;
+    ChunkLoopKernel probe(loop, target, *tc, Part::Scan,
+                          fuseEpilogues(loop, Part::Scan), true,
+                          stateInRegisters, doubleBuffer, registerScan,
+                          epilogueFusion, /*outputInScan=*/true);
+    return probe.computesOutput();
   }
 
   LogicalResult lowerChunkLoop(OpBuilder &b, gpu::GPUModuleOp kernels,
@@ -2621,6 +2781,11 @@ struct ConvertDeltaToNVVMPass
           wide = *copy;
         }
         bool last = pv == widths.back() && (!withCopies || !copies);
+        if (numPhases == 3)
+          parts =
+              scanComputesOutput(loop, target)
+                  ? SmallVector<Part>{Part::Prepare, Part::Scan}
+                  : SmallVector<Part>{Part::Prepare, Part::Scan, Part::Output};
         Built built = buildKernels(loop, wide, parts, numPhases, target,
                                    /*quiet=*/!last, kernelsToEmit);
         if (built == Built::Error) {
@@ -2655,17 +2820,21 @@ struct ConvertDeltaToNVVMPass
     };
     SmallVector<LaunchSpec, 3> launchSpecs;
     for (auto [part, kernel] : llvm::zip(parts, kernelsToEmit)) {
-      const char *suffix = part == Part::Prepare  ? "_prepare"
-                           : part == Part::Scan   ? "_scan"
-                           : part == Part::Output ? "_output"
-                                                  : "";
+      const char *suffix = part == Part::Prepare
+                               ? (kernel->storesQ() ? "_prepare_q" : "_prepare")
+                           : kernel->computesOutput() ? "_scan_output"
+                           : part == Part::Scan       ? "_scan"
+                           : part == Part::Output     ? "_output"
+                                                      : "";
       ChunkLoopOp of = kernel->lowered();
       auto [name, isNew] = kernelName(
           baseName(of) + suffix, keyOf(of) + std::to_string(int(part)) +
                                      std::to_string(numPhases) +
                                      (fuseEpilogues(loop, part) ? "f" : "") +
                                      (kernel->registerScanHere() ? "r" : "") +
-                                     (kernel->chainsOutput() ? "c" : ""));
+                                     (kernel->chainsOutput() ? "c" : "") +
+                                     (kernel->storesQ() ? "q" : "") +
+                                     (kernel->computesOutput() ? "o" : ""));
       if (isNew)
         specs[name] = kernel->emit(b, kernels, name);
       launchSpecs.push_back(specs[name]);

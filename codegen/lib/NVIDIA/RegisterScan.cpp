@@ -155,10 +155,10 @@ void RegisterScanStep::addOtherHalf(MutableArrayRef<Value> x,
 SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
                                           const SmemTile &k, const SmemTile &t,
                                           const SmemTile &v, Value vColumn,
-                                          const SmemTile &sbOut,
-                                          const SmemTile &vnOut,
-                                          function_ref<void()> sbStaged,
-                                          function_ref<void()> vnStaged) {
+                                          const Staging *staging,
+                                          const Output *output) {
+  assert(bool(staging) != bool(output) && "Sb and Vn staged, or the output");
+  assert((!output || halves == 1) && "the output needs all of dk");
   int64_t dTiles = dkHalf / 8, rTiles = chunk / 8;
   Value zero = kb.c32(0);
   // Half 1's columns of K start dkHalf columns on, whole 64-column panels:
@@ -185,11 +185,12 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
   };
 
   // Sb^T: the state rounded, pair by pair: staged for the output kernel,
-  // the A operand of X^T.
+  // the A operand of X^T (and of Sb^T Q^T).
   SmallVector<Value> sb(2 * dTiles);
   for (int64_t i = 0; i < 2 * dTiles; ++i)
     sb[i] = kb.pack16x2(state[2 * i], state[2 * i + 1], elt);
-  storeTransposed(sb, sbOut, halfRow0, vColumn);
+  if (staging)
+    storeTransposed(sb, staging->sbOut, halfRow0, vColumn);
 
   // X^T = V^T - Sb^T K^T, rounded as the generic scan rounds it: the
   // product accumulates from zero (B(d, r) = K(r, d) is K-major; two
@@ -223,12 +224,23 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
           inHalf(wgmmaDescriptor(kb, k, zero, 16 * s, true)),
           /*scaleD=*/s > 0, /*scaleA=*/1, /*transB=*/false);
   NVVM::WgmmaGroupSyncAlignedOp::create(kb.b, kb.loc);
+  // O^T = Sb^T Q^T in a group of its own, waited for only at the end.
+  SmallVector<Value> o;
+  if (output) {
+    o.assign(4 * rTiles, kb.cf32(0.0));
+    for (int64_t s = 0; s < dkHalf / 16; ++s)
+      wgmma(chunk, o, a4(sb, s),
+            wgmmaDescriptor(kb, output->q, zero, 16 * s, true),
+            /*scaleD=*/s > 0, /*scaleA=*/1, /*transB=*/false);
+    NVVM::WgmmaGroupSyncAlignedOp::create(kb.b, kb.loc);
+  }
   // While the tensor cores run (their A and accumulator registers are not
   // touched until the wait).
-  sbStaged();
-  NVVM::WgmmaWaitGroupSyncOp::create(kb.b, kb.loc, 0);
+  if (staging)
+    staging->sbStaged();
+  NVVM::WgmmaWaitGroupSyncOp::create(kb.b, kb.loc, output ? 1 : 0);
   if (halves == 2) {
-    addOtherHalf(x, sbOut, vColumn);
+    addOtherHalf(x, staging->sbOut, vColumn);
     loadVt();
   }
   for (int64_t i = 0; i < 4 * rTiles; ++i)
@@ -258,7 +270,9 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
   SmallVector<Value> vnPacked(2 * rTiles);
   for (int64_t i = 0; i < 2 * rTiles; ++i)
     vnPacked[i] = kb.pack16x2(vn[2 * i], vn[2 * i + 1], elt);
-  onceForVn([&] { storeTransposed(vnPacked, vnOut, Value(), vColumn); });
+  if (staging)
+    onceForVn(
+        [&] { storeTransposed(vnPacked, staging->vnOut, Value(), vColumn); });
 
   // S^T += Vn^T K; B(r, d) = K(r, d) is MN-major (this half's columns d).
   SmallVector<Value> next(state);
@@ -267,8 +281,17 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
     wgmma(dkHalf, next, a4(vnPacked, s),
           inHalf(wgmmaDescriptor(kb, k, zero, 16 * s, false)),
           /*scaleD=*/true, 1, /*transB=*/true);
+  // O^T += Vn^T P^T; B(r', r) = P(r, r') is K-major.
+  if (output)
+    for (int64_t s = 0; s < chunk / 16; ++s)
+      wgmma(chunk, o, a4(vnPacked, s),
+            wgmmaDescriptor(kb, output->p, zero, 16 * s, true),
+            /*scaleD=*/true, 1, /*transB=*/false);
   NVVM::WgmmaGroupSyncAlignedOp::create(kb.b, kb.loc);
-  onceForVn(vnStaged);
+  if (staging)
+    onceForVn(staging->vnStaged);
   NVVM::WgmmaWaitGroupSyncOp::create(kb.b, kb.loc, 0);
+  if (output)
+    output->store(o);
   return next;
 }

@@ -21,6 +21,11 @@
 // of the pair. Both compute Vn^T (identical bits), half 0 stages it, and
 // each updates its half of S^T with its half of K.
 //
+// With one warpgroup per 64 columns the step can also compute the chunk's
+// output, O^T = Sb^T Q^T + Vn^T P^T (Output): the two products share A
+// registers with X^T and with S^T's update, so Sb and Vn never leave the
+// SM and the three-phase forward needs no output kernel.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef DELTAJIT_CODEGEN_NVIDIA_REGISTERSCAN_H
@@ -65,22 +70,47 @@ public:
   void forEachStatePair(
       llvm::function_ref<void(int64_t, mlir::Value, mlir::Value)> fn);
 
+  /// Where the step's Sb and Vn go (the three-phase scan: staged for the
+  /// output kernel): the state the step starts from, rounded to `elt` (Sb,
+  /// dk x block_v), and the new values (Vn, chunk x block_v) are written to
+  /// the warp's columns of `sbOut` and `vnOut` (stmatrix.trans of the
+  /// transposed fragments); `sbStaged` and `vnStaged` run right after (the
+  /// warp not synced yet) while the next product is in flight on the
+  /// tensor cores. With two halves each stages its rows of Sb, and only
+  /// half 0 stages (and calls `vnStaged` for) Vn.
+  struct Staging {
+    const SmemTile &sbOut, &vnOut;
+    llvm::function_ref<void()> sbStaged, vnStaged;
+  };
+  /// The chunk's output computed in the step instead (one half only): O^T
+  /// = Sb^T Q^T + Vn^T P^T, unscaled, with `q` (chunk x dk) and `p` (chunk
+  /// x chunk, the masked Q K^T) 16-bit core-matrix tiles: Sb^T Q^T runs
+  /// beside X^T (same A registers), Vn^T P^T beside S^T's update (same A
+  /// registers). `store` receives the warp's O^T accumulators (chunk / 2
+  /// f32 per thread, the layout of Vn^T's) once they are final.
+  struct Output {
+    const SmemTile &q, &p;
+    llvm::function_ref<void(llvm::ArrayRef<mlir::Value>)> store;
+  };
+
   /// Emits one chunk step on `state` (stateRegisters() f32) and returns the
   /// next state. `k` (chunk x dk), `t` (chunk x chunk, the UT transform's
   /// T), `v` (chunk x block_v) are 16-bit shared tiles in core matrices
   /// (SmemTile::coreMatrix); the warp's value columns are `column` .. + 16
-  /// of `v` (its warpgroup's start at a multiple of 64). The state the step
-  /// starts from, rounded to `elt` (Sb, dk x block_v), and the new values
-  /// (Vn, chunk x block_v) are written to the same columns of `sbOut` and
-  /// `vnOut` (stmatrix.trans of the transposed fragments); `sbStaged` and
-  /// `vnStaged` run right after (the warp not synced yet) while the next
-  /// product is in flight on the tensor cores. With two halves each stages
-  /// its rows of Sb, and only half 0 stages (and calls `vnStaged` for) Vn.
-  llvm::SmallVector<mlir::Value>
-  emit(llvm::ArrayRef<mlir::Value> state, const SmemTile &k, const SmemTile &t,
-       const SmemTile &v, mlir::Value column, const SmemTile &sbOut,
-       const SmemTile &vnOut, llvm::function_ref<void()> sbStaged,
-       llvm::function_ref<void()> vnStaged);
+  /// of `v` (its warpgroup's start at a multiple of 64). Exactly one of
+  /// `staging` and `output` is given.
+  llvm::SmallVector<mlir::Value> emit(llvm::ArrayRef<mlir::Value> state,
+                                      const SmemTile &k, const SmemTile &t,
+                                      const SmemTile &v, mlir::Value column,
+                                      const Staging *staging,
+                                      const Output *output);
+
+  /// Writes the transposed fragments `packed` (packed[2 i + h]: rows g + 8
+  /// h, columns 8 i + 2q, + 1 of the warp's 16 rows, as 16-bit pairs) into
+  /// `out` untransposed: element (r, j) at out(row0 + r, column + j) (row0
+  /// null: 0).
+  void storeTransposed(llvm::ArrayRef<mlir::Value> packed, const SmemTile &out,
+                       mlir::Value row0, mlir::Value column);
 
 private:
   /// Pointer to element (row, col) of `tile` (ldmatrix / stmatrix rows).
@@ -91,12 +121,6 @@ private:
   void wgmma(int64_t n, llvm::MutableArrayRef<mlir::Value> acc,
              llvm::ArrayRef<mlir::Value> a, mlir::Value descB, bool scaleD,
              int scaleA, bool transB);
-  /// Writes the transposed fragments `packed` (packed[2 i + h]: rows g + 8
-  /// h, columns 8 i + 2q, + 1 of the warp's 16 rows, as 16-bit pairs) into
-  /// `out` untransposed: element (r, j) at out(row0 + r, column + j) (row0
-  /// null: 0).
-  void storeTransposed(llvm::ArrayRef<mlir::Value> packed, const SmemTile &out,
-                       mlir::Value row0, mlir::Value column);
   /// Two halves: adds the other half's partial X^T (`x`: this thread's
   /// accumulators) to this one's, traded through the warp's columns of
   /// `area` (Sb's staging tile, already copied out): each half writes its

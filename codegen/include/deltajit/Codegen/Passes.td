@@ -108,6 +108,13 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
            "measured on the H200 8% faster there, 39% slower at dk = 256; "
            "the three-phase kernels at every dk: d = 256 prepare 7% "
            "faster)">,
+    Option<"outputInScan", "output-in-scan", "bool", /*default=*/"true",
+           "Three phases: where the scan is the register scan of one "
+           "warpgroup per 64 value columns (dk <= 128), it also computes "
+           "the chunk's output, O^T = scale (Sb^T Q^T + Vn^T P^T) beside "
+           "its own products, and stores it: two kernels (prepare, which "
+           "also stores the normalised q, and the scan), no Sb or Vn in "
+           "scratch, no output kernel">,
   ];
   let dependentDialects = [
     "::mlir::gpu::GPUDialect", "::mlir::NVVM::NVVMDialect",

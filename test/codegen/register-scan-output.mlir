@@ -1,0 +1,91 @@
+// The register scan computes the chunk's output too (convert-delta-to-nvvm
+// output-in-scan, on by default): where the three-phase scan is the
+// register scan of one warpgroup per 64 value columns (dk <= 128), the
+// output ops O = scale (Q Sb) + scale (P Vn) run transposed beside the
+// recurrence's own products, from the same A registers:
+//   O^T  = Sb^T Q^T  (A = Sb^T, as X^T's; B = q K-major), a wgmma group of
+//          its own issued right after X^T's, waited for only at the end
+//          (wait.group 1 lets X^T's finish first);
+//   O^T += Vn^T P^T  (A = Vn^T, as S^T's update; B = P = mask(Q K^T) from
+//          prepare, K-major), in the update's group;
+// then O^T is scaled, rounded, written untransposed into the warp's
+// columns of the chunk's V tile (V^T is in registers by then) and copied
+// to o in 16-byte row pieces (rows past the sequence's end skipped; element
+// stores when o is not 16-byte aligned). Sb and Vn never leave the SM:
+// two kernels (prepare, which also stores the normalised q as ws_q, and the
+// scan), no Sb / Vn scratch, no output kernel, no block barrier in the
+// chunk step but the prefetch's. Other scans keep the output kernel: the
+// generic scan at block_v 32 (prefix GENERIC) and the register scan of two
+// warpgroups per 64 columns at dk = 256 (prefix D256).
+// RUN: delta-opt %s -delta-chunk-tile="block-v=128" -convert-delta-to-nvvm="phases=3" | FileCheck %s
+// RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=BV64
+// RUN: delta-opt %s -delta-chunk-tile="block-v=32" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=GENERIC
+// RUN: sed 's/128xbf16/256xbf16/g; s/128x128xf32/256x256xf32/' %s | delta-opt -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=D256
+
+// CHECK: block = [256, 1, 1], grid = ["total_chunks", "HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_prepare_q"
+// CHECK-SAME: block = [256, 1, 1], grid = ["1", "N * HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_scan_output"
+// CHECK-SAME: {{\[}}"o", "ptr"]
+// CHECK-SAME: {{\[}}"ws_k", "ptr"], {{\[}}"ws_q", "ptr"]]
+// CHECK-SAME: shared_bytes = 131072
+// CHECK-NOT: _p3_output"
+// CHECK-SAME: scratch = {{\[\[}}"ws0", "total_chunks * HV * 8192"], {{\[}}"ws1", "total_chunks * HV * 8192"], {{\[}}"ws_k", "total_chunks * HV * 16384"], {{\[}}"ws_q", "total_chunks * HV * 16384"]]
+// CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_scan_output(
+// CHECK: scf.for {{.*}} iter_args({{.*}}) -> (f32, {{.*}}) : i32 {
+// CHECK: nvvm.cp.async.wait.group 0
+// CHECK-NEXT: nvvm.fence.proxy
+// CHECK-NEXT: gpu.barrier
+// CHECK-NOT: gpu.barrier
+// CHECK-NOT: nvvm.stmatrix
+// CHECK-COUNT-4: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<col>
+// CHECK: nvvm.wgmma.fence.aligned
+// X^T = Sb^T K^T, then O^T = Sb^T Q^T in its own group.
+// CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 1
+// CHECK-COUNT-32: arith.subf
+// Vn^T = X^T T^T (split operands: 2 x 4 steps).
+// CHECK: nvvm.wgmma.fence.aligned
+// CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
+// CHECK: nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK-NOT: nvvm.stmatrix
+// S^T += Vn^T K and O^T += Vn^T P^T in one group.
+// CHECK: nvvm.wgmma.fence.aligned
+// CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
+// CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK-COUNT-32: arith.mulf {{.*}}, %arg12 : f32
+// CHECK-COUNT-4: nvvm.stmatrix {{.*}}layout = #nvvm.mma_layout<col>
+// CHECK-NEXT: arith.constant -1
+// CHECK-NEXT: nvvm.bar.warp.sync
+// CHECK-NOT: gpu.barrier
+// CHECK: llvm.store {{.*}} {alignment = 16 : i64} : vector<8xbf16>, !llvm.ptr<1>
+// CHECK-NOT: gpu.barrier
+// CHECK: scf.yield
+// CHECK: gpu.return
+
+// One warpgroup at block_v 64: 128 threads, two programs per SM (114688
+// bytes: K, V, T, q, P double-buffered; nothing else).
+// BV64: block = [128, 1, 1], grid = ["2", "N * HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v64_w8_l2_p3_scan_output"
+// BV64-SAME: shared_bytes = 114688
+// BV64-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d128x128_c64_v64_w8_l2_p3_scan_output(
+// BV64-COUNT-32: wgmma.mma_async.sync.aligned
+// BV64: gpu.return
+
+// GENERIC: kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_prepare"
+// GENERIC-SAME: kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v32_w8_l2_p3_scan"
+// GENERIC-SAME: kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_output"
+// GENERIC-NOT: ws_q
+// D256: kernel = "dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_prepare"
+// D256-SAME: kernel = "dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_scan"
+// D256-SAME: kernel = "dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_output"
+// D256-NOT: ws_q
+func.func @prefill(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %b: tensor<?x?x?xbf16>)
+    -> tensor<?x?x?x128xbf16> {
+  %o, %f = delta.delta_rule %q, %k, %v, %b {use_qk_l2norm}
+      : tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?xbf16>
+      -> tensor<?x?x?x128xbf16>, tensor<?x?x128x128xf32>
+  return %o : tensor<?x?x?x128xbf16>
+}
