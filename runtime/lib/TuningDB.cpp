@@ -435,7 +435,8 @@ namespace {
 /// The parts of a config name ("bv32_w8_split3"; docs/tuning.md).
 struct ConfigParts {
   int64_t blockV = 0, warps = 0;
-  std::string kind; ///< fused | split | split3
+  std::string kind;    ///< fused | split | split3
+  size_t launches = 0; ///< the entry's kernels (longSequenceChoice)
 };
 
 std::optional<ConfigParts> parseConfig(const std::string &name) {
@@ -480,7 +481,14 @@ bool parseForwardBucket(const std::string &bucket, int64_t *scans,
 /// filled the GPU; rechecked 2026-11-30 with the chunk body Vn = T (V - K S)
 /// (10 buckets of d = 64, 128, 256): a three-phase config won every one,
 /// d = 64 included (8x2048x16: 0.234 vs fused 0.273 ms), and the rule's
-/// pick is the winner or within 2.1% of it in all 10.
+/// pick is the winner or within 2.1% of it in all 10. Since 2026-11-30
+/// (sixteenth session) a split3 config whose scan computes the output (two
+/// launches: the register scan, dk <= 128, block_v 64 / 128) comes first
+/// when its scan programs cover a quarter of the SMs, the smallest such
+/// block_v: with the old order alone the rule was up to 26% behind the
+/// winner (d = 128 2 x 8192 x 16: bv32 0.397 ms vs bv64 0.334; 21
+/// buckets, run9: this order picks the winner in 20 and is 4.6% behind in
+/// the other, d = 256 1 x 16384).
 std::optional<size_t> longSequenceChoice(const Manifest &m,
                                          const std::vector<size_t> &candidates,
                                          const std::string &bucket,
@@ -498,10 +506,20 @@ std::optional<size_t> longSequenceChoice(const Manifest &m,
   auto fills = [&](const ConfigParts &c) {
     return scans * (*first.dv / c.blockV) * 4 >= gpu.smCount * 3;
   };
-  // Better: filling over not filling; then, among fillers, larger block_v
-  // (fewer programs re-reading W and k), among the others smaller; then
-  // more warps.
+  // Whether c's scan computes the output (two launches, no output kernel)
+  // and its programs cover a quarter of the SMs.
+  auto outputInScan = [&](const ConfigParts &c) {
+    return c.launches == 2 && scans * (*first.dv / c.blockV) * 4 >= gpu.smCount;
+  };
+  // Better: a scan that computes the output, the smallest block_v; then
+  // filling over not filling; then, among fillers, larger block_v (fewer
+  // programs re-reading W and k), among the others smaller; then more
+  // warps.
   auto better = [&](const ConfigParts &a, const ConfigParts &b) {
+    if (outputInScan(a) != outputInScan(b))
+      return outputInScan(a);
+    if (outputInScan(a) && a.blockV != b.blockV)
+      return a.blockV < b.blockV;
     if (fills(a) != fills(b))
       return fills(a);
     if (a.blockV != b.blockV)
@@ -520,6 +538,7 @@ std::optional<size_t> longSequenceChoice(const Manifest &m,
         e.config->find("_noepi") != std::string::npos ||
         familyTag(*e.config) != familyTag(*first.config))
       continue;
+    c->launches = e.launches.size();
     if (!best || better(*c, bestParts)) {
       best = i;
       bestParts = *c;

@@ -593,6 +593,47 @@ TEST(EntryChoice, LongSequencesTakeTheThreePhaseConfigByDefault) {
   EXPECT_EQ(chooseEntry(m, all, "nh16_len16384", in).index, 0u);
 }
 
+TEST(EntryChoice, LongSequencesPreferTheScanThatComputesTheOutput) {
+  // Three-phase configs whose scan computes the output launch two kernels
+  // (the register scan, block_v 64 and 128 at dk <= 128); the generic
+  // scans' three.
+  auto twoLaunches = [](json e) {
+    e["launches"].push_back(e["launches"][0]);
+    return e;
+  };
+  auto threeLaunches = [&](json e) {
+    e = twoLaunches(std::move(e));
+    e["launches"].push_back(e["launches"][0]);
+    return e;
+  };
+  Manifest m = manifestOf(json::array(
+      {fwdEntry("bv64_w8_fused"), threeLaunches(fwdEntry("bv16_w8_split3")),
+       threeLaunches(fwdEntry("bv32_w8_split3")),
+       twoLaunches(fwdEntry("bv64_w8_split3")),
+       twoLaunches(fwdEntry("bv128_w8_split3"))}));
+  GpuKey g = h200(); // 132 SMs
+  ChoiceInputs in;
+  in.gpu = &g;
+  in.runtimeVersion = kRuntime;
+  std::vector<size_t> all{0, 1, 2, 3, 4};
+  auto choice = [&](const std::string &bucket) {
+    EntryChoice c = chooseEntry(m, all, bucket, in);
+    EXPECT_EQ(c.source, ChoiceSource::Rule) << bucket;
+    return c.index;
+  };
+  // The smallest such block_v whose scan programs cover a quarter of the
+  // SMs: 128 scans x 2 value tiles of 64 (not block_v 128, which fills
+  // 3/4 too); 64 x 2; 32 x 2 = 64 programs (block_v 32 would give 128).
+  EXPECT_EQ(choice("nh128_len2048"), 3u);
+  EXPECT_EQ(choice("nh64_len4096"), 3u);
+  EXPECT_EQ(choice("nh32_len8192"), 3u);
+  // 16 x 2 = 32 programs do not: the old order (block_v 16: 128 programs).
+  EXPECT_EQ(choice("nh16_len16384"), 1u);
+  // Without the two-launch configs, the old order (block_v 32 gives 128
+  // programs at 32 scans).
+  EXPECT_EQ(chooseEntry(m, {0, 1, 2}, "nh32_len8192", in).index, 2u);
+}
+
 TEST(EntryChoice, RecordedWinnerMissingFromThePackage) {
   Manifest m = manifestOf(threeConfigs());
   GpuKey g = h200();
