@@ -101,7 +101,8 @@ cl::opt<int64_t> phases(
     "phases",
     cl::desc("Kernels per delta-rule layer: 1 fused (default), 2 as "
              "--split-kernels, 3 prepare + state-only scan + chunk-parallel "
-             "output"),
+             "output (or prepare + a scan that computes the output: "
+             "--output-in-scan)"),
     cl::init(1), cl::cat(deltacCategory));
 
 cl::opt<int64_t> decodeBlockV(

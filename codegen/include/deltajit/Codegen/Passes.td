@@ -38,7 +38,9 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
     values between them in global scratch; the scan double-buffers its
     prefetched tiles (`double-buffer`). With three phases, prepare and
     output run value tiles of `parallel-block-v` columns (a copy of the
-    loop at that width) while the scan runs block_v.
+    loop at that width) while the scan runs block_v. Where the three-phase
+    scan is the register scan of one warpgroup per 64 value columns, it
+    also computes the output (`output-in-scan`): two kernels.
 
     Decode kernels give each thread 4 adjacent value columns of up to 16
     state rows of a (sequence, v-head), in registers (the state is read and
@@ -59,7 +61,7 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
            "scan); 3 = prepare (chunk-parallel WY preparation), scan (only "
            "the state recurrence, sequential over chunks, writing each "
            "chunk's starting state and new values to scratch), output "
-           "(chunk-parallel outputs from those)">,
+           "(chunk-parallel outputs from those); see output-in-scan">,
     // The default is kDefaultDecodeBlockV (ConvertDeltaToNVVM.cpp).
     Option<"decodeBlockV", "decode-block-v", "int64_t", /*default=*/"64",
            "Value columns per decode program, at most (a multiple of 16 "
