@@ -146,6 +146,8 @@ std::string TileConfig::name() const {
     n += "_noepi";
   if (parallelBlockV)
     n += "_pv" + std::to_string(parallelBlockV);
+  if (!outputInScan && phases == 3)
+    n += "_sepout";
   if (mma == "wgmma")
     n += "_wgmma";
   else if (mma == "mma.sync")
@@ -161,8 +163,8 @@ std::optional<TileConfig> TileConfig::fromName(llvm::StringRef name,
   auto bad = [&](const std::string &why) -> std::optional<TileConfig> {
     error = "'" + name.str() + "' is not a config name (" + why +
             "; expected "
-            "bv<N>_w<N>_<fused|split|split3>[_s<N>][_noepi][_pv<N>][_wgmma|"
-            "_mmasync])";
+            "bv<N>_w<N>_<fused|split|split3>[_s<N>][_noepi][_pv<N>][_sepout]"
+            "[_wgmma|_mmasync])";
     return std::nullopt;
   };
   if (parts.size() < 3)
@@ -200,6 +202,8 @@ std::optional<TileConfig> TileConfig::fromName(llvm::StringRef name,
     } else if (auto pv = number(p, "pv");
                pv && c.parallelBlockV == 0 && c.phases == 3) {
       c.parallelBlockV = *pv;
+    } else if (p == "sepout" && c.outputInScan && c.phases == 3) {
+      c.outputInScan = false;
     } else {
       return bad("unexpected field '" + p.str() + "'");
     }
@@ -217,6 +221,7 @@ bool parseTuneSpace(llvm::StringRef spec, const TileConfig &defaults,
   std::vector<bool> epilogue{defaults.epilogueFusion};
   std::vector<std::string> mma{defaults.mma};
   std::vector<int64_t> parallel{defaults.parallelBlockV};
+  std::vector<bool> outputInScan{defaults.outputInScan};
   llvm::StringSet<> seen;
   bool sawSplit = false, sawPhases = false;
   llvm::SmallVector<llvm::StringRef> items;
@@ -320,6 +325,12 @@ bool parseTuneSpace(llvm::StringRef spec, const TileConfig &defaults,
         if (!llvm::is_contained(parallel, *n))
           parallel.push_back(*n);
       }
+    } else if (key == "output-in-scan") {
+      if (!integers(0, {0, 1}))
+        return false;
+      outputInScan.clear();
+      for (int64_t v : ints)
+        outputInScan.push_back(v != 0);
     } else if (key == "chunk") {
       error = "'chunk' cannot be tuned: the chunk size is part of the "
               "entry lookup keys (the op's chunk_size attribute), not a "
@@ -328,7 +339,7 @@ bool parseTuneSpace(llvm::StringRef spec, const TileConfig &defaults,
     } else {
       error = "unknown key '" + key.str() +
               "' (keys: block-v, warps, stages, split, phases, epilogue, mma, "
-              "parallel-block-v)";
+              "parallel-block-v, output-in-scan)";
       return false;
     }
   }
@@ -346,12 +357,15 @@ bool parseTuneSpace(llvm::StringRef spec, const TileConfig &defaults,
         for (int64_t p : phases)
           for (bool e : epilogue)
             for (const std::string &m : mma)
-              for (int64_t pv : parallel) {
-                // The parallel value tile only shapes three-phase kernels.
-                TileConfig c{bv, w, s, p, e, m, p == 3 ? pv : 0};
-                if (names.insert(c.name()).second)
-                  configs.push_back(c);
-              }
+              for (int64_t pv : parallel)
+                for (bool ois : outputInScan) {
+                  // The parallel value tile and the output's place only
+                  // shape three-phase kernels.
+                  TileConfig c{
+                      bv, w, s, p, e, m, p == 3 ? pv : 0, p == 3 ? ois : true};
+                  if (names.insert(c.name()).second)
+                    configs.push_back(c);
+                }
   constexpr size_t kMaxConfigs = 256;
   if (configs.size() > kMaxConfigs) {
     error = "the space has " + std::to_string(configs.size()) +

@@ -43,11 +43,16 @@ struct TileConfig {
   /// (convert-delta-to-nvvm's parallel-block-v); 0 = auto. Only for
   /// phases == 3.
   int64_t parallelBlockV = 0;
+  /// Whether a three-phase scan that can compute the output does
+  /// (convert-delta-to-nvvm's output-in-scan). Only for phases == 3.
+  bool outputInScan = true;
 
   /// The stable name recorded as the manifest entries' "config":
   /// "bv<block_v>_w<warps>_<fused|split|split3>", then "_s<stages>" when
   /// stages != 1, "_noepi" without epilogue fusion, "_pv<N>" for an explicit
-  /// parallel block_v, and "_wgmma" or "_mmasync" for a tensor-core family
+  /// parallel block_v, "_sepout" for a three-phase config whose output
+  /// kernel stays separate (output-in-scan off), and "_wgmma" or
+  /// "_mmasync" for a tensor-core family
   /// other than auto (always last: the runtime reads the family there).
   std::string name() const;
   /// Parses name() back; nullopt with `error` set when it is not one.

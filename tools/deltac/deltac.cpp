@@ -191,8 +191,11 @@ cl::opt<std::string> tuneSpace(
              "  mma       tensor-core family (auto, mma.sync, wgmma)\n"
              "  parallel-block-v  value columns of the three-phase prepare\n"
              "            and output kernels (auto, or integers)\n"
+             "  output-in-scan  whether a three-phase register scan also\n"
+             "            computes the output (1) or leaves it to an output\n"
+             "            kernel (0)\n"
              "Entries get \"config\": bv<N>_w<N>_<fused|split|split3>\n"
-             "[_s<stages>][_noepi][_pv<N>][_wgmma|_mmasync]"),
+             "[_s<stages>][_noepi][_pv<N>][_sepout][_wgmma|_mmasync]"),
     cl::value_desc("spec"), cl::cat(deltacCategory));
 
 cl::opt<std::string> tuningDb(
@@ -282,7 +285,7 @@ OwningOpRef<ModuleOp> lowerVariant(MLIRContext &context, ModuleOp op,
   lower.stateInRegisters = stateInRegisters;
   lower.doubleBuffer = doubleBuffer;
   lower.registerScan = registerScan;
-  lower.outputInScan = outputInScan;
+  lower.outputInScan = config.outputInScan;
   lower.parallelBlockV = config.parallelBlockV;
   lower.tensorCores = config.mma;
   pm.addPass(deltajit::createConvertDeltaToNVVM(lower));
@@ -448,6 +451,7 @@ int run() {
   defaultConfig.warps = warps;
   defaultConfig.phases = phases > 1 ? int64_t(phases) : splitKernels ? 2 : 1;
   defaultConfig.epilogueFusion = epilogueFusion;
+  defaultConfig.outputInScan = outputInScan;
   defaultConfig.mma = tensorCores;
   defaultConfig.parallelBlockV =
       defaultConfig.phases == 3 ? int64_t(parallelBlockV) : 0;

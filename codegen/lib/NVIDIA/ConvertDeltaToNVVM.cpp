@@ -588,6 +588,9 @@ private:
         qs.getSplitF32() || qs.getTransposeA() || qs.getTransposeB() ||
         qs.getAlpha() != out.getAlpha() || !qs.getResult().hasOneUse())
       return false;
+    // o is stored from the 16-bit staging in V's tile.
+    if (getElementTypeOrSelf(loop.getO().getType()) != elt)
+      return false;
     Value p = out.getA();
     auto pType = cast<RankedTensorType>(p.getType());
     if (pType.getElementType() != elt || pType.getDimSize(0) != chunk ||
@@ -2500,9 +2503,11 @@ private:
   TileConvertOp rsConvert;
   TileMatmulOp rsX, rsVn, rsNext;
   /// Three phases with the output ops in the scan (the pass's
-  /// output-in-scan; only kept when the register scan computes them:
-  /// matchOutputInScan), and its output products O = scale (Q Sb), O =
-  /// scale (P Vn) + O.
+  /// output-in-scan), and the output products O = scale (Q Sb), O = scale
+  /// (P Vn) + O once the register scan matches them (matchOutputInScan).
+  /// A scan built with it that does not match (computesOutput() false) is
+  /// only lowerChunkLoop's probe: the loop then gets three kernels without
+  /// it (buildKernels refuses such a scan).
   bool outputInScan = false;
   TileMatmulOp rsQS, rsOut;
 };
