@@ -360,6 +360,9 @@ struct ThreePhaseCase {
   dj_dtype_t dtype = DJ_DTYPE_BF16;
   bool l2 = true, varlen = false, longT = false;
   int chunk = 0; ///< 0: the package's default (64)
+  /// The `_sepout` config: the output kernel kept separate where the
+  /// register scan would compute the output (output-in-scan off).
+  bool separateOutput = false;
 };
 
 void PrintTo(const ThreePhaseCase &c, std::ostream *os) {
@@ -371,7 +374,8 @@ class ThreePhaseConfigs : public ::testing::TestWithParam<ThreePhaseCase> {};
 TEST_P(ThreePhaseConfigs, MatchesOracle) {
   REQUIRE_GPU();
   const ThreePhaseCase &c = GetParam();
-  std::string config = "bv" + std::to_string(c.blockV) + "_w8_split3";
+  std::string config = "bv" + std::to_string(c.blockV) + "_w8_split3" +
+                       (c.separateOutput ? "_sepout" : "");
   PinnedConfig pin(config);
   RandomSpec s = spec(2, 300, 2, 2, c.dk, c.dv, 40 + c.blockV + c.dk);
   if (c.varlen) {
@@ -427,7 +431,21 @@ INSTANTIATE_TEST_SUITE_P(
         ThreePhaseCase{"256x128-c32", 256, 128, 64, DJ_DTYPE_BF16, true, false,
                        false, 32},
         ThreePhaseCase{"256x128-c32-T16384", 256, 128, 64, DJ_DTYPE_BF16, true,
-                       false, true, 32}),
+                       false, true, 32},
+        // The register scan with the output kernel kept separate (the
+        // `_sepout` configs: it stages Sb and Vn for the output kernel).
+        ThreePhaseCase{"128x128-sepout", 128, 128, 64, DJ_DTYPE_BF16, true,
+                       false, false, 0, true},
+        ThreePhaseCase{"128x128-sepout", 128, 128, 128, DJ_DTYPE_BF16, true,
+                       false, false, 0, true},
+        ThreePhaseCase{"128x128-varlen-sepout", 128, 128, 128, DJ_DTYPE_BF16,
+                       true, true, false, 0, true},
+        ThreePhaseCase{"128x128-fp16-sepout", 128, 128, 128, DJ_DTYPE_FP16,
+                       true, false, false, 0, true},
+        ThreePhaseCase{"128x128-no-l2-sepout", 128, 128, 128, DJ_DTYPE_BF16,
+                       false, false, false, 0, true},
+        ThreePhaseCase{"64x64-sepout", 64, 64, 64, DJ_DTYPE_BF16, true, false,
+                       false, 0, true}),
     [](const ::testing::TestParamInfo<ThreePhaseCase> &info) {
       std::string n =
           "bv" + std::to_string(info.param.blockV) + "_" + info.param.name;
