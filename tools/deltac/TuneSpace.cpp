@@ -270,6 +270,15 @@ bool parseTuneSpace(llvm::StringRef spec, const TileConfig &defaults,
       }
       return true;
     };
+    // A 0 / 1 key into `flags`.
+    auto booleans = [&](std::vector<bool> &flags) {
+      if (!integers(0, {0, 1}))
+        return false;
+      flags.clear();
+      for (int64_t v : ints)
+        flags.push_back(v != 0);
+      return true;
+    };
     if (key == "block-v") {
       if (!integers(1, {}))
         return false;
@@ -295,11 +304,8 @@ bool parseTuneSpace(llvm::StringRef spec, const TileConfig &defaults,
       phases = ints;
       sawPhases = true;
     } else if (key == "epilogue") {
-      if (!integers(0, {0, 1}))
+      if (!booleans(epilogue))
         return false;
-      epilogue.clear();
-      for (int64_t v : ints)
-        epilogue.push_back(v != 0);
     } else if (key == "mma") {
       mma.clear();
       for (llvm::StringRef v : values) {
@@ -326,11 +332,8 @@ bool parseTuneSpace(llvm::StringRef spec, const TileConfig &defaults,
           parallel.push_back(*n);
       }
     } else if (key == "output-in-scan") {
-      if (!integers(0, {0, 1}))
+      if (!booleans(outputInScan))
         return false;
-      outputInScan.clear();
-      for (int64_t v : ints)
-        outputInScan.push_back(v != 0);
     } else if (key == "chunk") {
       error = "'chunk' cannot be tuned: the chunk size is part of the "
               "entry lookup keys (the op's chunk_size attribute), not a "

@@ -2776,6 +2776,13 @@ struct ConvertDeltaToNVVMPass
           break;
         dropOperandCopies(loop);
       }
+      // Whether the scan computes the output depends on the scan's loop
+      // (its body, with or without the copies), not on prepare's width.
+      if (numPhases == 3)
+        parts =
+            scanComputesOutput(loop, target)
+                ? SmallVector<Part>{Part::Prepare, Part::Scan}
+                : SmallVector<Part>{Part::Prepare, Part::Scan, Part::Output};
       for (int64_t pv : widths) {
         dropWide();
         if (pv != bv) {
@@ -2786,11 +2793,6 @@ struct ConvertDeltaToNVVMPass
           wide = *copy;
         }
         bool last = pv == widths.back() && (!withCopies || !copies);
-        if (numPhases == 3)
-          parts =
-              scanComputesOutput(loop, target)
-                  ? SmallVector<Part>{Part::Prepare, Part::Scan}
-                  : SmallVector<Part>{Part::Prepare, Part::Scan, Part::Output};
         Built built = buildKernels(loop, wide, parts, numPhases, target,
                                    /*quiet=*/!last, kernelsToEmit);
         if (built == Built::Error) {
