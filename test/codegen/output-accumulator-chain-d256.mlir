@@ -5,10 +5,12 @@
 // 156672 with the f32 O tile (epilogue-fusion=0 turns the chain off too).
 // Above dk = 128 the auto width of prepare and output is 64 value columns
 // (prefix AUTO, 81920 bytes, two programs per SM; 128 measured slower on the
-// H200), so the 128-column kernels are asked for explicitly.
-// RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3 parallel-block-v=128" | FileCheck %s
-// RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3 parallel-block-v=128 epilogue-fusion=0" | FileCheck %s --check-prefix=OFF
-// RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=AUTO
+// H200), so the 128-column kernels are asked for explicitly. (The output
+// kernel runs where the scan does not compute the output: output-in-scan=0
+// here, since the register scan at dk = 256 computes it by default.)
+// RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3 parallel-block-v=128 output-in-scan=0" | FileCheck %s
+// RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3 parallel-block-v=128 epilogue-fusion=0 output-in-scan=0" | FileCheck %s --check-prefix=OFF
+// RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3 output-in-scan=0" | FileCheck %s --check-prefix=AUTO
 
 // AUTO: kernel = "dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_prepare"
 // AUTO: kernel = "dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_output"

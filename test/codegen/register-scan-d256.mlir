@@ -16,8 +16,10 @@
 //   and updates its half of S^T (4 k16 steps of m64n128, B MN-major).
 // The next chunk's tiles are prefetched (the generic d = 256 scan has no
 // room for the buffers). The option turned off keeps the generic scan
-// (three barriers per chunk, no prefetch).
-// RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3" | FileCheck %s
+// (three barriers per chunk, no prefetch). This is the form that stages Sb
+// and Vn for the output kernel (output-in-scan=0); by default the scan
+// computes the output itself (register-scan-output.mlir, prefix D256).
+// RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3 output-in-scan=0" | FileCheck %s
 // RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3 register-scan=0" | FileCheck %s --check-prefix=GENERIC
 
 // CHECK: block = [256, 1, 1], grid = ["4", "N * HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_scan"
@@ -83,13 +85,13 @@ func.func @prefill(%q: tensor<?x?x?x256xbf16>, %k: tensor<?x?x?x256xbf16>, %v: t
 // fp16 and chunks of 32 take the split register scan too (run on the GPU
 // against the oracle: test/gpu ThreePhaseConfigs); at chunk 32 X^T is m64n32
 // (2 k16 steps of Vn^T, m64n128 updates of 2 k16 steps).
-// RUN: sed -e 's/xbf16>/xf16>/g' %s | delta-opt -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=F16
+// RUN: sed -e 's/xbf16>/xf16>/g' %s | delta-opt -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3 output-in-scan=0" | FileCheck %s --check-prefix=F16
 // F16-LABEL: gpu.func @dj_delta_rule_fwd_fp16_d256x256_c64_v64_w8_l2_p3_scan(
 // F16: nvvm.stmatrix
 // F16: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16
 // F16: nvvm.barrier id = {{.*}} number_of_threads = %c64_i32
 // F16: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16
-// RUN: sed -e 's/{use_qk_l2norm}/{use_qk_l2norm, chunk_size = 32 : i64}/' %s | delta-opt -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=C32
+// RUN: sed -e 's/{use_qk_l2norm}/{use_qk_l2norm, chunk_size = 32 : i64}/' %s | delta-opt -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3 output-in-scan=0" | FileCheck %s --check-prefix=C32
 // C32-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d256x256_c32_v64_w8_l2_p3_scan(
 // C32: nvvm.stmatrix
 // C32: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16

@@ -14,9 +14,14 @@
 // stores when o is not 16-byte aligned). Sb and Vn never leave the SM:
 // two kernels (prepare, which also stores the normalised q as ws_q, and the
 // scan), no Sb / Vn scratch, no output kernel, no block barrier in the
-// chunk step but the prefetch's. Other scans keep the output kernel: the
-// generic scan at block_v 32 (prefix GENERIC) and the register scan of two
-// warpgroups per 64 columns at dk = 256 (prefix D256).
+// chunk step but the prefetch's. The generic scan at block_v 32 keeps the
+// output kernel (prefix GENERIC). At dk = 256 (prefix D256) two warpgroups
+// share 64 value columns, each holding half of dk: each computes a partial
+// O^T (Sb_h^T Q_h^T over its half of dk, in the group after X^T's; Vn^T
+// P^T over its half of the chunk's rows, 2 of the 4 k16 steps, selected by
+// the half), half 1 writes its partial into the pair's exchange area (Sb's
+// tile, which X^T's partials also go through) and arrives at the pair's
+// hand-over barrier; half 0 waits there, adds it and stores o.
 // RUN: delta-opt %s -delta-chunk-tile="block-v=128" -convert-delta-to-nvvm="phases=3" | FileCheck %s
 // RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=BV64
 // RUN: delta-opt %s -delta-chunk-tile="block-v=32" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=GENERIC
@@ -78,10 +83,50 @@
 // GENERIC-SAME: kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v32_w8_l2_p3_scan"
 // GENERIC-SAME: kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_output"
 // GENERIC-NOT: ws_q
-// D256: kernel = "dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_prepare"
-// D256-SAME: kernel = "dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_scan"
-// D256-SAME: kernel = "dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_output"
-// D256-NOT: ws_q
+// D256: kernel = "dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_prepare_q"
+// D256-SAME: block = [256, 1, 1], grid = ["4", "N * HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_scan_output"
+// D256-SAME: shared_bytes = 212992
+// D256-NOT: _p3_output"
+// D256-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_scan_output(
+// D256: scf.for
+// D256: gpu.barrier
+// D256: nvvm.wgmma.fence.aligned
+// D256-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
+// D256: nvvm.wgmma.commit.group.sync.aligned
+// D256-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
+// D256: nvvm.wgmma.commit.group.sync.aligned
+// D256-NEXT: nvvm.wgmma.wait.group.sync.aligned 1
+// X^T's partials traded, V^T loaded and subtracted; then O^T's partial is
+// waited for (its A registers free before Vn^T's product).
+// D256: nvvm.bar.warp.sync
+// D256-COUNT-8: llvm.store {{.*}} {alignment = 16 : i64} : vector<4xf32>, !llvm.ptr<3>
+// D256: nvvm.barrier id = {{.*}} number_of_threads = %c64_i32
+// D256-COUNT-8: llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<3> -> vector<4xf32>
+// D256-COUNT-4: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<col>
+// D256: nvvm.wgmma.wait.group.sync.aligned 0
+// D256: nvvm.wgmma.fence.aligned
+// D256-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
+// D256: nvvm.wgmma.wait.group.sync.aligned 0
+// D256-NOT: nvvm.stmatrix
+// D256: nvvm.wgmma.fence.aligned
+// D256-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
+// D256-COUNT-2: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
+// D256-NOT: wgmma.mma_async
+// D256: nvvm.wgmma.commit.group.sync.aligned
+// D256-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
+// The hand-over: half 1 writes and arrives, half 0 waits, adds and stores.
+// D256: scf.if
+// D256-COUNT-8: llvm.store {{.*}} {alignment = 16 : i64} : vector<4xf32>, !llvm.ptr<3>
+// D256: nvvm.barrier.arrive id = {{.*}} number_of_threads = %c64_i32
+// D256: scf.if
+// D256: nvvm.barrier id = {{.*}} number_of_threads = %c64_i32
+// D256-COUNT-8: llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<3> -> vector<4xf32>
+// D256-COUNT-32: arith.mulf {{.*}}, %arg12 : f32
+// D256-COUNT-4: nvvm.stmatrix {{.*}}layout = #nvvm.mma_layout<col>
+// D256: llvm.store {{.*}} {alignment = 16 : i64} : vector<8xbf16>, !llvm.ptr<1>
+// D256-NOT: gpu.barrier
+// D256: scf.yield
+// D256: gpu.return
 func.func @prefill(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>, %v: tensor<?x?x?x128xbf16>, %b: tensor<?x?x?xbf16>)
     -> tensor<?x?x?x128xbf16> {
   %o, %f = delta.delta_rule %q, %k, %v, %b {use_qk_l2norm}

@@ -415,7 +415,8 @@ INSTANTIATE_TEST_SUITE_P(
         ThreePhaseCase{"64x128", 64, 128, 128},
         ThreePhaseCase{"64x64", 64, 64, 64},
         // dk = 256 at block_v 64: the register scan with the state split
-        // over two warpgroups (halves of dk; docs/codegen.md).
+        // over two warpgroups (halves of dk; docs/codegen.md), computing
+        // the output (half 1 hands its partial O^T to half 0).
         ThreePhaseCase{"256x128", 256, 128, 64},
         ThreePhaseCase{"256x64", 256, 64, 64},
         ThreePhaseCase{"256x256", 256, 256, 64},
@@ -445,7 +446,14 @@ INSTANTIATE_TEST_SUITE_P(
         ThreePhaseCase{"128x128-no-l2-sepout", 128, 128, 128, DJ_DTYPE_BF16,
                        false, false, false, 0, true},
         ThreePhaseCase{"64x64-sepout", 64, 64, 64, DJ_DTYPE_BF16, true, false,
-                       false, 0, true}),
+                       false, 0, true},
+        // ... and at dk = 256 (two warpgroups per 64 columns).
+        ThreePhaseCase{"256x128-sepout", 256, 128, 64, DJ_DTYPE_BF16, true,
+                       false, false, 0, true},
+        ThreePhaseCase{"256x128-varlen-sepout", 256, 128, 64, DJ_DTYPE_BF16,
+                       true, true, false, 0, true},
+        ThreePhaseCase{"256x128-c32-sepout", 256, 128, 64, DJ_DTYPE_BF16, true,
+                       false, false, 32, true}),
     [](const ::testing::TestParamInfo<ThreePhaseCase> &info) {
       std::string n =
           "bv" + std::to_string(info.param.blockV) + "_" + info.param.name;

@@ -185,12 +185,15 @@ public:
     if (registerScanHere())
       inRegisters = {loop.getStateTile(), rsX.getResult(), rsNext.getResult()};
     // Computing the output too, it stages nothing: the output goes through
-    // the warp's columns of v's tile.
-    if (registerScanHere() && outputInScan)
+    // the warp's columns of v's tile. (Two halves of dk keep Sb's tile as
+    // the pairs' exchange area for partial sums.)
+    if (registerScanHere() && outputInScan) {
       llvm::append_range(inRegisters,
-                         SmallVector<Value>{rsConvert.getResult(),
-                                            rsVn.getResult(), rsQS.getResult(),
+                         SmallVector<Value>{rsVn.getResult(), rsQS.getResult(),
                                             rsOut.getResult()});
+      if (rsHalves == 1)
+        inRegisters.push_back(rsConvert.getResult());
+    }
     for (auto [second, first] : chainedFirst) {
       inRegisters.push_back(first.getResult());
       plan.readsUntil[first] = second;
@@ -559,7 +562,7 @@ private:
     for (const BoundaryValue &b : scanBoundary)
       if (b.value != convert.getResult() && b.value != vn.getResult())
         return;
-    if (outputInScan && !matchOutputInScan(convert, vn, halves))
+    if (outputInScan && !matchOutputInScan(convert, vn))
       return;
     registerScan = true;
     rsHalves = halves;
@@ -570,13 +573,12 @@ private:
   }
   /// Whether the body's output ops are exactly the three-phase output
   /// kernel's O = scale (Q Sb) + scale (P Vn), with Sb = `convert`, Vn =
-  /// `vn`, P a 16-bit chunk x chunk tile from prepare, and the state held
-  /// by one warpgroup (`halves` 1): then the register scan computes them
-  /// (RegisterScanStep::Output) and no output kernel runs.
-  bool matchOutputInScan(TileConvertOp convert, TileMatmulOp vn,
-                         int64_t halves) {
-    if (halves != 1)
-      return false;
+  /// `vn` and P a 16-bit chunk x chunk tile from prepare: then the register
+  /// scan computes them (RegisterScanStep::Output) and no output kernel
+  /// runs. (With two halves of dk each computes a partial O^T and half 1
+  /// hands its part to half 0 through Sb's tile, which then only serves as
+  /// the pair's exchange area.)
+  bool matchOutputInScan(TileConvertOp convert, TileMatmulOp vn) {
     auto out = loop.getYield().getOutput().getDefiningOp<TileMatmulOp>();
     if (!out || !out.getAcc() || out.getB() != vn.getResult() ||
         out.getNegate() || out.getSplitF32() || out.getTransposeA() ||
@@ -1152,6 +1154,12 @@ private:
       };
       RegisterScanStep::Output output{tile(loop.getQTile()), tile(rsOut.getA()),
                                       store};
+      if (rsHalves == 2) { // the pair's exchange area and hand-over barrier
+        output.exchange = &tile(sb);
+        output.handOver =
+            kb.add(kb.div(strip, kb.c32(RegisterScanStep::kWarpColumns)),
+                   kb.c32(1 + bv / RegisterScanStep::kWarpColumns));
+      }
       stateRegs = rs.emit(stateRegs, k, t, v, strip, nullptr, &output);
       return;
     }
@@ -1187,7 +1195,9 @@ private:
     NVVM::SyncWarpOp::create(kb.b, kb.loc, kb.c32(-1));
     Type oType = getElementTypeOrSelf(loop.getO().getType());
     assert(oType == v.elt && "o is stored in q/k/v's type");
-    Value aligned = vectorAccess(kb, {param("o")});
+    // (16-byte stores at every dk: the pieces go from shared memory to o
+    // through 4 registers, not the whole tile's.)
+    Value aligned = kb.aligned16({param("o")});
     // Row r's 16 columns are two 16-byte pieces: piece i = lane + 32 n.
     for (int64_t n = 0; n * 32 < chunk * 2; ++n) {
       Value i = kb.add(lane, kb.c32(32 * n));

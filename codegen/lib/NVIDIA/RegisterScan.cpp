@@ -126,30 +126,63 @@ void RegisterScanStep::storeTransposed(ArrayRef<Value> packed,
   }
 }
 
+Value RegisterScanStep::exchangePiece(const SmemTile &area, Value row0,
+                                      Value column, int64_t i) {
+  Value q = kb.add(lane, kb.c32(32 * i));
+  Value r = kb.add(row0, kb.div(q, kb.c32(2)));
+  Value c = kb.add(column, kb.mul(kb.rem(q, kb.c32(2)), kb.c32(8)));
+  return blockRow(area, r, c);
+}
+
 void RegisterScanStep::addOtherHalf(MutableArrayRef<Value> x,
                                     const SmemTile &area, Value column) {
-  // This thread's accumulators in 16-byte pieces: piece i of lane l is
-  // piece q = 32 i + l of the half's area, row q / 2, columns column + 8 (q
-  // % 2) .. + 7. The other half's warp holds the same X^T positions in the
-  // same registers (same warp of its warpgroup, same lane).
-  auto piece = [&](Value row0, int64_t i) {
-    Value q = kb.add(lane, kb.c32(32 * i));
-    Value r = kb.add(row0, kb.div(q, kb.c32(2)));
-    Value c = kb.add(column, kb.mul(kb.rem(q, kb.c32(2)), kb.c32(8)));
-    return blockRow(area, r, c);
-  };
+  // This thread's accumulators in 16-byte pieces (exchangePiece). The other
+  // half's warp holds the same X^T positions in the same registers (same
+  // warp of its warpgroup, same lane).
   int64_t pieces = x.size() / 4;
   // The warp's copies of Sb out of this area are done.
   NVVM::SyncWarpOp::create(kb.b, kb.loc, kb.c32(-1));
   for (int64_t i = 0; i < pieces; ++i)
-    kb.storeVec16(kb.makeVec(x.slice(4 * i, 4)), piece(halfRow0, i));
+    kb.storeVec16(kb.makeVec(x.slice(4 * i, 4)),
+                  exchangePiece(area, halfRow0, column, i));
   NVVM::BarrierOp::create(kb.b, kb.loc, Type(), pairBarrier, kb.c32(64),
                           NVVM::BarrierReductionAttr(), Value());
   for (int64_t i = 0; i < pieces; ++i) {
-    Value other = kb.loadVec16(kb.f32(), piece(otherRow0, i));
+    Value other =
+        kb.loadVec16(kb.f32(), exchangePiece(area, otherRow0, column, i));
     for (int64_t u = 0; u < 4; ++u)
       x[4 * i + u] = kb.fadd(x[4 * i + u], kb.extract(other, u));
   }
+}
+
+void RegisterScanStep::handOverOutput(ArrayRef<Value> o, const Output &output,
+                                      Value column) {
+  // Half 1 writes where it read half 0's X^T this step (rows 0 .. dkHalf):
+  // each thread overwrites only the addresses it read itself, and half 0
+  // rewrites them with the next chunk's X^T only after reading them here.
+  // Half 1's next write to them comes after the next chunk's pair barrier,
+  // which half 0 reaches after this read.
+  int64_t pieces = o.size() / 4;
+  Value zero = kb.c32(0);
+  Value first = kb.cmp(arith::CmpIPredicate::eq, halfRow0, zero);
+  kb.ifThen(kb.cmp(arith::CmpIPredicate::ne, halfRow0, zero), [&] {
+    for (int64_t i = 0; i < pieces; ++i)
+      kb.storeVec16(kb.makeVec(o.slice(4 * i, 4)),
+                    exchangePiece(*output.exchange, zero, column, i));
+    NVVM::BarrierArriveOp::create(kb.b, kb.loc, output.handOver, kb.c32(64));
+  });
+  kb.ifThen(first, [&] {
+    NVVM::BarrierOp::create(kb.b, kb.loc, Type(), output.handOver, kb.c32(64),
+                            NVVM::BarrierReductionAttr(), Value());
+    SmallVector<Value> sum(o);
+    for (int64_t i = 0; i < pieces; ++i) {
+      Value other = kb.loadVec16(
+          kb.f32(), exchangePiece(*output.exchange, zero, column, i));
+      for (int64_t u = 0; u < 4; ++u)
+        sum[4 * i + u] = kb.fadd(sum[4 * i + u], kb.extract(other, u));
+    }
+    output.store(sum);
+  });
 }
 
 SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
@@ -158,19 +191,24 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
                                           const Staging *staging,
                                           const Output *output) {
   assert(bool(staging) != bool(output) && "Sb and Vn staged, or the output");
-  assert((!output || halves == 1) && "the output needs all of dk");
+  assert((!output || halves == 1 || (output->exchange && output->handOver)) &&
+         "two halves hand over the output through an exchange area");
+  // Where two halves trade their partial sums.
+  const SmemTile *area = staging ? &staging->sbOut : output->exchange;
   int64_t dTiles = dkHalf / 8, rTiles = chunk / 8;
   Value zero = kb.c32(0);
-  // Half 1's columns of K start dkHalf columns on, whole 64-column panels:
-  // its descriptors are half 0's with the start address (16-byte units)
-  // moved by the panels' bytes.
-  Value kShift;
-  if (halves == 2) {
-    int64_t bytes = k.elt.getIntOrFloatBitWidth() / 8;
-    kShift = kb.ext64(kb.mul(
-        half, kb.div(kb.mul(kb.at(k, zero, kb.c32(dkHalf)), kb.c32(bytes)),
+  // Half 1's columns of K (and q) start dkHalf columns on, whole 64-column
+  // panels: its descriptors are half 0's with the start address (16-byte
+  // units) moved by the panels' bytes.
+  auto halfShift = [&](const SmemTile &tile) -> Value {
+    if (halves == 1)
+      return {};
+    int64_t bytes = tile.elt.getIntOrFloatBitWidth() / 8;
+    return kb.ext64(kb.mul(
+        half, kb.div(kb.mul(kb.at(tile, zero, kb.c32(dkHalf)), kb.c32(bytes)),
                      kb.c32(16))));
-  }
+  };
+  Value kShift = halfShift(k), qShift = output ? halfShift(output->q) : Value();
   auto inHalf = [&](Value desc) {
     return kShift ? kb.add(desc, kShift) : desc;
   };
@@ -203,8 +241,11 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
   // on the H200, run76.)
   // (Two halves load V^T after the product: their registers are short,
   // and the partials' exchange waits anyway.)
+  SmallVector<Value> x(4 * rTiles, kb.cf32(0.0));
+  // (`then`, given, runs after each ldmatrix on the elements it filled:
+  // two halves subtract X^T there, holding 8 of V^T's registers, not 32.)
   SmallVector<Value> vt(4 * rTiles);
-  auto loadVt = [&] {
+  auto loadVt = [&](function_ref<void(int64_t, int64_t)> then = {}) {
     for (int64_t nt = 0; nt < rTiles; nt += 2) {
       SmallVector<Value, 4> regs =
           kb.ldmatrix(blockRow(v, kb.add(kb.add(kb.c32(8 * nt), hi8), row8),
@@ -213,25 +254,32 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
       for (int64_t m = 0; m < 4; ++m)
         std::tie(vt[4 * nt + 2 * m], vt[4 * nt + 2 * m + 1]) =
             kb.unpack16x2(regs[m], elt);
+      if (then)
+        then(4 * nt, 4 * nt + 8);
     }
+  };
+  auto subtractFromVt = [&](int64_t from, int64_t to) {
+    for (int64_t i = from; i < to; ++i)
+      x[i] = kb.fsub(vt[i], x[i]);
   };
   if (halves == 1)
     loadVt();
-  SmallVector<Value> x(4 * rTiles, kb.cf32(0.0));
   NVVM::WgmmaFenceAlignedOp::create(kb.b, kb.loc);
   for (int64_t s = 0; s < dkHalf / 16; ++s)
     wgmma(chunk, x, a4(sb, s),
           inHalf(wgmmaDescriptor(kb, k, zero, 16 * s, true)),
           /*scaleD=*/s > 0, /*scaleA=*/1, /*transB=*/false);
   NVVM::WgmmaGroupSyncAlignedOp::create(kb.b, kb.loc);
-  // O^T = Sb^T Q^T in a group of its own, waited for only at the end.
+  // O^T = Sb^T Q^T in a group of its own, waited for only at the end (two
+  // halves: each over its half of dk, B = q's columns of the half).
   SmallVector<Value> o;
   if (output) {
     o.assign(4 * rTiles, kb.cf32(0.0));
-    for (int64_t s = 0; s < dkHalf / 16; ++s)
-      wgmma(chunk, o, a4(sb, s),
-            wgmmaDescriptor(kb, output->q, zero, 16 * s, true),
+    for (int64_t s = 0; s < dkHalf / 16; ++s) {
+      Value desc = wgmmaDescriptor(kb, output->q, zero, 16 * s, true);
+      wgmma(chunk, o, a4(sb, s), qShift ? kb.add(desc, qShift) : desc,
             /*scaleD=*/s > 0, /*scaleA=*/1, /*transB=*/false);
+    }
     NVVM::WgmmaGroupSyncAlignedOp::create(kb.b, kb.loc);
   }
   // While the tensor cores run (their A and accumulator registers are not
@@ -240,11 +288,16 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
     staging->sbStaged();
   NVVM::WgmmaWaitGroupSyncOp::create(kb.b, kb.loc, output ? 1 : 0);
   if (halves == 2) {
-    addOtherHalf(x, staging->sbOut, vColumn);
-    loadVt();
+    addOtherHalf(x, *area, vColumn);
+    loadVt(subtractFromVt);
+    // Sb^T Q^T had the exchange's time: waiting for it here frees Sb^T's
+    // registers before Vn^T's operands and accumulators are live (at 255
+    // registers the scan spilled without this wait).
+    if (output)
+      NVVM::WgmmaWaitGroupSyncOp::create(kb.b, kb.loc, 0);
+  } else {
+    subtractFromVt(0, 4 * rTiles);
   }
-  for (int64_t i = 0; i < 4 * rTiles; ++i)
-    x[i] = kb.fsub(vt[i], x[i]);
 
   // Vn^T = X^T T^T with X^T as its rounding plus the rounded remainder
   // (the small terms first); B(r', r) = T(r, r') is K-major.
@@ -274,6 +327,34 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
     onceForVn(
         [&] { storeTransposed(vnPacked, staging->vnOut, Value(), vColumn); });
 
+  // O^T += Vn^T P^T's operands; B(r', r) = P(r, r') is K-major. Two halves
+  // split the contraction over the chunk's rows r': half h takes the k16
+  // steps of its half of them (A registers and descriptors selected by the
+  // half before the fence: no branch around the asynchronous products and
+  // no register written after it), their partial sums added with Sb^T
+  // Q^T's at the hand-over.
+  int64_t pSteps = chunk / 16 / halves;
+  SmallVector<Value> pA, pDesc;
+  if (output) {
+    Value second =
+        halves == 2 ? kb.cmp(arith::CmpIPredicate::ne, half, zero) : Value();
+    for (int64_t s = 0; s < pSteps; ++s) {
+      SmallVector<Value, 4> a = a4(vnPacked, s);
+      Value desc = wgmmaDescriptor(kb, output->p, zero, 16 * s, true);
+      if (second) {
+        SmallVector<Value, 4> a1 = a4(vnPacked, s + pSteps);
+        for (int64_t u = 0; u < 4; ++u)
+          a[u] = kb.select(second, a1[u], a[u]);
+        desc = kb.select(
+            second,
+            wgmmaDescriptor(kb, output->p, zero, 16 * (s + pSteps), true),
+            desc);
+      }
+      llvm::append_range(pA, a);
+      pDesc.push_back(desc);
+    }
+  }
+
   // S^T += Vn^T K; B(r, d) = K(r, d) is MN-major (this half's columns d).
   SmallVector<Value> next(state);
   NVVM::WgmmaFenceAlignedOp::create(kb.b, kb.loc);
@@ -281,17 +362,17 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
     wgmma(dkHalf, next, a4(vnPacked, s),
           inHalf(wgmmaDescriptor(kb, k, zero, 16 * s, false)),
           /*scaleD=*/true, 1, /*transB=*/true);
-  // O^T += Vn^T P^T; B(r', r) = P(r, r') is K-major.
   if (output)
-    for (int64_t s = 0; s < chunk / 16; ++s)
-      wgmma(chunk, o, a4(vnPacked, s),
-            wgmmaDescriptor(kb, output->p, zero, 16 * s, true),
-            /*scaleD=*/true, 1, /*transB=*/false);
+    for (int64_t s = 0; s < pSteps; ++s)
+      wgmma(chunk, o, a4(pA, s), pDesc[s], /*scaleD=*/true, 1,
+            /*transB=*/false);
   NVVM::WgmmaGroupSyncAlignedOp::create(kb.b, kb.loc);
   if (staging)
     onceForVn(staging->vnStaged);
   NVVM::WgmmaWaitGroupSyncOp::create(kb.b, kb.loc, 0);
-  if (output)
+  if (output && halves == 2)
+    handOverOutput(o, *output, vColumn);
+  else if (output)
     output->store(o);
   return next;
 }

@@ -21,10 +21,13 @@
 // of the pair. Both compute Vn^T (identical bits), half 0 stages it, and
 // each updates its half of S^T with its half of K.
 //
-// With one warpgroup per 64 columns the step can also compute the chunk's
-// output, O^T = Sb^T Q^T + Vn^T P^T (Output): the two products share A
-// registers with X^T and with S^T's update, so Sb and Vn never leave the
-// SM and the three-phase forward needs no output kernel.
+// The step can also compute the chunk's output, O^T = Sb^T Q^T + Vn^T P^T
+// (Output): the two products share A registers with X^T and with S^T's
+// update, so Sb and Vn never leave the SM and the three-phase forward
+// needs no output kernel. With two halves each computes a partial O^T
+// (Sb^T Q^T over its half of dk, Vn^T P^T over its half of the chunk's
+// rows); half 1 hands its partial to half 0 through the exchange area and
+// half 0 stores the sum.
 //
 //===----------------------------------------------------------------------===//
 
@@ -82,15 +85,21 @@ public:
     const SmemTile &sbOut, &vnOut;
     llvm::function_ref<void()> sbStaged, vnStaged;
   };
-  /// The chunk's output computed in the step instead (one half only): O^T
-  /// = Sb^T Q^T + Vn^T P^T, unscaled, with `q` (chunk x dk) and `p` (chunk
-  /// x chunk, the masked Q K^T) 16-bit core-matrix tiles: Sb^T Q^T runs
-  /// beside X^T (same A registers), Vn^T P^T beside S^T's update (same A
-  /// registers). `store` receives the warp's O^T accumulators (chunk / 2
-  /// f32 per thread, the layout of Vn^T's) once they are final.
+  /// The chunk's output computed in the step instead: O^T = Sb^T Q^T + Vn^T
+  /// P^T, unscaled, with `q` (chunk x dk) and `p` (chunk x chunk, the
+  /// masked Q K^T) 16-bit core-matrix tiles: Sb^T Q^T runs beside X^T (same
+  /// A registers), Vn^T P^T beside S^T's update (same A registers). `store`
+  /// receives the warp's O^T accumulators (chunk / 2 f32 per thread, the
+  /// layout of Vn^T's) once they are final; with two halves only half 0
+  /// calls it. Two halves also need `exchange` (a dk x 64 16-bit tile: the
+  /// warp pair's partial sums of X^T and O^T go through its columns) and
+  /// `handOver`, the named barrier (1..15, not the pair's) at which half 1
+  /// hands half 0 its partial O^T.
   struct Output {
     const SmemTile &q, &p;
     llvm::function_ref<void(llvm::ArrayRef<mlir::Value>)> store;
+    const SmemTile *exchange = nullptr;
+    mlir::Value handOver = {};
   };
 
   /// Emits one chunk step on `state` (stateRegisters() f32) and returns the
@@ -129,6 +138,16 @@ private:
   /// rewrites its rows.
   void addOtherHalf(llvm::MutableArrayRef<mlir::Value> x, const SmemTile &area,
                     mlir::Value column);
+  /// Two halves: half 1 writes its partial O^T (`o`) into the rows of
+  /// `area` it read half 0's X^T from, arrives at `handOver`; half 0 waits
+  /// there, adds it to its own and calls `store` with the sum.
+  void handOverOutput(llvm::ArrayRef<mlir::Value> o, const Output &output,
+                      mlir::Value column);
+  /// 16-byte piece i of this lane's accumulators in the warp's columns
+  /// `column` .. + 16 of `area` from row `row0` on (the pair's exchange
+  /// layout: piece q = 32 i + lane at row q / 2, columns + 8 (q % 2)).
+  mlir::Value exchangePiece(const SmemTile &area, mlir::Value row0,
+                            mlir::Value column, int64_t i);
 
   KernelBuilder &kb;
   int64_t chunk, halves, dkHalf;
