@@ -12,8 +12,9 @@
 // columns of the chunk's V tile (V^T is in registers by then) and copied
 // to o in 16-byte row pieces (rows past the sequence's end skipped; element
 // stores when o is not 16-byte aligned). Sb and Vn never leave the SM:
-// two kernels (prepare, which also stores the normalised q as ws_q, and the
-// scan), no Sb / Vn scratch, no output kernel, no block barrier in the
+// two kernels (prepare, which also stores q's inverse row norms as ws_qn,
+// and the scan, which loads q as given and scales Sb^T Q^T's columns by
+// them before Vn^T P^T is added), no Sb / Vn scratch, no output kernel, no block barrier in the
 // chunk step but the prefetch's. The generic scan at block_v 32 keeps the
 // output kernel (prefix GENERIC). At dk = 256 (prefix D256) two warpgroups
 // share 64 value columns, each holding half of dk: each computes a partial
@@ -30,10 +31,10 @@
 // CHECK: block = [256, 1, 1], grid = ["total_chunks", "HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_prepare_q"
 // CHECK-SAME: block = [256, 1, 1], grid = ["1", "N * HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_scan_output"
 // CHECK-SAME: {{\[}}"o", "ptr"]
-// CHECK-SAME: {{\[}}"ws_k", "ptr"], {{\[}}"ws_q", "ptr"]]
-// CHECK-SAME: shared_bytes = 131072
+// CHECK-SAME: {{\[}}"ws_k", "ptr"], {{\[}}"ws_qn", "ptr"]]
+// CHECK-SAME: shared_bytes = 131584
 // CHECK-NOT: _p3_output"
-// CHECK-SAME: scratch = {{\[\[}}"ws0", "total_chunks * HV * 8192"], {{\[}}"ws1", "total_chunks * HV * 8192"], {{\[}}"ws_k", "total_chunks * HV * 16384"], {{\[}}"ws_q", "total_chunks * HV * 16384"]]
+// CHECK-SAME: scratch = {{\[\[}}"ws0", "total_chunks * HV * 8192"], {{\[}}"ws1", "total_chunks * HV * 8192"], {{\[}}"ws_k", "total_chunks * HV * 16384"], {{\[}}"ws_qn", "total_chunks * HV * 256"]]
 // CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_scan_output(
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (f32, {{.*}}) : i32 {
 // CHECK: nvvm.cp.async.wait.group 0
@@ -55,9 +56,31 @@
 // CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK-NOT: nvvm.stmatrix
-// S^T += Vn^T K and O^T += Vn^T P^T in one group.
+// S^T += Vn^T K in its group; while it runs, Sb^T Q^T's columns are
+// scaled by q's inverse norms (prefetched into shared memory with the
+// chunk's tiles: two per 8 columns); then O^T += Vn^T P^T in a group of its
+// own.
 // CHECK: nvvm.wgmma.fence.aligned
 // CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
+// CHECK-NOT: wgmma.mma_async
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK-COUNT-2: llvm.load {{.*}} : !llvm.ptr<3> -> f32
+// CHECK-COUNT-4: arith.mulf
+// CHECK-COUNT-2: llvm.load {{.*}} : !llvm.ptr<3> -> f32
+// CHECK-COUNT-4: arith.mulf
+// CHECK-COUNT-2: llvm.load {{.*}} : !llvm.ptr<3> -> f32
+// CHECK-COUNT-4: arith.mulf
+// CHECK-COUNT-2: llvm.load {{.*}} : !llvm.ptr<3> -> f32
+// CHECK-COUNT-4: arith.mulf
+// CHECK-COUNT-2: llvm.load {{.*}} : !llvm.ptr<3> -> f32
+// CHECK-COUNT-4: arith.mulf
+// CHECK-COUNT-2: llvm.load {{.*}} : !llvm.ptr<3> -> f32
+// CHECK-COUNT-4: arith.mulf
+// CHECK-COUNT-2: llvm.load {{.*}} : !llvm.ptr<3> -> f32
+// CHECK-COUNT-4: arith.mulf
+// CHECK-COUNT-2: llvm.load {{.*}} : !llvm.ptr<3> -> f32
+// CHECK-COUNT-4: arith.mulf
+// CHECK: nvvm.wgmma.fence.aligned
 // CHECK-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
 // CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
@@ -71,10 +94,10 @@
 // CHECK: scf.yield
 // CHECK: gpu.return
 
-// One warpgroup at block_v 64: 128 threads, two programs per SM (114688
-// bytes: K, V, T, q, P double-buffered; nothing else).
+// One warpgroup at block_v 64: 128 threads, two programs per SM (115200
+// bytes: K, V, T, q, P and q's norms double-buffered; nothing else).
 // BV64: block = [128, 1, 1], grid = ["2", "N * HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v64_w8_l2_p3_scan_output"
-// BV64-SAME: shared_bytes = 114688
+// BV64-SAME: shared_bytes = 115200
 // BV64-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d128x128_c64_v64_w8_l2_p3_scan_output(
 // BV64-COUNT-32: wgmma.mma_async.sync.aligned
 // BV64: gpu.return
@@ -82,10 +105,10 @@
 // GENERIC: kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_prepare"
 // GENERIC-SAME: kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v32_w8_l2_p3_scan"
 // GENERIC-SAME: kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_output"
-// GENERIC-NOT: ws_q
+// GENERIC-NOT: ws_qn
 // D256: kernel = "dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_prepare_q"
 // D256-SAME: block = [256, 1, 1], grid = ["4", "N * HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_scan_output"
-// D256-SAME: shared_bytes = 212992
+// D256-SAME: shared_bytes = 213504
 // D256-NOT: _p3_output"
 // D256-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_scan_output(
 // D256: scf.for

@@ -243,14 +243,9 @@ public:
   bool computesOutput() const {
     return part == Part::Scan && registerScan && outputInScan;
   }
-  /// Whether this prepare also stores the normalised q (for a scan that
-  /// computes the output).
-  bool storesQ() {
-    return part == Part::Prepare &&
-           llvm::any_of(boundary, [&](const BoundaryValue &b) {
-             return b.value == loop.getQTile();
-           });
-  }
+  /// Whether this prepare also stores q's inverse row norms (for a scan
+  /// that computes the output: qNormsCross).
+  bool storesQNorms() const { return part == Part::Prepare && qNormsCross; }
   /// Whether this output kernel chains its products and stores o from the
   /// chain (findAccumulatorChains).
   bool chainsOutput() const {
@@ -265,6 +260,9 @@ public:
         result.push_back(
             {b.name, "total_chunks * HV * " +
                          std::to_string(scratchElems(b) * bytesOf(b.value))});
+    if (qNormsCross)
+      result.push_back(
+          {"ws_qn", "total_chunks * HV * " + std::to_string(chunk * 4)});
     return result;
   }
 
@@ -297,6 +295,8 @@ public:
       for (const auto *list : {&boundary, &scanBoundary})
         for (const BoundaryValue &bv : *list)
           spec.params.push_back({bv.name, "ptr"});
+    if (qNormsCross && part != Part::Fused)
+      spec.params.push_back({"ws_qn", "ptr"});
 
     Location loc = loop.getLoc();
     gpu::GPUFuncOp func = createKernel(b, loc, mod, name, spec.params, threads);
@@ -465,12 +465,13 @@ private:
           return recurrence.count(u);
         }))
       boundary.push_back({k, false, "ws_k"});
-    // A scan that also computes the output reads q normalised by prepare
-    // too (prepare has it in its tile for Q K^T).
+    // A scan that also computes the output reads q as given and scales
+    // Q Sb's rows by q's inverse norms, which prepare computes for Q K^T
+    // and stores (ws_qn: chunk f32 per chunk and v-head, 256 bytes at chunk
+    // 64, instead of the normalised q tile, 16 KB at dk = 128).
     Value q = loop.getQTile();
-    if (outputInScan && loop.getUseQkL2norm() &&
-        llvm::any_of(q.getUsers(), isOutputOp))
-      boundary.push_back({q, false, "ws_q"});
+    qNormsCross = outputInScan && loop.getUseQkL2norm() &&
+                  llvm::any_of(q.getUsers(), isOutputOp);
   }
 
   /// The f32 product results this kernel keeps as two 16-bit parts (a tile
@@ -920,6 +921,7 @@ private:
   /// Prepare: the state-free ops, and the values that cross to the later
   /// kernels stored to scratch.
   void emitPrepareChunk(KernelBuilder &kb, Value chunkFlat) {
+    chunkFlatHere = chunkFlat;
     loadChunkTiles(kb);
     // The boundary values, those per value tile or not (all: nullopt).
     auto values = [&](std::optional<bool> perVTile) {
@@ -1039,6 +1041,8 @@ private:
         loadQKV(kb, QKVLoad::Prefetch);
         if (part == Part::Scan)
           prefetchBoundaries(kb, firstChunk);
+        if (part == Part::Scan && qNormsTile)
+          prefetchQNorms(kb, firstChunk, kb.c32(0));
       });
       NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
     }
@@ -1152,6 +1156,20 @@ private:
       auto store = [&](ArrayRef<Value> o) {
         storeOutputTransposed(kb, rs, o, v, strip);
       };
+      // q's inverse norms of rows r, r + 1: prefetched with the chunk's
+      // tiles (qNormsTile), else read from L1 / L2 (the warpgroup's threads
+      // share the chunk's 256 bytes; measured slower on the H200: the
+      // step's first product waited for the loads).
+      auto qNorms = [&](Value r) -> std::pair<Value, Value> {
+        if (qNormsTile) {
+          Value at = kb.add(qNormsCur, r);
+          return {kb.loadSmem(*qNormsTile, at),
+                  kb.loadSmem(*qNormsTile, kb.add(at, kb.c32(1)))};
+        }
+        Value at = kb.gep(param("ws_qn"), qNormAt(kb, chunkFlat, r), kb.f32());
+        return {kb.load(kb.f32(), at),
+                kb.load(kb.f32(), kb.gep(at, kb.c32(1), kb.f32()))};
+      };
       RegisterScanStep::Output output{tile(loop.getQTile()), tile(rsOut.getA()),
                                       store};
       if (rsHalves == 2) { // the pair's exchange area and hand-over barrier
@@ -1160,6 +1178,8 @@ private:
             kb.add(kb.div(strip, kb.c32(RegisterScanStep::kWarpColumns)),
                    kb.c32(1 + bv / RegisterScanStep::kWarpColumns));
       }
+      if (qNormsCross)
+        output.rowScales = qNorms;
       stateRegs = rs.emit(stateRegs, k, t, v, strip, nullptr, &output);
       return;
     }
@@ -1293,6 +1313,7 @@ private:
   void planStaging() {
     staging.clear();
     stagedValues.clear();
+    qNormsTile.reset();
     // (dk > 128: no room beside the generic kernels' tiles; the register
     // scan has no state, X or product tiles, and its buffers fit.)
     if ((part != Part::Fused && part != Part::Scan) ||
@@ -1318,9 +1339,34 @@ private:
     if (offset > target.maxSharedBytes) {
       staging.clear();
       stagedValues.clear();
-    } else {
-      stagedBytes = offset;
+      return;
     }
+    // A scan that scales by q's norms prefetches them with the chunk's
+    // tiles: two chunk x f32 buffers (chunk c reads buffer c % 2).
+    int64_t normsEnd = offset + 2 * chunk * 4;
+    if (part == Part::Scan && qNormsCross && doubleBuffer &&
+        normsEnd <= target.maxSharedBytes) {
+      qNormsTile = SmemTile::make(2 * chunk, 1, f32Type());
+      qNormsTile->offset = offset;
+      offset = normsEnd;
+    }
+    stagedBytes = offset;
+  }
+
+  /// f32, for tiles made before a KernelBuilder exists.
+  Type f32Type() { return Float32Type::get(loop.getContext()); }
+
+  /// Starts the cp.async copies of q's inverse norms of flat chunk
+  /// `chunkFlat` (chunk f32 from ws_qn, 16 bytes per thread) into the norms'
+  /// buffer at element `at` (0 or chunk) of qNormsTile.
+  void prefetchQNorms(KernelBuilder &kb, Value chunkFlat, Value at) {
+    kb.forEachThreaded(chunk / 4, threads, [&](Value i) {
+      Value r = kb.mul(i, kb.c32(4));
+      NVVM::CpAsyncOp::create(
+          kb.b, kb.loc, kb.smemPtr(*qNormsTile, kb.add(at, r)),
+          kb.gep(param("ws_qn"), qNormAt(kb, chunkFlat, r), kb.f32()), 16,
+          NVVM::LoadCacheModifierKind::CG, Value());
+    });
   }
 
   /// Loads the chunk's q, k, v and beta tiles (those this part uses), zero
@@ -1368,17 +1414,31 @@ private:
         loadQKV(kb, QKVLoad::Prefetch);
         if (chunkFlat)
           prefetchBoundaries(kb, kb.add(chunkFlat, kb.c32(1)));
+        if (chunkFlat && qNormsTile)
+          prefetchQNorms(kb, kb.add(chunkFlat, kb.c32(1)), qNormsNext);
       });
       NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
       t0 = t;
     }
     if (loop.getUseQkL2norm()) {
       bool any = false;
-      for (auto [name, value] : qkvTiles())
-        if (name != "v") {
+      for (auto [name, value] : qkvTiles()) {
+        if (name == "v")
+          continue;
+        // A scan that computes the output scales by prepare's q norms
+        // instead (qNormsCross); prepare stores them.
+        if (name == "q" && qNormsCross) {
+          if (part == Part::Scan)
+            continue;
+          normalizeRows(kb, tile(value), [&](Value r, Value inv) {
+            kb.store(inv, kb.gep(param("ws_qn"), qNormAt(kb, chunkFlatHere, r),
+                                 kb.f32()));
+          });
+        } else {
           normalizeRows(kb, tile(value));
-          any = true;
         }
+        any = true;
+      }
       // The first op's barrier also covers the normalisation when that op
       // does not read q or k (the scan starts with the state's copy).
       if (any && firstOpReadsQK())
@@ -1442,6 +1502,10 @@ private:
     if (staging.empty() || !doubleBuffer)
       return;
     Value odd = kb.cmp(CmpIPredicate::ne, kb.rem(c, kb.c32(2)), kb.c32(0));
+    if (qNormsTile) {
+      qNormsCur = kb.select(odd, kb.c32(chunk), kb.c32(0));
+      qNormsNext = kb.select(odd, kb.c32(0), kb.c32(chunk));
+    }
     for (Value value : stagedValues) {
       SmemTile t = plan.tile(value);
       Value even = kb.c32(t.offset), other = kb.c32(staging[value].offset);
@@ -1934,7 +1998,10 @@ private:
   }
 
   /// x[r] *= 1 / sqrt(sum(x[r]^2) + eps) for every row of a [chunk, dk] tile.
-  void normalizeRows(KernelBuilder &kb, const SmemTile &t) {
+  /// (With `rowNorm`, one thread per row also calls rowNorm(row, inverse
+  /// norm).)
+  void normalizeRows(KernelBuilder &kb, const SmemTile &t,
+                     function_ref<void(Value, Value)> rowNorm = nullptr) {
     // `parts` neighbouring lanes share a row (each sums dk / parts
     // elements; butterfly shuffles combine them), so every thread works
     // instead of one per row.
@@ -1967,6 +2034,9 @@ private:
         }
         Value inv = kb.rsqrt(
             kb.fadd(butterflySum(kb, sum, parts), kb.cf32(kL2NormEps)));
+        if (rowNorm)
+          kb.ifThen(kb.cmp(CmpIPredicate::eq, part, kb.c32(0)),
+                    [&] { rowNorm(r, inv); });
         for (auto [v, vec] : llvm::enumerate(vecs)) {
           Value out = vec;
           for (int64_t j = 0; j < lanes; ++j)
@@ -1986,6 +2056,9 @@ private:
                                     });
       Value inv =
           kb.rsqrt(kb.fadd(butterflySum(kb, sum, parts), kb.cf32(kL2NormEps)));
+      if (rowNorm)
+        kb.ifThen(kb.cmp(CmpIPredicate::eq, part, kb.c32(0)),
+                  [&] { rowNorm(r, inv); });
       kb.forRange(kb.c32(0), kb.c32(span), kb.c32(1), [&](Value d) {
         Value idx = elem(d);
         Value x = kb.toF32(kb.loadSmem(t, idx));
@@ -2001,12 +2074,22 @@ private:
                                       return kb.fma(x, x, acc);
                                     });
       Value inv = kb.rsqrt(kb.fadd(sum, kb.cf32(kL2NormEps)));
+      if (rowNorm)
+        rowNorm(r, inv);
       kb.forRange(kb.c32(0), kb.c32(dk), kb.c32(1), [&](Value d) {
         Value idx = kb.at(t, r, d);
         Value x = kb.toF32(kb.loadSmem(t, idx));
         kb.storeSmem(t, idx, kb.fromF32(kb.fmul(x, inv), t.elt));
       });
     });
+  }
+
+  /// Element offset (i64) in ws_qn of row `r` of flat chunk `chunkFlat`
+  /// (this v-head).
+  Value qNormAt(KernelBuilder &kb, Value chunkFlat, Value r) {
+    Value slot = kb.add(kb.mul(kb.ext64(chunkFlat), kb.ext64(param("HV"))),
+                        kb.ext64(hv));
+    return kb.add(kb.mul(slot, kb.c64(chunk)), kb.ext64(r));
   }
 
   Value mapScalar(Value v) {
@@ -2520,6 +2603,14 @@ private:
   /// it (buildKernels refuses such a scan).
   bool outputInScan = false;
   TileMatmulOp rsQS, rsOut;
+  /// q's inverse row norms cross from prepare to such a scan (ws_qn), and
+  /// prepare's flat chunk while it is emitted.
+  bool qNormsCross = false;
+  Value chunkFlatHere;
+  /// The scan's double buffer of q's norms (planStaging; none when it does
+  /// not fit) and the element where the current / next chunk's start.
+  std::optional<SmemTile> qNormsTile;
+  Value qNormsCur, qNormsNext;
 };
 
 //===----------------------------------------------------------------------===//
@@ -2837,12 +2928,13 @@ struct ConvertDeltaToNVVMPass
     };
     SmallVector<LaunchSpec, 3> launchSpecs;
     for (auto [part, kernel] : llvm::zip(parts, kernelsToEmit)) {
-      const char *suffix = part == Part::Prepare
-                               ? (kernel->storesQ() ? "_prepare_q" : "_prepare")
-                           : kernel->computesOutput() ? "_scan_output"
-                           : part == Part::Scan       ? "_scan"
-                           : part == Part::Output     ? "_output"
-                                                      : "";
+      const char *suffix =
+          part == Part::Prepare
+              ? (kernel->storesQNorms() ? "_prepare_q" : "_prepare")
+          : kernel->computesOutput() ? "_scan_output"
+          : part == Part::Scan       ? "_scan"
+          : part == Part::Output     ? "_output"
+                                     : "";
       ChunkLoopOp of = kernel->lowered();
       auto [name, isNew] = kernelName(
           baseName(of) + suffix, keyOf(of) + std::to_string(int(part)) +
@@ -2850,7 +2942,7 @@ struct ConvertDeltaToNVVMPass
                                      (fuseEpilogues(loop, part) ? "f" : "") +
                                      (kernel->registerScanHere() ? "r" : "") +
                                      (kernel->chainsOutput() ? "c" : "") +
-                                     (kernel->storesQ() ? "q" : "") +
+                                     (kernel->storesQNorms() ? "q" : "") +
                                      (kernel->computesOutput() ? "o" : ""));
       if (isNew)
         specs[name] = kernel->emit(b, kernels, name);

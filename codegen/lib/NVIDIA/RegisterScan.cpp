@@ -362,11 +362,29 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
     wgmma(dkHalf, next, a4(vnPacked, s),
           inHalf(wgmmaDescriptor(kb, k, zero, 16 * s, false)),
           /*scaleD=*/true, 1, /*transB=*/true);
-  if (output)
+  auto addVnP = [&] {
     for (int64_t s = 0; s < pSteps; ++s)
       wgmma(chunk, o, a4(pA, s), pDesc[s], /*scaleD=*/true, 1,
             /*transB=*/false);
+  };
+  bool scaled = output && output->rowScales;
+  if (output && !scaled)
+    addVnP();
   NVVM::WgmmaGroupSyncAlignedOp::create(kb.b, kb.loc);
+  // With row scales: Sb^T Q^T's columns r = 8 j + 2q, + 1 scaled while the
+  // update runs (its group is done: waited for by now), then Vn^T P^T in a
+  // group of its own (the update is the next step's path; the scaling
+  // before it measured slower on the H200 where the scan is latency-bound).
+  if (scaled) {
+    for (int64_t j = 0; j < rTiles; ++j) {
+      auto [s0, s1] = output->rowScales(kb.add(twoQuad, kb.c32(8 * j)));
+      for (int64_t u = 0; u < 4; ++u)
+        o[4 * j + u] = kb.fmul(o[4 * j + u], u % 2 ? s1 : s0);
+    }
+    NVVM::WgmmaFenceAlignedOp::create(kb.b, kb.loc);
+    addVnP();
+    NVVM::WgmmaGroupSyncAlignedOp::create(kb.b, kb.loc);
+  }
   if (staging)
     onceForVn(staging->vnStaged);
   NVVM::WgmmaWaitGroupSyncOp::create(kb.b, kb.loc, 0);

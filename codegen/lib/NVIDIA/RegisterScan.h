@@ -94,12 +94,17 @@ public:
   /// calls it. Two halves also need `exchange` (a dk x 64 16-bit tile: the
   /// warp pair's partial sums of X^T and O^T go through its columns) and
   /// `handOver`, the named barrier (1..15, not the pair's) at which half 1
-  /// hands half 0 its partial O^T.
+  /// hands half 0 its partial O^T. With `rowScales`, Q's row r is scaled by
+  /// rowScales(r).first and row r + 1 by .second (r even; q's inverse
+  /// norms when q is given unnormalised): called and applied to Sb^T Q^T's
+  /// columns once that product is done, before Vn^T P^T is added.
   struct Output {
     const SmemTile &q, &p;
     llvm::function_ref<void(llvm::ArrayRef<mlir::Value>)> store;
     const SmemTile *exchange = nullptr;
     mlir::Value handOver = {};
+    llvm::function_ref<std::pair<mlir::Value, mlir::Value>(mlir::Value)>
+        rowScales = nullptr;
   };
 
   /// Emits one chunk step on `state` (stateRegisters() f32) and returns the
