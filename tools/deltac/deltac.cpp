@@ -157,9 +157,9 @@ cl::opt<bool> registerScan(
 
 cl::opt<bool> outputInScan(
     "output-in-scan",
-    cl::desc("Three phases: the register scan of dk <= 128 also computes "
-             "the output (two kernels, no Sb / Vn in scratch, no output "
-             "kernel; default on)"),
+    cl::desc("Three phases: the register scan (dk <= 128, or 256 at "
+             "block_v 64) also computes the output (two kernels, no Sb / Vn "
+             "in scratch, no output kernel; default on)"),
     cl::init(true), cl::cat(deltacCategory));
 
 cl::opt<bool> doubleBuffer(

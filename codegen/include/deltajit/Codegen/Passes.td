@@ -39,8 +39,8 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
     prefetched tiles (`double-buffer`). With three phases, prepare and
     output run value tiles of `parallel-block-v` columns (a copy of the
     loop at that width) while the scan runs block_v. Where the three-phase
-    scan is the register scan of one warpgroup per 64 value columns, it
-    also computes the output (`output-in-scan`): two kernels.
+    scan is the register scan (one or two warpgroups per 64 value
+    columns), it also computes the output (`output-in-scan`): two kernels.
 
     Decode kernels give each thread 4 adjacent value columns of up to 16
     state rows of a (sequence, v-head), in registers (the state is read and
@@ -111,12 +111,13 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
            "the three-phase kernels at every dk: d = 256 prepare 7% "
            "faster)">,
     Option<"outputInScan", "output-in-scan", "bool", /*default=*/"true",
-           "Three phases: where the scan is the register scan of one "
-           "warpgroup per 64 value columns (dk <= 128), it also computes "
-           "the chunk's output, O^T = scale (Sb^T Q^T + Vn^T P^T) beside "
-           "its own products, and stores it: two kernels (prepare, which "
-           "also stores the normalised q, and the scan), no Sb or Vn in "
-           "scratch, no output kernel">,
+           "Three phases: where the scan is the register scan (one "
+           "warpgroup per 64 value columns at dk <= 128, two at dk = 256), "
+           "it also computes the chunk's output, O^T = scale (Sb^T Q^T + "
+           "Vn^T P^T) beside its own products, and stores it: two kernels "
+           "(prepare, which with the q/k L2 norm also stores q's inverse "
+           "row norms, and the scan, which loads q as given), no Sb or Vn "
+           "in scratch, no output kernel">,
   ];
   let dependentDialects = [
     "::mlir::gpu::GPUDialect", "::mlir::NVVM::NVVMDialect",
