@@ -4,6 +4,7 @@
 
 #include "Error.h"
 #include "KernelCache.h"
+#include "Sha256.h"
 
 #include <nlohmann/json.hpp>
 
@@ -161,6 +162,7 @@ std::optional<TuningRecord> parseRecord(const json &j) {
   r.defaultConfig = str(j, "default_config").value_or("");
   r.shape = str(j, "shape").value_or("");
   r.tunedAt = str(j, "tuned_at").value_or("");
+  r.kernels = str(j, "kernels").value_or("");
   auto times = j.find("times_ms");
   if (times != j.end() && times->is_array())
     for (const json &t : *times) {
@@ -204,7 +206,8 @@ json toJson(const TuningRecord &r) {
             {"shape", r.shape},
             {"times_ms", times},
             {"rejected", rejected},
-            {"tuned_at", r.tunedAt}};
+            {"tuned_at", r.tunedAt},
+            {"kernels", r.kernels}};
   j["chunk"] = r.sig.chunk ? json(*r.sig.chunk) : json(nullptr);
   return j;
 }
@@ -251,6 +254,26 @@ private:
 };
 
 } // namespace
+
+std::string kernelsFingerprint(const Manifest &m, const OpSignature &sig) {
+  std::vector<std::string> parts;
+  for (const EntrySpec &e : m.entries) {
+    if (!(OpSignature::of(e) == sig))
+      continue;
+    std::string part = e.config.value_or("");
+    for (const LaunchSpec &l : e.launches) {
+      part += '\n' + l.kernel + ' ';
+      if (l.module < m.modules.size())
+        part += m.modules[l.module].sha256;
+    }
+    parts.push_back(std::move(part));
+  }
+  std::sort(parts.begin(), parts.end());
+  Sha256 h;
+  for (const std::string &part : parts)
+    h.updateField(part);
+  return Sha256::hex(h.finish()).substr(0, 16);
+}
 
 std::string TuningRecord::key() const {
   return makeKey(gpu, runtimeVersion, compilerVersion, sig, bucket);
@@ -358,11 +381,11 @@ const TuningRecord *TuningDB::find(const GpuKey &gpu,
 std::optional<std::string> TuningDB::lookup(
     const GpuKey &gpu, const std::string &runtimeVersion,
     const std::string &compilerVersion, const OpSignature &sig,
-    const std::string &bucket,
+    const std::string &bucket, const std::string &kernels,
     const std::function<bool(const std::string &)> &available) const {
   const TuningRecord *r =
       find(gpu, runtimeVersion, compilerVersion, sig, bucket);
-  if (!r)
+  if (!r || r->kernels != kernels)
     return std::nullopt;
   if (available(r->config))
     return r->config;
@@ -598,7 +621,7 @@ EntryChoice chooseEntry(const Manifest &m, const std::vector<size_t> &matches,
   auto available = [&](const std::string &c) { return configs.count(c) > 0; };
   if (in.db)
     if (auto c = in.db->lookup(*in.gpu, in.runtimeVersion, m.producer, sig,
-                               bucket, available))
+                               bucket, kernelsFingerprint(m, sig), available))
       return {*withConfig(*c), ChoiceSource::TuningDb};
   if (in.usePackageTable)
     for (const TuningTableSpec &t : m.tuning) {

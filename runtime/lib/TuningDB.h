@@ -84,10 +84,20 @@ struct TuningRecord {
   /// Candidates whose output differed from the reference's, with the reason.
   std::vector<std::pair<std::string, std::string>> rejected;
   std::string tunedAt; ///< ISO 8601 UTC
+  /// kernelsFingerprint() of the package that was tuned ("" in records
+  /// written before it existed). Not part of the key: a record measured on
+  /// other kernels is not applied, and re-tuning replaces it.
+  std::string kernels;
 
   /// The identity of the record: everything but the results.
   std::string key() const;
 };
+
+/// A fingerprint of the candidate kernels of `sig` in `m`: every entry with
+/// that signature, its config and its launches' kernels with their modules'
+/// checksums (16 hex digits of a SHA-256). It changes when any candidate's
+/// code (or module) changes, also between packages of one compiler version.
+std::string kernelsFingerprint(const Manifest &m, const OpSignature &sig);
 
 class TuningDB {
 public:
@@ -118,11 +128,13 @@ public:
                            const std::string &bucket) const;
   /// The config to run for this key among those `available` accepts: the
   /// winner, else the fastest measured one available; nothing when there is
-  /// no record or none of its configs is available.
+  /// no record, the record was measured on other kernels (its `kernels` is
+  /// not `kernels`, the candidates' kernelsFingerprint), or none of its
+  /// configs is available.
   std::optional<std::string>
   lookup(const GpuKey &gpu, const std::string &runtimeVersion,
          const std::string &compilerVersion, const OpSignature &sig,
-         const std::string &bucket,
+         const std::string &bucket, const std::string &kernels,
          const std::function<bool(const std::string &)> &available) const;
 
   /// Merges `records` into the database file at `path` (replacing records

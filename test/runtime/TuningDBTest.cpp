@@ -132,6 +132,13 @@ json threeConfigs() {
       {fwdEntry("A"), fwdEntry("B"), fwdEntry("C"), decodeEntry("A")});
 }
 
+/// `r` as delta-tune writes it for the candidates of `m`: with their
+/// kernels' fingerprint.
+TuningRecord measuredOn(const Manifest &m, TuningRecord r) {
+  r.kernels = kernelsFingerprint(m, r.sig);
+  return r;
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -221,17 +228,54 @@ TEST(TuningDB, EveryKeyFieldSeparatesRecords) {
 
 TEST(TuningDB, LookupFallsBackToFastestAvailable) {
   TuningDB db;
-  db.put(record("b", "Z", {{"Z", 1.0}, {"C", 1.5}, {"B", 2.0}}));
+  TuningRecord r = record("b", "Z", {{"Z", 1.0}, {"C", 1.5}, {"B", 2.0}});
+  r.kernels = "k1";
+  db.put(r);
   auto available = [](const std::string &c) { return c != "Z"; };
-  EXPECT_EQ(db.lookup(h200(), kRuntime, kCompiler, fwdSig(), "b", available),
-            "C");
+  EXPECT_EQ(
+      db.lookup(h200(), kRuntime, kCompiler, fwdSig(), "b", "k1", available),
+      "C");
   auto none = [](const std::string &) { return false; };
-  EXPECT_EQ(db.lookup(h200(), kRuntime, kCompiler, fwdSig(), "b", none),
+  EXPECT_EQ(db.lookup(h200(), kRuntime, kCompiler, fwdSig(), "b", "k1", none),
             std::nullopt);
   auto all = [](const std::string &) { return true; };
-  EXPECT_EQ(db.lookup(h200(), kRuntime, kCompiler, fwdSig(), "b", all), "Z");
-  EXPECT_EQ(db.lookup(h200(), kRuntime, kCompiler, fwdSig(), "x", all),
+  EXPECT_EQ(db.lookup(h200(), kRuntime, kCompiler, fwdSig(), "b", "k1", all),
+            "Z");
+  EXPECT_EQ(db.lookup(h200(), kRuntime, kCompiler, fwdSig(), "x", "k1", all),
             std::nullopt);
+  // Measured on other kernels (or before records named them): not applied.
+  EXPECT_EQ(db.lookup(h200(), kRuntime, kCompiler, fwdSig(), "b", "k2", all),
+            std::nullopt);
+  EXPECT_EQ(db.lookup(h200(), kRuntime, kCompiler, fwdSig(), "b", "", all),
+            std::nullopt);
+}
+
+TEST(TuningDB, KernelsFingerprintFollowsTheCandidatesCode) {
+  Manifest m = manifestOf(threeConfigs());
+  std::string fp = kernelsFingerprint(m, fwdSig());
+  EXPECT_EQ(fp.size(), 16u);
+  EXPECT_EQ(fp, kernelsFingerprint(manifestOf(threeConfigs()), fwdSig()));
+  // Another signature, a changed module checksum, another kernel name, one
+  // candidate fewer: another fingerprint.
+  EXPECT_NE(fp, kernelsFingerprint(m, fwdSig(64)));
+  json changed = manifestJson(threeConfigs());
+  changed["modules"][0]["sha256"] = std::string(64, '1');
+  EXPECT_NE(fp,
+            kernelsFingerprint(parseManifest(changed.dump(), "m"), fwdSig()));
+  json renamed = threeConfigs();
+  renamed[1]["launches"][0]["kernel"] = "k1";
+  json withK1 = manifestJson(renamed);
+  withK1["modules"][0]["kernels"] = json::array({"k0", "k1"});
+  EXPECT_NE(fp,
+            kernelsFingerprint(parseManifest(withK1.dump(), "m"), fwdSig()));
+  EXPECT_NE(fp, kernelsFingerprint(
+                    manifestOf(json::array({fwdEntry("A"), fwdEntry("B")})),
+                    fwdSig()));
+  // The entries' order does not matter.
+  EXPECT_EQ(fp, kernelsFingerprint(
+                    manifestOf(json::array({fwdEntry("C"), fwdEntry("A"),
+                                            fwdEntry("B"), decodeEntry("A")})),
+                    fwdSig()));
 }
 
 //===----------------------------------------------------------------------===//
@@ -242,6 +286,7 @@ TEST(TuningDBFile, RoundTrip) {
   TuningDB db;
   TuningRecord r = record("nh128_len2048", "B", {{"B", 1.25}, {"A", 1.5}});
   r.rejected = {{"C", "rel L2 of o 0.31 > 0.01"}};
+  r.kernels = "0123456789abcdef";
   db.put(r);
   TuningRecord d = record("nh16", "A");
   d.sig.op = "delta_rule_decode";
@@ -263,9 +308,11 @@ TEST(TuningDBFile, RoundTrip) {
   ASSERT_EQ(f->rejected.size(), 1u);
   EXPECT_EQ(f->rejected[0].second, "rel L2 of o 0.31 > 0.01");
   EXPECT_EQ(f->tunedAt, "2026-12-01T00:00:00Z");
+  EXPECT_EQ(f->kernels, "0123456789abcdef");
   const TuningRecord *g = back.find(h200(), kRuntime, kCompiler, d.sig, "nh16");
   ASSERT_NE(g, nullptr);
   EXPECT_FALSE(g->sig.chunk.has_value());
+  EXPECT_EQ(g->kernels, ""); // as records written before the field
   // The text is stable (records in key order).
   EXPECT_EQ(back.serialize(), db.serialize());
 }
@@ -486,7 +533,7 @@ TEST(EntryChoice, DatabaseThenPackageTableThenDefault) {
   Manifest m = manifestOf(threeConfigs(), tableFor("NVIDIA H200", "b", "C"));
   GpuKey g = h200();
   TuningDB db;
-  db.put(record("b", "B"));
+  db.put(measuredOn(m, record("b", "B")));
   ChoiceInputs in;
   in.gpu = &g;
   in.runtimeVersion = kRuntime;
@@ -494,6 +541,18 @@ TEST(EntryChoice, DatabaseThenPackageTableThenDefault) {
   EntryChoice c = chooseEntry(m, {0, 1, 2}, "b", in);
   EXPECT_EQ(c.index, 1u);
   EXPECT_EQ(c.source, ChoiceSource::TuningDb);
+  // A record measured on other kernels (a package whose candidates' code
+  // changed since, with the same compiler version) is not applied: the
+  // package's table.
+  TuningDB stale;
+  TuningRecord old = record("b", "B");
+  old.kernels = "0123456789abcdef";
+  stale.put(old);
+  in.db = &stale;
+  c = chooseEntry(m, {0, 1, 2}, "b", in);
+  EXPECT_EQ(c.index, 2u);
+  EXPECT_EQ(c.source, ChoiceSource::PackageTable);
+  in.db = &db;
   // The database knows nothing of this driver: the package's table.
   GpuKey newer = h200();
   newer.driverVersion = 13010;
@@ -564,7 +623,7 @@ TEST(EntryChoice, LongSequencesTakeTheThreePhaseConfigByDefault) {
   EXPECT_EQ(chooseEntry(m, {0, 4}, "nh16_len16384", in).index, 0u);
   // A measurement wins over the rule.
   TuningDB db;
-  db.put(record("nh16_len16384", "bv64_w8_fused"));
+  db.put(measuredOn(m, record("nh16_len16384", "bv64_w8_fused")));
   in.db = &db;
   expectChoice(m, all, "nh16_len16384", 0, ChoiceSource::TuningDb);
   // Head size 256 (128 scans: block_v 64 gives 512 programs, block_v 128
@@ -638,7 +697,7 @@ TEST(EntryChoice, RecordedWinnerMissingFromThePackage) {
   Manifest m = manifestOf(threeConfigs());
   GpuKey g = h200();
   TuningDB db;
-  db.put(record("b", "Z", {{"Z", 1.0}, {"C", 1.1}, {"A", 1.3}}));
+  db.put(measuredOn(m, record("b", "Z", {{"Z", 1.0}, {"C", 1.1}, {"A", 1.3}})));
   ChoiceInputs in;
   in.gpu = &g;
   in.runtimeVersion = kRuntime;
@@ -648,7 +707,7 @@ TEST(EntryChoice, RecordedWinnerMissingFromThePackage) {
   EXPECT_EQ(c.source, ChoiceSource::TuningDb);
   // Nothing measured is available: the default.
   TuningDB only;
-  only.put(record("b", "Z", {{"Z", 1.0}}));
+  only.put(measuredOn(m, record("b", "Z", {{"Z", 1.0}})));
   in.db = &only;
   EXPECT_EQ(chooseEntry(m, {0, 1, 2}, "b", in).source, ChoiceSource::Default);
 }
@@ -658,13 +717,14 @@ TEST(EntryChoice, CandidatesShareTheFirstMatchsChunk) {
       json::array({fwdEntry("A", 64), fwdEntry("B", 32), fwdEntry("C", 64)}));
   GpuKey g = h200();
   TuningDB db;
-  db.put(record("b", "B")); // B has another chunk: not a candidate
+  db.put(
+      measuredOn(m, record("b", "B"))); // B has another chunk: not a candidate
   ChoiceInputs in;
   in.gpu = &g;
   in.runtimeVersion = kRuntime;
   in.db = &db;
   EXPECT_EQ(chooseEntry(m, {0, 1, 2}, "b", in).index, 0u);
-  db.put(record("b", "C"));
+  db.put(measuredOn(m, record("b", "C")));
   EXPECT_EQ(chooseEntry(m, {0, 1, 2}, "b", in).index, 2u);
 }
 
@@ -717,11 +777,11 @@ TEST(EntryChoice, ChooserMemoizesPerKeyUnlessPinned) {
 TEST(EntryChoice, ChooserReadsTheDatabaseFileAndHonoursTheSwitch) {
   TempDir dir;
   std::string path = dir / "db.json";
-  TuningRecord r = record("b", "B");
+  Manifest m = manifestOf(threeConfigs());
+  TuningRecord r = measuredOn(m, record("b", "B"));
   r.runtimeVersion = dj_runtime_version();
   std::string error;
   ASSERT_TRUE(TuningDB::update(path, {r}, &error)) << error;
-  Manifest m = manifestOf(threeConfigs());
   ScopedEnv db("DELTAJIT_TUNING_DB", path.c_str());
   {
     ScopedEnv on("DELTAJIT_TUNING", nullptr);

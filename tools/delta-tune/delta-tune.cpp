@@ -295,6 +295,7 @@ struct Group {
   OpSignature sig;
   std::vector<std::string> configs;
   bool unnamed = false; ///< an entry without a config
+  std::string kernels;  ///< kernelsFingerprint of the candidates
 };
 
 std::vector<Group> groupsOf(const Manifest &m) {
@@ -306,7 +307,7 @@ std::vector<Group> groupsOf(const Manifest &m) {
     auto it = std::find_if(groups.begin(), groups.end(),
                            [&](const Group &g) { return g.sig == s; });
     if (it == groups.end()) {
-      groups.push_back({s, {}, false});
+      groups.push_back({s, {}, false, kernelsFingerprint(m, s)});
       it = groups.end() - 1;
     }
     if (!e.config)
@@ -1037,14 +1038,26 @@ int which(const Options &o) {
               gpu.driverVersion, TuningDB::defaultPath("").c_str(),
               TuningDB::enabledByEnvironment() ? ""
                                                : " (off: DELTAJIT_TUNING)");
+  // Records of this package's signatures measured on other kernels (an
+  // earlier compiler build, other configs) are not applied: say so.
+  TuningDB db = TuningDB::enabledByEnvironment()
+                    ? TuningDB::load(TuningDB::defaultPath(""))
+                    : TuningDB();
   int status = 0;
   for (auto &[g, s] : workList(groups, shapes, true)) {
     std::string config, why;
     dj_entry_choice_t how;
     if (runtimeChoice(pkg, *g, s, config, how, why)) {
-      std::printf("  %s | %s | %s -> %s (%s)\n", g->sig.describe().c_str(),
+      const TuningRecord *r = db.find(gpu, dj_runtime_version(), pinfo.producer,
+                                      g->sig, s.bucket());
+      std::string stale =
+          r && r->kernels != g->kernels
+              ? "; the database's record of this bucket was measured on "
+                "other kernels, not applied: re-run delta-tune"
+              : "";
+      std::printf("  %s | %s | %s -> %s (%s%s)\n", g->sig.describe().c_str(),
                   s.describe().c_str(), s.bucket().c_str(), config.c_str(),
-                  choiceName(how));
+                  choiceName(how), stale.c_str());
     } else {
       std::printf("  %s | %s | %s -> error%s\n", g->sig.describe().c_str(),
                   s.describe().c_str(), s.bucket().c_str(), why.c_str());
@@ -1124,6 +1137,7 @@ int tune(const Options &o) {
     rec.defaultConfig = r.group->configs.front();
     rec.shape = r.shape.describe();
     rec.tunedAt = tunedAt;
+    rec.kernels = r.group->kernels;
     for (const CandidateResult &c : r.candidates) {
       if (c.status == "ok")
         rec.timesMs.push_back({c.config, c.ms});
