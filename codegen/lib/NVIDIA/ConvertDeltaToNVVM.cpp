@@ -656,12 +656,13 @@ private:
                         [&](auto &entry) { return entry.second == op; });
   }
 
-  /// Whether this kernel reads the normalised q or k tile (`qk`) from
-  /// scratch (the three-phase scan with q/k L2 norm) instead of loading it.
-  bool fromScratch(Value qk) const {
+  /// Whether this scan reads the q / k / v tile `qkv` from scratch instead
+  /// of loading it (the normalised k, with q/k L2 norm in the three-phase
+  /// scan).
+  bool fromScratch(Value qkv) const {
     return part == Part::Scan &&
            llvm::any_of(boundary,
-                        [&](const BoundaryValue &b) { return b.value == qk; });
+                        [&](const BoundaryValue &b) { return b.value == qkv; });
   }
 
   /// Whether this kernel keeps the state in registers, as the tensor-core
@@ -1346,15 +1347,13 @@ private:
     int64_t normsEnd = offset + 2 * chunk * 4;
     if (part == Part::Scan && qNormsCross && doubleBuffer &&
         normsEnd <= target.maxSharedBytes) {
-      qNormsTile = SmemTile::make(2 * chunk, 1, f32Type());
+      qNormsTile =
+          SmemTile::make(2 * chunk, 1, Float32Type::get(loop.getContext()));
       qNormsTile->offset = offset;
       offset = normsEnd;
     }
     stagedBytes = offset;
   }
-
-  /// f32, for tiles made before a KernelBuilder exists.
-  Type f32Type() { return Float32Type::get(loop.getContext()); }
 
   /// Starts the cp.async copies of q's inverse norms of flat chunk
   /// `chunkFlat` (chunk f32 from ws_qn, 16 bytes per thread) into the norms'

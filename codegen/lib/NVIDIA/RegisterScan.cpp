@@ -241,11 +241,8 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
   // on the H200, run76.)
   // (Two halves load V^T after the product: their registers are short,
   // and the partials' exchange waits anyway.)
-  SmallVector<Value> x(4 * rTiles, kb.cf32(0.0));
-  // (`then`, given, runs after each ldmatrix on the elements it filled:
-  // two halves subtract X^T there, holding 8 of V^T's registers, not 32.)
   SmallVector<Value> vt(4 * rTiles);
-  auto loadVt = [&](function_ref<void(int64_t, int64_t)> then = {}) {
+  auto loadVt = [&] {
     for (int64_t nt = 0; nt < rTiles; nt += 2) {
       SmallVector<Value, 4> regs =
           kb.ldmatrix(blockRow(v, kb.add(kb.add(kb.c32(8 * nt), hi8), row8),
@@ -254,16 +251,11 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
       for (int64_t m = 0; m < 4; ++m)
         std::tie(vt[4 * nt + 2 * m], vt[4 * nt + 2 * m + 1]) =
             kb.unpack16x2(regs[m], elt);
-      if (then)
-        then(4 * nt, 4 * nt + 8);
     }
-  };
-  auto subtractFromVt = [&](int64_t from, int64_t to) {
-    for (int64_t i = from; i < to; ++i)
-      x[i] = kb.fsub(vt[i], x[i]);
   };
   if (halves == 1)
     loadVt();
+  SmallVector<Value> x(4 * rTiles, kb.cf32(0.0));
   NVVM::WgmmaFenceAlignedOp::create(kb.b, kb.loc);
   for (int64_t s = 0; s < dkHalf / 16; ++s)
     wgmma(chunk, x, a4(sb, s),
@@ -289,15 +281,15 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
   NVVM::WgmmaWaitGroupSyncOp::create(kb.b, kb.loc, output ? 1 : 0);
   if (halves == 2) {
     addOtherHalf(x, *area, vColumn);
-    loadVt(subtractFromVt);
+    loadVt();
     // Sb^T Q^T had the exchange's time: waiting for it here frees Sb^T's
     // registers before Vn^T's operands and accumulators are live (at 255
     // registers the scan spilled without this wait).
     if (output)
       NVVM::WgmmaWaitGroupSyncOp::create(kb.b, kb.loc, 0);
-  } else {
-    subtractFromVt(0, 4 * rTiles);
   }
+  for (int64_t i = 0; i < 4 * rTiles; ++i)
+    x[i] = kb.fsub(vt[i], x[i]);
 
   // Vn^T = X^T T^T with X^T as its rounding plus the rounded remainder
   // (the small terms first); B(r', r) = T(r, r') is K-major.
