@@ -34,13 +34,13 @@
 // AUTO: nvvm.wgmma.mma_async
 
 // At block_v 64 the register scan computes the output (output-in-scan):
-// two kernels; prepare also hands it q's inverse row norms (ws_qn), and Sb and
-// Vn stay on chip.
+// two kernels; prepare hands it q's and k's inverse row norms (ws_norms)
+// instead of the normalised k, and Sb and Vn stay on chip.
 // SCRATCH: parallel_block_v = 64
 // SCRATCH-SAME: block_v = 64
-// SCRATCH-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare_q"
+// SCRATCH-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare_qk"
 // SCRATCH-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_scan_output"
-// SCRATCH-SAME: scratch = {{\[\[}}"ws0", "total_chunks * HV * 8192"], {{\[}}"ws1", "total_chunks * HV * 8192"], {{\[}}"ws_k", "total_chunks * HV * 8192"], {{\[}}"ws_qn", "total_chunks * HV * 256"]]
+// SCRATCH-SAME: scratch = {{\[\[}}"ws0", "total_chunks * HV * 8192"], {{\[}}"ws1", "total_chunks * HV * 8192"], {{\[}}"ws_norms", "total_chunks * HV * 512"]]
 
 // PV32: parallel_block_v = 32
 // PV32-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v32_w8_l2_p3_prepare"

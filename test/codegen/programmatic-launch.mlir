@@ -30,12 +30,12 @@
 // CHECK-NEXT: nvvm.griddepcontrol launch_dependents
 // CHECK-NEXT: llvm.inline_asm has_side_effects "griddepcontrol.wait;", "~{memory}"
 
-// SCANOUT: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare_q"
+// SCANOUT: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare_qk"
 // SCANOUT-SAME: programmatic_wait = true
 // SCANOUT-SAME: kernel = "dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_scan_output"
 // SCANOUT-SAME: programmatic_wait = true
 // SCANOUT-NOT: launch_dependents
-// SCANOUT: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare_q(
+// SCANOUT: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare_qk(
 // SCANOUT-NEXT: llvm.inline_asm has_side_effects "griddepcontrol.wait;", "~{memory}"
 // SCANOUT-NOT: launch_dependents
 // SCANOUT: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_scan_output(

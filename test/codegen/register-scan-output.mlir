@@ -12,10 +12,11 @@
 // columns of the chunk's V tile (V^T is in registers by then) and copied
 // to o in 16-byte row pieces (rows past the sequence's end skipped; element
 // stores when o is not 16-byte aligned). Sb and Vn never leave the SM:
-// two kernels (prepare, which also stores q's inverse row norms as ws_qn,
-// and the scan, which loads q as given and scales Sb^T Q^T's columns by
-// them before Vn^T P^T is added), no Sb / Vn scratch, no output kernel, no block barrier in the
-// chunk step but the prefetch's. The generic scan at block_v 32 keeps the
+// two kernels (prepare, which also stores q's and k's inverse row norms as
+// ws_norms and no normalised k, and the scan, which loads q and k as given,
+// scales X^T's columns by k's norms (V^T - (Sb^T K^T) D_k, one FMA each)
+// and Sb^T Q^T's by q's before Vn^T P^T is added), no Sb / Vn scratch, no
+// output kernel, no block barrier in the chunk step but the prefetch's. The generic scan at block_v 32 keeps the
 // output kernel (prefix GENERIC). At dk = 256 (prefix D256) two warpgroups
 // share 64 value columns, each holding half of dk: each computes a partial
 // O^T (Sb_h^T Q_h^T over its half of dk, in the group after X^T's; Vn^T
@@ -28,13 +29,13 @@
 // RUN: delta-opt %s -delta-chunk-tile="block-v=32" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=GENERIC
 // RUN: sed 's/128xbf16/256xbf16/g; s/128x128xf32/256x256xf32/' %s | delta-opt -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3" | FileCheck %s --check-prefix=D256
 
-// CHECK: block = [256, 1, 1], grid = ["total_chunks", "HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_prepare_q"
+// CHECK: block = [256, 1, 1], grid = ["total_chunks", "HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_prepare_qk"
 // CHECK-SAME: block = [256, 1, 1], grid = ["1", "N * HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_scan_output"
 // CHECK-SAME: {{\[}}"o", "ptr"]
-// CHECK-SAME: {{\[}}"ws_k", "ptr"], {{\[}}"ws_qn", "ptr"]]
-// CHECK-SAME: shared_bytes = 131584
+// CHECK-SAME: {{\[}}"ws1", "ptr"], {{\[}}"ws_norms", "ptr"]]
+// CHECK-SAME: shared_bytes = 132096
 // CHECK-NOT: _p3_output"
-// CHECK-SAME: scratch = {{\[\[}}"ws0", "total_chunks * HV * 8192"], {{\[}}"ws1", "total_chunks * HV * 8192"], {{\[}}"ws_k", "total_chunks * HV * 16384"], {{\[}}"ws_qn", "total_chunks * HV * 256"]]
+// CHECK-SAME: scratch = {{\[\[}}"ws0", "total_chunks * HV * 8192"], {{\[}}"ws1", "total_chunks * HV * 8192"], {{\[}}"ws_norms", "total_chunks * HV * 512"]]
 // CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_scan_output(
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (f32, {{.*}}) : i32 {
 // CHECK: nvvm.cp.async.wait.group 0
@@ -50,9 +51,10 @@
 // CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
 // CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 1
-// CHECK-COUNT-32: arith.subf
-// Vn^T = X^T T^T (split operands: 2 x 4 steps).
+// CHECK-NOT: arith.subf
+// CHECK-COUNT-32: llvm.intr.fma
 // CHECK: nvvm.wgmma.fence.aligned
+// Vn^T = X^T T^T (split operands: 2 x 4 steps).
 // CHECK-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK-NOT: nvvm.stmatrix
@@ -94,10 +96,11 @@
 // CHECK: scf.yield
 // CHECK: gpu.return
 
-// One warpgroup at block_v 64: 128 threads, two programs per SM (115200
-// bytes: K, V, T, q, P and q's norms double-buffered; nothing else).
+// One warpgroup at block_v 64: 128 threads, two programs per SM (115712
+// bytes, with the 1024 reserved per program the SM's 233472 exactly: K, V,
+// T, q, P and q's and k's norms double-buffered; nothing else).
 // BV64: block = [128, 1, 1], grid = ["2", "N * HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v64_w8_l2_p3_scan_output"
-// BV64-SAME: shared_bytes = 115200
+// BV64-SAME: shared_bytes = 115712
 // BV64-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d128x128_c64_v64_w8_l2_p3_scan_output(
 // BV64-COUNT-32: wgmma.mma_async.sync.aligned
 // BV64: gpu.return
@@ -105,10 +108,10 @@
 // GENERIC: kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_prepare"
 // GENERIC-SAME: kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v32_w8_l2_p3_scan"
 // GENERIC-SAME: kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_output"
-// GENERIC-NOT: ws_qn
-// D256: kernel = "dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_prepare_q"
+// GENERIC-NOT: ws_norms
+// D256: kernel = "dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_prepare_qk"
 // D256-SAME: block = [256, 1, 1], grid = ["4", "N * HV", "1"], kernel = "dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_scan_output"
-// D256-SAME: shared_bytes = 213504
+// D256-SAME: shared_bytes = 214016
 // D256-NOT: _p3_output"
 // D256-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d256x256_c64_v64_w8_l2_p3_scan_output(
 // D256: scf.for

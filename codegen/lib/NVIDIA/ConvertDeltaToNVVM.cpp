@@ -228,6 +228,11 @@ public:
              << ": use a smaller block_v or chunk";
     }
     planStaging();
+    if (part == Part::Prepare && stagedBytes > target.maxSharedBytes)
+      return loop.emitOpError()
+             << "needs " << stagedBytes << " bytes of shared memory (k's norms "
+             << "after the plan), more than the " << target.maxSharedBytes
+             << " of " << target.chip << ": use a smaller chunk";
     return success();
   }
 
@@ -246,6 +251,8 @@ public:
   /// Whether this prepare also stores q's inverse row norms (for a scan
   /// that computes the output: qNormsCross).
   bool storesQNorms() const { return part == Part::Prepare && qNormsCross; }
+  /// Whether it also stores k's, and leaves k unnormalised (kNormsCross).
+  bool storesKNorms() const { return part == Part::Prepare && kNormsCross; }
   /// Whether this output kernel chains its products and stores o from the
   /// chain (findAccumulatorChains).
   bool chainsOutput() const {
@@ -261,8 +268,8 @@ public:
             {b.name, "total_chunks * HV * " +
                          std::to_string(scratchElems(b) * bytesOf(b.value))});
     if (qNormsCross)
-      result.push_back(
-          {"ws_qn", "total_chunks * HV * " + std::to_string(chunk * 4)});
+      result.push_back({"ws_norms", "total_chunks * HV * " +
+                                        std::to_string(normsPerChunk() * 4)});
     return result;
   }
 
@@ -270,7 +277,7 @@ public:
     LaunchSpec spec;
     spec.kernel = name.str();
     spec.block = threads;
-    spec.sharedBytes = staging.empty() ? plan.totalBytes() : stagedBytes;
+    spec.sharedBytes = std::max(plan.totalBytes(), stagedBytes);
     if (part == Part::Prepare || part == Part::Output) {
       spec.params = {{"q", "ptr"},    {"k", "ptr"},           {"v", "ptr"},
                      {"beta", "ptr"}, {"chunk_spans", "ptr"}, {"H", "i32"},
@@ -296,7 +303,7 @@ public:
         for (const BoundaryValue &bv : *list)
           spec.params.push_back({bv.name, "ptr"});
     if (qNormsCross && part != Part::Fused)
-      spec.params.push_back({"ws_qn", "ptr"});
+      spec.params.push_back({"ws_norms", "ptr"});
 
     Location loc = loop.getLoc();
     gpu::GPUFuncOp func = createKernel(b, loc, mod, name, spec.params, threads);
@@ -460,18 +467,90 @@ private:
     // normalising k every chunk step: the norms' reduction chains and a
     // barrier leave the scan's sequential critical path, at the cost of one
     // more chunk-parallel store (measured on the H200: see docs/codegen.md).
-    Value k = loop.getKTile();
-    if (loop.getUseQkL2norm() && llvm::any_of(k.getUsers(), [&](Operation *u) {
-          return recurrence.count(u);
-        }))
-      boundary.push_back({k, false, "ws_k"});
     // A scan that also computes the output reads q as given and scales
     // Q Sb's rows by q's inverse norms, which prepare computes for Q K^T
-    // and stores (ws_qn: chunk f32 per chunk and v-head, 256 bytes at chunk
-    // 64, instead of the normalised q tile, 16 KB at dk = 128).
-    Value q = loop.getQTile();
+    // and stores (ws_norms: chunk f32 per chunk and v-head, 256 bytes at
+    // chunk 64, instead of the normalised q tile, 16 KB at dk = 128).
+    Value q = loop.getQTile(), k = loop.getKTile();
     qNormsCross = outputInScan && loop.getUseQkL2norm() &&
                   llvm::any_of(q.getUsers(), isOutputOp);
+    // At bf16 such a scan also reads k as given, with k's inverse norms D_k
+    // (another chunk f32 in ws_norms) in the algebra instead of K_n = D_k K
+    // (docs/codegen.md, eighteenth session): X = V - D_k (K S), prepare's
+    // T' = D_k T, Vn' = T' X = D_k Vn, S += K^T Vn', P' = mask(Q_n K^T) (so
+    // P' Vn' = P Vn), A = strict_lower(D_beta D_k K K^T D_k). (Not at fp16:
+    // P' grows with k's norms, which fp16's range may not hold.)
+    kNormsCross = qNormsCross &&
+                  getElementTypeOrSelf(loop.getK().getType()).isBF16() &&
+                  kNormsAlgebraHolds();
+    if (loop.getUseQkL2norm() && !kNormsCross &&
+        llvm::any_of(k.getUsers(),
+                     [&](Operation *u) { return recurrence.count(u); }))
+      boundary.push_back({k, false, "ws_k"});
+  }
+
+  /// Whether k is read only where D_k can move as kNormsCross moves it
+  /// (checked on the body, the same for every part): by K K^T (whose
+  /// epilogue scales by D_k on both sides) and Q K^T (P'), by X = V - K S
+  /// and by S += K^T Vn (the register scan's forms), and whether each UT
+  /// transform's T is read only as the A operand of one product (Vn, so
+  /// T' = D_k T reaches nothing else).
+  bool kNormsAlgebraHolds() {
+    Value k = loop.getKTile(), q = loop.getQTile();
+    Value v = loop.getVTile(), state = loop.getStateTile();
+    SmallVector<Value> qk; // the Q K^T products
+    for (Operation *u : k.getUsers()) {
+      auto mm = dyn_cast<TileMatmulOp>(u);
+      if (!mm || mm.getAlpha() || mm.getSplitF32())
+        return false;
+      bool gram = mm.getB() == k && mm.getTransposeB() && !mm.getTransposeA() &&
+                  (mm.getA() == k || mm.getA() == q) && !mm.getAcc() &&
+                  !mm.getNegate();
+      bool x = mm.getA() == k && mm.getB() != k && !mm.getTransposeA() &&
+               !mm.getTransposeB() && mm.getAcc() == v && mm.getNegate();
+      bool update = mm.getA() == k && mm.getB() != k && mm.getTransposeA() &&
+                    !mm.getTransposeB() && mm.getAcc() == state &&
+                    !mm.getNegate();
+      if (!gram && !x && !update)
+        return false;
+      if (gram && mm.getA() == q)
+        qk.push_back(mm.getResult());
+    }
+    // T's only reader computes Vn; Vn' = D_k Vn is read only by S's update
+    // (K^T Vn') and as the B operand of products whose A is mask(Q K^T).
+    auto onlyUser = [](Value x) -> Operation * {
+      return x.hasOneUse() ? *x.getUsers().begin() : nullptr;
+    };
+    SmallVector<Value> vns;
+    for (auto ut : loop.getBody().front().getOps<TileUTTransformOp>()) {
+      auto vn = dyn_cast_or_null<TileMatmulOp>(onlyUser(ut.getResult()));
+      if (!vn || vn.getA() != ut.getResult() || vn.getB() == vn.getA())
+        return false;
+      vns.push_back(vn.getResult());
+    }
+    if (vns.empty())
+      return false;
+    llvm::DenseSet<Value> masked;
+    for (Value x : qk) {
+      auto mask = dyn_cast_or_null<TileMaskOp>(onlyUser(x));
+      if (!mask)
+        return false;
+      masked.insert(mask.getResult());
+    }
+    for (Value vn : vns)
+      for (Operation *u : vn.getUsers()) {
+        auto mm = dyn_cast<TileMatmulOp>(u);
+        bool update = mm && mm.getA() == k && mm.getTransposeA();
+        if (!mm || mm.getB() != vn || (!update && !masked.count(mm.getA())))
+          return false;
+      }
+    for (Value m : masked)
+      for (Operation *u : m.getUsers()) {
+        auto mm = dyn_cast<TileMatmulOp>(u);
+        if (!mm || mm.getA() != m || !llvm::is_contained(vns, mm.getB()))
+          return false;
+      }
+    return true;
   }
 
   /// The f32 product results this kernel keeps as two 16-bit parts (a tile
@@ -1042,8 +1121,8 @@ private:
         loadQKV(kb, QKVLoad::Prefetch);
         if (part == Part::Scan)
           prefetchBoundaries(kb, firstChunk);
-        if (part == Part::Scan && qNormsTile)
-          prefetchQNorms(kb, firstChunk, kb.c32(0));
+        if (part == Part::Scan && normsTile)
+          prefetchNorms(kb, firstChunk, kb.c32(0));
       });
       NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
     }
@@ -1158,19 +1237,23 @@ private:
         storeOutputTransposed(kb, rs, o, v, strip);
       };
       // q's inverse norms of rows r, r + 1: prefetched with the chunk's
-      // tiles (qNormsTile), else read from L1 / L2 (the warpgroup's threads
+      // tiles (normsTile), else read from L1 / L2 (the warpgroup's threads
       // share the chunk's 256 bytes; measured slower on the H200: the
       // step's first product waited for the loads).
-      auto qNorms = [&](Value r) -> std::pair<Value, Value> {
-        if (qNormsTile) {
-          Value at = kb.add(qNormsCur, r);
-          return {kb.loadSmem(*qNormsTile, at),
-                  kb.loadSmem(*qNormsTile, kb.add(at, kb.c32(1)))};
+      // (k's: the same from element chunk on.)
+      auto norms = [&](Value r) -> std::pair<Value, Value> {
+        if (normsTile) {
+          Value at = kb.add(normsCur, r);
+          return {kb.loadSmem(*normsTile, at),
+                  kb.loadSmem(*normsTile, kb.add(at, kb.c32(1)))};
         }
-        Value at = kb.gep(param("ws_qn"), qNormAt(kb, chunkFlat, r), kb.f32());
+        Value at =
+            kb.gep(param("ws_norms"), normAt(kb, chunkFlat, r), kb.f32());
         return {kb.load(kb.f32(), at),
                 kb.load(kb.f32(), kb.gep(at, kb.c32(1), kb.f32()))};
       };
+      auto qNorms = [&](Value r) { return norms(r); };
+      auto kNorms = [&](Value r) { return norms(kb.add(r, kb.c32(chunk))); };
       RegisterScanStep::Output output{tile(loop.getQTile()), tile(rsOut.getA()),
                                       store};
       if (rsHalves == 2) { // the pair's exchange area and hand-over barrier
@@ -1181,6 +1264,8 @@ private:
       }
       if (qNormsCross)
         output.rowScales = qNorms;
+      if (kNormsCross)
+        output.kScales = kNorms;
       stateRegs = rs.emit(stateRegs, k, t, v, strip, nullptr, &output);
       return;
     }
@@ -1314,7 +1399,16 @@ private:
   void planStaging() {
     staging.clear();
     stagedValues.clear();
-    qNormsTile.reset();
+    normsTile.reset();
+    kNormsTile.reset();
+    // Prepare keeps k's inverse norms beside its plan for the products'
+    // scaling (kNormsCross).
+    if (part == Part::Prepare && kNormsCross) {
+      kNormsTile =
+          SmemTile::make(chunk, 1, Float32Type::get(loop.getContext()));
+      kNormsTile->offset = llvm::alignTo(plan.totalBytes(), kSmemAlign);
+      stagedBytes = kNormsTile->offset + chunk * 4;
+    }
     // (dk > 128: no room beside the generic kernels' tiles; the register
     // scan has no state, X or product tiles, and its buffers fit.)
     if ((part != Part::Fused && part != Part::Scan) ||
@@ -1342,28 +1436,29 @@ private:
       stagedValues.clear();
       return;
     }
-    // A scan that scales by q's norms prefetches them with the chunk's
-    // tiles: two chunk x f32 buffers (chunk c reads buffer c % 2).
-    int64_t normsEnd = offset + 2 * chunk * 4;
+    // A scan that scales by q's (and k's) norms prefetches them with the
+    // chunk's tiles: two buffers (chunk c reads buffer c % 2).
+    int64_t normsEnd = offset + 2 * normsPerChunk() * 4;
     if (part == Part::Scan && qNormsCross && doubleBuffer &&
         normsEnd <= target.maxSharedBytes) {
-      qNormsTile =
-          SmemTile::make(2 * chunk, 1, Float32Type::get(loop.getContext()));
-      qNormsTile->offset = offset;
+      normsTile = SmemTile::make(2 * normsPerChunk(), 1,
+                                 Float32Type::get(loop.getContext()));
+      normsTile->offset = offset;
       offset = normsEnd;
     }
     stagedBytes = offset;
   }
 
   /// Starts the cp.async copies of q's inverse norms of flat chunk
-  /// `chunkFlat` (chunk f32 from ws_qn, 16 bytes per thread) into the norms'
-  /// buffer at element `at` (0 or chunk) of qNormsTile.
-  void prefetchQNorms(KernelBuilder &kb, Value chunkFlat, Value at) {
-    kb.forEachThreaded(chunk / 4, threads, [&](Value i) {
+  /// `chunkFlat` (normsPerChunk() f32 from ws_norms, 16 bytes per thread)
+  /// into the norms' buffer at element `at` (0 or normsPerChunk()) of
+  /// normsTile.
+  void prefetchNorms(KernelBuilder &kb, Value chunkFlat, Value at) {
+    kb.forEachThreaded(normsPerChunk() / 4, threads, [&](Value i) {
       Value r = kb.mul(i, kb.c32(4));
       NVVM::CpAsyncOp::create(
-          kb.b, kb.loc, kb.smemPtr(*qNormsTile, kb.add(at, r)),
-          kb.gep(param("ws_qn"), qNormAt(kb, chunkFlat, r), kb.f32()), 16,
+          kb.b, kb.loc, kb.smemPtr(*normsTile, kb.add(at, r)),
+          kb.gep(param("ws_norms"), normAt(kb, chunkFlat, r), kb.f32()), 16,
           NVVM::LoadCacheModifierKind::CG, Value());
     });
   }
@@ -1413,8 +1508,8 @@ private:
         loadQKV(kb, QKVLoad::Prefetch);
         if (chunkFlat)
           prefetchBoundaries(kb, kb.add(chunkFlat, kb.c32(1)));
-        if (chunkFlat && qNormsTile)
-          prefetchQNorms(kb, kb.add(chunkFlat, kb.c32(1)), qNormsNext);
+        if (chunkFlat && normsTile)
+          prefetchNorms(kb, kb.add(chunkFlat, kb.c32(1)), normsNext);
       });
       NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
       t0 = t;
@@ -1430,9 +1525,24 @@ private:
           if (part == Part::Scan)
             continue;
           normalizeRows(kb, tile(value), [&](Value r, Value inv) {
-            kb.store(inv, kb.gep(param("ws_qn"), qNormAt(kb, chunkFlatHere, r),
-                                 kb.f32()));
+            kb.store(inv, kb.gep(param("ws_norms"),
+                                 normAt(kb, chunkFlatHere, r), kb.f32()));
           });
+        } else if (name == "k" && kNormsCross) {
+          // k stays as given: its norms scale prepare's products (K K^T's
+          // epilogue, T') and cross to the scan after q's.
+          if (part == Part::Scan)
+            continue;
+          normalizeRows(
+              kb, tile(value),
+              [&](Value r, Value inv) {
+                kb.store(inv, kb.gep(param("ws_norms"),
+                                     normAt(kb, chunkFlatHere,
+                                            kb.add(r, kb.c32(chunk))),
+                                     kb.f32()));
+                kb.storeSmem(*kNormsTile, r, inv);
+              },
+              /*scaleRows=*/false);
         } else {
           normalizeRows(kb, tile(value));
         }
@@ -1501,9 +1611,10 @@ private:
     if (staging.empty() || !doubleBuffer)
       return;
     Value odd = kb.cmp(CmpIPredicate::ne, kb.rem(c, kb.c32(2)), kb.c32(0));
-    if (qNormsTile) {
-      qNormsCur = kb.select(odd, kb.c32(chunk), kb.c32(0));
-      qNormsNext = kb.select(odd, kb.c32(0), kb.c32(chunk));
+    if (normsTile) {
+      Value n = kb.c32(normsPerChunk());
+      normsCur = kb.select(odd, n, kb.c32(0));
+      normsNext = kb.select(odd, kb.c32(0), n);
     }
     for (Value value : stagedValues) {
       SmemTile t = plan.tile(value);
@@ -1998,9 +2109,10 @@ private:
 
   /// x[r] *= 1 / sqrt(sum(x[r]^2) + eps) for every row of a [chunk, dk] tile.
   /// (With `rowNorm`, one thread per row also calls rowNorm(row, inverse
-  /// norm).)
+  /// norm); without `scaleRows` the tile is left as it is.)
   void normalizeRows(KernelBuilder &kb, const SmemTile &t,
-                     function_ref<void(Value, Value)> rowNorm = nullptr) {
+                     function_ref<void(Value, Value)> rowNorm = nullptr,
+                     bool scaleRows = true) {
     // `parts` neighbouring lanes share a row (each sums dk / parts
     // elements; butterfly shuffles combine them), so every thread works
     // instead of one per row.
@@ -2036,6 +2148,8 @@ private:
         if (rowNorm)
           kb.ifThen(kb.cmp(CmpIPredicate::eq, part, kb.c32(0)),
                     [&] { rowNorm(r, inv); });
+        if (!scaleRows)
+          return;
         for (auto [v, vec] : llvm::enumerate(vecs)) {
           Value out = vec;
           for (int64_t j = 0; j < lanes; ++j)
@@ -2058,6 +2172,8 @@ private:
       if (rowNorm)
         kb.ifThen(kb.cmp(CmpIPredicate::eq, part, kb.c32(0)),
                   [&] { rowNorm(r, inv); });
+      if (!scaleRows)
+        return;
       kb.forRange(kb.c32(0), kb.c32(span), kb.c32(1), [&](Value d) {
         Value idx = elem(d);
         Value x = kb.toF32(kb.loadSmem(t, idx));
@@ -2075,6 +2191,8 @@ private:
       Value inv = kb.rsqrt(kb.fadd(sum, kb.cf32(kL2NormEps)));
       if (rowNorm)
         rowNorm(r, inv);
+      if (!scaleRows)
+        return;
       kb.forRange(kb.c32(0), kb.c32(dk), kb.c32(1), [&](Value d) {
         Value idx = kb.at(t, r, d);
         Value x = kb.toF32(kb.loadSmem(t, idx));
@@ -2083,13 +2201,16 @@ private:
     });
   }
 
-  /// Element offset (i64) in ws_qn of row `r` of flat chunk `chunkFlat`
-  /// (this v-head).
-  Value qNormAt(KernelBuilder &kb, Value chunkFlat, Value r) {
+  /// Element offset (i64) in ws_norms of norm `r` of flat chunk
+  /// `chunkFlat` (this v-head): q's row r for r < chunk, then k's row r -
+  /// chunk (kNormsCross).
+  Value normAt(KernelBuilder &kb, Value chunkFlat, Value r) {
     Value slot = kb.add(kb.mul(kb.ext64(chunkFlat), kb.ext64(param("HV"))),
                         kb.ext64(hv));
-    return kb.add(kb.mul(slot, kb.c64(chunk)), kb.ext64(r));
+    return kb.add(kb.mul(slot, kb.c64(normsPerChunk())), kb.ext64(r));
   }
+  /// The f32 norms per chunk and v-head in ws_norms: q's rows', then k's.
+  int64_t normsPerChunk() const { return chunk * (kNormsCross ? 2 : 1); }
 
   Value mapScalar(Value v) {
     // The only scalar a body sees is its scale argument.
@@ -2148,8 +2269,17 @@ private:
     Value coef = alpha;
     if (negate)
       coef = alpha ? kb.fneg(alpha) : kb.cf32(-1.0);
+    // K K^T of k as given (kNormsCross): K_n K_n^T = D_k K K^T D_k.
+    bool gramOfK = kNormsTile && mm.getA() == loop.getKTile() &&
+                   mm.getB() == loop.getKTile();
     auto epilogue = [&](Value r, Value c, Value x0, Value x1) {
       SmallVector<Value, 2> x = {x0, x1};
+      if (gramOfK) {
+        Value rowNorm = kb.loadSmem(*kNormsTile, r);
+        Value colNorms = kb.loadVec(kb.f32(), 2, kb.smemPtr(*kNormsTile, c));
+        for (int64_t j = 0; j < 2; ++j)
+          x[j] = kb.fmul(x[j], kb.fmul(rowNorm, kb.extract(colNorms, j)));
+      }
       SmallVector<Value, 2> accs;
       if (acc) {
         Value pair =
@@ -2499,8 +2629,12 @@ private:
       return kb.cmp(CmpIPredicate::sgt, kb.div(j, kb.c32(blk)),
                     kb.div(r, kb.c32(blk)));
     };
+    // Prepare's T' = D_k T (kNormsCross): row r also by k's inverse norm.
+    Value rowNorm;
     auto scaled = [&](Value above, Value xv, Value betaJ) {
       Value val = kb.fmul(xv, betaJ);
+      if (rowNorm)
+        val = kb.fmul(val, rowNorm);
       return above ? kb.select(above, kb.cf32(0.0), val) : val;
     };
     if (c % 8 == 0 && blk % 8 == 0 && x.elt.isF32() && !x.coreMatrix) {
@@ -2514,6 +2648,8 @@ private:
         Value j0 = kb.mul(kb.rem(idx, kb.c32(c / 8)), kb.c32(8));
         // (The eight columns share a diagonal block.)
         Value above = tensorCores ? aboveBlocks(r, j0) : Value();
+        if (kNormsTile)
+          rowNorm = kb.loadSmem(*kNormsTile, r);
         SmallVector<Value, 8> vals;
         for (int64_t half = 0; half < 2; ++half) {
           Value j = kb.add(j0, kb.c32(4 * half));
@@ -2540,6 +2676,8 @@ private:
     }
     kb.forEachThreaded(c * c, threads, [&](Value idx) {
       Value r = kb.div(idx, kb.c32(c)), j = kb.rem(idx, kb.c32(c));
+      if (kNormsTile)
+        rowNorm = kb.loadSmem(*kNormsTile, r);
       Value val =
           scaled(tensorCores ? aboveBlocks(r, j) : Value(),
                  kb.loadSmem(x, kb.flatToPadded(x, idx)), kb.loadSmem(beta, j));
@@ -2602,14 +2740,20 @@ private:
   /// it (buildKernels refuses such a scan).
   bool outputInScan = false;
   TileMatmulOp rsQS, rsOut;
-  /// q's inverse row norms cross from prepare to such a scan (ws_qn), and
-  /// prepare's flat chunk while it is emitted.
+  /// q's inverse row norms cross from prepare to such a scan (ws_norms),
+  /// and prepare's flat chunk while it is emitted.
   bool qNormsCross = false;
+  /// k's inverse row norms cross too (after q's, per chunk), and k as given
+  /// instead of the normalised k (analyze). Prepare keeps them in
+  /// kNormsTile (chunk f32 after its plan) for its products' scaling.
+  bool kNormsCross = false;
+  std::optional<SmemTile> kNormsTile;
   Value chunkFlatHere;
-  /// The scan's double buffer of q's norms (planStaging; none when it does
-  /// not fit) and the element where the current / next chunk's start.
-  std::optional<SmemTile> qNormsTile;
-  Value qNormsCur, qNormsNext;
+  /// The scan's double buffer of the norms (planStaging; none when it does
+  /// not fit: normsPerChunk() per chunk) and the element where the current
+  /// / next chunk's start.
+  std::optional<SmemTile> normsTile;
+  Value normsCur, normsNext;
 };
 
 //===----------------------------------------------------------------------===//
@@ -2927,13 +3071,14 @@ struct ConvertDeltaToNVVMPass
     };
     SmallVector<LaunchSpec, 3> launchSpecs;
     for (auto [part, kernel] : llvm::zip(parts, kernelsToEmit)) {
-      const char *suffix =
-          part == Part::Prepare
-              ? (kernel->storesQNorms() ? "_prepare_q" : "_prepare")
-          : kernel->computesOutput() ? "_scan_output"
-          : part == Part::Scan       ? "_scan"
-          : part == Part::Output     ? "_output"
-                                     : "";
+      const char *suffix = part == Part::Prepare
+                               ? (kernel->storesKNorms()   ? "_prepare_qk"
+                                  : kernel->storesQNorms() ? "_prepare_q"
+                                                           : "_prepare")
+                           : kernel->computesOutput() ? "_scan_output"
+                           : part == Part::Scan       ? "_scan"
+                           : part == Part::Output     ? "_output"
+                                                      : "";
       ChunkLoopOp of = kernel->lowered();
       auto [name, isNew] = kernelName(
           baseName(of) + suffix, keyOf(of) + std::to_string(int(part)) +
@@ -2942,6 +3087,7 @@ struct ConvertDeltaToNVVMPass
                                      (kernel->registerScanHere() ? "r" : "") +
                                      (kernel->chainsOutput() ? "c" : "") +
                                      (kernel->storesQNorms() ? "q" : "") +
+                                     (kernel->storesKNorms() ? "k" : "") +
                                      (kernel->computesOutput() ? "o" : ""));
       if (isNew)
         specs[name] = kernel->emit(b, kernels, name);

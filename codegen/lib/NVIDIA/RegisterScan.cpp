@@ -279,7 +279,21 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
   if (staging)
     staging->sbStaged();
   NVVM::WgmmaWaitGroupSyncOp::create(kb.b, kb.loc, output ? 1 : 0);
+  // With k's norms (Output::kScales): the columns r = 8 j + 2q, + 1 of
+  // (Sb^T K^T) D_k (the accumulators' layout, as O^T's) scaled by
+  // fn(scale, accumulator, V^T) (two halves: each scales its partial sum,
+  // before the exchange, where fewer registers are live).
+  auto scaleByK = [&](function_ref<Value(Value, Value, Value)> fn) {
+    for (int64_t j = 0; j < rTiles; ++j) {
+      auto [s0, s1] = output->kScales(kb.add(twoQuad, kb.c32(8 * j)));
+      for (int64_t u = 0; u < 4; ++u)
+        x[4 * j + u] = fn(u % 2 ? s1 : s0, x[4 * j + u], vt[4 * j + u]);
+    }
+  };
+  bool kScaled = output && output->kScales;
   if (halves == 2) {
+    if (kScaled)
+      scaleByK([&](Value s, Value a, Value) { return kb.fmul(a, s); });
     addOtherHalf(x, *area, vColumn);
     loadVt();
     // Sb^T Q^T had the exchange's time: waiting for it here frees Sb^T's
@@ -288,8 +302,16 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
     if (output)
       NVVM::WgmmaWaitGroupSyncOp::create(kb.b, kb.loc, 0);
   }
-  for (int64_t i = 0; i < 4 * rTiles; ++i)
-    x[i] = kb.fsub(vt[i], x[i]);
+  if (kScaled && halves == 1) {
+    // V^T - a s as one FMA with the scale negated (negating the
+    // accumulators instead, LLVM moved those sign flips above the wgmma
+    // wait, and ptxas then waited there).
+    scaleByK(
+        [&](Value s, Value a, Value vt) { return kb.fma(a, kb.fneg(s), vt); });
+  } else {
+    for (int64_t i = 0; i < 4 * rTiles; ++i)
+      x[i] = kb.fsub(vt[i], x[i]);
+  }
 
   // Vn^T = X^T T^T with X^T as its rounding plus the rounded remainder
   // (the small terms first); B(r', r) = T(r, r') is K-major.

@@ -97,7 +97,12 @@ public:
   /// hands half 0 its partial O^T. With `rowScales`, Q's row r is scaled by
   /// rowScales(r).first and row r + 1 by .second (r even; q's inverse
   /// norms when q is given unnormalised): called and applied to Sb^T Q^T's
-  /// columns once that product is done, before Vn^T P^T is added.
+  /// columns once that product is done, before Vn^T P^T is added. With
+  /// `kScales`, k is given unnormalised as well, with `t` and `p` already
+  /// D_k T and mask(Q_n K^T) (prepare's): X^T = V^T - (Sb^T K^T) D_k, its
+  /// columns r, r + 1 scaled by kScales(r).first / .second (k's inverse
+  /// norms), and the step's Vn is D_k Vn, which S^T's update and O^T need
+  /// with k and P as given.
   struct Output {
     const SmemTile &q, &p;
     llvm::function_ref<void(llvm::ArrayRef<mlir::Value>)> store;
@@ -105,6 +110,8 @@ public:
     mlir::Value handOver = {};
     llvm::function_ref<std::pair<mlir::Value, mlir::Value>(mlir::Value)>
         rowScales = nullptr;
+    llvm::function_ref<std::pair<mlir::Value, mlir::Value>(mlir::Value)>
+        kScales = nullptr;
   };
 
   /// Emits one chunk step on `state` (stateRegisters() f32) and returns the

@@ -116,8 +116,9 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
            "it also computes the chunk's output, O^T = scale (Sb^T Q^T + "
            "Vn^T P^T) beside its own products, and stores it: two kernels "
            "(prepare, which with the q/k L2 norm also stores q's inverse "
-           "row norms, and the scan, which loads q as given), no Sb or Vn "
-           "in scratch, no output kernel">,
+           "row norms, at bf16 k's too instead of the normalised k, and the "
+           "scan, which loads q (and k) as given), no Sb or Vn in scratch, "
+           "no output kernel">,
   ];
   let dependentDialects = [
     "::mlir::gpu::GPUDialect", "::mlir::NVVM::NVVMDialect",
