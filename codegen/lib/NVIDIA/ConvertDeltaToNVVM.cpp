@@ -516,6 +516,14 @@ private:
       if (gram && mm.getA() == q)
         qk.push_back(mm.getResult());
     }
+    // q as given in prepare too: read only by Q K^T and by Q Sb (the
+    // scan's, scaled by q's norms there).
+    for (Operation *u : q.getUsers()) {
+      auto mm = dyn_cast<TileMatmulOp>(u);
+      if (!mm || mm.getA() != q || mm.getTransposeA() || mm.getB() == q ||
+          (mm.getB() != k && !mm.getB().getDefiningOp<TileConvertOp>()))
+        return false;
+    }
     // T's only reader computes Vn; Vn' = D_k Vn is read only by S's update
     // (K^T Vn') and as the B operand of products whose A is mask(Q K^T).
     auto onlyUser = [](Value x) -> Operation * {
@@ -1400,14 +1408,14 @@ private:
     staging.clear();
     stagedValues.clear();
     normsTile.reset();
-    kNormsTile.reset();
-    // Prepare keeps k's inverse norms beside its plan for the products'
-    // scaling (kNormsCross).
+    normsHere.reset();
+    // Prepare keeps q's and k's inverse norms beside its plan for the
+    // products' scaling (kNormsCross; ws_norms' layout).
     if (part == Part::Prepare && kNormsCross) {
-      kNormsTile =
-          SmemTile::make(chunk, 1, Float32Type::get(loop.getContext()));
-      kNormsTile->offset = llvm::alignTo(plan.totalBytes(), kSmemAlign);
-      stagedBytes = kNormsTile->offset + chunk * 4;
+      normsHere = SmemTile::make(normsPerChunk(), 1,
+                                 Float32Type::get(loop.getContext()));
+      normsHere->offset = llvm::alignTo(plan.totalBytes(), kSmemAlign);
+      stagedBytes = normsHere->offset + normsPerChunk() * 4;
     }
     // (dk > 128: no room beside the generic kernels' tiles; the register
     // scan has no state, X or product tiles, and its buffers fit.)
@@ -1520,29 +1528,24 @@ private:
         if (name == "v")
           continue;
         // A scan that computes the output scales by prepare's q norms
-        // instead (qNormsCross); prepare stores them.
-        if (name == "q" && qNormsCross) {
+        // instead (qNormsCross); prepare stores them. With kNormsCross q
+        // and k stay as given in prepare too: their norms (kept in
+        // normsHere, ws_norms' layout) scale the products' epilogues
+        // (Q K^T by rows, K K^T on both sides, T' by rows).
+        if ((name == "q" && qNormsCross) || (name == "k" && kNormsCross)) {
           if (part == Part::Scan)
             continue;
-          normalizeRows(kb, tile(value), [&](Value r, Value inv) {
-            kb.store(inv, kb.gep(param("ws_norms"),
-                                 normAt(kb, chunkFlatHere, r), kb.f32()));
-          });
-        } else if (name == "k" && kNormsCross) {
-          // k stays as given: its norms scale prepare's products (K K^T's
-          // epilogue, T') and cross to the scan after q's.
-          if (part == Part::Scan)
-            continue;
+          Value first = kb.c32(name == "q" ? 0 : chunk);
           normalizeRows(
               kb, tile(value),
               [&](Value r, Value inv) {
+                Value at = kb.add(r, first);
                 kb.store(inv, kb.gep(param("ws_norms"),
-                                     normAt(kb, chunkFlatHere,
-                                            kb.add(r, kb.c32(chunk))),
-                                     kb.f32()));
-                kb.storeSmem(*kNormsTile, r, inv);
+                                     normAt(kb, chunkFlatHere, at), kb.f32()));
+                if (normsHere)
+                  kb.storeSmem(*normsHere, at, inv);
               },
-              /*scaleRows=*/false);
+              /*scaleRows=*/!normsHere);
         } else {
           normalizeRows(kb, tile(value));
         }
@@ -2269,14 +2272,18 @@ private:
     Value coef = alpha;
     if (negate)
       coef = alpha ? kb.fneg(alpha) : kb.cf32(-1.0);
-    // K K^T of k as given (kNormsCross): K_n K_n^T = D_k K K^T D_k.
-    bool gramOfK = kNormsTile && mm.getA() == loop.getKTile() &&
+    // Products of q and k as given (kNormsCross): K_n K_n^T = D_k K K^T
+    // D_k, Q_n K^T = D_q Q K^T (q's norms from element 0 of normsHere,
+    // k's from element chunk).
+    bool gramOfK = normsHere && mm.getA() == loop.getKTile() &&
                    mm.getB() == loop.getKTile();
+    bool gramOfQ = normsHere && mm.getA() == loop.getQTile();
     auto epilogue = [&](Value r, Value c, Value x0, Value x1) {
       SmallVector<Value, 2> x = {x0, x1};
       if (gramOfK) {
-        Value rowNorm = kb.loadSmem(*kNormsTile, r);
-        Value colNorms = kb.loadVec(kb.f32(), 2, kb.smemPtr(*kNormsTile, c));
+        Value rowNorm = kb.loadSmem(*normsHere, kb.add(r, kb.c32(chunk)));
+        Value colNorms = kb.loadVec(
+            kb.f32(), 2, kb.smemPtr(*normsHere, kb.add(c, kb.c32(chunk))));
         for (int64_t j = 0; j < 2; ++j)
           x[j] = kb.fmul(x[j], kb.fmul(rowNorm, kb.extract(colNorms, j)));
       }
@@ -2306,6 +2313,11 @@ private:
             x[j] = kb.select(keep, x[j], kb.cf32(0.0));
           }
         }
+      }
+      if (gramOfQ) {
+        Value rowNorm = kb.loadSmem(*normsHere, r);
+        for (int64_t j = 0; j < 2; ++j)
+          x[j] = kb.fmul(x[j], rowNorm);
       }
       if (toOutput)
         return storeOutputPair(kb, r, c, x[0], x[1], pairStores);
@@ -2648,8 +2660,8 @@ private:
         Value j0 = kb.mul(kb.rem(idx, kb.c32(c / 8)), kb.c32(8));
         // (The eight columns share a diagonal block.)
         Value above = tensorCores ? aboveBlocks(r, j0) : Value();
-        if (kNormsTile)
-          rowNorm = kb.loadSmem(*kNormsTile, r);
+        if (normsHere)
+          rowNorm = kb.loadSmem(*normsHere, kb.add(r, kb.c32(chunk)));
         SmallVector<Value, 8> vals;
         for (int64_t half = 0; half < 2; ++half) {
           Value j = kb.add(j0, kb.c32(4 * half));
@@ -2676,8 +2688,8 @@ private:
     }
     kb.forEachThreaded(c * c, threads, [&](Value idx) {
       Value r = kb.div(idx, kb.c32(c)), j = kb.rem(idx, kb.c32(c));
-      if (kNormsTile)
-        rowNorm = kb.loadSmem(*kNormsTile, r);
+      if (normsHere)
+        rowNorm = kb.loadSmem(*normsHere, kb.add(r, kb.c32(chunk)));
       Value val =
           scaled(tensorCores ? aboveBlocks(r, j) : Value(),
                  kb.loadSmem(x, kb.flatToPadded(x, idx)), kb.loadSmem(beta, j));
@@ -2743,12 +2755,13 @@ private:
   /// q's inverse row norms cross from prepare to such a scan (ws_norms),
   /// and prepare's flat chunk while it is emitted.
   bool qNormsCross = false;
-  /// k's inverse row norms cross too (after q's, per chunk), and k as given
-  /// instead of the normalised k (analyze). Prepare keeps them in
-  /// kNormsTile (chunk f32 after its plan) for its products' scaling.
-  bool kNormsCross = false;
-  std::optional<SmemTile> kNormsTile;
   Value chunkFlatHere;
+  /// k's inverse row norms cross too (after q's, per chunk), and k as given
+  /// instead of the normalised k (analyze). Prepare then also leaves q and
+  /// k as given and keeps both norm vectors in normsHere (2 x chunk f32
+  /// after its plan, ws_norms' layout) for its products' scaling.
+  bool kNormsCross = false;
+  std::optional<SmemTile> normsHere;
   /// The scan's double buffer of the norms (planStaging; none when it does
   /// not fit: normsPerChunk() per chunk) and the element where the current
   /// / next chunk's start.
