@@ -230,7 +230,8 @@ public:
     planStaging();
     if (part == Part::Prepare && stagedBytes > target.maxSharedBytes)
       return loop.emitOpError()
-             << "needs " << stagedBytes << " bytes of shared memory (k's norms "
+             << "needs " << stagedBytes
+             << " bytes of shared memory (q's and k's norms "
              << "after the plan), more than the " << target.maxSharedBytes
              << " of " << target.chip << ": use a smaller chunk";
     return success();
