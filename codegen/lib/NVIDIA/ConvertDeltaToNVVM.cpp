@@ -463,11 +463,6 @@ private:
     Value state = loop.getStateTile();
     if (!outputInScan && llvm::any_of(state.getUsers(), isOutputOp))
       scanBoundary.push_back({state, true, "ws_state"});
-    // With in-kernel q/k L2 norm, prepare hands the scan the normalised k
-    // tile (16-bit, as it is used) instead of the scan reloading and
-    // normalising k every chunk step: the norms' reduction chains and a
-    // barrier leave the scan's sequential critical path, at the cost of one
-    // more chunk-parallel store (measured on the H200: see docs/codegen.md).
     // A scan that also computes the output reads q as given and scales
     // Q Sb's rows by q's inverse norms, which prepare computes for Q K^T
     // and stores (ws_norms: chunk f32 per chunk and v-head, 256 bytes at
@@ -484,6 +479,12 @@ private:
     kNormsCross = qNormsCross &&
                   getElementTypeOrSelf(loop.getK().getType()).isBF16() &&
                   kNormsAlgebraHolds();
+    // Otherwise, with in-kernel q/k L2 norm, prepare hands the scan the
+    // normalised k tile (16-bit, as it is used) instead of the scan
+    // reloading and normalising k every chunk step: the norms' reduction
+    // chains and a barrier leave the scan's sequential critical path, at the
+    // cost of one more chunk-parallel store (measured on the H200: see
+    // docs/codegen.md).
     if (loop.getUseQkL2norm() && !kNormsCross &&
         llvm::any_of(k.getUsers(),
                      [&](Operation *u) { return recurrence.count(u); }))
@@ -1249,7 +1250,7 @@ private:
       // tiles (normsTile), else read from L1 / L2 (the warpgroup's threads
       // share the chunk's 256 bytes; measured slower on the H200: the
       // step's first product waited for the loads).
-      // (k's: the same from element chunk on.)
+      // (k's: the same at kNormAt.)
       auto norms = [&](Value r) -> std::pair<Value, Value> {
         if (normsTile) {
           Value at = kb.add(normsCur, r);
@@ -1261,8 +1262,7 @@ private:
         return {kb.load(kb.f32(), at),
                 kb.load(kb.f32(), kb.gep(at, kb.c32(1), kb.f32()))};
       };
-      auto qNorms = [&](Value r) { return norms(r); };
-      auto kNorms = [&](Value r) { return norms(kb.add(r, kb.c32(chunk))); };
+      auto kNorms = [&](Value r) { return norms(kNormAt(kb, r)); };
       RegisterScanStep::Output output{tile(loop.getQTile()), tile(rsOut.getA()),
                                       store};
       if (rsHalves == 2) { // the pair's exchange area and hand-over barrier
@@ -1272,7 +1272,7 @@ private:
                    kb.c32(1 + bv / RegisterScanStep::kWarpColumns));
       }
       if (qNormsCross)
-        output.rowScales = qNorms;
+        output.rowScales = norms;
       if (kNormsCross)
         output.kScales = kNorms;
       stateRegs = rs.emit(stateRegs, k, t, v, strip, nullptr, &output);
@@ -1458,10 +1458,10 @@ private:
     stagedBytes = offset;
   }
 
-  /// Starts the cp.async copies of q's inverse norms of flat chunk
-  /// `chunkFlat` (normsPerChunk() f32 from ws_norms, 16 bytes per thread)
-  /// into the norms' buffer at element `at` (0 or normsPerChunk()) of
-  /// normsTile.
+  /// Starts the cp.async copies of the inverse norms (q's, then k's) of flat
+  /// chunk `chunkFlat` (normsPerChunk() f32 from ws_norms, 16 bytes per
+  /// thread) into the norms' buffer at element `at` (0 or normsPerChunk())
+  /// of normsTile.
   void prefetchNorms(KernelBuilder &kb, Value chunkFlat, Value at) {
     kb.forEachThreaded(normsPerChunk() / 4, threads, [&](Value i) {
       Value r = kb.mul(i, kb.c32(4));
@@ -1536,11 +1536,10 @@ private:
         if ((name == "q" && qNormsCross) || (name == "k" && kNormsCross)) {
           if (part == Part::Scan)
             continue;
-          Value first = kb.c32(name == "q" ? 0 : chunk);
           normalizeRows(
               kb, tile(value),
               [&](Value r, Value inv) {
-                Value at = kb.add(r, first);
+                Value at = name == "q" ? r : kNormAt(kb, r);
                 kb.store(inv, kb.gep(param("ws_norms"),
                                      normAt(kb, chunkFlatHere, at), kb.f32()));
                 if (normsHere)
@@ -2215,6 +2214,8 @@ private:
   }
   /// The f32 norms per chunk and v-head in ws_norms: q's rows', then k's.
   int64_t normsPerChunk() const { return chunk * (kNormsCross ? 2 : 1); }
+  /// Where k's norm of row `r` sits among a chunk's norms (kNormsCross).
+  Value kNormAt(KernelBuilder &kb, Value r) { return kb.add(r, kb.c32(chunk)); }
 
   Value mapScalar(Value v) {
     // The only scalar a body sees is its scale argument.
@@ -2282,9 +2283,9 @@ private:
     auto epilogue = [&](Value r, Value c, Value x0, Value x1) {
       SmallVector<Value, 2> x = {x0, x1};
       if (gramOfK) {
-        Value rowNorm = kb.loadSmem(*normsHere, kb.add(r, kb.c32(chunk)));
-        Value colNorms = kb.loadVec(
-            kb.f32(), 2, kb.smemPtr(*normsHere, kb.add(c, kb.c32(chunk))));
+        Value rowNorm = kb.loadSmem(*normsHere, kNormAt(kb, r));
+        Value colNorms =
+            kb.loadVec(kb.f32(), 2, kb.smemPtr(*normsHere, kNormAt(kb, c)));
         for (int64_t j = 0; j < 2; ++j)
           x[j] = kb.fmul(x[j], kb.fmul(rowNorm, kb.extract(colNorms, j)));
       }
@@ -2662,7 +2663,7 @@ private:
         // (The eight columns share a diagonal block.)
         Value above = tensorCores ? aboveBlocks(r, j0) : Value();
         if (normsHere)
-          rowNorm = kb.loadSmem(*normsHere, kb.add(r, kb.c32(chunk)));
+          rowNorm = kb.loadSmem(*normsHere, kNormAt(kb, r));
         SmallVector<Value, 8> vals;
         for (int64_t half = 0; half < 2; ++half) {
           Value j = kb.add(j0, kb.c32(4 * half));
@@ -2690,7 +2691,7 @@ private:
     kb.forEachThreaded(c * c, threads, [&](Value idx) {
       Value r = kb.div(idx, kb.c32(c)), j = kb.rem(idx, kb.c32(c));
       if (normsHere)
-        rowNorm = kb.loadSmem(*normsHere, kb.add(r, kb.c32(chunk)));
+        rowNorm = kb.loadSmem(*normsHere, kNormAt(kb, r));
       Value val =
           scaled(tensorCores ? aboveBlocks(r, j) : Value(),
                  kb.loadSmem(x, kb.flatToPadded(x, idx)), kb.loadSmem(beta, j));

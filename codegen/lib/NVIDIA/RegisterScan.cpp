@@ -147,9 +147,14 @@ void RegisterScanStep::addOtherHalf(MutableArrayRef<Value> x,
                   exchangePiece(area, halfRow0, column, i));
   NVVM::BarrierOp::create(kb.b, kb.loc, Type(), pairBarrier, kb.c32(64),
                           NVVM::BarrierReductionAttr(), Value());
-  for (int64_t i = 0; i < pieces; ++i) {
-    Value other =
-        kb.loadVec16(kb.f32(), exchangePiece(area, otherRow0, column, i));
+  addExchanged(x, area, otherRow0, column);
+}
+
+void RegisterScanStep::addExchanged(MutableArrayRef<Value> x,
+                                    const SmemTile &area, Value row0,
+                                    Value column) {
+  for (int64_t i = 0; i < int64_t(x.size()) / 4; ++i) {
+    Value other = kb.loadVec16(kb.f32(), exchangePiece(area, row0, column, i));
     for (int64_t u = 0; u < 4; ++u)
       x[4 * i + u] = kb.fadd(x[4 * i + u], kb.extract(other, u));
   }
@@ -175,12 +180,7 @@ void RegisterScanStep::handOverOutput(ArrayRef<Value> o, const Output &output,
     NVVM::BarrierOp::create(kb.b, kb.loc, Type(), output.handOver, kb.c32(64),
                             NVVM::BarrierReductionAttr(), Value());
     SmallVector<Value> sum(o);
-    for (int64_t i = 0; i < pieces; ++i) {
-      Value other = kb.loadVec16(
-          kb.f32(), exchangePiece(*output.exchange, zero, column, i));
-      for (int64_t u = 0; u < 4; ++u)
-        sum[4 * i + u] = kb.fadd(sum[4 * i + u], kb.extract(other, u));
-    }
+    addExchanged(sum, *output.exchange, zero, column);
     output.store(sum);
   });
 }

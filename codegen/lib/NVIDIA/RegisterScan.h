@@ -155,6 +155,10 @@ private:
   /// there, adds it to its own and calls `store` with the sum.
   void handOverOutput(llvm::ArrayRef<mlir::Value> o, const Output &output,
                       mlir::Value column);
+  /// x += the other half's accumulators in `area`'s pieces from row `row0`
+  /// (exchangePiece), element by element in f32.
+  void addExchanged(llvm::MutableArrayRef<mlir::Value> x, const SmemTile &area,
+                    mlir::Value row0, mlir::Value column);
   /// 16-byte piece i of this lane's accumulators in the warp's columns
   /// `column` .. + 16 of `area` from row `row0` on (the pair's exchange
   /// layout: piece q = 32 i + lane at row q / 2, columns + 8 (q % 2)).
