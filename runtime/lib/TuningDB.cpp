@@ -458,8 +458,9 @@ namespace {
 /// The parts of a config name ("bv32_w8_split3"; docs/tuning.md).
 struct ConfigParts {
   int64_t blockV = 0, warps = 0;
-  std::string kind;    ///< fused | split | split3
-  size_t launches = 0; ///< the entry's kernels (longSequenceChoice)
+  std::string kind;          ///< fused | split | split3
+  size_t launches = 0;       ///< the entry's kernels (longSequenceChoice)
+  int64_t segmentChunks = 0; ///< "_seg<N>": the segment scan's segments
 };
 
 std::optional<ConfigParts> parseConfig(const std::string &name) {
@@ -470,6 +471,10 @@ std::optional<ConfigParts> parseConfig(const std::string &name) {
       c.blockV <= 0 || c.warps <= 0)
     return std::nullopt;
   c.kind = kind;
+  size_t seg = name.find("_seg");
+  if (seg != std::string::npos &&
+      std::sscanf(name.c_str() + seg, "_seg%" SCNd64, &c.segmentChunks) != 1)
+    return std::nullopt;
   return c;
 }
 
@@ -549,7 +554,14 @@ std::optional<size_t> longSequenceChoice(const Manifest &m,
       return fills(a) ? a.blockV > b.blockV : a.blockV < b.blockV;
     return a.warps > b.warps;
   };
-  std::optional<size_t> best;
+  // The segment scan (config "_seg<N>", SegmentScan.h in codegen): when
+  // even the block_v 64 scan that computes the output would leave half the
+  // SMs without a program, and the sequences have at least two segments.
+  auto segmentsPay = [&](const ConfigParts &c) {
+    return scans * (*first.dv / 64) * 2 <= gpu.smCount && first.chunk &&
+           len >= 2 * c.segmentChunks * *first.chunk;
+  };
+  std::optional<size_t> best, segmented;
   ConfigParts bestParts;
   for (size_t i : candidates) {
     const EntrySpec &e = m.entries[i];
@@ -562,12 +574,17 @@ std::optional<size_t> longSequenceChoice(const Manifest &m,
         familyTag(*e.config) != familyTag(*first.config))
       continue;
     c->launches = e.launches.size();
+    if (c->segmentChunks) {
+      if (!segmented && segmentsPay(*c))
+        segmented = i;
+      continue;
+    }
     if (!best || better(*c, bestParts)) {
       best = i;
       bestParts = *c;
     }
   }
-  return best;
+  return segmented ? segmented : best;
 }
 
 } // namespace

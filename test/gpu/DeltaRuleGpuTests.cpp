@@ -363,7 +363,20 @@ struct ThreePhaseCase {
   /// The `_sepout` config: the output kernel kept separate where the
   /// register scan would compute the output (output-in-scan off).
   bool separateOutput = false;
+  /// The `_seg<N>` config: the segment scan at N chunks per segment.
+  int segmentChunks = 0;
 };
+
+/// A segment-scan case: the register scan at block_v `blockV`, segments of
+/// `segmentChunks` chunks.
+ThreePhaseCase segmented(std::string name, int64_t dk, int64_t dv,
+                         int64_t blockV, int segmentChunks,
+                         dj_dtype_t dtype = DJ_DTYPE_BF16, bool l2 = true,
+                         bool varlen = false, bool longT = false) {
+  ThreePhaseCase c{std::move(name), dk, dv, blockV, dtype, l2, varlen, longT};
+  c.segmentChunks = segmentChunks;
+  return c;
+}
 
 void PrintTo(const ThreePhaseCase &c, std::ostream *os) {
   *os << "bv" << c.blockV << " " << c.name;
@@ -374,8 +387,10 @@ class ThreePhaseConfigs : public ::testing::TestWithParam<ThreePhaseCase> {};
 TEST_P(ThreePhaseConfigs, MatchesOracle) {
   REQUIRE_GPU();
   const ThreePhaseCase &c = GetParam();
-  std::string config = "bv" + std::to_string(c.blockV) + "_w8_split3" +
-                       (c.separateOutput ? "_sepout" : "");
+  std::string config =
+      "bv" + std::to_string(c.blockV) + "_w8_split3" +
+      (c.separateOutput ? "_sepout" : "") +
+      (c.segmentChunks ? "_seg" + std::to_string(c.segmentChunks) : "");
   PinnedConfig pin(config);
   RandomSpec s = spec(2, 300, 2, 2, c.dk, c.dv, 40 + c.blockV + c.dk);
   if (c.varlen) {
@@ -453,7 +468,32 @@ INSTANTIATE_TEST_SUITE_P(
         ThreePhaseCase{"256x128-varlen-sepout", 256, 128, 64, DJ_DTYPE_BF16,
                        true, true, false, 0, true},
         ThreePhaseCase{"256x128-c32-sepout", 256, 128, 64, DJ_DTYPE_BF16, true,
-                       false, false, 32, true}),
+                       false, false, 32, true},
+        // The segment scan (transitions, combine, scan from the segments'
+        // starts): at 2 chunks per segment T = 300 has three segments (the
+        // last partial), the varlen batch 1-5 per sequence (an empty one
+        // passes h0 to ht), T = 16384 128; at 32 (the long-sequence
+        // rule's) T = 16384 has 8.
+        segmented("128x128-seg2", 128, 128, 64, 2),
+        segmented("128x128-seg2", 128, 128, 128, 2),
+        segmented("128x128-varlen-seg2", 128, 128, 64, 2, DJ_DTYPE_BF16, true,
+                  true),
+        segmented("128x128-varlen-seg32", 128, 128, 64, 32, DJ_DTYPE_BF16, true,
+                  true),
+        segmented("128x128-T16384-seg2", 128, 128, 64, 2, DJ_DTYPE_BF16, true,
+                  false, true),
+        segmented("128x128-T16384-seg32", 128, 128, 64, 32, DJ_DTYPE_BF16, true,
+                  false, true),
+        segmented("128x128-T16384-seg32", 128, 128, 128, 32, DJ_DTYPE_BF16,
+                  true, false, true),
+        segmented("128x128-no-l2-seg2", 128, 128, 64, 2, DJ_DTYPE_BF16, false),
+        segmented("128x128-fp16-seg2", 128, 128, 64, 2, DJ_DTYPE_FP16),
+        segmented("128x256-seg2", 128, 256, 64, 2),
+        segmented("128x64-seg2", 128, 64, 64, 2),
+        segmented("64x128-seg2", 64, 128, 64, 2),
+        segmented("64x64-seg2", 64, 64, 64, 2),
+        segmented("64x64-T16384-seg32", 64, 64, 64, 32, DJ_DTYPE_BF16, true,
+                  false, true)),
     [](const ::testing::TestParamInfo<ThreePhaseCase> &info) {
       std::string n =
           "bv" + std::to_string(info.param.blockV) + "_" + info.param.name;

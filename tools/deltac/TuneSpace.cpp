@@ -148,6 +148,8 @@ std::string TileConfig::name() const {
     n += "_pv" + std::to_string(parallelBlockV);
   if (!outputInScan && phases == 3)
     n += "_sepout";
+  if (segmentChunks && phases == 3)
+    n += "_seg" + std::to_string(segmentChunks);
   if (mma == "wgmma")
     n += "_wgmma";
   else if (mma == "mma.sync")
@@ -164,7 +166,7 @@ std::optional<TileConfig> TileConfig::fromName(llvm::StringRef name,
     error = "'" + name.str() + "' is not a config name (" + why +
             "; expected "
             "bv<N>_w<N>_<fused|split|split3>[_s<N>][_noepi][_pv<N>][_sepout]"
-            "[_wgmma|_mmasync])";
+            "[_seg<N>][_wgmma|_mmasync])";
     return std::nullopt;
   };
   if (parts.size() < 3)
@@ -204,6 +206,9 @@ std::optional<TileConfig> TileConfig::fromName(llvm::StringRef name,
       c.parallelBlockV = *pv;
     } else if (p == "sepout" && c.outputInScan && c.phases == 3) {
       c.outputInScan = false;
+    } else if (auto seg = number(p, "seg");
+               seg && c.segmentChunks == 0 && c.phases == 3) {
+      c.segmentChunks = *seg;
     } else {
       return bad("unexpected field '" + p.str() + "'");
     }
@@ -222,6 +227,7 @@ bool parseTuneSpace(llvm::StringRef spec, const TileConfig &defaults,
   std::vector<std::string> mma{defaults.mma};
   std::vector<int64_t> parallel{defaults.parallelBlockV};
   std::vector<bool> outputInScan{defaults.outputInScan};
+  std::vector<int64_t> segment{defaults.segmentChunks};
   llvm::StringSet<> seen;
   bool sawSplit = false, sawPhases = false;
   llvm::SmallVector<llvm::StringRef> items;
@@ -334,6 +340,16 @@ bool parseTuneSpace(llvm::StringRef spec, const TileConfig &defaults,
     } else if (key == "output-in-scan") {
       if (!booleans(outputInScan))
         return false;
+    } else if (key == "segment-chunks") {
+      if (!integers(0, {}))
+        return false;
+      for (int64_t v : ints)
+        if (v % 2 != 0) {
+          error = "'segment-chunks': bad value '" + std::to_string(v) +
+                  "' (expected 0 or an even number of chunks)";
+          return false;
+        }
+      segment = ints;
     } else if (key == "chunk") {
       error = "'chunk' cannot be tuned: the chunk size is part of the "
               "entry lookup keys (the op's chunk_size attribute), not a "
@@ -342,7 +358,7 @@ bool parseTuneSpace(llvm::StringRef spec, const TileConfig &defaults,
     } else {
       error = "unknown key '" + key.str() +
               "' (keys: block-v, warps, stages, split, phases, epilogue, mma, "
-              "parallel-block-v, output-in-scan)";
+              "parallel-block-v, output-in-scan, segment-chunks)";
       return false;
     }
   }
@@ -361,14 +377,23 @@ bool parseTuneSpace(llvm::StringRef spec, const TileConfig &defaults,
           for (bool e : epilogue)
             for (const std::string &m : mma)
               for (int64_t pv : parallel)
-                for (bool ois : outputInScan) {
-                  // The parallel value tile and the output's place only
-                  // shape three-phase kernels.
-                  TileConfig c{
-                      bv, w, s, p, e, m, p == 3 ? pv : 0, p == 3 ? ois : true};
-                  if (names.insert(c.name()).second)
-                    configs.push_back(c);
-                }
+                for (bool ois : outputInScan)
+                  for (int64_t seg : segment) {
+                    // The parallel value tile, the output's place and the
+                    // segments only shape three-phase kernels (segments
+                    // those whose scan computes the output).
+                    TileConfig c{bv,
+                                 w,
+                                 s,
+                                 p,
+                                 e,
+                                 m,
+                                 p == 3 ? pv : 0,
+                                 p == 3 ? ois : true,
+                                 p == 3 && ois ? seg : 0};
+                    if (names.insert(c.name()).second)
+                      configs.push_back(c);
+                  }
   constexpr size_t kMaxConfigs = 256;
   if (configs.size() > kMaxConfigs) {
     error = "the space has " + std::to_string(configs.size()) +

@@ -46,12 +46,17 @@ struct TileConfig {
   /// Whether a three-phase scan that can compute the output does
   /// (convert-delta-to-nvvm's output-in-scan). Only for phases == 3.
   bool outputInScan = true;
+  /// Chunks per segment of the segment scan (convert-delta-to-nvvm's
+  /// segment-chunks); 0 = off. Only for phases == 3 with the output in the
+  /// scan.
+  int64_t segmentChunks = 0;
 
   /// The stable name recorded as the manifest entries' "config":
   /// "bv<block_v>_w<warps>_<fused|split|split3>", then "_s<stages>" when
   /// stages != 1, "_noepi" without epilogue fusion, "_pv<N>" for an explicit
   /// parallel block_v, "_sepout" for a three-phase config whose output
-  /// kernel stays separate (output-in-scan off), and "_wgmma" or
+  /// kernel stays separate (output-in-scan off), "_seg<N>" for the segment
+  /// scan at N chunks per segment, and "_wgmma" or
   /// "_mmasync" for a tensor-core family
   /// other than auto (always last: the runtime reads the family there).
   std::string name() const;

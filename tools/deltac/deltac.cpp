@@ -162,6 +162,15 @@ cl::opt<bool> outputInScan(
              "in scratch, no output kernel; default on)"),
     cl::init(true), cl::cat(deltacCategory));
 
+cl::opt<int64_t> segmentChunks(
+    "segment-chunks",
+    cl::desc("Three phases with the output in the scan (the register scan, "
+             "dk <= 128): split each sequence into segments of N chunks "
+             "(even) that run side by side: the segments' transitions, a "
+             "combine, then the scan of every segment from its starting "
+             "state (docs/codegen.md, the segment scan); 0 = off (default)"),
+    cl::init(0), cl::cat(deltacCategory));
+
 cl::opt<bool> doubleBuffer(
     "double-buffer",
     cl::desc("Alternate prefetched tiles between two shared buffers from "
@@ -194,8 +203,10 @@ cl::opt<std::string> tuneSpace(
              "  output-in-scan  whether a three-phase register scan also\n"
              "            computes the output (1) or leaves it to an output\n"
              "            kernel (0)\n"
+             "  segment-chunks  segment scan: chunks per segment (0 off, or\n"
+             "            even integers; three phases, output in the scan)\n"
              "Entries get \"config\": bv<N>_w<N>_<fused|split|split3>\n"
-             "[_s<stages>][_noepi][_pv<N>][_sepout][_wgmma|_mmasync]"),
+             "[_s<stages>][_noepi][_pv<N>][_sepout][_seg<N>][_wgmma|_mmasync]"),
     cl::value_desc("spec"), cl::cat(deltacCategory));
 
 cl::opt<std::string> tuningDb(
@@ -237,6 +248,9 @@ void printHeader(Stage stage, bool header, llvm::raw_ostream &os) {
 /// kernels at these block_v (those a layer cannot have are skipped); the
 /// runtime's long-sequence rule picks among them (docs/tuning.md).
 constexpr int64_t kLongSequenceBlockV[] = {16, 32, 64, 128};
+/// ... and the segment scan at block_v 64 with segments of this many chunks
+/// (where its scan is the register scan that computes the output).
+constexpr int64_t kLongSequenceSegmentChunks = 32;
 
 constexpr const char *kProducer =
     "deltac " DELTAJIT_VERSION " (MLIR " MLIR_VERSION ")";
@@ -287,6 +301,7 @@ OwningOpRef<ModuleOp> lowerVariant(MLIRContext &context, ModuleOp op,
   lower.registerScan = registerScan;
   lower.outputInScan = config.outputInScan;
   lower.parallelBlockV = config.parallelBlockV;
+  lower.segmentChunks = config.segmentChunks;
   lower.tensorCores = config.mma;
   pm.addPass(deltajit::createConvertDeltaToNVVM(lower));
   if (failed(pm.run(*variant))) {
@@ -452,6 +467,8 @@ int run() {
   defaultConfig.phases = phases > 1 ? int64_t(phases) : splitKernels ? 2 : 1;
   defaultConfig.epilogueFusion = epilogueFusion;
   defaultConfig.outputInScan = outputInScan;
+  defaultConfig.segmentChunks =
+      defaultConfig.phases == 3 && outputInScan ? int64_t(segmentChunks) : 0;
   defaultConfig.mma = tensorCores;
   defaultConfig.parallelBlockV =
       defaultConfig.phases == 3 ? int64_t(parallelBlockV) : 0;
@@ -467,6 +484,15 @@ int run() {
       c.parallelBlockV = parallelBlockV;
       configs.push_back(c);
     }
+  if (longSequence && outputInScan) {
+    tune::TileConfig c = defaultConfig;
+    c.blockV = 64;
+    c.phases = 3;
+    c.parallelBlockV = parallelBlockV;
+    c.outputInScan = true;
+    c.segmentChunks = kLongSequenceSegmentChunks;
+    configs.push_back(c);
+  }
   bool tuning = !tuneSpace.empty() || !tuningDb.empty() || longSequence;
   std::vector<tune::DbRecord> dbRecords;
   if (tuning && *target != Stage::Package) {
@@ -632,6 +658,7 @@ int run() {
         options.registerScan = registerScan;
         options.outputInScan = outputInScan;
         options.parallelBlockV = parallelBlockV;
+        options.segmentChunks = segmentChunks;
         options.tensorCores = tensorCores;
         pm.addPass(deltajit::createConvertDeltaToNVVM(options));
       });

@@ -13,6 +13,7 @@
 #include "KernelBuilder.h"
 #include "KernelLaunch.h"
 #include "RegisterScan.h"
+#include "SegmentScan.h"
 #include "SmemPlan.h"
 #include "Tf32Mma.h"
 #include "deltajit/Codegen/NVIDIA/TargetInfo.h"
@@ -74,6 +75,10 @@ constexpr int64_t kMaxStateRegisters = 64;
 /// (output). (TargetInfo's KernelKind, which also picks each kernel's
 /// tensor-core family.)
 using Part = KernelKind;
+
+/// Which of the segment scan's kernels (SegmentScan.h) a scan is: none, the
+/// segments' transitions, or the scan from the segments' starting states.
+enum class SegmentRole { None, Transitions, FromStarts };
 
 /// A state-free value the scan part reads from scratch.
 struct BoundaryValue {
@@ -244,6 +249,30 @@ public:
   const TensorCoreEmitter &family() const { return tc; }
   /// Whether this kernel is the register scan (matchRegisterScan).
   bool registerScanHere() const { return registerScan; }
+  /// Makes this scan one of the segment scan's kernels (SegmentScan.h):
+  /// the transitions or the scan from the segments' starts.
+  void segment(SegmentRole role, const SegmentLayout &layout) {
+    segRole = role;
+    segLayout = layout;
+  }
+  /// Why this scan cannot be split into segments, or nullopt: it must be
+  /// the one-half register scan that computes the output, read nothing
+  /// per value tile from scratch (the transitions' tiles run past dv), and
+  /// its value tiles must not straddle M's and N's columns.
+  std::optional<std::string> whyNotSegmented() const {
+    if (!computesOutput() || rsHalves != 1)
+      return std::string("the scan is not the register scan that computes "
+                         "the output at one warpgroup per 64 columns (needs "
+                         "the wgmma family, dk <= 128, block_v 64 or 128, "
+                         "output-in-scan)");
+    if (dk % bv != 0)
+      return "block_v (" + std::to_string(bv) + ") does not divide dk (" +
+             std::to_string(dk) + ")";
+    for (const BoundaryValue *b : loads())
+      if (b->perVTile)
+        return "the scan reads '" + b->name + "' per value tile";
+    return std::nullopt;
+  }
   /// Whether this scan also computes and stores the output (no output
   /// kernel; matchOutputInScan).
   bool computesOutput() const {
@@ -298,6 +327,17 @@ public:
       if (part == Part::Scan)
         spec.params.push_back({"chunk_offsets", "ptr"});
       spec.grid = {std::to_string(dv / bv), "N * HV", "1"};
+      if (segRole != SegmentRole::None) {
+        bool transitions = segRole == SegmentRole::Transitions;
+        spec.params.push_back({"max_chunks", "i32"});
+        spec.params.push_back(
+            {(transitions ? kSegTransitions : kSegStarts).str(), "ptr"});
+        // The transitions' programs cover [M | N]'s dk + dv columns.
+        spec.grid = {std::to_string((transitions ? dk + dv : dv) / bv),
+                     "N * HV",
+                     transitions ? segLayout.transitionSlotsFormula()
+                                 : segLayout.segmentsFormula()};
+      }
     }
     if (part != Part::Fused)
       for (const auto *list : {&boundary, &scanBoundary})
@@ -1051,6 +1091,16 @@ private:
     h = kb.div(hv, kb.div(hvCount, param("H")));
     vTile = kb.blockIdX();
     v0 = kb.mul(vTile, kb.c32(bv));
+    // The transitions' value tiles: dk / bv of M's columns (zero values:
+    // v's rows are not loaded), then dv / bv of N's (v's columns v0 ..).
+    Value mColumns;
+    if (segRole == SegmentRole::Transitions) {
+      Value mTiles = kb.c32(dk / bv);
+      mColumns = kb.cmp(CmpIPredicate::slt, vTile, mTiles);
+      vRowsOn = kb.cmp(CmpIPredicate::sge, vTile, mTiles);
+      v0 = kb.select(mColumns, kb.c32(0),
+                     kb.mul(kb.sub(vTile, mTiles), kb.c32(bv)));
+    }
     Value cu = param("cu_seqlens");
     Value bos = kb.trunc32(kb.load(kb.i64(), kb.gep(cu, n, kb.i64())));
     eos = kb.trunc32(
@@ -1099,7 +1149,50 @@ private:
               fn(i + u, d, kb.add(j, kb.c32(u)));
           });
         };
-    if (rs || stateInRegisters) {
+    // The segment scan: this program's segment (grid z) and the sequence's
+    // segments' slots (SegmentScan.h).
+    Value seg, segStartsAt;
+    if (segRole != SegmentRole::None) {
+      assert(rs && "the segment scan is the register scan's");
+      seg = kb.blockIdZ();
+      Value maxChunks = param("max_chunks");
+      Value slots = segRole == SegmentRole::Transitions
+                        ? segLayout.transitionSlots(kb, maxChunks)
+                        : segLayout.segments(kb, maxChunks);
+      segStartsAt =
+          kb.add(kb.mul(kb.ext64(nh), kb.ext64(slots)), kb.ext64(seg));
+    }
+    // Element (d, j) of this program's columns in the segments' [M | N]
+    // (dk x (dk + dv)) or starting state (dk x dv) of its slot.
+    auto segmentAt = [&](Value d, Value j) {
+      int64_t width = segRole == SegmentRole::Transitions ? dk + dv : dv;
+      Value col = segRole == SegmentRole::Transitions
+                      ? kb.add(kb.mul(vTile, kb.c32(bv)), j)
+                      : kb.add(v0, j);
+      return kb.add(kb.mul(kb.add(kb.mul(segStartsAt, kb.c64(dk)), kb.ext64(d)),
+                           kb.c64(width)),
+                    kb.ext64(col));
+    };
+    if (segRole == SegmentRole::Transitions) {
+      // [M | N] from [I | 0]: M's column c is the identity's.
+      SmallVector<Value> regs(rs->stateRegisters());
+      forEachStateRegister([&](int64_t i, Value d, Value j) {
+        Value one = kb.select(
+            mColumns,
+            kb.cmp(CmpIPredicate::eq, d, kb.add(kb.mul(vTile, kb.c32(bv)), j)),
+            mColumns);
+        regs[i] = kb.select(one, kb.cf32(1.0), kb.cf32(0.0));
+      });
+      stateRegs = regs;
+    } else if (segRole == SegmentRole::FromStarts) {
+      // The combine's starting state of this segment (h0 for the first).
+      SmallVector<Value> regs(rs->stateRegisters());
+      forEachStateRegister([&](int64_t i, Value d, Value j) {
+        regs[i] = kb.load(kb.f32(),
+                          kb.gep(param(kSegStarts), segmentAt(d, j), kb.f32()));
+      });
+      stateRegs = regs;
+    } else if (rs || stateInRegisters) {
       int64_t count = rs ? rs->stateRegisters() : stateRegisterCount();
       stateRegs = kb.ifThenElseValues(
           hasH0,
@@ -1125,14 +1218,27 @@ private:
 
     Value len = kb.sub(eos, bos);
     Value numChunks = kb.div(kb.add(len, kb.c32(chunk - 1)), kb.c32(chunk));
+    // The chunks this program runs: all, or its segment's (transitions:
+    // none in a sequence's last segment; the scan from the starts: none
+    // past the sequence's end).
+    Value cStart = kb.c32(0), cEnd = numChunks, segActive, lastSegment;
+    if (segRole != SegmentRole::None) {
+      cStart = kb.mul(seg, kb.c32(segLayout.segmentChunks));
+      Value full = kb.add(cStart, kb.c32(segLayout.segmentChunks));
+      segActive = kb.cmp(CmpIPredicate::slt, full, numChunks);
+      lastSegment = kb.cmp(CmpIPredicate::sge, full, numChunks);
+      cEnd = segRole == SegmentRole::Transitions
+                 ? kb.select(segActive, full, cStart)
+                 : kb.min(full, numChunks);
+    }
     if (!staging.empty()) { // the first chunk's q, k, v (scan: and scratch)
-      t0 = bos;
-      kb.ifThen(kb.cmp(CmpIPredicate::sgt, numChunks, kb.c32(0)), [&] {
+      t0 = kb.add(bos, kb.mul(cStart, kb.c32(chunk)));
+      kb.ifThen(kb.cmp(CmpIPredicate::sgt, cEnd, cStart), [&] {
         loadQKV(kb, QKVLoad::Prefetch);
         if (part == Part::Scan)
-          prefetchBoundaries(kb, firstChunk);
+          prefetchBoundaries(kb, kb.add(firstChunk, cStart));
         if (part == Part::Scan && normsTile)
-          prefetchNorms(kb, firstChunk, kb.c32(0));
+          prefetchNorms(kb, kb.add(firstChunk, cStart), kb.c32(0));
       });
       NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
     }
@@ -1143,9 +1249,9 @@ private:
       if (part == Part::Scan)
         chunkFlat = kb.add(firstChunk, c);
       if (rs) {
-        loadChunkTiles(
-            kb, kb.cmp(CmpIPredicate::slt, kb.add(c, kb.c32(1)), numChunks),
-            chunkFlat);
+        loadChunkTiles(kb,
+                       kb.cmp(CmpIPredicate::slt, kb.add(c, kb.c32(1)), cEnd),
+                       chunkFlat);
         emitRegisterScanStep(kb, *rs, strip, chunkFlat);
         if (staging.empty()) // the next chunk's loads overwrite the tiles
           kb.barrier();
@@ -1180,19 +1286,29 @@ private:
       storeChunkResults(kb);
     };
     if (stateInRegisters || rs)
-      stateRegs =
-          kb.forRangeCarry(kb.c32(0), numChunks, kb.c32(1), stateRegs,
-                           [&](Value c, ValueRange carried) {
-                             stateRegs.assign(carried.begin(), carried.end());
-                             chunkBody(c);
-                             return stateRegs;
-                           });
+      stateRegs = kb.forRangeCarry(
+          cStart, cEnd, kb.c32(1), stateRegs, [&](Value c, ValueRange carried) {
+            stateRegs.assign(carried.begin(), carried.end());
+            chunkBody(c);
+            return stateRegs;
+          });
     else
       kb.forRange(kb.c32(0), numChunks, kb.c32(1), chunkBody);
     current.clear();
     nextBuffer.clear();
 
+    if (segRole == SegmentRole::Transitions) {
+      kb.ifThen(segActive, [&] {
+        forEachStateRegister([&](int64_t i, Value d, Value j) {
+          kb.store(stateRegs[i],
+                   kb.gep(param(kSegTransitions), segmentAt(d, j), kb.f32()));
+        });
+      });
+      return;
+    }
     Value hasHt = kb.cmp(CmpIPredicate::ne, param("has_ht"), kb.c32(0));
+    if (lastSegment) // the scan from the starts: the last segment's
+      hasHt = arith::AndIOp::create(kb.b, kb.loc, hasHt, lastSegment);
     kb.ifThen(hasHt, [&] {
       if (rs || stateInRegisters) {
         forEachStateRegister([&](int64_t i, Value d, Value j) {
@@ -1242,27 +1358,32 @@ private:
     };
     const SmemTile &k = tile(loop.getKTile()), &t = tile(rsVn.getA()),
                    &v = tile(loop.getVTile());
+    // q's inverse norms of rows r, r + 1: prefetched with the chunk's
+    // tiles (normsTile), else read from L1 / L2 (the warpgroup's threads
+    // share the chunk's 256 bytes; measured slower on the H200: the step's
+    // first product waited for the loads). (k's: the same at kNormAt.)
+    auto norms = [&](Value r) -> std::pair<Value, Value> {
+      if (normsTile) {
+        Value at = kb.add(normsCur, r);
+        return {kb.loadSmem(*normsTile, at),
+                kb.loadSmem(*normsTile, kb.add(at, kb.c32(1)))};
+      }
+      Value at = kb.gep(param("ws_norms"), normAt(kb, chunkFlat, r), kb.f32());
+      return {kb.load(kb.f32(), at),
+              kb.load(kb.f32(), kb.gep(at, kb.c32(1), kb.f32()))};
+    };
+    auto kNorms = [&](Value r) { return norms(kNormAt(kb, r)); };
+    RegisterScanStep::RowScales kScales = nullptr;
+    if (kNormsCross)
+      kScales = kNorms;
+    if (segRole == SegmentRole::Transitions) { // the state alone
+      stateRegs = rs.emit(stateRegs, k, t, v, strip, nullptr, nullptr, kScales);
+      return;
+    }
     if (outputInScan) {
       auto store = [&](ArrayRef<Value> o) {
         storeOutputTransposed(kb, rs, o, v, strip);
       };
-      // q's inverse norms of rows r, r + 1: prefetched with the chunk's
-      // tiles (normsTile), else read from L1 / L2 (the warpgroup's threads
-      // share the chunk's 256 bytes; measured slower on the H200: the
-      // step's first product waited for the loads).
-      // (k's: the same at kNormAt.)
-      auto norms = [&](Value r) -> std::pair<Value, Value> {
-        if (normsTile) {
-          Value at = kb.add(normsCur, r);
-          return {kb.loadSmem(*normsTile, at),
-                  kb.loadSmem(*normsTile, kb.add(at, kb.c32(1)))};
-        }
-        Value at =
-            kb.gep(param("ws_norms"), normAt(kb, chunkFlat, r), kb.f32());
-        return {kb.load(kb.f32(), at),
-                kb.load(kb.f32(), kb.gep(at, kb.c32(1), kb.f32()))};
-      };
-      auto kNorms = [&](Value r) { return norms(kNormAt(kb, r)); };
       RegisterScanStep::Output output{tile(loop.getQTile()), tile(rsOut.getA()),
                                       store};
       if (rsHalves == 2) { // the pair's exchange area and hand-over barrier
@@ -1273,9 +1394,7 @@ private:
       }
       if (qNormsCross)
         output.rowScales = norms;
-      if (kNormsCross)
-        output.kScales = kNorms;
-      stateRegs = rs.emit(stateRegs, k, t, v, strip, nullptr, &output);
+      stateRegs = rs.emit(stateRegs, k, t, v, strip, nullptr, &output, kScales);
       return;
     }
     // The last step's copies read the staging tiles this step rewrites.
@@ -1594,8 +1713,13 @@ private:
   /// `chunkFlat` into their prefetch buffers.
   void prefetchBoundaries(KernelBuilder &kb, Value chunkFlat) {
     for (const BoundaryValue *b : loads())
-      loadBoundary(kb, *b, prefetchTarget(b->value), chunkFlat, vTile);
+      if (readsQP() || !rsOut || b->value != rsOut.getA())
+        loadBoundary(kb, *b, prefetchTarget(b->value), chunkFlat, vTile);
   }
+
+  /// Whether this kernel reads q and P = mask(Q K^T): all but the segment
+  /// scan's transitions (no output).
+  bool readsQP() const { return segRole != SegmentRole::Transitions; }
 
   /// Where the next chunk's `value` is prefetched: its staging buffer, or,
   /// double-buffered, the buffer the current chunk does not compute in (the
@@ -1664,7 +1788,7 @@ private:
     targets.reserve(3); // q, k, v at most: the pointers below stay valid
     std::pair<StringRef, const SmemTile *> vt{"", nullptr};
     for (auto [name, value] : qkvTiles()) {
-      if (onlyV && name != "v")
+      if ((onlyV && name != "v") || (name == "q" && !readsQP()))
         continue;
       SmemTile target =
           how == QKVLoad::Prefetch ? prefetchTarget(value) : tile(value);
@@ -1680,9 +1804,15 @@ private:
     // (cp.async holds no registers: unlike vectorAccess's register copies,
     // fine at dk = 256 too.)
     Value vectorOK = kb.aligned16({param("q"), param("k"), param("v")});
+    // (rowsOn: when false, every row is zero filled.)
     auto loadRows = [&](ArrayRef<std::pair<StringRef, const SmemTile *>> tiles,
                         int64_t width, int64_t rowWidth, StringRef heads,
-                        Value head, Value col0) {
+                        Value head, Value col0, Value rowsOn = {}) {
+      auto validRow = [&](Value tok) {
+        Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
+        return rowsOn ? arith::AndIOp::create(kb.b, kb.loc, valid, rowsOn)
+                      : valid;
+      };
       kb.ifElse(
           vectorOK,
           [&] {
@@ -1691,7 +1821,7 @@ private:
               Value r = kb.div(idx, kb.c32(perRow));
               Value c = kb.mul(kb.rem(idx, kb.c32(perRow)), kb.c32(8));
               Value tok = kb.add(t0, r);
-              Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
+              Value valid = validRow(tok);
               Value off = tokenOffset(kb, tok, param(heads), head, rowWidth,
                                       kb.add(col0, c));
               for (auto [name, tile] : tiles) {
@@ -1711,7 +1841,7 @@ private:
               Value r = kb.div(idx, kb.c32(width)),
                     d = kb.rem(idx, kb.c32(width));
               Value tok = kb.add(t0, r);
-              Value valid = kb.cmp(CmpIPredicate::slt, tok, eos);
+              Value valid = validRow(tok);
               Value off = tokenOffset(kb, tok, param(heads), head, rowWidth,
                                       kb.add(col0, d));
               for (auto [name, tile] : tiles) {
@@ -1727,7 +1857,7 @@ private:
     if (!qk.empty())
       loadRows(qk, dk, dk, "H", h, kb.c32(0));
     if (vt.second)
-      loadRows({vt}, bv, dv, "HV", hv, v0);
+      loadRows({vt}, bv, dv, "HV", hv, v0, vRowsOn);
   }
 
   void loadBeta(KernelBuilder &kb) {
@@ -2769,6 +2899,14 @@ private:
   /// / next chunk's start.
   std::optional<SmemTile> normsTile;
   Value normsCur, normsNext;
+  /// The segment scan's kernel this scan is, if any (segment()), and its
+  /// segments.
+  SegmentRole segRole = SegmentRole::None;
+  SegmentLayout segLayout;
+  /// While emitting a transitions kernel: false in programs of M's columns
+  /// (their values are zero: v's rows are not loaded, the tiles zero
+  /// filled).
+  Value vRowsOn;
 };
 
 //===----------------------------------------------------------------------===//
@@ -3070,6 +3208,39 @@ struct ConvertDeltaToNVVMPass
       dropWide();
       return failure();
     }
+    // The segment scan: the scan runs from the segments' starts, after the
+    // transitions (a second scan kernel) and the combine.
+    std::unique_ptr<ChunkLoopKernel> transitions;
+    SegmentLayout segments{segmentChunks};
+    if (segmentChunks != 0) {
+      auto refuse = [&](const Twine &why) {
+        dropWide();
+        return loop.emitOpError()
+               << "segment-chunks (" << int64_t(segmentChunks) << "): " << why;
+      };
+      if (segmentChunks < 0 || segmentChunks % 2 != 0)
+        return refuse("must be 0 or a positive even number of chunks");
+      if (numPhases != 3)
+        return refuse("needs three phases (phases=3)");
+      ChunkLoopKernel &scan = *kernelsToEmit[1];
+      if (auto why = scan.whyNotSegmented())
+        return refuse(*why);
+      scan.segment(SegmentRole::FromStarts, segments);
+      const TensorCoreEmitter *tc = familyOf(loop, Part::Scan, 3, target);
+      if (!tc) {
+        dropWide();
+        return failure();
+      }
+      transitions = std::make_unique<ChunkLoopKernel>(
+          loop, target, *tc, Part::Scan, fuseEpilogues(loop, Part::Scan), true,
+          stateInRegisters, doubleBuffer, registerScan, epilogueFusion,
+          /*outputInScan=*/true);
+      transitions->segment(SegmentRole::Transitions, segments);
+      if (failed(transitions->check())) {
+        dropWide();
+        return failure();
+      }
+    }
     auto qType = cast<RankedTensorType>(loop.getQ().getType());
     int64_t dk = qType.getDimSize(3);
     int64_t dv = cast<RankedTensorType>(loop.getV().getType()).getDimSize(3);
@@ -3084,6 +3255,8 @@ struct ConvertDeltaToNVVMPass
              (loop.getUseQkL2norm() ? "_l2" : "") +
              (numPhases == 3 ? "_p3" : "");
     };
+    std::string segTag =
+        transitions ? "_seg" + std::to_string(segmentChunks) : "";
     SmallVector<LaunchSpec, 3> launchSpecs;
     for (auto [part, kernel] : llvm::zip(parts, kernelsToEmit)) {
       const char *suffix = part == Part::Prepare
@@ -3095,15 +3268,40 @@ struct ConvertDeltaToNVVMPass
                            : part == Part::Output     ? "_output"
                                                       : "";
       ChunkLoopOp of = kernel->lowered();
-      auto [name, isNew] = kernelName(
-          baseName(of) + suffix, keyOf(of) + std::to_string(int(part)) +
-                                     std::to_string(numPhases) +
-                                     (fuseEpilogues(loop, part) ? "f" : "") +
-                                     (kernel->registerScanHere() ? "r" : "") +
-                                     (kernel->chainsOutput() ? "c" : "") +
-                                     (kernel->storesQNorms() ? "q" : "") +
-                                     (kernel->storesKNorms() ? "k" : "") +
-                                     (kernel->computesOutput() ? "o" : ""));
+      if (transitions && part == Part::Scan) {
+        // Before the scan: the transitions and the combine.
+        auto [tName, tNew] =
+            kernelName(baseName(of) + segTag + "_transitions",
+                       keyOf(of) + "transitions" + segTag +
+                           (fuseEpilogues(loop, part) ? "f" : ""));
+        if (tNew)
+          specs[tName] = transitions->emit(b, kernels, tName);
+        launchSpecs.push_back(specs[tName]);
+        std::string cKey = "combine " + std::to_string(dk) + "x" +
+                           std::to_string(dv) + "c" +
+                           std::to_string(tile.getChunk()) + segTag;
+        auto [cName, cNew] = kernelName(
+            "dj_delta_rule_fwd_d" + std::to_string(dk) + "x" +
+                std::to_string(dv) + "_c" + std::to_string(tile.getChunk()) +
+                segTag + "_combine",
+            cKey);
+        if (cNew)
+          specs[cName] = emitSegmentCombineKernel(b, kernels, cName, dk, dv,
+                                                  tile.getChunk(), segments,
+                                                  target.programmaticLaunch());
+        launchSpecs.push_back(specs[cName]);
+      }
+      std::string scanSeg = part == Part::Scan ? segTag : "";
+      auto [name, isNew] =
+          kernelName(baseName(of) + suffix + scanSeg,
+                     keyOf(of) + scanSeg + std::to_string(int(part)) +
+                         std::to_string(numPhases) +
+                         (fuseEpilogues(loop, part) ? "f" : "") +
+                         (kernel->registerScanHere() ? "r" : "") +
+                         (kernel->chainsOutput() ? "c" : "") +
+                         (kernel->storesQNorms() ? "q" : "") +
+                         (kernel->storesKNorms() ? "k" : "") +
+                         (kernel->computesOutput() ? "o" : ""));
       if (isNew)
         specs[name] = kernel->emit(b, kernels, name);
       launchSpecs.push_back(specs[name]);
@@ -3128,10 +3326,14 @@ struct ConvertDeltaToNVVMPass
     entry.append("mma", attrs.getStringAttr(mma));
     if (auto c = loop.getScale().getDefiningOp<arith::ConstantFloatOp>())
       entry.append("scale", attrs.getF32FloatAttr(c.value().convertToFloat()));
+    if (transitions)
+      entry.append("segment_chunks", attrs.getI64IntegerAttr(segmentChunks));
     launchSpecs.front().entry = entry;
     SmallVector<std::pair<std::string, std::string>> scratch;
     if (numPhases > 1)
       scratch = kernelsToEmit.front()->scratch();
+    if (transitions)
+      llvm::append_range(scratch, segments.scratch(dk, dv));
     kernelsToEmit.clear();
     dropWide();
     replaceWithLaunch(loop, kernels, launchSpecs, scratch);

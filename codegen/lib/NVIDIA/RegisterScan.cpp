@@ -189,12 +189,17 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
                                           const SmemTile &k, const SmemTile &t,
                                           const SmemTile &v, Value vColumn,
                                           const Staging *staging,
-                                          const Output *output) {
-  assert(bool(staging) != bool(output) && "Sb and Vn staged, or the output");
+                                          const Output *output,
+                                          RowScales kScales) {
+  assert(!(staging && output) && "Sb and Vn staged, or the output");
+  assert((staging || output || halves == 1) &&
+         "two halves trade partial sums through Sb's or the output's area");
   assert((!output || halves == 1 || (output->exchange && output->handOver)) &&
          "two halves hand over the output through an exchange area");
   // Where two halves trade their partial sums.
-  const SmemTile *area = staging ? &staging->sbOut : output->exchange;
+  const SmemTile *area = staging  ? &staging->sbOut
+                         : output ? output->exchange
+                                  : nullptr;
   int64_t dTiles = dkHalf / 8, rTiles = chunk / 8;
   Value zero = kb.c32(0);
   // Half 1's columns of K (and q) start dkHalf columns on, whole 64-column
@@ -279,18 +284,18 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
   if (staging)
     staging->sbStaged();
   NVVM::WgmmaWaitGroupSyncOp::create(kb.b, kb.loc, output ? 1 : 0);
-  // With k's norms (Output::kScales): the columns r = 8 j + 2q, + 1 of
+  // With k's norms (kScales): the columns r = 8 j + 2q, + 1 of
   // (Sb^T K^T) D_k (the accumulators' layout, as O^T's) scaled by
   // fn(scale, accumulator, V^T) (two halves: each scales its partial sum,
   // before the exchange, where fewer registers are live).
   auto scaleByK = [&](function_ref<Value(Value, Value, Value)> fn) {
     for (int64_t j = 0; j < rTiles; ++j) {
-      auto [s0, s1] = output->kScales(kb.add(twoQuad, kb.c32(8 * j)));
+      auto [s0, s1] = kScales(kb.add(twoQuad, kb.c32(8 * j)));
       for (int64_t u = 0; u < 4; ++u)
         x[4 * j + u] = fn(u % 2 ? s1 : s0, x[4 * j + u], vt[4 * j + u]);
     }
   };
-  bool kScaled = output && output->kScales;
+  bool kScaled = bool(kScales);
   if (halves == 2) {
     if (kScaled)
       scaleByK([&](Value s, Value a, Value) { return kb.fmul(a, s); });

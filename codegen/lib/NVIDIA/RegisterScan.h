@@ -97,12 +97,7 @@ public:
   /// hands half 0 its partial O^T. With `rowScales`, Q's row r is scaled by
   /// rowScales(r).first and row r + 1 by .second (r even; q's inverse
   /// norms when q is given unnormalised): called and applied to Sb^T Q^T's
-  /// columns once that product is done, before Vn^T P^T is added. With
-  /// `kScales`, k is given unnormalised as well, with `t` and `p` already
-  /// D_k T and mask(Q_n K^T) (prepare's): X^T = V^T - (Sb^T K^T) D_k, its
-  /// columns r, r + 1 scaled by kScales(r).first / .second (k's inverse
-  /// norms), and the step's Vn is D_k Vn, which S^T's update and O^T need
-  /// with k and P as given.
+  /// columns once that product is done, before Vn^T P^T is added.
   struct Output {
     const SmemTile &q, &p;
     llvm::function_ref<void(llvm::ArrayRef<mlir::Value>)> store;
@@ -110,21 +105,27 @@ public:
     mlir::Value handOver = {};
     llvm::function_ref<std::pair<mlir::Value, mlir::Value>(mlir::Value)>
         rowScales = nullptr;
-    llvm::function_ref<std::pair<mlir::Value, mlir::Value>(mlir::Value)>
-        kScales = nullptr;
   };
+  /// Row r's and r + 1's scales (r even).
+  using RowScales =
+      llvm::function_ref<std::pair<mlir::Value, mlir::Value>(mlir::Value)>;
 
   /// Emits one chunk step on `state` (stateRegisters() f32) and returns the
   /// next state. `k` (chunk x dk), `t` (chunk x chunk, the UT transform's
   /// T), `v` (chunk x block_v) are 16-bit shared tiles in core matrices
   /// (SmemTile::coreMatrix); the warp's value columns are `column` .. + 16
-  /// of `v` (its warpgroup's start at a multiple of 64). Exactly one of
-  /// `staging` and `output` is given.
-  llvm::SmallVector<mlir::Value> emit(llvm::ArrayRef<mlir::Value> state,
-                                      const SmemTile &k, const SmemTile &t,
-                                      const SmemTile &v, mlir::Value column,
-                                      const Staging *staging,
-                                      const Output *output);
+  /// of `v` (its warpgroup's start at a multiple of 64). At most one of
+  /// `staging` and `output` is given; with neither (one half only), the
+  /// step only advances the state (the segment scan's transitions). With
+  /// `kScales`, k is given unnormalised, with `t` (and the output's `p`)
+  /// already D_k T and mask(Q_n K^T) (prepare's): X^T = V^T - (Sb^T K^T)
+  /// D_k, its columns r, r + 1 scaled by kScales(r).first / .second (k's
+  /// inverse norms), and the step's Vn is D_k Vn, which S^T's update and
+  /// O^T need with k and P as given.
+  llvm::SmallVector<mlir::Value>
+  emit(llvm::ArrayRef<mlir::Value> state, const SmemTile &k, const SmemTile &t,
+       const SmemTile &v, mlir::Value column, const Staging *staging,
+       const Output *output, RowScales kScales = nullptr);
 
   /// Writes the transposed fragments `packed` (packed[2 i + h]: rows g + 8
   /// h, columns 8 i + 2q, + 1 of the warp's 16 rows, as 16-bit pairs) into

@@ -119,6 +119,16 @@ def ConvertDeltaToNVVM : Pass<"convert-delta-to-nvvm", "::mlir::ModuleOp"> {
            "row norms, at bf16 k's too instead of the normalised k, and the "
            "scan, which loads q (and k) as given), no Sb or Vn in scratch, "
            "no output kernel">,
+    Option<"segmentChunks", "segment-chunks", "int64_t", /*default=*/"0",
+           "Three phases with a scan that computes the output (the register "
+           "scan at dk <= 128): 0 = off; N (even) = split each sequence into "
+           "segments of N chunks so that few long sequences fill the GPU. "
+           "Four kernels: prepare; the segments' transitions (the scan of "
+           "each segment but the last from [I | 0] on [M | N], dk + dv "
+           "columns, no output: S_end = M S_start + N); the combine "
+           "(sequential over a sequence's segments, f32: each segment's "
+           "starting state from h0); the scan of every segment from its "
+           "starting state, computing the output">,
   ];
   let dependentDialects = [
     "::mlir::gpu::GPUDialect", "::mlir::NVVM::NVVMDialect",

@@ -1,0 +1,193 @@
+//===- SegmentScan.cpp - sequences split into segments: combine -----------===//
+//
+// See SegmentScan.h.
+//
+//===----------------------------------------------------------------------===//
+
+#include "SegmentScan.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/MathExtras.h"
+
+using namespace mlir;
+using namespace deltajit::nvidia;
+using arith::CmpIPredicate;
+
+std::string SegmentLayout::segmentsFormula() const {
+  return "ceildiv(max_chunks, " + std::to_string(segmentChunks) + ")";
+}
+
+std::string SegmentLayout::transitionSlotsFormula() const {
+  return "max(" + segmentsFormula() + " - 1, 1)";
+}
+
+SmallVector<std::pair<std::string, std::string>, 2>
+SegmentLayout::scratch(int64_t dk, int64_t dv) const {
+  return {
+      {kSegTransitions.str(), "N * HV * " + transitionSlotsFormula() + " * " +
+                                  std::to_string(dk * (dk + dv) * 4)},
+      {kSegStarts.str(),
+       "N * HV * " + segmentsFormula() + " * " + std::to_string(dk * dv * 4)}};
+}
+
+namespace {
+Value ceilDiv(KernelBuilder &kb, Value a, int64_t by) {
+  return kb.div(kb.add(a, kb.c32(by - 1)), kb.c32(by));
+}
+Value atLeastOne(KernelBuilder &kb, Value a) {
+  return kb.select(kb.cmp(CmpIPredicate::sgt, a, kb.c32(1)), a, kb.c32(1));
+}
+} // namespace
+
+Value SegmentLayout::segments(KernelBuilder &kb, Value maxChunks) const {
+  return ceilDiv(kb, maxChunks, segmentChunks);
+}
+
+Value SegmentLayout::transitionSlots(KernelBuilder &kb, Value maxChunks) const {
+  return atLeastOne(kb, kb.sub(segments(kb, maxChunks), kb.c32(1)));
+}
+
+Value SegmentLayout::segmentsOf(KernelBuilder &kb, Value numChunks) const {
+  return atLeastOne(kb, ceilDiv(kb, numChunks, segmentChunks));
+}
+
+LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
+    OpBuilder &b, gpu::GPUModuleOp mod, StringRef name, int64_t dk, int64_t dv,
+    int64_t chunk, const SegmentLayout &layout, bool programmatic) {
+  // 16 columns per program (dv = 128 at 16 v-heads: 128 programs), 8 row
+  // groups: each thread 16 rows at dk = 128.
+  constexpr int64_t kColumns = 16, kRowGroups = 8;
+  assert(dk % (2 * kRowGroups) == 0 && "the lowering needs dk % 16 == 0");
+  int64_t rows = dk / kRowGroups;
+  LaunchSpec spec;
+  spec.kernel = name.str();
+  spec.params = {{"h0", "ptr"},
+                 {"cu_seqlens", "ptr"},
+                 {"HV", "i32"},
+                 {"has_h0", "i32"},
+                 {"max_chunks", "i32"},
+                 {kSegTransitions.str(), "ptr"},
+                 {kSegStarts.str(), "ptr"}};
+  spec.grid = {std::to_string(dv / kColumns), "N * HV", "1"};
+  spec.block = kColumns * kRowGroups;
+  Type f32 = b.getF32Type();
+  // M (dk x dk, rows padded by 16 bytes: a warp's two row groups read
+  // different banks) and the state's 16 columns.
+  SmemTile m = SmemTile::make(dk, dk, f32);
+  SmemTile s = SmemTile::make(dk, kColumns, f32);
+  s.offset = llvm::alignTo(m.bytes(), 16);
+  spec.sharedBytes = s.offset + s.bytes();
+
+  Location loc = mod.getLoc();
+  gpu::GPUFuncOp func =
+      createKernel(b, loc, mod, name, spec.params, spec.block);
+  if (programmatic) {
+    emitGridDependency(b, loc, /*launchDependentsEarly=*/false);
+    spec.programmaticWait = true;
+  }
+  llvm::StringMap<Value> p;
+  for (auto [i, param] : llvm::enumerate(spec.params))
+    p[param.name] = func.getArgument(i);
+  Value smem = LLVM::AddressOfOp::create(
+      b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3), kSmemSymbol);
+  KernelBuilder kb(b, loc, smem);
+  kb.blockSize = spec.block;
+
+  Value tid = kb.threadIdX();
+  Value j = kb.rem(tid, kb.c32(kColumns)),
+        group = kb.div(tid, kb.c32(kColumns));
+  Value nh = kb.blockIdY();
+  Value n = kb.div(nh, p["HV"]);
+  Value col = kb.add(kb.mul(kb.blockIdX(), kb.c32(kColumns)), j);
+  Value cu = p["cu_seqlens"];
+  Value bos = kb.trunc32(kb.load(kb.i64(), kb.gep(cu, n, kb.i64())));
+  Value eos =
+      kb.trunc32(kb.load(kb.i64(), kb.gep(cu, kb.add(n, kb.c32(1)), kb.i64())));
+  Value numChunks = ceilDiv(kb, kb.sub(eos, bos), chunk);
+  Value segs = layout.segmentsOf(kb, numChunks);
+  Value maxChunks = p["max_chunks"];
+  Value slots = layout.segments(kb, maxChunks);
+  Value transSlots = layout.transitionSlots(kb, maxChunks);
+  Value nh64 = kb.ext64(nh);
+  auto row = [&](int64_t i) { return kb.add(group, kb.c32(kRowGroups * i)); };
+  // Element (d, col) of a dk x dv state at slot `slot` (i64).
+  auto stateAt = [&](Value slot, Value d) {
+    return kb.add(
+        kb.mul(kb.add(kb.mul(slot, kb.c64(dk)), kb.ext64(d)), kb.c64(dv)),
+        kb.ext64(col));
+  };
+
+  Value hasH0 = kb.cmp(CmpIPredicate::ne, p["has_h0"], kb.c32(0));
+  SmallVector<Value> init = kb.ifThenElseValues(
+      hasH0,
+      [&] {
+        SmallVector<Value> regs(rows);
+        for (int64_t i = 0; i < rows; ++i)
+          regs[i] = kb.load(f32, kb.gep(p["h0"], stateAt(nh64, row(i)), f32));
+        return regs;
+      },
+      [&] { return SmallVector<Value>(rows, kb.cf32(0.0)); });
+
+  kb.forRangeCarry(
+      kb.c32(0), segs, kb.c32(1), init,
+      [&](Value seg, ValueRange carried) -> SmallVector<Value> {
+        // This segment's starting state.
+        Value start = kb.add(kb.mul(nh64, kb.ext64(slots)), kb.ext64(seg));
+        for (int64_t i = 0; i < rows; ++i)
+          kb.store(carried[i],
+                   kb.gep(p[kSegStarts], stateAt(start, row(i)), f32));
+        Value more = kb.cmp(CmpIPredicate::slt, kb.add(seg, kb.c32(1)), segs);
+        return kb.ifThenElseValues(
+            more,
+            [&] {
+              // S <- M S + N with segment seg's [M | N] (f32, rows of
+              // dk + dv).
+              Value trans = kb.mul(
+                  kb.add(kb.mul(nh64, kb.ext64(transSlots)), kb.ext64(seg)),
+                  kb.c64(dk * (dk + dv)));
+              auto transAt = [&](Value r, Value c) {
+                return kb.gep(
+                    p[kSegTransitions],
+                    kb.add(trans,
+                           kb.ext64(kb.add(kb.mul(r, kb.c32(dk + dv)), c))),
+                    f32);
+              };
+              kb.barrier(); // the last step's reads of m and s are done
+              kb.forEachThreaded(dk * dk / 4, spec.block, [&](Value idx) {
+                Value r = kb.div(idx, kb.c32(dk / 4));
+                Value c = kb.mul(kb.rem(idx, kb.c32(dk / 4)), kb.c32(4));
+                NVVM::CpAsyncOp::create(
+                    kb.b, kb.loc, kb.smemPtr(m, kb.at(m, r, c)), transAt(r, c),
+                    16, NVVM::LoadCacheModifierKind::CG, Value());
+              });
+              NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
+              SmallVector<Value> acc(rows);
+              for (int64_t i = 0; i < rows; ++i) {
+                kb.storeSmem(s, kb.at(s, row(i), j), carried[i]);
+                acc[i] = kb.load(f32, transAt(row(i), kb.add(kb.c32(dk), col)));
+              }
+              NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 0);
+              kb.barrier();
+              return kb.forRangeCarry(
+                  kb.c32(0), kb.c32(dk), kb.c32(4), acc,
+                  [&](Value e, ValueRange a) -> SmallVector<Value> {
+                    Value sv[4];
+                    for (int64_t u = 0; u < 4; ++u)
+                      sv[u] = kb.loadSmem(s, kb.at(s, kb.add(e, kb.c32(u)), j));
+                    SmallVector<Value> next(a.begin(), a.end());
+                    for (int64_t i = 0; i < rows; ++i) {
+                      Value mv =
+                          kb.loadVec16(f32, kb.smemPtr(m, kb.at(m, row(i), e)));
+                      for (int64_t u = 0; u < 4; ++u)
+                        next[i] = kb.fma(kb.extract(mv, u), sv[u], next[i]);
+                    }
+                    return next;
+                  });
+            },
+            [&] { return SmallVector<Value>(carried.begin(), carried.end()); });
+      });
+  gpu::ReturnOp::create(b, loc);
+  return spec;
+}

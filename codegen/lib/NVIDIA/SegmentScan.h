@@ -1,0 +1,74 @@
+//===- SegmentScan.h - sequences split into segments: combine ---*- C++ -*-===//
+//
+// The segment scan (convert-delta-to-nvvm's segment-chunks; issue 4, item
+// 2): a few long sequences leave most SMs idle in the sequential scan, so
+// each sequence is cut into segments of L chunks that run side by side.
+// The chunk step is affine in the state, S' = (I - K^T W) S + K^T U, so a
+// segment maps its starting state to its end state by S_end = M S_start +
+// N (M: dk x dk, N: dk x dv). The forward then runs four kernels:
+//
+//   1. prepare, as without segments;
+//   2. the transitions: the register scan over each segment but a
+//      sequence's last, on the dk + dv columns [M | N] from [I | 0], with
+//      zero values for M's columns and no output; it writes [M | N]
+//      (ws_seg_trans, f32 [N, HV, max(G - 1, 1), dk, dk + dv]);
+//   3. the combine (this file): per sequence and v-head, sequentially over
+//      its segments, S_start(0) = h0 (or 0), S_start(s + 1) = M_s
+//      S_start(s) + N_s in f32 (ws_seg_start, f32 [N, HV, G, dk, dv]);
+//   4. the scan that computes the output, one program per segment, from
+//      the segment's starting state; the last segment writes ht.
+//
+// G = ceildiv(max_chunks, L) segments per sequence (a shorter sequence's
+// later segments are empty: their programs exit). Every kernel derives G
+// from `max_chunks` alone, so that they agree on the scratch layout.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DELTAJIT_CODEGEN_NVIDIA_SEGMENTSCAN_H
+#define DELTAJIT_CODEGEN_NVIDIA_SEGMENTSCAN_H
+
+#include "KernelLaunch.h"
+
+namespace deltajit::nvidia {
+
+/// Scratch names of the segment scan.
+constexpr llvm::StringLiteral kSegTransitions = "ws_seg_trans",
+                              kSegStarts = "ws_seg_start";
+
+/// The segments' layout formulas and in-kernel values for segments of
+/// `segmentChunks` chunks (even: a segment's first chunk then computes in
+/// the first of the scan's double buffers).
+struct SegmentLayout {
+  int64_t segmentChunks = 0;
+
+  /// Manifest formulas: segments per sequence (G), and the transitions'
+  /// slots per sequence (max(G - 1, 1): the grid's z needs at least one).
+  std::string segmentsFormula() const;
+  std::string transitionSlotsFormula() const;
+  /// The scratch buffers and their byte-size formulas at dk, dv.
+  llvm::SmallVector<std::pair<std::string, std::string>, 2>
+  scratch(int64_t dk, int64_t dv) const;
+
+  /// The same in a kernel, from its `max_chunks` parameter (i32).
+  mlir::Value segments(KernelBuilder &kb, mlir::Value maxChunks) const;
+  mlir::Value transitionSlots(KernelBuilder &kb, mlir::Value maxChunks) const;
+  /// Segments of a sequence of `numChunks` chunks (at least 1: an empty
+  /// sequence has one, empty segment, which passes h0 on to ht).
+  mlir::Value segmentsOf(KernelBuilder &kb, mlir::Value numChunks) const;
+};
+
+/// The combine kernel (step 3): grid (dv / 16, N * HV), 128 threads. Each
+/// program holds 16 columns of one (sequence, v-head)'s state, thread t
+/// column t % 16 of rows t / 16 + 8 i, and per segment stages M in shared
+/// memory (cp.async) and the state's columns beside it. With
+/// `programmatic`, it waits for its stream predecessor at its top.
+LaunchSpec emitSegmentCombineKernel(mlir::OpBuilder &b,
+                                    mlir::gpu::GPUModuleOp mod,
+                                    llvm::StringRef name, int64_t dk,
+                                    int64_t dv, int64_t chunk,
+                                    const SegmentLayout &layout,
+                                    bool programmatic);
+
+} // namespace deltajit::nvidia
+
+#endif // DELTAJIT_CODEGEN_NVIDIA_SEGMENTSCAN_H
