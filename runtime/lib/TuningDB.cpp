@@ -554,11 +554,15 @@ std::optional<size_t> longSequenceChoice(const Manifest &m,
       return fills(a) ? a.blockV > b.blockV : a.blockV < b.blockV;
     return a.warps > b.warps;
   };
-  // The segment scan (config "_seg<N>", SegmentScan.h in codegen): when
-  // even the block_v 64 scan that computes the output would leave half the
-  // SMs without a program, and the sequences have at least two segments.
+  // The segment scan (config "_seg<N>", SegmentScan.h in codegen): where
+  // the block_v 64 scan that computes the output has programs for at most
+  // a quarter of the SMs (so the rule above would not take it), and the
+  // sequences have at least two segments. Measured on the H200 (run26, 16
+  // heads, seg32): d = 128 1 x 16384 0.355 ms against bv16's 0.492, 2 x
+  // 8192 0.342 against bv64's 0.327 (64 programs: not taken); d = 64 1 x
+  // 16384 0.198 against 0.356, 2 x 8192 0.197 against 0.263.
   auto segmentsPay = [&](const ConfigParts &c) {
-    return scans * (*first.dv / 64) * 2 <= gpu.smCount && first.chunk &&
+    return scans * (*first.dv / 64) * 4 <= gpu.smCount && first.chunk &&
            len >= 2 * c.segmentChunks * *first.chunk;
   };
   std::optional<size_t> best, segmented;

@@ -693,6 +693,54 @@ TEST(EntryChoice, LongSequencesPreferTheScanThatComputesTheOutput) {
   EXPECT_EQ(chooseEntry(m, {0, 1, 2}, "nh32_len8192", in).index, 2u);
 }
 
+TEST(EntryChoice, FewLongSequencesTakeTheSegmentScan) {
+  // The long-sequence variants of deltac: the generic scans (three
+  // launches), the register scans that compute the output (two) and the
+  // segment scan at block_v 64 (four: prepare, transitions, combine, scan).
+  auto launches = [](json e, int n) {
+    for (int i = 1; i < n; ++i)
+      e["launches"].push_back(e["launches"][0]);
+    return e;
+  };
+  Manifest m = manifestOf(json::array(
+      {fwdEntry("bv64_w8_fused"), launches(fwdEntry("bv16_w8_split3"), 3),
+       launches(fwdEntry("bv32_w8_split3"), 3),
+       launches(fwdEntry("bv64_w8_split3"), 2),
+       launches(fwdEntry("bv128_w8_split3"), 2),
+       launches(fwdEntry("bv64_w8_split3_seg32"), 4)}));
+  GpuKey g = h200(); // 132 SMs
+  ChoiceInputs in;
+  in.gpu = &g;
+  in.runtimeVersion = kRuntime;
+  std::vector<size_t> all{0, 1, 2, 3, 4, 5};
+  auto choice = [&](const Manifest &man, const std::vector<size_t> &matches,
+                    const std::string &bucket) {
+    EntryChoice c = chooseEntry(man, matches, bucket, in);
+    EXPECT_EQ(c.source, ChoiceSource::Rule) << bucket;
+    return c.index;
+  };
+  // 16 scans x 2 value tiles of 64 = 32 programs, a quarter of the SMs at
+  // most: segments (16384 tokens: 4 segments of 32 x 64).
+  EXPECT_EQ(choice(m, all, "nh16_len16384"), 5u);
+  // 32 scans x 2 = 64 programs: the register scan (measured: 0.327 ms
+  // against the segments' 0.342 at 2 x 8192 x 16 heads).
+  EXPECT_EQ(choice(m, all, "nh32_len8192"), 3u);
+  // Too short for two segments: the old order (block_v 16).
+  EXPECT_EQ(choice(m, all, "nh16_len4095"), 1u);
+  EXPECT_EQ(choice(m, all, "nh16_len4096"), 5u);
+  // Without the segment scan in the package: the old order.
+  EXPECT_EQ(choice(m, {0, 1, 2, 3, 4}, "nh16_len16384"), 1u);
+  // Head size 64: 32 scans x 1 value tile of 64 still take segments
+  // (measured: 0.197 ms against 0.263 at 2 x 8192 x 16 heads).
+  Manifest narrow = manifestOf(
+      json::array({fwdEntry("bv64_w8_fused", 64, 64),
+                   launches(fwdEntry("bv16_w8_split3", 64, 64), 3),
+                   launches(fwdEntry("bv64_w8_split3", 64, 64), 2),
+                   launches(fwdEntry("bv64_w8_split3_seg32", 64, 64), 4)}));
+  EXPECT_EQ(choice(narrow, {0, 1, 2, 3}, "nh32_len8192"), 3u);
+  EXPECT_EQ(choice(narrow, {0, 1, 2, 3}, "nh64_len4096"), 2u);
+}
+
 TEST(EntryChoice, RecordedWinnerMissingFromThePackage) {
   Manifest m = manifestOf(threeConfigs());
   GpuKey g = h200();

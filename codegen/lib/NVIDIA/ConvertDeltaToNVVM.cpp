@@ -1226,7 +1226,11 @@ private:
       cStart = kb.mul(seg, kb.c32(segLayout.segmentChunks));
       Value full = kb.add(cStart, kb.c32(segLayout.segmentChunks));
       segActive = kb.cmp(CmpIPredicate::slt, full, numChunks);
-      lastSegment = kb.cmp(CmpIPredicate::sge, full, numChunks);
+      // (Not every segment past the end: a shorter sequence's are empty,
+      // and their states were never written.)
+      lastSegment =
+          kb.cmp(CmpIPredicate::eq, seg,
+                 kb.sub(segLayout.segmentsOf(kb, numChunks), kb.c32(1)));
       cEnd = segRole == SegmentRole::Transitions
                  ? kb.select(segActive, full, cStart)
                  : kb.min(full, numChunks);
