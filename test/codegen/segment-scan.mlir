@@ -8,7 +8,8 @@
 //     dv / block_v of N's, from 0), no output: 20 products per chunk (X^T
 //     8, Vn^T 2 x 4, S^T's update 4) against the scan's 32 (Sb^T Q^T 8 and
 //     Vn^T P^T 4 more), and it reads no q (nor P);
-//   the combine (f32, 16 columns per program): S_start(s + 1) = M_s
+//   the combine (f32, 16 columns per program, the next segment's M and N
+//     loaded beside this one's products): S_start(s + 1) = M_s
 //     S_start(s) + N_s from h0, sequential over a sequence's segments;
 //   the scan that computes the output, from each segment's starting state
 //     (grid z: the segment), ht from the last segment.
@@ -28,7 +29,7 @@
 // CHECK-SAME: kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_prepare_qk"
 // CHECK-SAME: {block = [128, 1, 1], grid = ["4", "N * HV", "max(ceildiv(max_chunks, 32) - 1, 1)"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v64_w8_l2_p3_seg32_transitions"
 // CHECK-SAME: ["chunk_offsets", "ptr"], ["max_chunks", "i32"], ["ws_seg_trans", "ptr"]
-// CHECK-SAME: {block = [128, 1, 1], grid = ["8", "N * HV", "1"], kernel = "dj_delta_rule_fwd_d128x128_c64_seg32_combine", params = {{\[}}["h0", "ptr"], ["cu_seqlens", "ptr"], ["HV", "i32"], ["has_h0", "i32"], ["max_chunks", "i32"], ["ws_seg_trans", "ptr"], ["ws_seg_start", "ptr"]], programmatic_wait = true, shared_bytes = 77824 : i64}
+// CHECK-SAME: {block = [256, 1, 1], grid = ["8", "N * HV", "1"], kernel = "dj_delta_rule_fwd_d128x128_c64_seg32_combine", params = {{\[}}["h0", "ptr"], ["cu_seqlens", "ptr"], ["HV", "i32"], ["has_h0", "i32"], ["max_chunks", "i32"], ["ws_seg_trans", "ptr"], ["ws_seg_start", "ptr"]], programmatic_wait = true, shared_bytes = 165888 : i64}
 // CHECK-SAME: {block = [128, 1, 1], grid = ["2", "N * HV", "ceildiv(max_chunks, 32)"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v64_w8_l2_p3_scan_output_seg32"
 // CHECK-SAME: ["chunk_offsets", "ptr"], ["max_chunks", "i32"], ["ws_seg_start", "ptr"]
 // CHECK-SAME: ["ws_seg_trans", "N * HV * max(ceildiv(max_chunks, 32) - 1, 1) * 131072"], ["ws_seg_start", "N * HV * ceildiv(max_chunks, 32) * 65536"]]

@@ -56,10 +56,10 @@ Value SegmentLayout::segmentsOf(KernelBuilder &kb, Value numChunks) const {
 LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
     OpBuilder &b, gpu::GPUModuleOp mod, StringRef name, int64_t dk, int64_t dv,
     int64_t chunk, const SegmentLayout &layout, bool programmatic) {
-  // 16 columns per program (dv = 128 at 16 v-heads: 128 programs), 8 row
-  // groups: each thread 16 rows at dk = 128.
-  constexpr int64_t kColumns = 16, kRowGroups = 8;
-  assert(dk % (2 * kRowGroups) == 0 && "the lowering needs dk % 16 == 0");
+  // 16 columns per program (dv = 128 at 16 v-heads: 128 programs), 16 row
+  // groups: each thread 8 rows of one column at dk = 128.
+  constexpr int64_t kColumns = 16, kRowGroups = 16;
+  assert(dk % kRowGroups == 0 && "the lowering needs dk % 16 == 0");
   int64_t rows = dk / kRowGroups;
   LaunchSpec spec;
   spec.kernel = name.str();
@@ -73,12 +73,20 @@ LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
   spec.grid = {std::to_string(dv / kColumns), "N * HV", "1"};
   spec.block = kColumns * kRowGroups;
   Type f32 = b.getF32Type();
-  // M (dk x dk, rows padded by 16 bytes: a warp's two row groups read
-  // different banks) and the state's 16 columns.
-  SmemTile m = SmemTile::make(dk, dk, f32);
+  // Two buffers of each segment's M (dk x dk, rows padded by 16 bytes: a
+  // warp's two row groups read different banks) and of its N's 16 columns
+  // (segment s in buffer s % 2: the next segment's load runs beside this
+  // one's products), and the state's 16 columns.
+  SmemTile m[2] = {SmemTile::make(dk, dk, f32), SmemTile::make(dk, dk, f32)};
+  SmemTile n[2] = {SmemTile::make(dk, kColumns, f32),
+                   SmemTile::make(dk, kColumns, f32)};
   SmemTile s = SmemTile::make(dk, kColumns, f32);
-  s.offset = llvm::alignTo(m.bytes(), 16);
-  spec.sharedBytes = s.offset + s.bytes();
+  int64_t offset = 0;
+  for (SmemTile *t : {&m[0], &m[1], &n[0], &n[1], &s}) {
+    t->offset = offset;
+    offset = llvm::alignTo(offset + t->bytes(), 16);
+  }
+  spec.sharedBytes = offset;
 
   Location loc = mod.getLoc();
   gpu::GPUFuncOp func =
@@ -99,12 +107,13 @@ LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
   Value j = kb.rem(tid, kb.c32(kColumns)),
         group = kb.div(tid, kb.c32(kColumns));
   Value nh = kb.blockIdY();
-  Value n = kb.div(nh, p["HV"]);
-  Value col = kb.add(kb.mul(kb.blockIdX(), kb.c32(kColumns)), j);
+  Value seqIdx = kb.div(nh, p["HV"]);
+  Value c0 = kb.mul(kb.blockIdX(), kb.c32(kColumns));
+  Value col = kb.add(c0, j);
   Value cu = p["cu_seqlens"];
-  Value bos = kb.trunc32(kb.load(kb.i64(), kb.gep(cu, n, kb.i64())));
-  Value eos =
-      kb.trunc32(kb.load(kb.i64(), kb.gep(cu, kb.add(n, kb.c32(1)), kb.i64())));
+  Value bos = kb.trunc32(kb.load(kb.i64(), kb.gep(cu, seqIdx, kb.i64())));
+  Value eos = kb.trunc32(
+      kb.load(kb.i64(), kb.gep(cu, kb.add(seqIdx, kb.c32(1)), kb.i64())));
   Value numChunks = ceilDiv(kb, kb.sub(eos, bos), chunk);
   Value segs = layout.segmentsOf(kb, numChunks);
   Value maxChunks = p["max_chunks"];
@@ -118,8 +127,43 @@ LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
         kb.mul(kb.add(kb.mul(slot, kb.c64(dk)), kb.ext64(d)), kb.c64(dv)),
         kb.ext64(col));
   };
+  // Segment `seg`'s buffers (seg % 2).
+  auto buffer = [&](SmemTile(&t)[2], Value seg) {
+    SmemTile at = t[0];
+    at.dynamicOffset =
+        kb.select(kb.cmp(CmpIPredicate::ne, kb.rem(seg, kb.c32(2)), kb.c32(0)),
+                  kb.c32(t[1].offset), kb.c32(t[0].offset));
+    return at;
+  };
+  // Starts the copies of segment seg's M and N columns c0 .. + 16 (f32,
+  // rows of dk + dv in ws_seg_trans) into its buffers.
+  auto prefetch = [&](Value seg) {
+    Value trans =
+        kb.mul(kb.add(kb.mul(nh64, kb.ext64(transSlots)), kb.ext64(seg)),
+               kb.c64(dk * (dk + dv)));
+    auto transAt = [&](Value r, Value c) {
+      return kb.gep(
+          p[kSegTransitions],
+          kb.add(trans, kb.ext64(kb.add(kb.mul(r, kb.c32(dk + dv)), c))), f32);
+    };
+    SmemTile mt = buffer(m, seg), ntile = buffer(n, seg);
+    auto copy = [&](const SmemTile &to, int64_t cols, Value col0) {
+      kb.forEachThreaded(dk * cols / 4, spec.block, [&](Value idx) {
+        Value r = kb.div(idx, kb.c32(cols / 4));
+        Value c = kb.mul(kb.rem(idx, kb.c32(cols / 4)), kb.c32(4));
+        NVVM::CpAsyncOp::create(kb.b, kb.loc, kb.smemPtr(to, kb.at(to, r, c)),
+                                transAt(r, kb.add(col0, c)), 16,
+                                NVVM::LoadCacheModifierKind::CG, Value());
+      });
+    };
+    copy(mt, dk, kb.c32(0));
+    copy(ntile, kColumns, kb.add(kb.c32(dk), c0));
+  };
 
   Value hasH0 = kb.cmp(CmpIPredicate::ne, p["has_h0"], kb.c32(0));
+  kb.ifThen(kb.cmp(CmpIPredicate::sgt, segs, kb.c32(1)),
+            [&] { prefetch(kb.c32(0)); });
+  NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
   SmallVector<Value> init = kb.ifThenElseValues(
       hasH0,
       [&] {
@@ -138,52 +182,38 @@ LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
         for (int64_t i = 0; i < rows; ++i)
           kb.store(carried[i],
                    kb.gep(p[kSegStarts], stateAt(start, row(i)), f32));
-        Value more = kb.cmp(CmpIPredicate::slt, kb.add(seg, kb.c32(1)), segs);
+        Value next = kb.add(seg, kb.c32(1));
         return kb.ifThenElseValues(
-            more,
+            kb.cmp(CmpIPredicate::slt, next, segs),
             [&] {
-              // S <- M S + N with segment seg's [M | N] (f32, rows of
-              // dk + dv).
-              Value trans = kb.mul(
-                  kb.add(kb.mul(nh64, kb.ext64(transSlots)), kb.ext64(seg)),
-                  kb.c64(dk * (dk + dv)));
-              auto transAt = [&](Value r, Value c) {
-                return kb.gep(
-                    p[kSegTransitions],
-                    kb.add(trans,
-                           kb.ext64(kb.add(kb.mul(r, kb.c32(dk + dv)), c))),
-                    f32);
-              };
-              kb.barrier(); // the last step's reads of m and s are done
-              kb.forEachThreaded(dk * dk / 4, spec.block, [&](Value idx) {
-                Value r = kb.div(idx, kb.c32(dk / 4));
-                Value c = kb.mul(kb.rem(idx, kb.c32(dk / 4)), kb.c32(4));
-                NVVM::CpAsyncOp::create(
-                    kb.b, kb.loc, kb.smemPtr(m, kb.at(m, r, c)), transAt(r, c),
-                    16, NVVM::LoadCacheModifierKind::CG, Value());
-              });
+              // S <- M S + N with segment seg's [M | N].
+              kb.barrier(); // the last step's reads of s and the buffers
+              kb.ifThen(
+                  kb.cmp(CmpIPredicate::slt, kb.add(next, kb.c32(1)), segs),
+                  [&] { prefetch(next); });
               NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
-              SmallVector<Value> acc(rows);
-              for (int64_t i = 0; i < rows; ++i) {
+              for (int64_t i = 0; i < rows; ++i)
                 kb.storeSmem(s, kb.at(s, row(i), j), carried[i]);
-                acc[i] = kb.load(f32, transAt(row(i), kb.add(kb.c32(dk), col)));
-              }
-              NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 0);
+              NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 1); // seg's
               kb.barrier();
+              SmemTile mt = buffer(m, seg), ntile = buffer(n, seg);
+              SmallVector<Value> acc(rows);
+              for (int64_t i = 0; i < rows; ++i)
+                acc[i] = kb.loadSmem(ntile, kb.at(ntile, row(i), j));
               return kb.forRangeCarry(
                   kb.c32(0), kb.c32(dk), kb.c32(4), acc,
                   [&](Value e, ValueRange a) -> SmallVector<Value> {
                     Value sv[4];
                     for (int64_t u = 0; u < 4; ++u)
                       sv[u] = kb.loadSmem(s, kb.at(s, kb.add(e, kb.c32(u)), j));
-                    SmallVector<Value> next(a.begin(), a.end());
+                    SmallVector<Value> sum(a.begin(), a.end());
                     for (int64_t i = 0; i < rows; ++i) {
-                      Value mv =
-                          kb.loadVec16(f32, kb.smemPtr(m, kb.at(m, row(i), e)));
+                      Value mv = kb.loadVec16(
+                          f32, kb.smemPtr(mt, kb.at(mt, row(i), e)));
                       for (int64_t u = 0; u < 4; ++u)
-                        next[i] = kb.fma(kb.extract(mv, u), sv[u], next[i]);
+                        sum[i] = kb.fma(kb.extract(mv, u), sv[u], sum[i]);
                     }
-                    return next;
+                    return sum;
                   });
             },
             [&] { return SmallVector<Value>(carried.begin(), carried.end()); });
