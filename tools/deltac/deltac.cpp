@@ -115,8 +115,9 @@ cl::opt<bool> longSequenceKernels(
     "long-sequence-kernels",
     cl::desc("With --emit=package (and neither --tune-space nor "
              "--tuning-db): also compile every delta-rule layer as "
-             "three-phase kernels at block_v 16, 32, 64 and 128 (where they "
-             "fit); the runtime runs them for sequences of >= 1024 tokens "
+             "three-phase kernels at block_v 16, 32, 64 and 128, and the "
+             "segment scan at block_v 64 (where they fit); the runtime runs "
+             "them for sequences of >= 1024 tokens "
              "at head size >= 128, or when the fused kernel would leave SMs "
              "idle (docs/tuning.md, the long-sequence rule; default on)"),
     cl::init(true), cl::cat(deltacCategory));
@@ -454,6 +455,14 @@ int run() {
   if (phases < 1 || phases > 3) {
     llvm::errs() << "deltac: error: --phases must be 1, 2 or 3, got "
                  << int64_t(phases) << "\n";
+    return 2;
+  }
+  if (segmentChunks != 0 && (phases != 3 || !outputInScan)) {
+    llvm::errs() << "deltac: error: --segment-chunks needs --phases=3 with "
+                    "the output in the scan (--output-in-scan, the default); "
+                    "got --phases="
+                 << int64_t(phases)
+                 << (outputInScan ? "" : " --output-in-scan=0") << "\n";
     return 2;
   }
   // Tuning (docs/tuning.md): the default configuration from the flags and
