@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -305,6 +306,24 @@ private:
       if (!kernelModule_.emplace(name, moduleIndex).second)
         bad(kpath, "kernel '" + name + "' is listed twice");
       mod.kernels.push_back(name);
+    }
+    if (j.contains("kernel_code")) {
+      std::string cpath = child(path, "kernel_code");
+      const json &code = j.at("kernel_code");
+      if (!code.is_object())
+        bad(cpath, "expected an object (kernel name -> code fingerprint), "
+                   "found " +
+                       show(code));
+      for (auto it = code.begin(); it != code.end(); ++it) {
+        if (!it.value().is_string() || it.value().get<std::string>().empty())
+          bad(child(cpath, it.key()),
+              "expected a code fingerprint (a non-empty string), found " +
+                  show(it.value()));
+        if (std::find(mod.kernels.begin(), mod.kernels.end(), it.key()) ==
+            mod.kernels.end())
+          bad(child(cpath, it.key()), "names no kernel of this module");
+        mod.kernelCode[it.key()] = it.value().get<std::string>();
+      }
     }
     return mod;
   }

@@ -86,6 +86,9 @@ struct ModuleSpec {
   std::string file;
   std::string sha256; ///< 64 lowercase hex digits.
   std::vector<std::string> kernels;
+  /// Optional "kernel_code": a fingerprint of each kernel's code whatever
+  /// its name (16 hex digits, deltac's PackageWriter), by kernel name.
+  std::map<std::string, std::string> kernelCode;
 };
 
 struct TargetSpec {

@@ -170,6 +170,8 @@ std::optional<TuningRecord> parseRecord(const json &j) {
       auto ms = t.find("ms");
       if (c && ms != t.end() && ms->is_number())
         r.timesMs.emplace_back(*c, ms->get<double>());
+      if (auto code = str(t, "code"); c && code && !code->empty())
+        r.codes[*c] = *code;
     }
   std::stable_sort(r.timesMs.begin(), r.timesMs.end(),
                    [](auto &a, auto &b) { return a.second < b.second; });
@@ -185,8 +187,12 @@ std::optional<TuningRecord> parseRecord(const json &j) {
 
 json toJson(const TuningRecord &r) {
   json times = json::array(), rejected = json::array();
-  for (auto &[c, ms] : r.timesMs)
-    times.push_back({{"config", c}, {"ms", ms}});
+  for (auto &[c, ms] : r.timesMs) {
+    json t = {{"config", c}, {"ms", ms}};
+    if (auto code = r.codes.find(c); code != r.codes.end())
+      t["code"] = code->second;
+    times.push_back(std::move(t));
+  }
   for (auto &[c, why] : r.rejected)
     rejected.push_back({{"config", c}, {"reason", why}});
   json j = {{"gpu", r.gpu.name},
@@ -273,6 +279,20 @@ std::string kernelsFingerprint(const Manifest &m, const OpSignature &sig) {
   for (const std::string &part : parts)
     h.updateField(part);
   return Sha256::hex(h.finish()).substr(0, 16);
+}
+
+std::string entryCodeFingerprint(const Manifest &m, const EntrySpec &e) {
+  std::string codes;
+  for (const LaunchSpec &l : e.launches) {
+    if (l.module >= m.modules.size())
+      return "";
+    const auto &code = m.modules[l.module].kernelCode;
+    auto it = code.find(l.kernel);
+    if (it == code.end())
+      return "";
+    codes += it->second + '\n';
+  }
+  return Sha256::hexHash(codes).substr(0, 16);
 }
 
 std::string TuningRecord::key() const {

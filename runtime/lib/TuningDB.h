@@ -88,6 +88,10 @@ struct TuningRecord {
   /// written before it existed). Not part of the key: a record measured on
   /// other kernels is not applied, and re-tuning replaces it.
   std::string kernels;
+  /// entryCodeFingerprint() of each measured candidate, by config (in
+  /// `times_ms`; none for packages without the manifest's `kernel_code`):
+  /// what `deltac --tuning-db` compares with the kernels it compiles.
+  std::map<std::string, std::string> codes;
 
   /// The identity of the record: everything but the results.
   std::string key() const;
@@ -98,6 +102,15 @@ struct TuningRecord {
 /// checksums (16 hex digits of a SHA-256). It changes when any candidate's
 /// code (or module) changes, also between packages of one compiler version.
 std::string kernelsFingerprint(const Manifest &m, const OpSignature &sig);
+
+/// A fingerprint of one entry's code: 16 hex digits of the SHA-256 of its
+/// launches' kernel code fingerprints (the manifest's `kernel_code`), each
+/// followed by a newline, in launch order. Unlike kernelsFingerprint it
+/// depends neither on the kernels' names nor on the package's other
+/// entries, so a package compiled with other configs (deltac --tuning-db's)
+/// gives the same value for the same code. "" when a kernel has no code
+/// fingerprint (a package written before them).
+std::string entryCodeFingerprint(const Manifest &m, const EntrySpec &e);
 
 class TuningDB {
 public:

@@ -10,6 +10,7 @@
 #include "DeltaRule.h"
 #include "Error.h"
 #include "Manifest.h"
+#include "Sha256.h"
 #include "TestUtil.h"
 
 #include <gtest/gtest.h>
@@ -278,6 +279,53 @@ TEST(TuningDB, KernelsFingerprintFollowsTheCandidatesCode) {
                     fwdSig()));
 }
 
+TEST(TuningDB, EntryCodeFingerprintFollowsTheKernelsCodeNotTheirNames) {
+  // Two entries whose launches run kernels of the same code under other
+  // names (another package's), and one of other code.
+  json entries = json::array({fwdEntry("A"), fwdEntry("B"), fwdEntry("C")});
+  entries[1]["launches"][0]["kernel"] = "k1";
+  entries[2]["launches"][0]["kernel"] = "k2";
+  json withCode = manifestJson(entries);
+  withCode["modules"][0]["kernels"] = json::array({"k0", "k1", "k2"});
+  withCode["modules"][0]["kernel_code"] = {{"k0", "00000000000000aa"},
+                                           {"k1", "00000000000000aa"},
+                                           {"k2", "00000000000000bb"}};
+  Manifest m = parseManifest(withCode.dump(), "m");
+  std::string a = entryCodeFingerprint(m, m.entries[0]);
+  EXPECT_EQ(a.size(), 16u);
+  EXPECT_EQ(a, entryCodeFingerprint(m, m.entries[1]));
+  EXPECT_NE(a, entryCodeFingerprint(m, m.entries[2]));
+  // SHA-256 of the launches' code fingerprints, each with a newline (what
+  // deltac --tuning-db computes from the manifest it writes).
+  EXPECT_EQ(a, Sha256::hexHash("00000000000000aa\n").substr(0, 16));
+  // A package without kernel code: no fingerprint.
+  Manifest old = manifestOf(threeConfigs());
+  EXPECT_EQ(entryCodeFingerprint(old, old.entries[0]), "");
+}
+
+TEST(TuningDB, KernelCodeMustNameTheModulesKernels) {
+  json bad = manifestJson(threeConfigs());
+  bad["modules"][0]["kernel_code"] = {{"elsewhere", "00000000000000aa"}};
+  try {
+    parseManifest(bad.dump(), "manifest.json");
+    FAIL() << "accepted kernel_code of a kernel the module lacks";
+  } catch (const deltajit::Error &e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "modules[0].kernel_code.elsewhere: names no kernel"),
+              std::string::npos)
+        << e.what();
+  }
+  bad["modules"][0]["kernel_code"] = {{"k0", 7}};
+  try {
+    parseManifest(bad.dump(), "manifest.json");
+    FAIL() << "accepted a number as a code fingerprint";
+  } catch (const deltajit::Error &e) {
+    EXPECT_NE(std::string(e.what()).find("expected a code fingerprint"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // The file
 //===----------------------------------------------------------------------===//
@@ -287,6 +335,7 @@ TEST(TuningDBFile, RoundTrip) {
   TuningRecord r = record("nh128_len2048", "B", {{"B", 1.25}, {"A", 1.5}});
   r.rejected = {{"C", "rel L2 of o 0.31 > 0.01"}};
   r.kernels = "0123456789abcdef";
+  r.codes = {{"B", "00000000000000bb"}};
   db.put(r);
   TuningRecord d = record("nh16", "A");
   d.sig.op = "delta_rule_decode";
@@ -309,6 +358,9 @@ TEST(TuningDBFile, RoundTrip) {
   EXPECT_EQ(f->rejected[0].second, "rel L2 of o 0.31 > 0.01");
   EXPECT_EQ(f->tunedAt, "2026-12-01T00:00:00Z");
   EXPECT_EQ(f->kernels, "0123456789abcdef");
+  // Code fingerprints ride on the measured times (A had none).
+  EXPECT_EQ(f->codes,
+            (std::map<std::string, std::string>{{"B", "00000000000000bb"}}));
   const TuningRecord *g = back.find(h200(), kRuntime, kCompiler, d.sig, "nh16");
   ASSERT_NE(g, nullptr);
   EXPECT_FALSE(g->sig.chunk.has_value());
@@ -476,7 +528,7 @@ TEST(TuningManifest, BadFieldsAreNamed) {
   auto error = [](const json &entries, const json &tuning) {
     try {
       manifestOf(entries, tuning);
-    } catch (const Error &e) {
+    } catch (const deltajit::Error &e) {
       EXPECT_EQ(e.status(), DJ_ERROR_PACKAGE);
       return std::string(e.what());
     }
@@ -790,7 +842,7 @@ TEST(EntryChoice, PinnedConfig) {
   try {
     chooseEntry(m, {0, 1, 2}, "b", in);
     FAIL() << "chose an entry for an unknown pinned config";
-  } catch (const Error &e) {
+  } catch (const deltajit::Error &e) {
     EXPECT_EQ(e.status(), DJ_ERROR_NOT_FOUND);
     EXPECT_NE(std::string(e.what()).find("configs there: A B C"),
               std::string::npos)

@@ -296,6 +296,9 @@ struct Group {
   std::vector<std::string> configs;
   bool unnamed = false; ///< an entry without a config
   std::string kernels;  ///< kernelsFingerprint of the candidates
+  /// entryCodeFingerprint of each config's entry (where the package has
+  /// kernel code fingerprints).
+  std::map<std::string, std::string> codes;
 };
 
 std::vector<Group> groupsOf(const Manifest &m) {
@@ -310,11 +313,14 @@ std::vector<Group> groupsOf(const Manifest &m) {
       groups.push_back({s, {}, false, kernelsFingerprint(m, s)});
       it = groups.end() - 1;
     }
-    if (!e.config)
+    if (!e.config) {
       it->unnamed = true;
-    else if (std::find(it->configs.begin(), it->configs.end(), *e.config) ==
-             it->configs.end())
+    } else if (std::find(it->configs.begin(), it->configs.end(), *e.config) ==
+               it->configs.end()) {
       it->configs.push_back(*e.config);
+      if (std::string code = entryCodeFingerprint(m, e); !code.empty())
+        it->codes[*e.config] = code;
+    }
   }
   return groups;
 }
@@ -1139,9 +1145,12 @@ int tune(const Options &o) {
     rec.tunedAt = tunedAt;
     rec.kernels = r.group->kernels;
     for (const CandidateResult &c : r.candidates) {
-      if (c.status == "ok")
+      if (c.status == "ok") {
         rec.timesMs.push_back({c.config, c.ms});
-      else
+        if (auto code = r.group->codes.find(c.config);
+            code != r.group->codes.end())
+          rec.codes[c.config] = code->second;
+      } else
         rec.rejected.push_back({c.config, c.status + ": " + c.reason});
     }
     std::stable_sort(rec.timesMs.begin(), rec.timesMs.end(),

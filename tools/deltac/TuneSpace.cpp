@@ -13,6 +13,8 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SHA256.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
@@ -635,7 +637,88 @@ bool readTuningDb(llvm::StringRef path, std::vector<DbRecord> &records,
       d.keys["chunk"] = *chunk;
     d.bucket = s("bucket")->str();
     d.config = s("config")->str();
+    if (json::Array *times = r->getArray("times_ms"))
+      for (json::Value &t : *times)
+        if (json::Object *o = t.getAsObject())
+          if (auto c = o->getString("config"))
+            if (auto code = o->getString("code"); code && !code->empty())
+              d.codes[c->str()] = code->str();
     records.push_back(std::move(d));
+  }
+  return true;
+}
+
+bool codeMismatches(llvm::StringRef packageDir,
+                    const std::vector<DbRecord> &records,
+                    std::vector<std::string> &mismatches, std::string &error) {
+  SmallString<256> path(packageDir);
+  llvm::sys::path::append(path, "manifest.json");
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer) {
+    error = "cannot read '" + path.str().str() +
+            "': " + buffer.getError().message();
+    return false;
+  }
+  auto parsed = json::parse((*buffer)->getBuffer());
+  json::Object *root = parsed ? parsed->getAsObject() : nullptr;
+  if (!root) {
+    if (!parsed)
+      llvm::consumeError(parsed.takeError());
+    error = "'" + path.str().str() + "' is not a JSON object";
+    return false;
+  }
+  // Kernel -> its code fingerprint.
+  std::map<std::string, std::string> kernelCode;
+  if (json::Array *modules = root->getArray("modules"))
+    for (json::Value &m : *modules)
+      if (json::Object *mo = m.getAsObject())
+        if (json::Object *code = mo->getObject("kernel_code"))
+          for (auto &[k, v] : *code)
+            if (auto c = v.getAsString())
+              kernelCode[k.str()] = c->str();
+  // (signature, config) -> the entry's fingerprint, as the runtime's
+  // entryCodeFingerprint computes it ("" when a kernel has none).
+  std::map<std::pair<std::string, std::string>, std::string> entryCode;
+  if (json::Array *entries = root->getArray("entries"))
+    for (json::Value &v : *entries) {
+      json::Object *e = v.getAsObject();
+      if (!e || !e->getString("config") || !e->getString("op"))
+        continue;
+      auto l2 = e->getBoolean("use_qk_l2norm");
+      std::string sig = signatureString(
+          *e->getString("op"), e->getString("dtype").value_or(""),
+          e->getInteger("dk").value_or(0), e->getInteger("dv").value_or(0),
+          e->getInteger("chunk"), l2 && *l2);
+      std::string codes;
+      bool complete = true;
+      if (json::Array *launches = e->getArray("launches"))
+        for (json::Value &l : *launches) {
+          json::Object *lo = l.getAsObject();
+          auto k = lo ? lo->getString("kernel") : std::nullopt;
+          auto it = k ? kernelCode.find(k->str()) : kernelCode.end();
+          if (it == kernelCode.end()) {
+            complete = false;
+            break;
+          }
+          codes += it->second + "\n";
+        }
+      entryCode[{sig, e->getString("config")->str()}] =
+          complete
+              ? llvm::toHex(llvm::SHA256::hash(ArrayRef<uint8_t>(
+                                (const uint8_t *)codes.data(), codes.size())),
+                            /*LowerCase=*/true)
+                    .substr(0, 16)
+              : "";
+    }
+  for (const DbRecord &r : records) {
+    auto measured = r.codes.find(r.config);
+    auto compiled = entryCode.find({r.signature, r.config});
+    if (measured == r.codes.end() || compiled == entryCode.end() ||
+        compiled->second.empty() || compiled->second == measured->second)
+      continue;
+    mismatches.push_back(r.config + " for " + r.signature + " (" + r.bucket +
+                         "): measured " + measured->second + ", compiled " +
+                         compiled->second);
   }
   return true;
 }

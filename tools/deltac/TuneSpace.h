@@ -134,6 +134,9 @@ struct DbRecord {
   std::string signature;   ///< as signatureOf()
   llvm::json::Object keys; ///< op, dtype, dk, dv, chunk, use_qk_l2norm
   std::string bucket, config;
+  /// The code fingerprint each measured config had (delta-tune's
+  /// `times_ms[].code`; the runtime's entryCodeFingerprint), by config.
+  std::map<std::string, std::string> codes;
 };
 
 /// Reads a delta-tune database (runtime/lib/TuningDB.h's format). Records
@@ -141,6 +144,16 @@ struct DbRecord {
 /// cannot be read or is not such a database.
 bool readTuningDb(llvm::StringRef path, std::vector<DbRecord> &records,
                   std::string &error);
+
+/// The records whose winner was measured on other code than the package at
+/// `packageDir` (a manifest deltac wrote, with `kernel_code`) has for that
+/// config: one line each, "<config> for <signature> (<bucket>): measured
+/// <fingerprint>, compiled <fingerprint>". Records without a fingerprint
+/// for their winner are not compared. False with `error` set when the
+/// manifest cannot be read.
+bool codeMismatches(llvm::StringRef packageDir,
+                    const std::vector<DbRecord> &records,
+                    std::vector<std::string> &mismatches, std::string &error);
 
 /// The records of the GPUs named in `gpus` (all, when `gpus` is empty and
 /// the database holds one GPU name), newest per (GPU, signature, bucket).

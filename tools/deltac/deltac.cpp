@@ -741,6 +741,22 @@ int run() {
       llvm::errs() << "deltac: error: " << error << "\n";
       return 1;
     }
+    if (!tuningDb.empty()) {
+      // Winners measured on other code than this package's: their timing
+      // may not hold here (the compiler changed since delta-tune ran).
+      std::vector<std::string> mismatches;
+      if (!tune::codeMismatches(outputFilename, dbRecords, mismatches, error))
+        llvm::errs() << "deltac: note: tune: cannot compare the database's "
+                        "code fingerprints: "
+                     << error << "\n";
+      for (const std::string &m : mismatches)
+        llvm::errs() << "deltac: note: tune: " << m << "\n";
+      if (!mismatches.empty())
+        llvm::errs() << "deltac: note: tune: " << mismatches.size()
+                     << " winner(s) of --tuning-db were measured on other "
+                        "kernels than these; re-run delta-tune on this "
+                        "package to measure them\n";
+    }
     llvm::outs() << "deltac: wrote package '" << outputFilename
                  << "': " << summary.numKernels << " kernel(s), "
                  << summary.numEntries << " entr"

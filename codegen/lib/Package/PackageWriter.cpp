@@ -54,6 +54,44 @@ std::vector<std::string> ptxEntries(StringRef text) {
   return names;
 }
 
+/// A fingerprint of kernel `name`'s code in PTX module `text`: 16 hex digits
+/// of the SHA-256 of its `.entry` text (from its line to the closing brace
+/// at column 0) with its own name replaced, so that one kernel's code has
+/// one fingerprint whatever the package names it (the manifest's
+/// `kernel_code`; the tuning database compares them). "" when the entry is
+/// not found.
+std::string kernelCode(StringRef text, StringRef name) {
+  size_t at = StringRef::npos;
+  for (size_t from = 0;;) {
+    size_t e = text.find(".entry " + name.str(), from);
+    if (e == StringRef::npos)
+      break;
+    size_t after = e + 7 + name.size();
+    if (after < text.size() &&
+        (text[after] == '(' || text[after] == ' ' || text[after] == '\n')) {
+      at = e;
+      break;
+    }
+    from = after;
+  }
+  if (at == StringRef::npos)
+    return "";
+  size_t end = text.find("\n}\n", at);
+  StringRef body = text.slice(at, end == StringRef::npos ? text.size() : end);
+  std::string normalized;
+  for (size_t i = 0; i < body.size();) {
+    if (body.substr(i).starts_with(name)) {
+      normalized += "<kernel>";
+      i += name.size();
+    } else {
+      normalized += body[i++];
+    }
+  }
+  return hex(llvm::SHA256::hash(ArrayRef<uint8_t>(
+                 (const uint8_t *)normalized.data(), normalized.size())))
+      .substr(0, 16);
+}
+
 /// An attribute of a launch's entry dictionary as JSON.
 json::Value toJSON(Attribute attr) {
   if (auto s = dyn_cast<StringAttr>(attr))
@@ -298,13 +336,19 @@ bool deltajit::writePackage(ArrayRef<PackagePart> parts, StringRef dir,
     if (!writeFile(path, text, error))
       return false;
     json::Array kernels;
-    for (const std::string &k : kernelsOf[name])
+    json::Object code;
+    for (const std::string &k : kernelsOf[name]) {
       kernels.push_back(k);
+      std::string c = kernelCode(text, k);
+      if (!c.empty())
+        code[k] = c;
+    }
     modules.push_back(json::Object{
         {"file", file},
         {"sha256", hex(llvm::SHA256::hash(ArrayRef<uint8_t>(
                        (const uint8_t *)text.data(), text.size())))},
-        {"kernels", std::move(kernels)}});
+        {"kernels", std::move(kernels)},
+        {"kernel_code", std::move(code)}});
   }
   json::Array host;
   for (auto &op : hostOps)
