@@ -216,7 +216,9 @@ cl::opt<std::string> tuningDb(
              "(on the GPU machine): compile, per delta-rule layer, the\n"
              "default configuration and those that won a shape bucket on the\n"
              "--tune-gpu GPUs, and record their winners in the manifest\n"
-             "(\"tuning\") for the runtime"),
+             "(\"tuning\") for the runtime; a winner measured on other code\n"
+             "than this compile's (the records' code fingerprints) gets a\n"
+             "note"),
     cl::value_desc("file"), cl::cat(deltacCategory));
 
 cl::list<std::string> tuneGpu(
