@@ -347,7 +347,6 @@ public:
       spec.params.push_back({"ws_norms", "ptr"});
 
     Location loc = loop.getLoc();
-    gpu::GPUFuncOp func = createKernel(b, loc, mod, name, spec.params, threads);
     // The forward's kernels follow each other on one stream (and prepare
     // reuses the scratch that the previous call's output reads): each waits
     // for its predecessor in-kernel, so the runtime may launch it early.
@@ -357,12 +356,11 @@ public:
     // programs launched into prepare's last wave and stacked on the SMs
     // freed first, and the output, launched at the scan's start, holding
     // its SMs' shared memory for the whole scan).
-    if (target.programmaticLaunch()) {
-      emitGridDependency(b, loc,
-                         /*launchDependentsEarly=*/part == Part::Output ||
-                             part == Part::Fused);
-      spec.programmaticWait = true;
-    }
+    KernelBody body = beginKernel(
+        b, loc, mod, spec, target.programmaticLaunch(),
+        /*launchDependentsEarly=*/part == Part::Output || part == Part::Fused);
+    params = std::move(body.params);
+    KernelBuilder &kb = body.kb;
     if (part == Part::Prepare || part == Part::Output) {
       // Chunk-parallel kernels are latency-bound chains of short phases:
       // cap registers so that two programs share an SM (the H200's JIT gave
@@ -380,14 +378,9 @@ public:
       int64_t programs = fit(4) ? 4 : fit(3) ? 3 : 2;
       int64_t maxRegs = 65536 / (programs * threads) / 8 * 8;
       if (maxRegs < 255 && fit(programs))
-        func->setAttr(NVVM::NVVMDialect::getMaxnregAttrName(),
-                      b.getI32IntegerAttr(int32_t(maxRegs)));
+        body.func->setAttr(NVVM::NVVMDialect::getMaxnregAttrName(),
+                           b.getI32IntegerAttr(int32_t(maxRegs)));
     }
-    for (auto [i, p] : llvm::enumerate(spec.params))
-      params[p.name] = func.getArgument(i);
-    Value smem = LLVM::AddressOfOp::create(
-        b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3), kSmemSymbol);
-    KernelBuilder kb(b, loc, smem);
     kb.asyncProxyFence = tc.readsThroughAsyncProxy();
     // Unrolled thread loops (KernelBuilder::forEachThreaded) in the prepare
     // and scan kernels only. Measured on the H200 (x16 heads, d = 128): the

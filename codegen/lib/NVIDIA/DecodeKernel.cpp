@@ -6,7 +6,6 @@
 
 #include "DecodeKernel.h"
 
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "llvm/ADT/StringMap.h"
 
@@ -40,18 +39,10 @@ LaunchSpec deltajit::nvidia::emitDecodeKernel(OpBuilder &b,
   spec.block = lay.threads;
 
   Location loc = op.getLoc();
-  gpu::GPUFuncOp func =
-      createKernel(b, loc, mod, name, spec.params, lay.threads);
-  if (programmatic) {
-    emitGridDependency(b, loc, /*launchDependentsEarly=*/true);
-    spec.programmaticWait = true;
-  }
-  llvm::StringMap<Value> p;
-  for (auto [i, param] : llvm::enumerate(spec.params))
-    p[param.name] = func.getArgument(i);
-  Value smem = LLVM::AddressOfOp::create(
-      b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3), kSmemSymbol);
-  KernelBuilder kb(b, loc, smem);
+  KernelBody body = beginKernel(b, loc, mod, spec, programmatic,
+                                /*launchDependentsEarly=*/true);
+  llvm::StringMap<Value> &p = body.params;
+  KernelBuilder &kb = body.kb;
   kb.blockSize = lay.threads;
   Type f32 = kb.f32();
 

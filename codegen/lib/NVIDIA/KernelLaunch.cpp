@@ -37,6 +37,24 @@ gpu::GPUFuncOp deltajit::nvidia::createKernel(OpBuilder &b, Location loc,
   return func;
 }
 
+KernelBody deltajit::nvidia::beginKernel(OpBuilder &b, Location loc,
+                                         gpu::GPUModuleOp mod, LaunchSpec &spec,
+                                         bool programmatic,
+                                         bool launchDependentsEarly) {
+  gpu::GPUFuncOp func =
+      createKernel(b, loc, mod, spec.kernel, spec.params, spec.block);
+  if (programmatic) {
+    emitGridDependency(b, loc, launchDependentsEarly);
+    spec.programmaticWait = true;
+  }
+  llvm::StringMap<Value> params;
+  for (auto [i, p] : llvm::enumerate(spec.params))
+    params[p.name] = func.getArgument(i);
+  Value smem = LLVM::AddressOfOp::create(
+      b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3), kSmemSymbol);
+  return {func, std::move(params), KernelBuilder(b, loc, smem)};
+}
+
 Value deltajit::nvidia::butterflySum(KernelBuilder &kb, Value x, int64_t parts,
                                      int64_t stride) {
   int64_t span = parts * stride;

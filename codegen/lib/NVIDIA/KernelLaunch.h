@@ -15,6 +15,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/OperationSupport.h"
 #include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringRef.h"
 
 #include <string>
@@ -60,6 +61,22 @@ mlir::gpu::GPUFuncOp createKernel(mlir::OpBuilder &b, mlir::Location loc,
                                   llvm::StringRef name,
                                   llvm::ArrayRef<KernelParam> params,
                                   int64_t blockSize);
+
+/// A kernel being built: its function, its parameters by name, and the
+/// builder of its body (dynamic shared memory at kSmemSymbol).
+struct KernelBody {
+  mlir::gpu::GPUFuncOp func;
+  llvm::StringMap<mlir::Value> params;
+  KernelBuilder kb;
+};
+
+/// Starts kernel `spec.kernel` (createKernel with `spec.params` and
+/// `spec.block`); with `programmatic`, its grid dependency
+/// (emitGridDependency) and `spec.programmaticWait`. The builder is left in
+/// the body.
+KernelBody beginKernel(mlir::OpBuilder &b, mlir::Location loc,
+                       mlir::gpu::GPUModuleOp mod, LaunchSpec &spec,
+                       bool programmatic, bool launchDependentsEarly);
 
 /// The sum of `x` over groups of `parts` lanes `stride` apart (`parts` and
 /// `stride` powers of two, parts x stride <= 32: lane, lane ^ stride, ...),

@@ -6,7 +6,6 @@
 
 #include "SegmentScan.h"
 
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/MathExtras.h"
@@ -89,18 +88,10 @@ LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
   spec.sharedBytes = offset;
 
   Location loc = mod.getLoc();
-  gpu::GPUFuncOp func =
-      createKernel(b, loc, mod, name, spec.params, spec.block);
-  if (programmatic) {
-    emitGridDependency(b, loc, /*launchDependentsEarly=*/false);
-    spec.programmaticWait = true;
-  }
-  llvm::StringMap<Value> p;
-  for (auto [i, param] : llvm::enumerate(spec.params))
-    p[param.name] = func.getArgument(i);
-  Value smem = LLVM::AddressOfOp::create(
-      b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3), kSmemSymbol);
-  KernelBuilder kb(b, loc, smem);
+  KernelBody body = beginKernel(b, loc, mod, spec, programmatic,
+                                /*launchDependentsEarly=*/false);
+  llvm::StringMap<Value> &p = body.params;
+  KernelBuilder &kb = body.kb;
   kb.blockSize = spec.block;
 
   Value tid = kb.threadIdX();
