@@ -10,7 +10,11 @@
 //     Vn^T P^T 4 more), and it reads no q (nor P);
 //   the combine (f32, 16 columns per program, the next segment's M and N
 //     loaded beside this one's products): S_start(s + 1) = M_s
-//     S_start(s) + N_s from h0, sequential over a sequence's segments;
+//     S_start(s) + N_s from h0, sequential over a sequence's segments, M S
+//     on the tensor cores in 3xTF32 (mma.sync m16n8k8 tf32, three per 8-deep
+//     step: 8 warps x 2 column tiles x 16 steps x 3 = 96 per segment at dk =
+//     128 in 8 x 2 x 4 independent accumulator chains, 3 adds per element
+//     to join each tile's 4 chains);
 //   the scan that computes the output, from each segment's starting state
 //     (grid z: the segment), ht from the last segment.
 // The segments G = ceildiv(max_chunks, N) and the transitions' slots
@@ -43,7 +47,11 @@
 // CHECK-LABEL: gpu.func @dj_delta_rule_fwd_d128x128_c64_seg32_combine(
 // CHECK: griddepcontrol.wait
 // CHECK: nvvm.cp.async.shared.global
-// CHECK: llvm.intr.fma
+// CHECK-NOT: llvm.intr.fma
+// CHECK-COUNT-96: nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<tf32>
+// CHECK-NOT: nvvm.mma.sync
+// CHECK-COUNT-24: arith.addf
+// CHECK-NOT: nvvm.mma.sync
 // CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d128x128_c64_v64_w8_l2_p3_scan_output_seg32(
 // CHECK-COUNT-32: wgmma.mma_async
 // CHECK-NOT: wgmma.mma_async

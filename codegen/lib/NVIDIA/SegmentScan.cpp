@@ -5,10 +5,13 @@
 //===----------------------------------------------------------------------===//
 
 #include "SegmentScan.h"
+#include "Tf32Mma.h"
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/MathExtras.h"
+
+#include <functional>
 
 using namespace mlir;
 using namespace deltajit::nvidia;
@@ -55,11 +58,17 @@ Value SegmentLayout::segmentsOf(KernelBuilder &kb, Value numChunks) const {
 LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
     OpBuilder &b, gpu::GPUModuleOp mod, StringRef name, int64_t dk, int64_t dv,
     int64_t chunk, const SegmentLayout &layout, bool programmatic) {
-  // 16 columns per program (dv = 128 at 16 v-heads: 128 programs), 16 row
-  // groups: each thread 8 rows of one column at dk = 128.
-  constexpr int64_t kColumns = 16, kRowGroups = 16;
-  assert(dk % kRowGroups == 0 && "the lowering needs dk % 16 == 0");
-  int64_t rows = dk / kRowGroups;
+  // 16 columns per program (dv = 128 at 16 v-heads: 128 programs); M S on
+  // the tensor cores (3xTF32 m16n8k8: about f32's accuracy): warp w takes
+  // the 16-row tiles w, w + warps, ... of S, both of its 8-column tiles
+  // (one load of A's fragments for the two). (The first combine ran M S as
+  // FMAs, every thread 8 rows of one column: each M element was read from
+  // shared memory by 16 threads, 30 us of 1 x 16384's forward.)
+  constexpr int64_t kColumns = 16, kColTiles = kColumns / 8, kParts = 4;
+  assert(dk % 16 == 0 && "the lowering needs dk % 16 == 0");
+  int64_t rowTiles = dk / 16;
+  int64_t warps = std::min<int64_t>(8, rowTiles);
+  int64_t tilesPerWarp = llvm::divideCeil(rowTiles, warps);
   LaunchSpec spec;
   spec.kernel = name.str();
   spec.params = {{"h0", "ptr"},
@@ -70,12 +79,12 @@ LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
                  {kSegTransitions.str(), "ptr"},
                  {kSegStarts.str(), "ptr"}};
   spec.grid = {std::to_string(dv / kColumns), "N * HV", "1"};
-  spec.block = kColumns * kRowGroups;
+  spec.block = warps * 32;
   Type f32 = b.getF32Type();
-  // Two buffers of each segment's M (dk x dk, rows padded by 16 bytes: a
-  // warp's two row groups read different banks) and of its N's 16 columns
-  // (segment s in buffer s % 2: the next segment's load runs beside this
-  // one's products), and the state's 16 columns.
+  // Two buffers of each segment's M (dk x dk, rows padded by 16 bytes: the
+  // A fragments' 8 rows x 4 columns fall in distinct banks) and of its N's
+  // 16 columns (segment s in buffer s % 2: the next segment's load runs
+  // beside this one's products), and the state's 16 columns (B).
   SmemTile m[2] = {SmemTile::make(dk, dk, f32), SmemTile::make(dk, dk, f32)};
   SmemTile n[2] = {SmemTile::make(dk, kColumns, f32),
                    SmemTile::make(dk, kColumns, f32)};
@@ -95,12 +104,11 @@ LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
   kb.blockSize = spec.block;
 
   Value tid = kb.threadIdX();
-  Value j = kb.rem(tid, kb.c32(kColumns)),
-        group = kb.div(tid, kb.c32(kColumns));
+  Value warp = kb.div(tid, kb.c32(32));
+  Tf32Lanes lanes(kb, kb.rem(tid, kb.c32(32)));
   Value nh = kb.blockIdY();
   Value seqIdx = kb.div(nh, p["HV"]);
   Value c0 = kb.mul(kb.blockIdX(), kb.c32(kColumns));
-  Value col = kb.add(c0, j);
   Value cu = p["cu_seqlens"];
   Value bos = kb.trunc32(kb.load(kb.i64(), kb.gep(cu, seqIdx, kb.i64())));
   Value eos = kb.trunc32(
@@ -111,12 +119,30 @@ LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
   Value slots = layout.segments(kb, maxChunks);
   Value transSlots = layout.transitionSlots(kb, maxChunks);
   Value nh64 = kb.ext64(nh);
-  auto row = [&](int64_t i) { return kb.add(group, kb.c32(kRowGroups * i)); };
-  // Element (d, col) of a dk x dv state at slot `slot` (i64).
-  auto stateAt = [&](Value slot, Value d) {
+
+  // This lane's state elements: per row tile i of the warp's and column
+  // tile t, the accumulator pairs (row, col), (row, col + 1) at a = 0, 2
+  // (forEachTf32AccumulatorPair), carried as value 4 (2 i + t) + a, + 1.
+  // A warp past the last row tile (dk / 16 not a multiple of the warps)
+  // repeats the last one's rows: its stores write the same values.
+  auto rowTile = [&](int64_t i) {
+    return kb.min(kb.add(warp, kb.c32(warps * i)), kb.c32(rowTiles - 1));
+  };
+  auto forEachPair = [&](function_ref<void(int64_t, Value, Value)> fn) {
+    for (int64_t i = 0; i < tilesPerWarp; ++i)
+      for (int64_t t = 0; t < kColTiles; ++t)
+        forEachTf32AccumulatorPair(kb, lanes, [&](int64_t a, Value r, Value c) {
+          fn(4 * (kColTiles * i + t) + a,
+             kb.add(kb.mul(rowTile(i), kb.c32(16)), r),
+             kb.add(c, kb.c32(8 * t)));
+        });
+  };
+  int64_t carriedCount = 4 * kColTiles * tilesPerWarp;
+  // Elements (d, c0 + c), + 1 of a dk x dv state at slot `slot` (i64).
+  auto stateAt = [&](Value slot, Value d, Value c) {
     return kb.add(
         kb.mul(kb.add(kb.mul(slot, kb.c64(dk)), kb.ext64(d)), kb.c64(dv)),
-        kb.ext64(col));
+        kb.ext64(kb.add(c0, c)));
   };
   // Segment `seg`'s buffers (seg % 2).
   auto buffer = [&](SmemTile(&t)[2], Value seg) {
@@ -158,21 +184,26 @@ LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
   SmallVector<Value> init = kb.ifThenElseValues(
       hasH0,
       [&] {
-        SmallVector<Value> regs(rows);
-        for (int64_t i = 0; i < rows; ++i)
-          regs[i] = kb.load(f32, kb.gep(p["h0"], stateAt(nh64, row(i)), f32));
+        SmallVector<Value> regs(carriedCount);
+        // (Element loads: h0 is the caller's, 4-byte aligned.)
+        forEachPair([&](int64_t i, Value r, Value c) {
+          Value at = kb.gep(p["h0"], stateAt(nh64, r, c), f32);
+          regs[i] = kb.load(f32, at);
+          regs[i + 1] = kb.load(f32, kb.gep(at, kb.c32(1), f32));
+        });
         return regs;
       },
-      [&] { return SmallVector<Value>(rows, kb.cf32(0.0)); });
+      [&] { return SmallVector<Value>(carriedCount, kb.cf32(0.0)); });
 
   kb.forRangeCarry(
       kb.c32(0), segs, kb.c32(1), init,
       [&](Value seg, ValueRange carried) -> SmallVector<Value> {
         // This segment's starting state.
         Value start = kb.add(kb.mul(nh64, kb.ext64(slots)), kb.ext64(seg));
-        for (int64_t i = 0; i < rows; ++i)
-          kb.store(carried[i],
-                   kb.gep(p[kSegStarts], stateAt(start, row(i)), f32));
+        forEachPair([&](int64_t i, Value r, Value c) {
+          kb.storeVec(kb.makeVec({carried[i], carried[i + 1]}),
+                      kb.gep(p[kSegStarts], stateAt(start, r, c), f32));
+        });
         Value next = kb.add(seg, kb.c32(1));
         return kb.ifThenElseValues(
             kb.cmp(CmpIPredicate::slt, next, segs),
@@ -183,29 +214,64 @@ LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
                   kb.cmp(CmpIPredicate::slt, kb.add(next, kb.c32(1)), segs),
                   [&] { prefetch(next); });
               NVVM::CpAsyncCommitGroupOp::create(kb.b, kb.loc);
-              for (int64_t i = 0; i < rows; ++i)
-                kb.storeSmem(s, kb.at(s, row(i), j), carried[i]);
+              forEachPair([&](int64_t i, Value r, Value c) {
+                kb.storeVec(kb.makeVec({carried[i], carried[i + 1]}),
+                            kb.smemPtr(s, kb.at(s, r, c)));
+              });
               NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 1); // seg's
               kb.barrier();
               SmemTile mt = buffer(m, seg), ntile = buffer(n, seg);
-              SmallVector<Value> acc(rows);
-              for (int64_t i = 0; i < rows; ++i)
-                acc[i] = kb.loadSmem(ntile, kb.at(ntile, row(i), j));
-              return kb.forRangeCarry(
-                  kb.c32(0), kb.c32(dk), kb.c32(4), acc,
-                  [&](Value e, ValueRange a) -> SmallVector<Value> {
-                    Value sv[4];
-                    for (int64_t u = 0; u < 4; ++u)
-                      sv[u] = kb.loadSmem(s, kb.at(s, kb.add(e, kb.c32(u)), j));
-                    SmallVector<Value> sum(a.begin(), a.end());
-                    for (int64_t i = 0; i < rows; ++i) {
-                      Value mv = kb.loadVec16(
-                          f32, kb.smemPtr(mt, kb.at(mt, row(i), e)));
-                      for (int64_t u = 0; u < 4; ++u)
-                        sum[i] = kb.fma(kb.extract(mv, u), sv[u], sum[i]);
-                    }
-                    return sum;
+              // acc = N, then += M S per row tile (both column tiles).
+              SmallVector<SmallVector<Value, 4>> acc(kColTiles * tilesPerWarp,
+                                                     SmallVector<Value, 4>(4));
+              forEachPair([&](int64_t i, Value r, Value c) {
+                Value pair =
+                    kb.loadVec(f32, 2, kb.smemPtr(ntile, kb.at(ntile, r, c)));
+                acc[i / 4][i % 4] = kb.extract(pair, 0);
+                acc[i / 4][i % 4 + 1] = kb.extract(pair, 1);
+              });
+              for (int64_t i = 0; i < tilesPerWarp; ++i) {
+                Value r0 = kb.mul(rowTile(i), kb.c32(16));
+                auto a = [&](Value r, Value k) {
+                  return kb.loadSmem(mt, kb.at(mt, kb.add(r0, r), k));
+                };
+                SmallVector<Tf32Element> bs;
+                SmallVector<std::function<Value(Value, Value)>> loaders;
+                for (int64_t t = 0; t < kColTiles; ++t)
+                  loaders.push_back([&, t](Value k, Value c) {
+                    return kb.loadSmem(s,
+                                       kb.at(s, k, kb.add(c, kb.c32(8 * t))));
                   });
+                for (auto &l : loaders)
+                  bs.push_back(l);
+                // The contraction in kParts independent accumulator
+                // chains (part 0 starts from N), added at the end: a
+                // chain of 3 dk / 8 dependent mma was the step's latency.
+                MutableArrayRef<SmallVector<Value, 4>> mine =
+                    MutableArrayRef<SmallVector<Value, 4>>(acc).slice(
+                        kColTiles * i, kColTiles);
+                int64_t parts = std::min<int64_t>(kParts, dk / 8);
+                int64_t span = dk / parts;
+                SmallVector<SmallVector<SmallVector<Value, 4>>> partial(
+                    parts,
+                    SmallVector<SmallVector<Value, 4>>(
+                        kColTiles, SmallVector<Value, 4>(4, kb.cf32(0.0))));
+                partial[0].assign(mine.begin(), mine.end());
+                for (int64_t part = 0; part < parts; ++part)
+                  mmaTf32x3(kb, lanes, part * span, (part + 1) * span, a, bs,
+                            partial[part]);
+                for (int64_t t = 0; t < kColTiles; ++t)
+                  for (int64_t e = 0; e < 4; ++e) {
+                    Value sum = partial[0][t][e];
+                    for (int64_t part = 1; part < parts; ++part)
+                      sum = kb.fadd(sum, partial[part][t][e]);
+                    mine[t][e] = sum;
+                  }
+              }
+              SmallVector<Value> result;
+              for (auto &tile : acc)
+                llvm::append_range(result, tile);
+              return result;
             },
             [&] { return SmallVector<Value>(carried.begin(), carried.end()); });
       });

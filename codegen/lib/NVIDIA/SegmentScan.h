@@ -57,11 +57,13 @@ struct SegmentLayout {
   mlir::Value segmentsOf(KernelBuilder &kb, mlir::Value numChunks) const;
 };
 
-/// The combine kernel (step 3): grid (dv / 16, N * HV), 128 threads. Each
-/// program holds 16 columns of one (sequence, v-head)'s state, thread t
-/// column t % 16 of rows t / 16 + 8 i, and per segment stages M in shared
-/// memory (cp.async) and the state's columns beside it. With
-/// `programmatic`, it waits for its stream predecessor at its top.
+/// The combine kernel (step 3): grid (dv / 16, N * HV), min(8, dk / 16)
+/// warps. Each program holds 16 columns of one (sequence, v-head)'s state
+/// in mma.sync accumulators (warp w: the 16-row tiles w, w + 8, ...) and
+/// per segment stages M and N's columns in shared memory (cp.async, the
+/// next segment's beside this one's products) and the state's columns
+/// beside them; M S runs in 3xTF32 (Tf32Mma.h). With `programmatic`, it
+/// waits for its stream predecessor at its top.
 LaunchSpec emitSegmentCombineKernel(mlir::OpBuilder &b,
                                     mlir::gpu::GPUModuleOp mod,
                                     llvm::StringRef name, int64_t dk,

@@ -45,7 +45,18 @@ Tf32Lanes::Tf32Lanes(KernelBuilder &kb, Value lane)
 void deltajit::nvidia::mmaTf32x3(KernelBuilder &kb, const Tf32Lanes &l,
                                  int64_t kBegin, int64_t kEnd, Tf32Element a,
                                  Tf32Element b, MutableArrayRef<Value> acc) {
-  assert(kBegin % 8 == 0 && kEnd % 8 == 0 && acc.size() == 4);
+  assert(acc.size() == 4);
+  SmallVector<SmallVector<Value, 4>, 1> accs = {
+      SmallVector<Value, 4>(acc.begin(), acc.end())};
+  mmaTf32x3(kb, l, kBegin, kEnd, a, {b}, accs);
+  llvm::copy(accs.front(), acc.begin());
+}
+
+void deltajit::nvidia::mmaTf32x3(KernelBuilder &kb, const Tf32Lanes &l,
+                                 int64_t kBegin, int64_t kEnd, Tf32Element a,
+                                 ArrayRef<Tf32Element> bs,
+                                 MutableArrayRef<SmallVector<Value, 4>> accs) {
+  assert(kBegin % 8 == 0 && kEnd % 8 == 0 && bs.size() == accs.size());
   Value g8 = kb.add(l.group, kb.c32(8));
   for (int64_t k0 = kBegin; k0 < kEnd; k0 += 8) {
     Value k = kb.add(l.quad, kb.c32(k0)), k4 = kb.add(k, kb.c32(4));
@@ -53,17 +64,20 @@ void deltajit::nvidia::mmaTf32x3(KernelBuilder &kb, const Tf32Lanes &l,
     std::array<std::array<Value, 2>, 4> as = {
         splitTf32(kb, a(l.group, k)), splitTf32(kb, a(g8, k)),
         splitTf32(kb, a(l.group, k4)), splitTf32(kb, a(g8, k4))};
-    std::array<std::array<Value, 2>, 2> bs = {splitTf32(kb, b(k, l.group)),
-                                              splitTf32(kb, b(k4, l.group))};
-    auto part = [&](int64_t ai, int64_t bi) {
-      kb.mmaSync(8, KernelBuilder::MmaInput::tf32,
-                 {as[0][ai], as[1][ai], as[2][ai], as[3][ai]},
-                 {bs[0][bi], bs[1][bi]}, acc);
-    };
-    // The small terms first: a_lo b_hi, a_hi b_lo, then a_hi b_hi.
-    part(1, 0);
-    part(0, 1);
-    part(0, 0);
+    for (auto [b, acc] : llvm::zip(bs, accs)) {
+      assert(acc.size() == 4);
+      std::array<std::array<Value, 2>, 2> bf = {splitTf32(kb, b(k, l.group)),
+                                                splitTf32(kb, b(k4, l.group))};
+      auto part = [&](int64_t ai, int64_t bi) {
+        kb.mmaSync(8, KernelBuilder::MmaInput::tf32,
+                   {as[0][ai], as[1][ai], as[2][ai], as[3][ai]},
+                   {bf[0][bi], bf[1][bi]}, acc);
+      };
+      // The small terms first: a_lo b_hi, a_hi b_lo, then a_hi b_hi.
+      part(1, 0);
+      part(0, 1);
+      part(0, 0);
+    }
   }
 }
 

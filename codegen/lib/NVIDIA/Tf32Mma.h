@@ -16,6 +16,7 @@
 #include "mlir/IR/Value.h"
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
+#include "llvm/ADT/SmallVector.h"
 
 namespace deltajit::nvidia {
 
@@ -39,6 +40,13 @@ using Tf32Element = llvm::function_ref<mlir::Value(mlir::Value, mlir::Value)>;
 void mmaTf32x3(KernelBuilder &kb, const Tf32Lanes &l, int64_t kBegin,
                int64_t kEnd, Tf32Element a, Tf32Element b,
                llvm::MutableArrayRef<mlir::Value> acc);
+
+/// The same for several 16 x 8 tiles of one A: acc[t] += A[0:16][kBegin:
+/// kEnd] B_t[kBegin:kEnd][0:8], A's fragments loaded and split once per
+/// step of the contraction for all of them.
+void mmaTf32x3(KernelBuilder &kb, const Tf32Lanes &l, int64_t kBegin,
+               int64_t kEnd, Tf32Element a, llvm::ArrayRef<Tf32Element> bs,
+               llvm::MutableArrayRef<llvm::SmallVector<mlir::Value, 4>> accs);
 
 /// Calls `fn(i, row, col)` for accumulators i = 0 and 2: i and i + 1 are the
 /// neighbouring elements (row, col) and (row, col + 1) of the 16 x 8 tile,
