@@ -64,7 +64,7 @@ LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
   // (one load of A's fragments for the two). (The first combine ran M S as
   // FMAs, every thread 8 rows of one column: each M element was read from
   // shared memory by 16 threads, 30 us of 1 x 16384's forward.)
-  constexpr int64_t kColumns = 16, kColTiles = kColumns / 8, kParts = 4;
+  constexpr int64_t kColumns = 16, kColTiles = kColumns / 8;
   assert(dk % 16 == 0 && "the lowering needs dk % 16 == 0");
   int64_t rowTiles = dk / 16;
   int64_t warps = std::min<int64_t>(8, rowTiles);
@@ -244,29 +244,9 @@ LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
                   });
                 for (auto &l : loaders)
                   bs.push_back(l);
-                // The contraction in kParts independent accumulator
-                // chains (part 0 starts from N), added at the end: a
-                // chain of 3 dk / 8 dependent mma was the step's latency.
-                MutableArrayRef<SmallVector<Value, 4>> mine =
-                    MutableArrayRef<SmallVector<Value, 4>>(acc).slice(
-                        kColTiles * i, kColTiles);
-                int64_t parts = std::min<int64_t>(kParts, dk / 8);
-                int64_t span = dk / parts;
-                SmallVector<SmallVector<SmallVector<Value, 4>>> partial(
-                    parts,
-                    SmallVector<SmallVector<Value, 4>>(
-                        kColTiles, SmallVector<Value, 4>(4, kb.cf32(0.0))));
-                partial[0].assign(mine.begin(), mine.end());
-                for (int64_t part = 0; part < parts; ++part)
-                  mmaTf32x3(kb, lanes, part * span, (part + 1) * span, a, bs,
-                            partial[part]);
-                for (int64_t t = 0; t < kColTiles; ++t)
-                  for (int64_t e = 0; e < 4; ++e) {
-                    Value sum = partial[0][t][e];
-                    for (int64_t part = 1; part < parts; ++part)
-                      sum = kb.fadd(sum, partial[part][t][e]);
-                    mine[t][e] = sum;
-                  }
+                mmaTf32x3(kb, lanes, 0, dk, a, bs,
+                          MutableArrayRef<SmallVector<Value, 4>>(acc).slice(
+                              kColTiles * i, kColTiles));
               }
               SmallVector<Value> result;
               for (auto &tile : acc)
