@@ -11,8 +11,6 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/MathExtras.h"
 
-#include <functional>
-
 using namespace mlir;
 using namespace deltajit::nvidia;
 using arith::CmpIPredicate;
@@ -60,15 +58,14 @@ LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
     int64_t chunk, const SegmentLayout &layout, bool programmatic) {
   // 16 columns per program (dv = 128 at 16 v-heads: 128 programs); M S on
   // the tensor cores (3xTF32 m16n8k8: about f32's accuracy): warp w takes
-  // the 16-row tiles w, w + warps, ... of S, both of its 8-column tiles
-  // (one load of A's fragments for the two). (The first combine ran M S as
+  // rows 16 w .. + 16 of S, both of its 8-column tiles (one load of A's
+  // fragments for the two). (The first combine ran M S as
   // FMAs, every thread 8 rows of one column: each M element was read from
   // shared memory by 16 threads, 30 us of 1 x 16384's forward.)
   constexpr int64_t kColumns = 16, kColTiles = kColumns / 8;
-  assert(dk % 16 == 0 && "the lowering needs dk % 16 == 0");
-  int64_t rowTiles = dk / 16;
-  int64_t warps = std::min<int64_t>(8, rowTiles);
-  int64_t tilesPerWarp = llvm::divideCeil(rowTiles, warps);
+  assert(dk % 16 == 0 && dk <= 128 &&
+         "the segment scan runs at dk <= 128, a multiple of 16");
+  int64_t warps = dk / 16;
   LaunchSpec spec;
   spec.kernel = name.str();
   spec.params = {{"h0", "ptr"},
@@ -120,24 +117,17 @@ LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
   Value transSlots = layout.transitionSlots(kb, maxChunks);
   Value nh64 = kb.ext64(nh);
 
-  // This lane's state elements: per row tile i of the warp's and column
-  // tile t, the accumulator pairs (row, col), (row, col + 1) at a = 0, 2
-  // (forEachTf32AccumulatorPair), carried as value 4 (2 i + t) + a, + 1.
-  // A warp past the last row tile (dk / 16 not a multiple of the warps)
-  // repeats the last one's rows: its stores write the same values.
-  auto rowTile = [&](int64_t i) {
-    return kb.min(kb.add(warp, kb.c32(warps * i)), kb.c32(rowTiles - 1));
-  };
+  // This lane's state elements: per column tile t, the accumulator pairs
+  // (row, col), (row, col + 1) at a = 0, 2 (forEachTf32AccumulatorPair) of
+  // the warp's rows, carried as value 4 t + a, + 1.
+  Value r0 = kb.mul(warp, kb.c32(16));
   auto forEachPair = [&](function_ref<void(int64_t, Value, Value)> fn) {
-    for (int64_t i = 0; i < tilesPerWarp; ++i)
-      for (int64_t t = 0; t < kColTiles; ++t)
-        forEachTf32AccumulatorPair(kb, lanes, [&](int64_t a, Value r, Value c) {
-          fn(4 * (kColTiles * i + t) + a,
-             kb.add(kb.mul(rowTile(i), kb.c32(16)), r),
-             kb.add(c, kb.c32(8 * t)));
-        });
+    for (int64_t t = 0; t < kColTiles; ++t)
+      forEachTf32AccumulatorPair(kb, lanes, [&](int64_t a, Value r, Value c) {
+        fn(4 * t + a, kb.add(r0, r), kb.add(c, kb.c32(8 * t)));
+      });
   };
-  int64_t carriedCount = 4 * kColTiles * tilesPerWarp;
+  int64_t carriedCount = 4 * kColTiles;
   // Elements (d, c0 + c), + 1 of a dk x dv state at slot `slot` (i64).
   auto stateAt = [&](Value slot, Value d, Value c) {
     return kb.add(
@@ -221,8 +211,8 @@ LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
               NVVM::CpAsyncWaitGroupOp::create(kb.b, kb.loc, 1); // seg's
               kb.barrier();
               SmemTile mt = buffer(m, seg), ntile = buffer(n, seg);
-              // acc = N, then += M S per row tile (both column tiles).
-              SmallVector<SmallVector<Value, 4>> acc(kColTiles * tilesPerWarp,
+              // acc = N, then += M S (both column tiles).
+              SmallVector<SmallVector<Value, 4>> acc(kColTiles,
                                                      SmallVector<Value, 4>(4));
               forEachPair([&](int64_t i, Value r, Value c) {
                 Value pair =
@@ -230,24 +220,16 @@ LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
                 acc[i / 4][i % 4] = kb.extract(pair, 0);
                 acc[i / 4][i % 4 + 1] = kb.extract(pair, 1);
               });
-              for (int64_t i = 0; i < tilesPerWarp; ++i) {
-                Value r0 = kb.mul(rowTile(i), kb.c32(16));
-                auto a = [&](Value r, Value k) {
-                  return kb.loadSmem(mt, kb.at(mt, kb.add(r0, r), k));
-                };
-                SmallVector<Tf32Element> bs;
-                SmallVector<std::function<Value(Value, Value)>> loaders;
-                for (int64_t t = 0; t < kColTiles; ++t)
-                  loaders.push_back([&, t](Value k, Value c) {
+              mmaTf32x3(
+                  kb, lanes, 0, dk,
+                  [&](Value r, Value k) {
+                    return kb.loadSmem(mt, kb.at(mt, kb.add(r0, r), k));
+                  },
+                  [&](int64_t t, Value k, Value c) {
                     return kb.loadSmem(s,
                                        kb.at(s, k, kb.add(c, kb.c32(8 * t))));
-                  });
-                for (auto &l : loaders)
-                  bs.push_back(l);
-                mmaTf32x3(kb, lanes, 0, dk, a, bs,
-                          MutableArrayRef<SmallVector<Value, 4>>(acc).slice(
-                              kColTiles * i, kColTiles));
-              }
+                  },
+                  acc);
               SmallVector<Value> result;
               for (auto &tile : acc)
                 llvm::append_range(result, tile);

@@ -48,15 +48,17 @@ void deltajit::nvidia::mmaTf32x3(KernelBuilder &kb, const Tf32Lanes &l,
   assert(acc.size() == 4);
   SmallVector<SmallVector<Value, 4>, 1> accs = {
       SmallVector<Value, 4>(acc.begin(), acc.end())};
-  mmaTf32x3(kb, l, kBegin, kEnd, a, {b}, accs);
+  mmaTf32x3(
+      kb, l, kBegin, kEnd, a,
+      [&](int64_t, Value k, Value n) { return b(k, n); }, accs);
   llvm::copy(accs.front(), acc.begin());
 }
 
 void deltajit::nvidia::mmaTf32x3(KernelBuilder &kb, const Tf32Lanes &l,
                                  int64_t kBegin, int64_t kEnd, Tf32Element a,
-                                 ArrayRef<Tf32Element> bs,
+                                 Tf32TileElement b,
                                  MutableArrayRef<SmallVector<Value, 4>> accs) {
-  assert(kBegin % 8 == 0 && kEnd % 8 == 0 && bs.size() == accs.size());
+  assert(kBegin % 8 == 0 && kEnd % 8 == 0);
   Value g8 = kb.add(l.group, kb.c32(8));
   for (int64_t k0 = kBegin; k0 < kEnd; k0 += 8) {
     Value k = kb.add(l.quad, kb.c32(k0)), k4 = kb.add(k, kb.c32(4));
@@ -64,10 +66,10 @@ void deltajit::nvidia::mmaTf32x3(KernelBuilder &kb, const Tf32Lanes &l,
     std::array<std::array<Value, 2>, 4> as = {
         splitTf32(kb, a(l.group, k)), splitTf32(kb, a(g8, k)),
         splitTf32(kb, a(l.group, k4)), splitTf32(kb, a(g8, k4))};
-    for (auto [b, acc] : llvm::zip(bs, accs)) {
+    for (auto [t, acc] : llvm::enumerate(accs)) {
       assert(acc.size() == 4);
-      std::array<std::array<Value, 2>, 2> bf = {splitTf32(kb, b(k, l.group)),
-                                                splitTf32(kb, b(k4, l.group))};
+      std::array<std::array<Value, 2>, 2> bf = {
+          splitTf32(kb, b(t, k, l.group)), splitTf32(kb, b(t, k4, l.group))};
       auto part = [&](int64_t ai, int64_t bi) {
         kb.mmaSync(8, KernelBuilder::MmaInput::tf32,
                    {as[0][ai], as[1][ai], as[2][ai], as[3][ai]},

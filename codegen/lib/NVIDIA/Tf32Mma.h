@@ -41,11 +41,15 @@ void mmaTf32x3(KernelBuilder &kb, const Tf32Lanes &l, int64_t kBegin,
                int64_t kEnd, Tf32Element a, Tf32Element b,
                llvm::MutableArrayRef<mlir::Value> acc);
 
-/// The same for several 16 x 8 tiles of one A: acc[t] += A[0:16][kBegin:
-/// kEnd] B_t[kBegin:kEnd][0:8], A's fragments loaded and split once per
-/// step of the contraction for all of them.
+/// An element loader of several B tiles: tile t's element at (k, n).
+using Tf32TileElement =
+    llvm::function_ref<mlir::Value(int64_t, mlir::Value, mlir::Value)>;
+
+/// The same for accs.size() 16 x 8 tiles of one A: accs[t] += A[0:16]
+/// [kBegin:kEnd] B_t[kBegin:kEnd][0:8], A's fragments loaded and split once
+/// per step of the contraction for all of them.
 void mmaTf32x3(KernelBuilder &kb, const Tf32Lanes &l, int64_t kBegin,
-               int64_t kEnd, Tf32Element a, llvm::ArrayRef<Tf32Element> bs,
+               int64_t kEnd, Tf32Element a, Tf32TileElement b,
                llvm::MutableArrayRef<llvm::SmallVector<mlir::Value, 4>> accs);
 
 /// Calls `fn(i, row, col)` for accumulators i = 0 and 2: i and i + 1 are the
