@@ -17,8 +17,13 @@
 
 // CHECK: scratch = {{\[\[}}"ws0", "total_chunks * HV * 8192"], {{\[}}"ws1", "total_chunks * HV * 8192"], {{\[}}"ws_norms", "total_chunks * HV * 512"]]
 // CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_prepare_qk(
-// q's norms: one thread per row stores the row's inverse norm.
-// CHECK: nvvm.shfl.sync
+// q's norms: four lanes 8 apart share a row (a warp's lanes take its 8 rows
+// first: one 16-byte load phase reads 8 rows, distinct banks), their sums
+// combined by shuffles at lane distances 8 and 16; one thread per row
+// stores the row's inverse norm.
+// CHECK: nvvm.shfl.sync  bfly {{.*}}, %c8_i32{{.*}}, %c31_i32
+// CHECK-NEXT: arith.addf
+// CHECK: nvvm.shfl.sync  bfly {{.*}}, %c16_i32{{.*}}, %c31_i32
 // CHECK: sqrt.rn.f32
 // CHECK: scf.if
 // CHECK: llvm.store {{.*}} : f32, !llvm.ptr<1>

@@ -20,12 +20,13 @@
 // C64-NOT: nvvm.convert.float.to.tf32
 // C64: arith.andi {{.*}}, %c-8192_i32
 // C64-COUNT-54: nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<tf32>, multiplicandBPtxType = #nvvm.mma_type<tf32>, shape = #nvvm.shape<m = 16, n = 8, k = 8>
-// Then T's columns are scaled by beta eight at a time: 16-byte loads of X and
-// beta (4 f32 each), one 16-byte store of eight bf16.
+// Then T's columns are scaled by beta four at a time, consecutive threads
+// along a row (no bank conflicts): a 16-byte load of X and of beta (4 f32
+// each), one 8-byte store of four bf16.
 // C64: gpu.barrier
 // C64: llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<3> -> vector<4xf32>
 // C64: llvm.load {{.*}} {alignment = 16 : i64} : !llvm.ptr<3> -> vector<4xf32>
-// C64: llvm.store {{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<3>
+// C64: llvm.store {{.*}} {alignment = 8 : i64} : vector<2xi32>, !llvm.ptr<3>
 // C64-NOT: nvvm.mma.sync {{.*}}#nvvm.mma_type<tf32>
 // C64: gpu.func @dj_delta_rule_fwd_bf16_d64x64_c64_v64_w8_l2_p3_scan(
 // C64-NOT: #nvvm.mma_type<tf32>

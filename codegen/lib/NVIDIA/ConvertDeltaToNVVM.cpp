@@ -2243,16 +2243,20 @@ private:
   void normalizeRows(KernelBuilder &kb, const SmemTile &t,
                      function_ref<void(Value, Value)> rowNorm = nullptr,
                      bool scaleRows = true) {
-    // `parts` neighbouring lanes share a row (each sums dk / parts
-    // elements; butterfly shuffles combine them), so every thread works
-    // instead of one per row.
+    // `parts` lanes share a row (each sums dk / parts elements; butterfly
+    // shuffles combine them), so every thread works instead of one per row.
+    // A warp's lanes take its 32 / parts rows first, then the parts: the
+    // eight lanes of one 16-byte load phase read eight rows at one column,
+    // which every tile layout puts in distinct banks (with the parts as
+    // neighbouring lanes, a swizzled q / k tile's loads had 2-way bank
+    // conflicts: half of prepare's norm phase's shared wavefronts).
     int64_t parts = threads / chunk;
     if (threads % chunk == 0 && parts >= 2 && parts <= 32 &&
         llvm::isPowerOf2_64(parts) && dk % parts == 0) {
-      int64_t span = dk / parts;
-      Value tid = kb.threadIdX();
-      Value r = kb.div(tid, kb.c32(parts));
-      Value part = kb.rem(tid, kb.c32(parts));
+      int64_t span = dk / parts, rowsPerWarp = 32 / parts;
+      Value r = kb.add(kb.mul(warp, kb.c32(rowsPerWarp)),
+                       kb.rem(lane, kb.c32(rowsPerWarp)));
+      Value part = kb.div(lane, kb.c32(rowsPerWarp));
       Value col0 = kb.mul(part, kb.c32(span));
       // Element d of this thread's span (the vectors below stay inside
       // aligned groups of 8 columns: contiguous in every tile layout).
@@ -2273,8 +2277,8 @@ private:
             sum = kb.fma(x, x, sum);
           }
         }
-        Value inv = kb.rsqrt(
-            kb.fadd(butterflySum(kb, sum, parts), kb.cf32(kL2NormEps)));
+        Value inv = kb.rsqrt(kb.fadd(butterflySum(kb, sum, parts, rowsPerWarp),
+                                     kb.cf32(kL2NormEps)));
         if (rowNorm)
           kb.ifThen(kb.cmp(CmpIPredicate::eq, part, kb.c32(0)),
                     [&] { rowNorm(r, inv); });
@@ -2297,8 +2301,8 @@ private:
                                           kb.toF32(kb.loadSmem(t, elem(d)));
                                       return kb.fma(x, x, acc);
                                     });
-      Value inv =
-          kb.rsqrt(kb.fadd(butterflySum(kb, sum, parts), kb.cf32(kL2NormEps)));
+      Value inv = kb.rsqrt(kb.fadd(butterflySum(kb, sum, parts, rowsPerWarp),
+                                   kb.cf32(kL2NormEps)));
       if (rowNorm)
         kb.ifThen(kb.cmp(CmpIPredicate::eq, part, kb.c32(0)),
                   [&] { rowNorm(r, inv); });
@@ -2778,40 +2782,33 @@ private:
         val = kb.fmul(val, rowNorm);
       return above ? kb.select(above, kb.cf32(0.0), val) : val;
     };
-    if (c % 8 == 0 && blk % 8 == 0 && x.elt.isF32() && !x.coreMatrix) {
-      // Eight neighbouring columns per item: 16-byte loads of X and beta
-      // (4 f32 each), one 16-byte store of a 16-bit result (two of an f32
-      // one); eight columns aligned to 8 are contiguous in every layout.
-      // (Element by element this phase took twice the instructions, 12% of
-      // prepare's at d = 128.)
-      kb.forEachThreaded(c * c / 8, threads, [&](Value idx) {
-        Value r = kb.div(idx, kb.c32(c / 8));
-        Value j0 = kb.mul(kb.rem(idx, kb.c32(c / 8)), kb.c32(8));
-        // (The eight columns share a diagonal block.)
-        Value above = tensorCores ? aboveBlocks(r, j0) : Value();
+    if (c % 4 == 0 && blk % 4 == 0 && x.elt.isF32() && !x.coreMatrix) {
+      // Four neighbouring columns per item, consecutive items along a row:
+      // one 16-byte load of X and of beta (4 f32 each) and one 8-byte store
+      // of a 16-bit result (16 bytes of an f32 one). A 16-byte load phase
+      // (8 lanes) then reads 128 contiguous bytes of a row: no bank
+      // conflicts (eight columns per item, as before, strode 32 bytes and
+      // had 2-way conflicts on X and beta). Four columns aligned to 4 are
+      // contiguous in every layout and share a diagonal block.
+      kb.forEachThreaded(c * c / 4, threads, [&](Value idx) {
+        Value r = kb.div(idx, kb.c32(c / 4));
+        Value j = kb.mul(kb.rem(idx, kb.c32(c / 4)), kb.c32(4));
+        Value above = tensorCores ? aboveBlocks(r, j) : Value();
         if (normsHere)
           rowNorm = kb.loadSmem(*normsHere, kNormAt(kb, r));
-        SmallVector<Value, 8> vals;
-        for (int64_t half = 0; half < 2; ++half) {
-          Value j = kb.add(j0, kb.c32(4 * half));
-          Value xs = kb.loadVec16(kb.f32(), kb.smemPtr(x, kb.at(x, r, j)));
-          Value bs = kb.loadVec16(kb.f32(), kb.smemPtr(beta, j));
-          for (int64_t e = 0; e < 4; ++e)
-            vals.push_back(scaled(above, kb.extract(xs, e), kb.extract(bs, e)));
-        }
+        Value xs = kb.loadVec16(kb.f32(), kb.smemPtr(x, kb.at(x, r, j)));
+        Value bs = kb.loadVec16(kb.f32(), kb.smemPtr(beta, j));
+        SmallVector<Value, 4> vals;
+        for (int64_t e = 0; e < 4; ++e)
+          vals.push_back(scaled(above, kb.extract(xs, e), kb.extract(bs, e)));
+        Value to = kb.smemPtr(result, kb.at(result, r, j));
         if (result.elt.isF32()) {
-          for (int64_t half = 0; half < 2; ++half)
-            kb.storeVec16(
-                kb.makeVec(ArrayRef(vals).slice(4 * half, 4)),
-                kb.smemPtr(result,
-                           kb.at(result, r, kb.add(j0, kb.c32(4 * half)))));
+          kb.storeVec16(kb.makeVec(vals), to);
           return;
         }
-        SmallVector<Value, 4> packed;
-        for (int64_t e = 0; e < 8; e += 2)
-          packed.push_back(kb.pack16x2(vals[e], vals[e + 1], result.elt));
-        kb.storeVec16(kb.makeVec(packed),
-                      kb.smemPtr(result, kb.at(result, r, j0)));
+        kb.storeVec(kb.makeVec({kb.pack16x2(vals[0], vals[1], result.elt),
+                                kb.pack16x2(vals[2], vals[3], result.elt)}),
+                    to);
       });
       return;
     }
