@@ -91,6 +91,15 @@
 // CHECK-NEXT: arith.constant -1
 // CHECK-NEXT: nvvm.bar.warp.sync
 // CHECK-NOT: gpu.barrier
+// The copy to o (RegisterScanStep::stripPiece): lanes 2 s and 2 s + 1 take
+// the two 16-byte halves of row 2 (s % 4) + (s / 4) % 2 + 8 (s / 8): each
+// 8-lane phase reads 4 rows two apart (no bank conflicts on the swizzled
+// tile) and writes their 32-byte sectors whole.
+// CHECK: %[[SLOT:.*]] = arith.divsi %{{.*}}, %c2_i32
+// CHECK: arith.divsi %[[SLOT]], %c8_i32
+// CHECK: %[[QUAD:.*]] = arith.divsi %[[SLOT]], %c4_i32
+// CHECK-NEXT: arith.remsi %[[QUAD]], %c2_i32
+// CHECK: arith.remsi %[[SLOT]], %c4_i32
 // CHECK: llvm.store {{.*}} {alignment = 16 : i64} : vector<8xbf16>, !llvm.ptr<1>
 // CHECK-NOT: gpu.barrier
 // CHECK: scf.yield

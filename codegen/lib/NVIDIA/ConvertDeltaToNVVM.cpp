@@ -1339,14 +1339,14 @@ private:
         Value base = boundaryBase(kb, b, chunkFlat, vTile);
         bool half = value == sb && rs.halfRows() < t.rows;
         int64_t rows = half ? rs.halfRows() : t.rows;
-        // Row r's 16 columns are two 16-byte pieces: piece i = lane + 32 n.
+        // Row r's 16 columns are two 16-byte pieces (stripPiece).
         int64_t pieces = rows * RegisterScanStep::kWarpColumns / 8;
         for (int64_t n = 0; n * 32 < pieces; ++n) {
-          Value i = kb.add(lane, kb.c32(32 * n));
-          Value r = kb.div(i, kb.c32(2));
+          Value r, c;
+          std::tie(r, c) = RegisterScanStep::stripPiece(kb, lane, n);
           if (half)
             r = kb.add(r, rs.halfRow());
-          Value c = kb.add(strip, kb.mul(kb.rem(i, kb.c32(2)), kb.c32(8)));
+          c = kb.add(strip, c);
           kb.storeVec16(
               kb.loadVec16(t.elt, kb.smemPtr(t, kb.at(t, r, c))),
               kb.gep(param(b.name), boundaryAt(kb, b, base, r, c), t.elt));
@@ -1429,11 +1429,11 @@ private:
     // (16-byte stores at every dk: the pieces go from shared memory to o
     // through 4 registers, not the whole tile's.)
     Value aligned = kb.aligned16({param("o")});
-    // Row r's 16 columns are two 16-byte pieces: piece i = lane + 32 n.
+    // Row r's 16 columns are two 16-byte pieces (stripPiece).
     for (int64_t n = 0; n * 32 < chunk * 2; ++n) {
-      Value i = kb.add(lane, kb.c32(32 * n));
-      Value r = kb.div(i, kb.c32(2));
-      Value c = kb.add(strip, kb.mul(kb.rem(i, kb.c32(2)), kb.c32(8)));
+      Value r, c;
+      std::tie(r, c) = RegisterScanStep::stripPiece(kb, lane, n);
+      c = kb.add(strip, c);
       Value tok = kb.add(t0, r);
       kb.ifThen(kb.cmp(CmpIPredicate::slt, tok, eos), [&] {
         Value vec = kb.loadVec16(v.elt, kb.smemPtr(v, kb.at(v, r, c)));

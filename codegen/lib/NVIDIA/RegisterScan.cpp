@@ -126,12 +126,20 @@ void RegisterScanStep::storeTransposed(ArrayRef<Value> packed,
   }
 }
 
+std::pair<Value, Value> RegisterScanStep::stripPiece(KernelBuilder &kb,
+                                                     Value lane, int64_t n) {
+  Value slot = kb.div(lane, kb.c32(2));
+  Value row = kb.add(kb.add(kb.mul(kb.rem(slot, kb.c32(4)), kb.c32(2)),
+                            kb.rem(kb.div(slot, kb.c32(4)), kb.c32(2))),
+                     kb.mul(kb.div(slot, kb.c32(8)), kb.c32(8)));
+  return {kb.add(kb.c32(16 * n), row),
+          kb.mul(kb.rem(lane, kb.c32(2)), kb.c32(8))};
+}
+
 Value RegisterScanStep::exchangePiece(const SmemTile &area, Value row0,
                                       Value column, int64_t i) {
-  Value q = kb.add(lane, kb.c32(32 * i));
-  Value r = kb.add(row0, kb.div(q, kb.c32(2)));
-  Value c = kb.add(column, kb.mul(kb.rem(q, kb.c32(2)), kb.c32(8)));
-  return blockRow(area, r, c);
+  auto [r, c] = stripPiece(kb, lane, i);
+  return blockRow(area, kb.add(row0, r), kb.add(column, c));
 }
 
 void RegisterScanStep::addOtherHalf(MutableArrayRef<Value> x,

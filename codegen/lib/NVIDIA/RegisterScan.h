@@ -61,6 +61,19 @@ public:
                    int64_t chunk, mlir::Type elt, int64_t halves = 1,
                    mlir::Value half = {}, mlir::Value pairBarrier = {});
 
+  /// Where lane `lane`'s 16-byte piece n of a warp's 16 columns goes when
+  /// the warp moves a column strip through shared memory (the output's and
+  /// Sb's copies out, the pair's exchange): lanes 2 s and 2 s + 1 take the
+  /// two halves (column offsets 0 and 8) of row 16 n + 2 (s % 4) + (s / 4)
+  /// % 2 + 8 (s / 8). The 8 lanes of one 16-byte access phase then cover 4
+  /// rows two apart: distinct banks on 128-byte-swizzled and padded tiles
+  /// (rows 0-3, as before, had 2-way bank conflicts on swizzled ones), and
+  /// each row's 32 bytes still reach global memory as one full sector from
+  /// one phase (lanes 16 apart per row measured slower on the H200: o's
+  /// stores became half-sector writes).
+  static std::pair<mlir::Value, mlir::Value>
+  stripPiece(KernelBuilder &kb, mlir::Value lane, int64_t n);
+
   /// f32 registers per thread of its warp's 16 rows of S^T (its half).
   int64_t stateRegisters() const { return dkHalf / 2; }
   /// Rows of S this warpgroup holds: dk / halves from `halfRow()` on (null
@@ -161,8 +174,7 @@ private:
   void addExchanged(llvm::MutableArrayRef<mlir::Value> x, const SmemTile &area,
                     mlir::Value row0, mlir::Value column);
   /// 16-byte piece i of this lane's accumulators in the warp's columns
-  /// `column` .. + 16 of `area` from row `row0` on (the pair's exchange
-  /// layout: piece q = 32 i + lane at row q / 2, columns + 8 (q % 2)).
+  /// `column` .. + 16 of `area` from row `row0` on (stripPiece).
   mlir::Value exchangePiece(const SmemTile &area, mlir::Value row0,
                             mlir::Value column, int64_t i);
 
