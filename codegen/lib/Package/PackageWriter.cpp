@@ -11,6 +11,7 @@
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -56,10 +57,15 @@ std::vector<std::string> ptxEntries(StringRef text) {
 
 /// A fingerprint of kernel `name`'s code in PTX module `text`: 16 hex digits
 /// of the SHA-256 of its `.entry` text (from its line to the closing brace
-/// at column 0) with its own name replaced, so that one kernel's code has
-/// one fingerprint whatever the package names it (the manifest's
-/// `kernel_code`; the tuning database compares them). "" when the entry is
-/// not found.
+/// at column 0) with its own name replaced and the names that number it
+/// among the module's functions made neutral (`$L__BB<f>_<b>` labels and
+/// `__local_depot<f>` lose <f>), so that one kernel's code has one
+/// fingerprint whatever the package names it and whichever kernels share
+/// its module (the manifest's `kernel_code`; the tuning database compares
+/// them). "" when the entry is not found. (Before the labels were
+/// neutral, a kernel moved to another position of its module by deltac
+/// --tuning-db's variants, e.g. a prepare kernel shared with a block_v 128
+/// winner, got another fingerprint for the same code.)
 std::string kernelCode(StringRef text, StringRef name) {
   size_t at = StringRef::npos;
   for (size_t from = 0;;) {
@@ -80,12 +86,26 @@ std::string kernelCode(StringRef text, StringRef name) {
   StringRef body = text.slice(at, end == StringRef::npos ? text.size() : end);
   std::string normalized;
   for (size_t i = 0; i < body.size();) {
-    if (body.substr(i).starts_with(name)) {
+    StringRef rest = body.substr(i);
+    if (rest.starts_with(name)) {
       normalized += "<kernel>";
       i += name.size();
-    } else {
-      normalized += body[i++];
+      continue;
     }
+    // The function ordinal in `$L__BB<f>_<b>` and `__local_depot<f>`.
+    bool numbered = false;
+    for (StringRef prefix : {"$L__BB", "__local_depot"}) {
+      if (!rest.starts_with(prefix))
+        continue;
+      normalized += prefix;
+      i += prefix.size();
+      while (i < body.size() && llvm::isDigit(body[i]))
+        ++i;
+      numbered = true;
+      break;
+    }
+    if (!numbered)
+      normalized += body[i++];
   }
   return hex(llvm::SHA256::hash(ArrayRef<uint8_t>(
                  (const uint8_t *)normalized.data(), normalized.size())))
