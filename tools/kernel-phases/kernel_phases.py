@@ -11,6 +11,13 @@ and sums, per phase:
                 the leading stall reasons, the share of executed warp
                 instructions and the most executed opcodes; --top N lists
                 the N instructions with the most samples.
+  shared CSV    the same export's shared-memory wavefronts (one shared-pipe
+                cycle each) and their excess over the ideal (bank
+                conflicts): per phase, and with --top N the N instructions
+                with the most excess wavefronts. (A kernel bound by the
+                shared pipe shows L1/TEX throughput near its top in ncu's
+                details page; deltajit's prepare did, 21% of its wavefronts
+                excess, before the twenty-first session.)
   static SASS   nvdisasm's text of a cubin (ptxas -arch=sm_90a K.ptx -o
                 K.cubin; nvdisasm -c K.cubin > SASS): the static instruction
                 count and opcodes per phase of each kernel matching
@@ -31,6 +38,8 @@ import sys
 
 SAMPLES = "Warp Stall Sampling (All Samples)"
 EXECUTED = "Instructions Executed"
+WAVEFRONTS = "L1 Wavefronts Shared"
+EXCESS = "L1 Wavefronts Shared Excessive"
 
 
 def fail(message):
@@ -61,7 +70,8 @@ def as_int(text):
         return 0
 
 
-def read_samples(path):
+def read_export(path):
+    """The header and instruction rows of an ncu source export."""
     try:
         with open(path, newline="") as f:
             rows = list(csv.reader(f))
@@ -70,12 +80,14 @@ def read_samples(path):
     # The export starts with a "Kernel Name" line, then the header.
     for i, row in enumerate(rows):
         if "Source" in row and SAMPLES in row:
-            header, data = row, rows[i + 1:]
-            break
-    else:
-        fail(f"{path} is not an ncu source export (no 'Source' and "
-             f"'{SAMPLES}' columns; export with --page source --csv "
-             f"--print-source sass)")
+            return row, rows[i + 1:]
+    fail(f"{path} is not an ncu source export (no 'Source' and "
+         f"'{SAMPLES}' columns; export with --page source --csv "
+         f"--print-source sass)")
+
+
+def read_samples(path):
+    header, data = read_export(path)
     col = {name: j for j, name in enumerate(header)}
     stalls = [h for h in header
               if h.startswith("stall_") and "Not Issued" not in h]
@@ -168,6 +180,43 @@ def samples_command(args):
                   f"{r['source'][:60]:60s} {why[0]}")
 
 
+def shared_command(args):
+    header, data = read_export(args.csv)
+    col = {name: j for j, name in enumerate(header)}
+    if WAVEFRONTS not in col or EXCESS not in col:
+        fail(f"{args.csv} has no '{WAVEFRONTS}' / '{EXCESS}' columns "
+             f"(profile with --set full, or a set with the memory "
+             f"workload's source counters)")
+    rows = [{"source": row[col["Source"]].strip(),
+             "wavefronts": as_int(row[col[WAVEFRONTS]]),
+             "excess": as_int(row[col[EXCESS]]),
+             "executed": as_int(row[col[EXECUTED]]) if EXECUTED in col else 0}
+            for row in data if len(row) >= len(header)]
+    if not rows:
+        fail(f"{args.csv} has no instruction rows")
+    total = sum(r["wavefronts"] for r in rows)
+    excess = sum(r["excess"] for r in rows)
+    print(f"{len(rows)} instructions, {total} shared wavefronts, "
+          f"{excess} excess ({pct(excess, total):.1f}%: bank conflicts)")
+    for n, phase in enumerate(split_phases(rows, lambda r: r["source"])):
+        w = sum(r["wavefronts"] for r in phase)
+        e = sum(r["excess"] for r in phase)
+        print(f"phase {n:2d}: {pct(w, total):5.1f}% of wavefronts, "
+              f"{pct(e, w):5.1f}% of them excess "
+              f"({pct(e, excess):5.1f}% of the excess)")
+    if args.top:
+        print(f"most excess wavefronts, {args.top} instructions "
+              f"(excess / wavefronts per executed warp instruction):")
+        worst = sorted(range(len(rows)), key=lambda i: -rows[i]["excess"])
+        for i in sorted(worst[:args.top]):
+            r = rows[i]
+            if not r["excess"]:
+                continue
+            per = max(r["executed"], 1)
+            print(f"  {i:5d} {r['excess'] / per:5.1f} / "
+                  f"{r['wavefronts'] / per:5.1f} {r['source'][:60]}")
+
+
 def static_command(args):
     try:
         with open(args.sass) as f:
@@ -208,6 +257,12 @@ def main():
     s.add_argument("--top", type=int, default=0,
                    help="also list the N instructions with the most samples")
     s.set_defaults(run=samples_command)
+    w = sub.add_parser("shared",
+                       help="shared wavefronts and bank conflicts per phase")
+    w.add_argument("csv")
+    w.add_argument("--top", type=int, default=0,
+                   help="also list the N instructions with the most excess")
+    w.set_defaults(run=shared_command)
     t = sub.add_parser("static", help="static SASS per phase (nvdisasm)")
     t.add_argument("sass")
     t.add_argument("--kernel", default=".",
