@@ -92,7 +92,9 @@ std::string kernelCode(StringRef text, StringRef name) {
       i += name.size();
       continue;
     }
-    // The function ordinal in `$L__BB<f>_<b>` and `__local_depot<f>`.
+    // The function ordinal in `$L__BB<f>_<b>` and `__local_depot<f>` (the
+    // latter only in kernels with local arrays: none of today's, so only
+    // the labels are exercised, by deltac-tuning-db-measured.test).
     bool numbered = false;
     for (StringRef prefix : {"$L__BB", "__local_depot"}) {
       if (!rest.starts_with(prefix))
