@@ -71,7 +71,8 @@ def as_int(text):
 
 
 def read_export(path):
-    """The header and instruction rows of an ncu source export."""
+    """The header and the instruction rows (column name -> text) of an ncu
+    source export."""
     try:
         with open(path, newline="") as f:
             rows = list(csv.reader(f))
@@ -80,29 +81,34 @@ def read_export(path):
     # The export starts with a "Kernel Name" line, then the header.
     for i, row in enumerate(rows):
         if "Source" in row and SAMPLES in row:
-            return row, rows[i + 1:]
+            header = row
+            data = [dict(zip(header, r)) for r in rows[i + 1:]
+                    if len(r) >= len(header)]
+            if not data:
+                fail(f"{path} has no instruction rows")
+            return header, data
     fail(f"{path} is not an ncu source export (no 'Source' and "
          f"'{SAMPLES}' columns; export with --page source --csv "
          f"--print-source sass)")
 
 
+def instruction(row, **fields):
+    """An instruction row's source, executed count and the named columns."""
+    out = {"source": row["Source"].strip(),
+           "executed": as_int(row.get(EXECUTED, ""))}
+    out.update({k: as_int(row[column]) for k, column in fields.items()})
+    return out
+
+
 def read_samples(path):
     header, data = read_export(path)
-    col = {name: j for j, name in enumerate(header)}
     stalls = [h for h in header
               if h.startswith("stall_") and "Not Issued" not in h]
     out = []
     for row in data:
-        if len(row) < len(header):
-            continue
-        out.append({
-            "source": row[col["Source"]].strip(),
-            "samples": as_int(row[col[SAMPLES]]),
-            "executed": as_int(row[col[EXECUTED]]) if EXECUTED in col else 0,
-            "stalls": {h[len("stall_"):]: as_int(row[col[h]]) for h in stalls},
-        })
-    if not out:
-        fail(f"{path} has no instruction rows")
+        r = instruction(row, samples=SAMPLES)
+        r["stalls"] = {h[len("stall_"):]: as_int(row[h]) for h in stalls}
+        out.append(r)
     return out
 
 
@@ -182,18 +188,12 @@ def samples_command(args):
 
 def shared_command(args):
     header, data = read_export(args.csv)
-    col = {name: j for j, name in enumerate(header)}
-    if WAVEFRONTS not in col or EXCESS not in col:
+    if WAVEFRONTS not in header or EXCESS not in header:
         fail(f"{args.csv} has no '{WAVEFRONTS}' / '{EXCESS}' columns "
              f"(profile with --set full, or a set with the memory "
              f"workload's source counters)")
-    rows = [{"source": row[col["Source"]].strip(),
-             "wavefronts": as_int(row[col[WAVEFRONTS]]),
-             "excess": as_int(row[col[EXCESS]]),
-             "executed": as_int(row[col[EXECUTED]]) if EXECUTED in col else 0}
-            for row in data if len(row) >= len(header)]
-    if not rows:
-        fail(f"{args.csv} has no instruction rows")
+    rows = [instruction(row, wavefronts=WAVEFRONTS, excess=EXCESS)
+            for row in data]
     total = sum(r["wavefronts"] for r in rows)
     excess = sum(r["excess"] for r in rows)
     print(f"{len(rows)} instructions, {total} shared wavefronts, "
@@ -207,11 +207,10 @@ def shared_command(args):
     if args.top:
         print(f"most excess wavefronts, {args.top} instructions "
               f"(excess / wavefronts per executed warp instruction):")
-        worst = sorted(range(len(rows)), key=lambda i: -rows[i]["excess"])
+        worst = sorted((i for i, r in enumerate(rows) if r["excess"]),
+                       key=lambda i: -rows[i]["excess"])
         for i in sorted(worst[:args.top]):
             r = rows[i]
-            if not r["excess"]:
-                continue
             per = max(r["executed"], 1)
             print(f"  {i:5d} {r['excess'] / per:5.1f} / "
                   f"{r['wavefronts'] / per:5.1f} {r['source'][:60]}")
