@@ -6,6 +6,7 @@
 #include "Error.h"
 #include "Package.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -358,6 +359,62 @@ SymbolTable decodeSymbols(const dj_delta_rule_decode_args_t &a) {
   return s;
 }
 
+int64_t segmentChunksFor(int64_t shortest, int64_t maxChunks,
+                         int64_t programsPerSegment, int64_t residentPrograms) {
+  auto fits = [&](int64_t length) {
+    int64_t segments = (maxChunks + length - 1) / length;
+    return (segments - 1) * programsPerSegment <= residentPrograms;
+  };
+  if (shortest < 2 || maxChunks <= 0 || programsPerSegment <= 0 ||
+      residentPrograms <= 0 || fits(shortest))
+    return shortest;
+  int64_t longest = std::max(shortest + 2, shortest + shortest / 4) / 2 * 2;
+  for (int64_t length = shortest + 2; length <= longest; length += 2)
+    if (fits(length))
+      return length;
+  return shortest;
+}
+
+namespace {
+/// `segment_chunks` for a call of segment-scan entry `entryIndex`
+/// (symbols bound but for it): segmentChunksFor with the transitions'
+/// programs per segment (their grid's x * y) and how many of them the GPU
+/// holds at once (the driver's occupancy of their kernel x SMs). The
+/// compiled length where no launch takes it as a parameter (packages of
+/// compilers that fixed it in the kernels and formulas).
+int64_t chooseSegmentChunks(Context &ctx, const Package &pkg, size_t entryIndex,
+                            const SymbolTable &symbols) {
+  const EntrySpec &entry = pkg.manifest().entries[entryIndex];
+  int64_t shortest = *entry.segmentChunks;
+  for (size_t li = 0; li < entry.launches.size(); ++li) {
+    const LaunchSpec &l = entry.launches[li];
+    bool takesLength =
+        std::any_of(l.params.begin(), l.params.end(), [](const ParamSpec &p) {
+          return p.name == "segment_chunks";
+        });
+    const std::string suffix = "_transitions";
+    if (!takesLength || l.kernel.size() < suffix.size() ||
+        l.kernel.compare(l.kernel.size() - suffix.size(), suffix.size(),
+                         suffix) != 0)
+      continue;
+    SymbolTable probe = symbols;
+    probe["segment_chunks"] = SymbolValue::integer(shortest);
+    int64_t perSegment =
+        evaluateGrid(entry, li, 0, probe) * evaluateGrid(entry, li, 1, probe);
+    int perSM = 0;
+    ctx.driver().check(
+        ctx.driver().cuOccupancyMaxActiveBlocksPerMultiprocessor(
+            &perSM, pkg.function(entryIndex, li),
+            static_cast<int>(l.block[0] * l.block[1] * l.block[2]),
+            l.sharedBytes),
+        "cuOccupancyMaxActiveBlocksPerMultiprocessor('" + l.kernel + "')");
+    return segmentChunksFor(shortest, symbols.at("max_chunks").i, perSegment,
+                            int64_t(perSM) * ctx.info().sm_count);
+  }
+  return shortest;
+}
+} // namespace
+
 void deltaRuleForward(Context &ctx, const Package &pkg,
                       const dj_delta_rule_forward_args_t &a, CUstream stream) {
   validateForwardArgs(a);
@@ -424,8 +481,11 @@ void deltaRuleForward(Context &ctx, const Package &pkg,
   };
   CUdeviceptr cu = at(cuAt), offsets = at(offsetsAt), table = at(tableAt),
               spans = at(spansAt);
-  launchEntry(ctx, pkg, entryIndex,
-              forwardSymbols(a, t, cu, offsets, table, spans), stream);
+  SymbolTable symbols = forwardSymbols(a, t, cu, offsets, table, spans);
+  if (entry.segmentChunks)
+    symbols["segment_chunks"] = SymbolValue::integer(
+        chooseSegmentChunks(ctx, pkg, entryIndex, symbols));
+  launchEntry(ctx, pkg, entryIndex, std::move(symbols), stream);
 }
 
 void deltaRuleDecode(Context &ctx, const Package &pkg,

@@ -86,6 +86,16 @@ SymbolTable forwardSymbols(const dj_delta_rule_forward_args_t &args,
                            CUdeviceptr chunkSpans);
 SymbolTable decodeSymbols(const dj_delta_rule_decode_args_t &args);
 
+/// The segment scan's segment length in chunks for a call (bound as
+/// `segment_chunks`): the entry's compiled length `shortest` (even), or
+/// the shortest even length up to max(shortest + 2, 5/4 shortest) whose
+/// transitions, (ceildiv(maxChunks, L) - 1) * programsPerSegment programs,
+/// fit in one wave of `residentPrograms` (programs per SM x SMs), when
+/// the compiled length's do not. Longer segments lengthen every segment's
+/// sequential steps, so the search stops at a quarter more.
+int64_t segmentChunksFor(int64_t shortest, int64_t maxChunks,
+                         int64_t programsPerSegment, int64_t residentPrograms);
+
 /// The caller holds a ContextScope.
 void deltaRuleForward(Context &ctx, const Package &pkg,
                       const dj_delta_rule_forward_args_t &args,

@@ -54,6 +54,14 @@ int64_t evaluateScratchBytes(const EntrySpec &entry, size_t index,
   return bytes;
 }
 
+int64_t evaluateGrid(const EntrySpec &entry, size_t launch, int dim,
+                     const SymbolTable &symbols) {
+  const LaunchSpec &l = entry.launches.at(launch);
+  return evaluate(l.grid[dim], symbols, entry.op, [&] {
+    return l.path + ".grid[" + std::to_string(dim) + "]";
+  });
+}
+
 std::vector<PreparedLaunch>
 prepareLaunches(const EntrySpec &entry, const SymbolTable &symbols,
                 const std::vector<CUfunction> &functions) {

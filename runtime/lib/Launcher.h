@@ -139,6 +139,10 @@ prepareLaunches(const EntrySpec &entry, const SymbolTable &symbols,
 int64_t evaluateScratchBytes(const EntrySpec &entry, size_t index,
                              const SymbolTable &symbols);
 
+/// Evaluates grid dimension `dim` of launch `launch` of `entry`.
+int64_t evaluateGrid(const EntrySpec &entry, size_t launch, int dim,
+                     const SymbolTable &symbols);
+
 /// Allocates the entry's scratch (per-stream workspace of the context),
 /// binds it, prepares and queues every launch of entry `entryIndex` on
 /// `stream`: kernels marked programmatic_wait with programmatic stream

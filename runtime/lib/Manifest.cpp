@@ -64,8 +64,9 @@ const std::map<std::string, SymbolKind> *opSymbols(const std::string &op) {
     for (const char *p : {"q", "k", "v", "beta", "o", "h0", "ht", "cu_seqlens",
                           "chunk_offsets", "chunk_table", "chunk_spans"})
       m[p] = SymbolKind::Ptr;
-    for (const char *i : {"B", "T", "H", "HV", "DK", "DV", "N", "T_total",
-                          "total_chunks", "max_chunks", "has_h0", "has_ht"})
+    for (const char *i :
+         {"B", "T", "H", "HV", "DK", "DV", "N", "T_total", "total_chunks",
+          "max_chunks", "segment_chunks", "has_h0", "has_ht"})
       m[i] = SymbolKind::Int;
     m["scale"] = SymbolKind::Float;
     return m;
@@ -380,6 +381,14 @@ private:
       getObject(j, path, "tile");
     if (j.contains("config"))
       e.config = getString(j, path, "config");
+    if (j.contains("segment_chunks")) {
+      e.segmentChunks = getInt(j, path, "segment_chunks", 2, 1 << 20);
+      if (*e.segmentChunks % 2 != 0)
+        bad(path + ".segment_chunks",
+            "must be even (a segment's first chunk computes in the first of "
+            "the scan's double buffers), got " +
+                std::to_string(*e.segmentChunks));
+    }
 
     std::set<std::string> scratchNames;
     std::vector<const json *> scratchBytes;

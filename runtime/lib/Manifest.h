@@ -74,6 +74,10 @@ struct EntrySpec {
   /// docs/tuning.md); entries with the same keys and different configs are
   /// the candidates the runtime chooses among.
   std::optional<std::string> config;
+  /// The segment scan's compiled (shortest) segment length in chunks
+  /// (config "_seg<L>"); the runtime binds `segment_chunks` per call
+  /// (DeltaRule.h, segmentChunksFor).
+  std::optional<int64_t> segmentChunks;
   std::vector<ScratchSpec> scratch;
   std::vector<LaunchSpec> launches;
   std::string path; ///< "entries[i]"

@@ -576,14 +576,21 @@ std::optional<size_t> longSequenceChoice(const Manifest &m,
   };
   // The segment scan (config "_seg<N>", SegmentScan.h in codegen): where
   // the block_v 64 scan that computes the output has programs for at most
-  // a quarter of the SMs (so the rule above would not take it), and the
-  // sequences have at least two segments. Measured on the H200 (run26, 16
-  // heads, seg32): d = 128 1 x 16384 0.355 ms against bv16's 0.492, 2 x
-  // 8192 0.342 against bv64's 0.327 (64 programs: not taken); d = 64 1 x
-  // 16384 0.198 against 0.356, 2 x 8192 0.197 against 0.263.
+  // a quarter of the SMs and the sequences have at least two segments, or
+  // for at most half of them and at least four segments. Measured on the
+  // H200 (run26, 16 heads, seg32): d = 128 1 x 16384 0.355 ms against
+  // bv16's 0.492; d = 64 1 x 16384 0.198 against 0.356, 2 x 8192 0.197
+  // against 0.263. With the transitions three per SM (run45): d = 128 2 x
+  // 8192 (64 programs, four segments) 0.294 against bv64's 0.321 (0.328
+  // against 0.321 when they ran two per SM); 4 x 4096 (128 programs, two
+  // segments) 0.274 against 0.212: not taken.
   auto segmentsPay = [&](const ConfigParts &c) {
-    return scans * (*first.dv / 64) * 4 <= gpu.smCount && first.chunk &&
-           len >= 2 * c.segmentChunks * *first.chunk;
+    if (!first.chunk)
+      return false;
+    int64_t programs = scans * (*first.dv / 64);
+    int64_t segments = len / (c.segmentChunks * *first.chunk);
+    return (programs * 4 <= gpu.smCount && segments >= 2) ||
+           (programs * 2 <= gpu.smCount && segments >= 4);
   };
   std::optional<size_t> best, segmented;
   ConfigParts bestParts;

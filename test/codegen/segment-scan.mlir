@@ -16,8 +16,12 @@
 //     128);
 //   the scan that computes the output, from each segment's starting state
 //     (grid z: the segment), ht from the last segment.
-// The segments G = ceildiv(max_chunks, N) and the transitions' slots
-// max(G - 1, 1) size the grids and the two f32 scratch buffers.
+// The segments G = ceildiv(max_chunks, L) and the transitions' slots
+// max(G - 1, 1) size the grids and the two f32 scratch buffers. L is the
+// launch parameter `segment_chunks`, which the runtime binds per call (N,
+// or a little longer so that the transitions fill whole waves); the
+// entry's segment_chunks is N. The transitions have no q or P tiles
+// (66560 bytes: three programs per SM) and are capped at 168 registers.
 
 // RUN: delta-opt %s -delta-chunk-tile="block-v=64" -convert-delta-to-nvvm="phases=3 segment-chunks=32" | FileCheck %s
 // RUN: delta-opt %s -delta-chunk-tile="block-v=128" -convert-delta-to-nvvm="phases=3 segment-chunks=2" | FileCheck %s --check-prefix=BV128
@@ -30,15 +34,18 @@
 // CHECK: delta.launch @deltajit_kernels::@dj_delta_rule_fwd_bf16_d128x128_c64_v64_w8_l2_p3_scan_output_seg32(
 // CHECK-SAME: segment_chunks = 32 : i64
 // CHECK-SAME: kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_prepare_qk"
-// CHECK-SAME: {block = [128, 1, 1], grid = ["4", "N * HV", "max(ceildiv(max_chunks, 32) - 1, 1)"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v64_w8_l2_p3_seg32_transitions"
-// CHECK-SAME: ["chunk_offsets", "ptr"], ["max_chunks", "i32"], ["ws_seg_trans", "ptr"]
-// CHECK-SAME: {block = [256, 1, 1], grid = ["8", "N * HV", "1"], kernel = "dj_delta_rule_fwd_d128x128_c64_seg32_combine", params = {{\[}}["h0", "ptr"], ["cu_seqlens", "ptr"], ["HV", "i32"], ["has_h0", "i32"], ["max_chunks", "i32"], ["ws_seg_trans", "ptr"], ["ws_seg_start", "ptr"]], programmatic_wait = true, shared_bytes = 165888 : i64}
-// CHECK-SAME: {block = [128, 1, 1], grid = ["2", "N * HV", "ceildiv(max_chunks, 32)"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v64_w8_l2_p3_scan_output_seg32"
-// CHECK-SAME: ["chunk_offsets", "ptr"], ["max_chunks", "i32"], ["ws_seg_start", "ptr"]
-// CHECK-SAME: ["ws_seg_trans", "N * HV * max(ceildiv(max_chunks, 32) - 1, 1) * 131072"], ["ws_seg_start", "N * HV * ceildiv(max_chunks, 32) * 65536"]]
+// CHECK-SAME: {block = [128, 1, 1], grid = ["4", "N * HV", "max(ceildiv(max_chunks, segment_chunks) - 1, 1)"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v64_w8_l2_p3_seg32_transitions"
+// CHECK-SAME: ["chunk_offsets", "ptr"], ["max_chunks", "i32"], ["segment_chunks", "i32"], ["ws_seg_trans", "ptr"]
+// CHECK-SAME: shared_bytes = 66560 : i64
+// CHECK-SAME: {block = [256, 1, 1], grid = ["8", "N * HV", "1"], kernel = "dj_delta_rule_fwd_d128x128_c64_seg32_combine", params = {{\[}}["h0", "ptr"], ["cu_seqlens", "ptr"], ["HV", "i32"], ["has_h0", "i32"], ["max_chunks", "i32"], ["segment_chunks", "i32"], ["ws_seg_trans", "ptr"], ["ws_seg_start", "ptr"]], programmatic_wait = true, shared_bytes = 165888 : i64}
+// CHECK-SAME: {block = [128, 1, 1], grid = ["2", "N * HV", "ceildiv(max_chunks, segment_chunks)"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v64_w8_l2_p3_scan_output_seg32"
+// CHECK-SAME: ["chunk_offsets", "ptr"], ["max_chunks", "i32"], ["segment_chunks", "i32"], ["ws_seg_start", "ptr"]
+// CHECK-SAME: shared_bytes = 115712 : i64
+// CHECK-SAME: ["ws_seg_trans", "N * HV * max(ceildiv(max_chunks, segment_chunks) - 1, 1) * 131072"], ["ws_seg_start", "N * HV * ceildiv(max_chunks, segment_chunks) * 65536"]]
 
 // The transitions: no q loads, 20 products per chunk; the scan's 32.
 // CHECK-LABEL: gpu.func @dj_delta_rule_fwd_bf16_d128x128_c64_v64_w8_l2_p3_seg32_transitions(
+// CHECK-SAME: nvvm.maxnreg = 168
 // CHECK-NOT: llvm.getelementptr %arg0[
 // CHECK-COUNT-20: wgmma.mma_async
 // CHECK-NOT: wgmma.mma_async
@@ -53,8 +60,8 @@
 // CHECK-COUNT-32: wgmma.mma_async
 // CHECK-NOT: wgmma.mma_async
 
-// BV128: grid = ["2", "N * HV", "max(ceildiv(max_chunks, 2) - 1, 1)"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_seg2_transitions"
-// BV128: grid = ["1", "N * HV", "ceildiv(max_chunks, 2)"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_scan_output_seg2"
+// BV128: grid = ["2", "N * HV", "max(ceildiv(max_chunks, segment_chunks) - 1, 1)"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_seg2_transitions"
+// BV128: grid = ["1", "N * HV", "ceildiv(max_chunks, segment_chunks)"], kernel = "dj_delta_rule_fwd_bf16_d128x128_c64_v128_w8_l2_p3_scan_output_seg2"
 
 // ODD: error: 'delta.chunk_loop' op segment-chunks (3): must be 0 or a positive even number of chunks
 // GENERIC: error: 'delta.chunk_loop' op segment-chunks (32): the scan is not the register scan that computes the output

@@ -365,6 +365,11 @@ struct ThreePhaseCase {
   bool separateOutput = false;
   /// The `_seg<N>` config: the segment scan at N chunks per segment.
   int segmentChunks = 0;
+  /// 2 x 1250 x 8 heads (20 chunks, the last partial): at N = 2 the
+  /// transitions' 9 segments x 4 value tiles x 16 programs overflow an
+  /// H200's three per SM, so the runtime lengthens the segments to 4
+  /// chunks (segmentChunksFor).
+  bool stretch = false;
 };
 
 /// A segment-scan case: the register scan at block_v `blockV`, segments of
@@ -375,6 +380,12 @@ ThreePhaseCase segmented(std::string name, int64_t dk, int64_t dv,
                          bool varlen = false, bool longT = false) {
   ThreePhaseCase c{std::move(name), dk, dv, blockV, dtype, l2, varlen, longT};
   c.segmentChunks = segmentChunks;
+  return c;
+}
+
+/// `c` at the shape where the runtime lengthens its segments.
+ThreePhaseCase stretched(ThreePhaseCase c) {
+  c.stretch = true;
   return c;
 }
 
@@ -399,6 +410,8 @@ TEST_P(ThreePhaseConfigs, MatchesOracle) {
   }
   if (c.longT) // 256 chunk steps: rounding that accumulates along the scan
     s = spec(1, 16384, 2, 2, c.dk, c.dv, 42);
+  if (c.stretch)
+    s = spec(2, 1250, 8, 8, c.dk, c.dv, 43);
   if (!c.l2) {
     s.qkL2Norm = false;
     s.keyNormLo = 0.5;
@@ -473,7 +486,8 @@ INSTANTIATE_TEST_SUITE_P(
         // starts): at 2 chunks per segment T = 300 has three segments (the
         // last partial), the varlen batch 1-5 per sequence (an empty one
         // passes h0 to ht), T = 16384 128; at 32 (the long-sequence
-        // rule's) T = 16384 has 8.
+        // rule's) T = 16384 has 8; 2 x 1250 x 8 heads runs segments of 4
+        // (the runtime's choice on an H200: ThreePhaseCase::stretch).
         segmented("128x128-seg2", 128, 128, 64, 2),
         segmented("128x128-seg2", 128, 128, 128, 2),
         segmented("128x128-varlen-seg2", 128, 128, 64, 2, DJ_DTYPE_BF16, true,
@@ -486,6 +500,7 @@ INSTANTIATE_TEST_SUITE_P(
                   false, true),
         segmented("128x128-T16384-seg32", 128, 128, 128, 32, DJ_DTYPE_BF16,
                   true, false, true),
+        stretched(segmented("128x128-2x1250x8-seg2", 128, 128, 64, 2)),
         segmented("128x128-no-l2-seg2", 128, 128, 64, 2, DJ_DTYPE_BF16, false),
         segmented("128x128-fp16-seg2", 128, 128, 64, 2, DJ_DTYPE_FP16),
         segmented("128x256-seg2", 128, 256, 64, 2),

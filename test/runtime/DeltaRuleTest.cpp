@@ -327,7 +327,12 @@ TEST(ForwardSymbols, BindsTheDocumentedTable) {
     EXPECT_EQ(opSymbols("delta_rule_forward")->at(name), s.at(name).kind)
         << name;
   }
-  EXPECT_EQ(s.size(), opSymbols("delta_rule_forward")->size());
+  // All but segment_chunks, which deltaRuleForward binds for the segment
+  // scan's entries alone (segmentChunksFor).
+  EXPECT_FALSE(s.count("segment_chunks"));
+  EXPECT_EQ(opSymbols("delta_rule_forward")->at("segment_chunks"),
+            SymbolKind::Int);
+  EXPECT_EQ(s.size() + 1, opSymbols("delta_rule_forward")->size());
   EXPECT_EQ(s["q"].ptr, 0x1000u);
   EXPECT_EQ(s["h0"].ptr, 0x7000u);
   EXPECT_EQ(s["ht"].ptr, 0u);
@@ -504,4 +509,32 @@ TEST(Launcher, LaunchTimeErrorsNameTheField) {
   s["n"] = SymbolValue::integer(10);
   s["d"] = SymbolValue::integer(1);
   EXPECT_EQ(error(s), "");
+}
+
+TEST(SegmentChunks, CompiledLengthWhenItsTransitionsFitOneWave) {
+  // 2 x 8192 x 16 heads, d = 128, block_v 64: 128 chunks, 4 x 32 = 128
+  // transitions programs per segment, 3 x 132 resident: 3 segments' fit.
+  EXPECT_EQ(segmentChunksFor(32, 128, 128, 396), 32);
+  // A single segment has no transitions.
+  EXPECT_EQ(segmentChunksFor(32, 20, 1 << 20, 396), 32);
+}
+
+TEST(SegmentChunks, LongerSegmentsFillOneWave) {
+  // 1 x 16384 x 16 heads: 256 chunks, 64 programs per segment; at 32, 7 x
+  // 64 = 448 programs overflow 396; 34 and 36 still need 8 segments, 38
+  // needs 7 (6 x 64 = 384).
+  EXPECT_EQ(segmentChunksFor(32, 256, 64, 396), 38);
+  // Two per SM (264): 5 segments would be needed (L = 52 > 40): kept.
+  EXPECT_EQ(segmentChunksFor(32, 256, 64, 264), 32);
+  // At most max(L + 2, 5/4 L): 2 -> 4.
+  EXPECT_EQ(segmentChunksFor(2, 20, 64, 396), 4);
+  EXPECT_EQ(segmentChunksFor(2, 40, 64, 396), 2);
+  // Long sequences: no length within a quarter fits; the compiled one.
+  EXPECT_EQ(segmentChunksFor(32, 512, 64, 396), 32);
+}
+
+TEST(SegmentChunks, NothingKnownKeepsTheCompiledLength) {
+  EXPECT_EQ(segmentChunksFor(32, 256, 64, 0), 32);
+  EXPECT_EQ(segmentChunksFor(32, 0, 64, 396), 32);
+  EXPECT_EQ(segmentChunksFor(32, 256, 0, 396), 32);
 }

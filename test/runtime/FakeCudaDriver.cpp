@@ -12,7 +12,8 @@
 // 1 ms, or 0.5 ms when the name contains $FAKE_CUDA_FAST, which CUDA events
 // read. cuLaunchKernelEx with programmatic stream serialization is refused
 // for a kernel whose PTX has no griddepcontrol.wait ($FAKE_CUDA_LOG_LAUNCHES:
-// name each such launch on stderr). Not thread safe; tests only.
+// name each such launch and its grid on stderr). Occupancy queries answer
+// by shared memory and threads alone. Not thread safe; tests only.
 //
 //===----------------------------------------------------------------------===//
 
@@ -249,6 +250,18 @@ CUresult CUDAAPI cuFuncGetAttribute(int *v, CUfunction_attribute a,
 CUresult CUDAAPI cuFuncSetAttribute(CUfunction, CUfunction_attribute, int) {
   return CUDA_SUCCESS;
 }
+// Blocks per SM as an H100 / H200 limits them by shared memory (228 KB per
+// SM, 1 KB reserved per block) and threads (2048 per SM); registers are
+// not modelled (the PTX is not compiled).
+CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessor(
+    int *blocks, CUfunction, int blockSize, size_t dynamicSharedBytes) {
+  if (blockSize <= 0)
+    return CUDA_ERROR_INVALID_VALUE;
+  size_t bySmem = 233472 / (dynamicSharedBytes + 1024);
+  size_t byThreads = 2048 / size_t(blockSize);
+  *blocks = int(bySmem < byThreads ? bySmem : byThreads);
+  return CUDA_SUCCESS;
+}
 CUresult CUDAAPI cuLaunchKernel(CUfunction f, unsigned int, unsigned int,
                                 unsigned int, unsigned int, unsigned int,
                                 unsigned int, unsigned int, CUstream,
@@ -289,8 +302,10 @@ CUresult CUDAAPI cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f,
       if (!fn->waits)
         return CUDA_ERROR_INVALID_VALUE;
       if (std::getenv("FAKE_CUDA_LOG_LAUNCHES"))
-        std::fprintf(stderr, "fake-cuda: programmatic launch %s\n",
-                     fn->name.c_str());
+        std::fprintf(stderr,
+                     "fake-cuda: programmatic launch %s grid %ux%ux%u\n",
+                     fn->name.c_str(), config->gridDimX, config->gridDimY,
+                     config->gridDimZ);
     }
   return cuLaunchKernel(f, config->gridDimX, config->gridDimY, config->gridDimZ,
                         config->blockDimX, config->blockDimY, config->blockDimZ,

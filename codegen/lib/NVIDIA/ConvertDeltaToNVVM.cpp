@@ -198,6 +198,11 @@ public:
                                             rsOut.getResult()});
       if (rsHalves == 1)
         inRegisters.push_back(rsConvert.getResult());
+      // The transitions read neither q nor P: no tiles for them (three
+      // programs then fit in an SM's shared memory).
+      if (!readsQP())
+        llvm::append_range(inRegisters,
+                           SmallVector<Value>{loop.getQTile(), rsOut.getA()});
     }
     for (auto [second, first] : chainedFirst) {
       inRegisters.push_back(first.getResult());
@@ -251,10 +256,7 @@ public:
   bool registerScanHere() const { return registerScan; }
   /// Makes this scan one of the segment scan's kernels (SegmentScan.h):
   /// the transitions or the scan from the segments' starts.
-  void segment(SegmentRole role, const SegmentLayout &layout) {
-    segRole = role;
-    segLayout = layout;
-  }
+  void segment(SegmentRole role) { segRole = role; }
   /// Why this scan cannot be split into segments, or nullopt: it must be
   /// the one-half register scan that computes the output, read nothing
   /// per value tile from scratch (the transitions' tiles run past dv), and
@@ -330,13 +332,14 @@ public:
       if (segRole != SegmentRole::None) {
         bool transitions = segRole == SegmentRole::Transitions;
         spec.params.push_back({"max_chunks", "i32"});
+        spec.params.push_back({kSegLength.str(), "i32"});
         spec.params.push_back(
             {(transitions ? kSegTransitions : kSegStarts).str(), "ptr"});
         // The transitions' programs cover [M | N]'s dk + dv columns.
         spec.grid = {std::to_string((transitions ? dk + dv : dv) / bv),
                      "N * HV",
-                     transitions ? segLayout.transitionSlotsFormula()
-                                 : segLayout.segmentsFormula()};
+                     transitions ? SegmentLayout::transitionSlotsFormula()
+                                 : SegmentLayout::segmentsFormula()};
       }
     }
     if (part != Part::Fused)
@@ -361,6 +364,17 @@ public:
         /*launchDependentsEarly=*/part == Part::Output || part == Part::Fused);
     params = std::move(body.params);
     KernelBuilder &kb = body.kb;
+    auto fit = [&](int64_t programs) {
+      return programs * (spec.sharedBytes +
+                         TargetInfo::kReservedSharedBytesPerBlock) <=
+             target.sharedBytesPerSM;
+    };
+    auto capRegisters = [&](int64_t programs) {
+      int64_t maxRegs = 65536 / (programs * threads) / 8 * 8;
+      if (maxRegs < 255 && fit(programs))
+        body.func->setAttr(NVVM::NVVMDialect::getMaxnregAttrName(),
+                           b.getI32IntegerAttr(int32_t(maxRegs)));
+    };
     if (part == Part::Prepare || part == Part::Output) {
       // Chunk-parallel kernels are latency-bound chains of short phases:
       // cap registers so that two programs share an SM (the H200's JIT gave
@@ -370,16 +384,13 @@ public:
       // three fit (prepare at d <= 128: 85 -> 80 registers), four when four
       // fit (prepare at d <= 128 once its plan frees q's tile early: 64
       // registers, no spill).
-      auto fit = [&](int64_t programs) {
-        return programs * (spec.sharedBytes +
-                           TargetInfo::kReservedSharedBytesPerBlock) <=
-               target.sharedBytesPerSM;
-      };
-      int64_t programs = fit(4) ? 4 : fit(3) ? 3 : 2;
-      int64_t maxRegs = 65536 / (programs * threads) / 8 * 8;
-      if (maxRegs < 255 && fit(programs))
-        body.func->setAttr(NVVM::NVVMDialect::getMaxnregAttrName(),
-                           b.getI32IntegerAttr(int32_t(maxRegs)));
+      capRegisters(fit(4) ? 4 : fit(3) ? 3 : 2);
+    } else if (segRole == SegmentRole::Transitions && fit(3)) {
+      // The segment transitions (no q, P or output tiles) fit three per SM
+      // in shared memory at d = 128: 168 registers (200 uncapped; ptxas
+      // spills 16 bytes). Four would need 128, less than the state and
+      // the products' operands.
+      capRegisters(3);
     }
     kb.asyncProxyFence = tc.readsThroughAsyncProxy();
     // Unrolled thread loops (KernelBuilder::forEachThreaded) in the prepare
@@ -831,7 +842,8 @@ private:
     for (const BoundaryValue &b : boundary)
       if (part == Part::Scan ? (!threePhase || usedHere(b.value))
                              : usedHere(b.value))
-        result.push_back(&b);
+        if (readsQP() || !rsOut || b.value != TileMatmulOp(rsOut).getA())
+          result.push_back(&b);
     if (part == Part::Output)
       for (const BoundaryValue &b : scanBoundary)
         result.push_back(&b);
@@ -1144,14 +1156,16 @@ private:
         };
     // The segment scan: this program's segment (grid z) and the sequence's
     // segments' slots (SegmentScan.h).
-    Value seg, segStartsAt;
+    Value seg, segStartsAt,
+        segLength = segRole != SegmentRole::None ? param(kSegLength) : Value();
     if (segRole != SegmentRole::None) {
       assert(rs && "the segment scan is the register scan's");
       seg = kb.blockIdZ();
       Value maxChunks = param("max_chunks");
-      Value slots = segRole == SegmentRole::Transitions
-                        ? segLayout.transitionSlots(kb, maxChunks)
-                        : segLayout.segments(kb, maxChunks);
+      Value slots =
+          segRole == SegmentRole::Transitions
+              ? SegmentLayout::transitionSlots(kb, maxChunks, segLength)
+              : SegmentLayout::segments(kb, maxChunks, segLength);
       segStartsAt =
           kb.add(kb.mul(kb.ext64(nh), kb.ext64(slots)), kb.ext64(seg));
     }
@@ -1216,14 +1230,15 @@ private:
     // past the sequence's end).
     Value cStart = kb.c32(0), cEnd = numChunks, segActive, lastSegment;
     if (segRole != SegmentRole::None) {
-      cStart = kb.mul(seg, kb.c32(segLayout.segmentChunks));
-      Value full = kb.add(cStart, kb.c32(segLayout.segmentChunks));
+      cStart = kb.mul(seg, segLength);
+      Value full = kb.add(cStart, segLength);
       segActive = kb.cmp(CmpIPredicate::slt, full, numChunks);
       // (Not every segment past the end: a shorter sequence's are empty,
       // and their states were never written.)
       lastSegment =
           kb.cmp(CmpIPredicate::eq, seg,
-                 kb.sub(segLayout.segmentsOf(kb, numChunks), kb.c32(1)));
+                 kb.sub(SegmentLayout::segmentsOf(kb, numChunks, segLength),
+                        kb.c32(1)));
       cEnd = segRole == SegmentRole::Transitions
                  ? kb.select(segActive, full, cStart)
                  : kb.min(full, numChunks);
@@ -1710,8 +1725,7 @@ private:
   /// `chunkFlat` into their prefetch buffers.
   void prefetchBoundaries(KernelBuilder &kb, Value chunkFlat) {
     for (const BoundaryValue *b : loads())
-      if (readsQP() || !rsOut || b->value != rsOut.getA())
-        loadBoundary(kb, *b, prefetchTarget(b->value), chunkFlat, vTile);
+      loadBoundary(kb, *b, prefetchTarget(b->value), chunkFlat, vTile);
   }
 
   /// Whether this kernel reads q and P = mask(Q K^T): all but the segment
@@ -2896,7 +2910,6 @@ private:
   /// The segment scan's kernel this scan is, if any (segment()), and its
   /// segments.
   SegmentRole segRole = SegmentRole::None;
-  SegmentLayout segLayout;
   /// While emitting a transitions kernel: false in programs of M's columns
   /// (their values are zero: v's rows are not loaded, the tiles zero
   /// filled).
@@ -3205,7 +3218,6 @@ struct ConvertDeltaToNVVMPass
     // The segment scan: the scan runs from the segments' starts, after the
     // transitions (a second scan kernel) and the combine.
     std::unique_ptr<ChunkLoopKernel> transitions;
-    SegmentLayout segments{segmentChunks};
     if (segmentChunks != 0) {
       auto refuse = [&](const Twine &why) {
         dropWide();
@@ -3219,7 +3231,7 @@ struct ConvertDeltaToNVVMPass
       ChunkLoopKernel &scan = *kernelsToEmit[1];
       if (auto why = scan.whyNotSegmented())
         return refuse(*why);
-      scan.segment(SegmentRole::FromStarts, segments);
+      scan.segment(SegmentRole::FromStarts);
       const TensorCoreEmitter *tc = familyOf(loop, Part::Scan, 3, target);
       if (!tc) {
         dropWide();
@@ -3229,7 +3241,7 @@ struct ConvertDeltaToNVVMPass
           loop, target, *tc, Part::Scan, fuseEpilogues(loop, Part::Scan), true,
           stateInRegisters, doubleBuffer, registerScan, epilogueFusion,
           /*outputInScan=*/true);
-      transitions->segment(SegmentRole::Transitions, segments);
+      transitions->segment(SegmentRole::Transitions);
       if (failed(transitions->check())) {
         dropWide();
         return failure();
@@ -3281,7 +3293,7 @@ struct ConvertDeltaToNVVMPass
             cKey);
         if (cNew)
           specs[cName] = emitSegmentCombineKernel(b, kernels, cName, dk, dv,
-                                                  tile.getChunk(), segments,
+                                                  tile.getChunk(),
                                                   target.programmaticLaunch());
         launchSpecs.push_back(specs[cName]);
       }
@@ -3327,7 +3339,7 @@ struct ConvertDeltaToNVVMPass
     if (numPhases > 1)
       scratch = kernelsToEmit.front()->scratch();
     if (transitions)
-      llvm::append_range(scratch, segments.scratch(dk, dv));
+      llvm::append_range(scratch, SegmentLayout::scratch(dk, dv));
     kernelsToEmit.clear();
     dropWide();
     replaceWithLaunch(loop, kernels, launchSpecs, scratch);

@@ -15,16 +15,16 @@ using namespace mlir;
 using namespace deltajit::nvidia;
 using arith::CmpIPredicate;
 
-std::string SegmentLayout::segmentsFormula() const {
-  return "ceildiv(max_chunks, " + std::to_string(segmentChunks) + ")";
+std::string SegmentLayout::segmentsFormula() {
+  return "ceildiv(max_chunks, " + kSegLength.str() + ")";
 }
 
-std::string SegmentLayout::transitionSlotsFormula() const {
+std::string SegmentLayout::transitionSlotsFormula() {
   return "max(" + segmentsFormula() + " - 1, 1)";
 }
 
 SmallVector<std::pair<std::string, std::string>, 2>
-SegmentLayout::scratch(int64_t dk, int64_t dv) const {
+SegmentLayout::scratch(int64_t dk, int64_t dv) {
   return {
       {kSegTransitions.str(), "N * HV * " + transitionSlotsFormula() + " * " +
                                   std::to_string(dk * (dk + dv) * 4)},
@@ -33,29 +33,35 @@ SegmentLayout::scratch(int64_t dk, int64_t dv) const {
 }
 
 namespace {
+Value ceilDiv(KernelBuilder &kb, Value a, Value by) {
+  return kb.div(kb.add(a, kb.sub(by, kb.c32(1))), by);
+}
 Value ceilDiv(KernelBuilder &kb, Value a, int64_t by) {
-  return kb.div(kb.add(a, kb.c32(by - 1)), kb.c32(by));
+  return ceilDiv(kb, a, kb.c32(by));
 }
 Value atLeastOne(KernelBuilder &kb, Value a) {
   return kb.select(kb.cmp(CmpIPredicate::sgt, a, kb.c32(1)), a, kb.c32(1));
 }
 } // namespace
 
-Value SegmentLayout::segments(KernelBuilder &kb, Value maxChunks) const {
-  return ceilDiv(kb, maxChunks, segmentChunks);
+Value SegmentLayout::segments(KernelBuilder &kb, Value maxChunks,
+                              Value length) {
+  return ceilDiv(kb, maxChunks, length);
 }
 
-Value SegmentLayout::transitionSlots(KernelBuilder &kb, Value maxChunks) const {
-  return atLeastOne(kb, kb.sub(segments(kb, maxChunks), kb.c32(1)));
+Value SegmentLayout::transitionSlots(KernelBuilder &kb, Value maxChunks,
+                                     Value length) {
+  return atLeastOne(kb, kb.sub(segments(kb, maxChunks, length), kb.c32(1)));
 }
 
-Value SegmentLayout::segmentsOf(KernelBuilder &kb, Value numChunks) const {
-  return atLeastOne(kb, ceilDiv(kb, numChunks, segmentChunks));
+Value SegmentLayout::segmentsOf(KernelBuilder &kb, Value numChunks,
+                                Value length) {
+  return atLeastOne(kb, ceilDiv(kb, numChunks, length));
 }
 
 LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
     OpBuilder &b, gpu::GPUModuleOp mod, StringRef name, int64_t dk, int64_t dv,
-    int64_t chunk, const SegmentLayout &layout, bool programmatic) {
+    int64_t chunk, bool programmatic) {
   // 16 columns per program (dv = 128 at 16 v-heads: 128 programs); M S on
   // the tensor cores (3xTF32 m16n8k8: about f32's accuracy): warp w takes
   // rows 16 w .. + 16 of S, both of its 8-column tiles (one load of A's
@@ -73,6 +79,7 @@ LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
                  {"HV", "i32"},
                  {"has_h0", "i32"},
                  {"max_chunks", "i32"},
+                 {kSegLength.str(), "i32"},
                  {kSegTransitions.str(), "ptr"},
                  {kSegStarts.str(), "ptr"}};
   spec.grid = {std::to_string(dv / kColumns), "N * HV", "1"};
@@ -111,10 +118,11 @@ LaunchSpec deltajit::nvidia::emitSegmentCombineKernel(
   Value eos = kb.trunc32(
       kb.load(kb.i64(), kb.gep(cu, kb.add(seqIdx, kb.c32(1)), kb.i64())));
   Value numChunks = ceilDiv(kb, kb.sub(eos, bos), chunk);
-  Value segs = layout.segmentsOf(kb, numChunks);
+  Value length = p[kSegLength];
+  Value segs = SegmentLayout::segmentsOf(kb, numChunks, length);
   Value maxChunks = p["max_chunks"];
-  Value slots = layout.segments(kb, maxChunks);
-  Value transSlots = layout.transitionSlots(kb, maxChunks);
+  Value slots = SegmentLayout::segments(kb, maxChunks, length);
+  Value transSlots = SegmentLayout::transitionSlots(kb, maxChunks, length);
   Value nh64 = kb.ext64(nh);
 
   // This lane's state elements: per column tile t, the accumulator pairs

@@ -20,7 +20,11 @@
 //
 // G = ceildiv(max_chunks, L) segments per sequence (a shorter sequence's
 // later segments are empty: their programs exit). Every kernel derives G
-// from `max_chunks` alone, so that they agree on the scratch layout.
+// from `max_chunks` and L alone, so that they agree on the scratch layout.
+// L is a launch parameter (`segment_chunks`), chosen per call by the
+// runtime: the compiled length (the config's `_seg<L>`) or a little
+// longer, so that the transitions fill whole waves of the GPU
+// (runtime/lib/DeltaRule.cpp, segmentChunksFor).
 //
 //===----------------------------------------------------------------------===//
 
@@ -31,30 +35,34 @@
 
 namespace deltajit::nvidia {
 
-/// Scratch names of the segment scan.
+/// Scratch names of the segment scan, and the launch parameter (and
+/// manifest symbol) of the segments' length in chunks.
 constexpr llvm::StringLiteral kSegTransitions = "ws_seg_trans",
-                              kSegStarts = "ws_seg_start";
+                              kSegStarts = "ws_seg_start",
+                              kSegLength = "segment_chunks";
 
-/// The segments' layout formulas and in-kernel values for segments of
-/// `segmentChunks` chunks (even: a segment's first chunk then computes in
-/// the first of the scan's double buffers).
+/// The segments' layout formulas and in-kernel values. Segments are L =
+/// `segment_chunks` chunks long (a launch parameter, even: a segment's
+/// first chunk then computes in the first of the scan's double buffers).
 struct SegmentLayout {
-  int64_t segmentChunks = 0;
-
   /// Manifest formulas: segments per sequence (G), and the transitions'
   /// slots per sequence (max(G - 1, 1): the grid's z needs at least one).
-  std::string segmentsFormula() const;
-  std::string transitionSlotsFormula() const;
+  static std::string segmentsFormula();
+  static std::string transitionSlotsFormula();
   /// The scratch buffers and their byte-size formulas at dk, dv.
-  llvm::SmallVector<std::pair<std::string, std::string>, 2>
-  scratch(int64_t dk, int64_t dv) const;
+  static llvm::SmallVector<std::pair<std::string, std::string>, 2>
+  scratch(int64_t dk, int64_t dv);
 
-  /// The same in a kernel, from its `max_chunks` parameter (i32).
-  mlir::Value segments(KernelBuilder &kb, mlir::Value maxChunks) const;
-  mlir::Value transitionSlots(KernelBuilder &kb, mlir::Value maxChunks) const;
+  /// The same in a kernel, from its `max_chunks` and `segment_chunks`
+  /// parameters (i32).
+  static mlir::Value segments(KernelBuilder &kb, mlir::Value maxChunks,
+                              mlir::Value length);
+  static mlir::Value transitionSlots(KernelBuilder &kb, mlir::Value maxChunks,
+                                     mlir::Value length);
   /// Segments of a sequence of `numChunks` chunks (at least 1: an empty
   /// sequence has one, empty segment, which passes h0 on to ht).
-  mlir::Value segmentsOf(KernelBuilder &kb, mlir::Value numChunks) const;
+  static mlir::Value segmentsOf(KernelBuilder &kb, mlir::Value numChunks,
+                                mlir::Value length);
 };
 
 /// The combine kernel (step 3): grid (dv / 16, N * HV), min(8, dk / 16)
@@ -68,7 +76,6 @@ LaunchSpec emitSegmentCombineKernel(mlir::OpBuilder &b,
                                     mlir::gpu::GPUModuleOp mod,
                                     llvm::StringRef name, int64_t dk,
                                     int64_t dv, int64_t chunk,
-                                    const SegmentLayout &layout,
                                     bool programmatic);
 
 } // namespace deltajit::nvidia
