@@ -387,9 +387,9 @@ public:
       capRegisters(fit(4) ? 4 : fit(3) ? 3 : 2);
     } else if (segRole == SegmentRole::Transitions && fit(3)) {
       // The segment transitions (no q, P or output tiles) fit three per SM
-      // in shared memory at d = 128: 168 registers (200 uncapped; ptxas
-      // spills 16 bytes). Four would need 128, less than the state and
-      // the products' operands.
+      // in shared memory at d = 128: 168 registers (ptxas: 204 uncapped,
+      // 163 capped, no spill). Four would need 128, less than the state
+      // and the products' operands.
       capRegisters(3);
     }
     kb.asyncProxyFence = tc.readsThroughAsyncProxy();

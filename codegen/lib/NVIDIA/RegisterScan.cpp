@@ -266,11 +266,7 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
             kb.unpack16x2(regs[m], elt);
     }
   };
-  // (Without output or staging, the segment transitions: V^T after the
-  // product too, so that its registers are not live beside Sb^T's and the
-  // accumulators: three programs per SM need at most 168.)
-  bool lateVt = halves == 2;
-  if (!lateVt)
+  if (halves == 1)
     loadVt();
   SmallVector<Value> x(4 * rTiles, kb.cf32(0.0));
   NVVM::WgmmaFenceAlignedOp::create(kb.b, kb.loc);
@@ -308,8 +304,6 @@ SmallVector<Value> RegisterScanStep::emit(ArrayRef<Value> state,
     }
   };
   bool kScaled = bool(kScales);
-  if (lateVt && halves == 1)
-    loadVt();
   if (halves == 2) {
     if (kScaled)
       scaleByK([&](Value s, Value a, Value) { return kb.fmul(a, s); });
