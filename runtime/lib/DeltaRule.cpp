@@ -7,7 +7,9 @@
 #include "Package.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -375,25 +377,47 @@ int64_t segmentChunksFor(int64_t shortest, int64_t maxChunks,
   return shortest;
 }
 
+std::optional<int64_t> segmentChunksOverride() {
+  const char *env = std::getenv("DELTAJIT_SEGMENT_CHUNKS");
+  if (!env || !*env)
+    return std::nullopt;
+  char *end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(env, &end, 10);
+  if (errno != 0 || *end != '\0' || v < 2 || v > (1 << 20) || v % 2 != 0)
+    fail(DJ_ERROR_INVALID_ARGUMENT, "DELTAJIT_SEGMENT_CHUNKS='", env,
+         "': must be an even number of chunks >= 2 (a segment's first chunk "
+         "computes in the first of the scan's double buffers)");
+  return static_cast<int64_t>(v);
+}
+
 namespace {
+bool takesSegmentChunks(const LaunchSpec &l) {
+  return std::any_of(l.params.begin(), l.params.end(), [](const ParamSpec &p) {
+    return p.name == "segment_chunks";
+  });
+}
+
 /// `segment_chunks` for a call of segment-scan entry `entryIndex`
-/// (symbols bound but for it): segmentChunksFor with the transitions'
-/// programs per segment (their grid's x * y) and how many of them the GPU
-/// holds at once (the driver's occupancy of their kernel x SMs). The
-/// compiled length where no launch takes it as a parameter (packages of
-/// compilers that fixed it in the kernels and formulas).
+/// (symbols bound but for it): $DELTAJIT_SEGMENT_CHUNKS if set, else
+/// segmentChunksFor with the transitions' programs per segment (their
+/// grid's x * y) and how many of them the GPU holds at once (the driver's
+/// occupancy of their kernel x SMs). The compiled length where no launch
+/// takes it as a parameter (packages of compilers that fixed it in the
+/// kernels and formulas).
 int64_t chooseSegmentChunks(Context &ctx, const Package &pkg, size_t entryIndex,
                             const SymbolTable &symbols) {
   const EntrySpec &entry = pkg.manifest().entries[entryIndex];
   int64_t shortest = *entry.segmentChunks;
+  if (std::none_of(entry.launches.begin(), entry.launches.end(),
+                   takesSegmentChunks))
+    return shortest;
+  if (std::optional<int64_t> pinned = segmentChunksOverride())
+    return *pinned;
   for (size_t li = 0; li < entry.launches.size(); ++li) {
     const LaunchSpec &l = entry.launches[li];
-    bool takesLength =
-        std::any_of(l.params.begin(), l.params.end(), [](const ParamSpec &p) {
-          return p.name == "segment_chunks";
-        });
     const std::string suffix = "_transitions";
-    if (!takesLength || l.kernel.size() < suffix.size() ||
+    if (!takesSegmentChunks(l) || l.kernel.size() < suffix.size() ||
         l.kernel.compare(l.kernel.size() - suffix.size(), suffix.size(),
                          suffix) != 0)
       continue;

@@ -96,6 +96,12 @@ SymbolTable decodeSymbols(const dj_delta_rule_decode_args_t &args);
 int64_t segmentChunksFor(int64_t shortest, int64_t maxChunks,
                          int64_t programsPerSegment, int64_t residentPrograms);
 
+/// $DELTAJIT_SEGMENT_CHUNKS: a segment length every segment-scan call runs
+/// instead of segmentChunksFor's (experiments; packages whose kernels take
+/// the length). Unset or empty: nullopt. Throws Error
+/// (DJ_ERROR_INVALID_ARGUMENT) unless it is an even integer >= 2.
+std::optional<int64_t> segmentChunksOverride();
+
 /// The caller holds a ContextScope.
 void deltaRuleForward(Context &ctx, const Package &pkg,
                       const dj_delta_rule_forward_args_t &args,

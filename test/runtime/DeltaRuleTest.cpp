@@ -538,3 +538,25 @@ TEST(SegmentChunks, NothingKnownKeepsTheCompiledLength) {
   EXPECT_EQ(segmentChunksFor(32, 0, 64, 396), 32);
   EXPECT_EQ(segmentChunksFor(32, 256, 0, 396), 32);
 }
+
+TEST(SegmentChunks, OverrideFromTheEnvironment) {
+  ::unsetenv("DELTAJIT_SEGMENT_CHUNKS");
+  EXPECT_FALSE(segmentChunksOverride());
+  ::setenv("DELTAJIT_SEGMENT_CHUNKS", "", 1);
+  EXPECT_FALSE(segmentChunksOverride());
+  ::setenv("DELTAJIT_SEGMENT_CHUNKS", "48", 1);
+  EXPECT_EQ(segmentChunksOverride(), std::optional<int64_t>(48));
+  for (const char *bad : {"5", "0", "-2", "32x", "99999999999999999999"}) {
+    ::setenv("DELTAJIT_SEGMENT_CHUNKS", bad, 1);
+    try {
+      segmentChunksOverride();
+      ADD_FAILURE() << bad;
+    } catch (const Error &e) {
+      EXPECT_EQ(e.status(), DJ_ERROR_INVALID_ARGUMENT) << bad;
+      EXPECT_NE(std::string(e.what()).find("DELTAJIT_SEGMENT_CHUNKS"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  ::unsetenv("DELTAJIT_SEGMENT_CHUNKS");
+}

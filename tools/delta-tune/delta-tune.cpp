@@ -115,7 +115,12 @@ void usage() {
       "(name, SMs, compute capability, driver), runtime and compiler "
       "versions,\n"
       "op signature and bucket; else the package's tuning table; else the "
-      "default.\n");
+      "default.\n"
+      "A segment-scan config (_seg<L>) runs the segment length the runtime "
+      "chooses per\n"
+      "call (L, or longer to fill the GPU's waves); DELTAJIT_SEGMENT_CHUNKS "
+      "pins it,\n"
+      "which delta-tune accepts only with --dry-run.\n");
 }
 
 [[noreturn]] void die(const std::string &message, int code = 1) {
@@ -1076,6 +1081,17 @@ int which(const Options &o) {
 }
 
 int tune(const Options &o) {
+  // A pinned segment length (the runtime's experiment override) would time
+  // the segment scan at other segments than the runtime runs untuned.
+  if (const char *pinned = std::getenv("DELTAJIT_SEGMENT_CHUNKS");
+      pinned && *pinned && !o.dryRun) {
+    std::fprintf(stderr,
+                 "delta-tune: error: DELTAJIT_SEGMENT_CHUNKS=%s is set: the "
+                 "segment scan would be timed at segments the runtime does "
+                 "not choose; unset it, or measure with --dry-run\n",
+                 pinned);
+    return 2;
+  }
   std::vector<Shape> shapes = parseShapes(o.shapes);
   std::string path = o.dryRun && o.db.empty() ? std::string() : dbPath(o);
   // The runtime of this process (the check at the end) reads this database.
