@@ -92,7 +92,9 @@ SymbolTable decodeSymbols(const dj_delta_rule_decode_args_t &args);
 /// transitions, (ceildiv(maxChunks, L) - 1) * programsPerSegment programs,
 /// fit in one wave of `residentPrograms` (programs per SM x SMs), when
 /// the compiled length's do not. Longer segments lengthen every segment's
-/// sequential steps, so the search stops at a quarter more.
+/// sequential steps, so the search stops at a quarter more. Where none of
+/// those fits, twice the compiled length if the sequences still hold 8
+/// such segments (fewer waves and combine steps), else the compiled one.
 int64_t segmentChunksFor(int64_t shortest, int64_t maxChunks,
                          int64_t programsPerSegment, int64_t residentPrograms);
 

@@ -485,9 +485,11 @@ INSTANTIATE_TEST_SUITE_P(
         // The segment scan (transitions, combine, scan from the segments'
         // starts): at 2 chunks per segment T = 300 has three segments (the
         // last partial), the varlen batch 1-5 per sequence (an empty one
-        // passes h0 to ht), T = 16384 128; at 32 (the long-sequence
-        // rule's) T = 16384 has 8; 2 x 1250 x 8 heads runs segments of 4
-        // (the runtime's choice on an H200: ThreePhaseCase::stretch).
+        // passes h0 to ht), T = 16384 64 (the runtime doubles the length:
+        // 128 segments' transitions would overflow a wave); at 32 (the
+        // long-sequence rule's) T = 16384 has 8; 2 x 1250 x 8 heads runs
+        // segments of 4 (one wave on an H200: ThreePhaseCase::stretch).
+        // segmentChunksFor in runtime/lib/DeltaRule.cpp chooses.
         segmented("128x128-seg2", 128, 128, 64, 2),
         segmented("128x128-seg2", 128, 128, 128, 2),
         segmented("128x128-varlen-seg2", 128, 128, 64, 2, DJ_DTYPE_BF16, true,

@@ -528,9 +528,18 @@ TEST(SegmentChunks, LongerSegmentsFillOneWave) {
   EXPECT_EQ(segmentChunksFor(32, 256, 64, 264), 32);
   // At most max(L + 2, 5/4 L): 2 -> 4.
   EXPECT_EQ(segmentChunksFor(2, 20, 64, 396), 4);
-  EXPECT_EQ(segmentChunksFor(2, 40, 64, 396), 2);
-  // Long sequences: no length within a quarter fits; the compiled one.
-  EXPECT_EQ(segmentChunksFor(32, 512, 64, 396), 32);
+}
+
+TEST(SegmentChunks, LongSequencesTakeTwiceTheLength) {
+  // No length within a quarter fits one wave: twice the compiled one where
+  // the sequences still hold 8 segments (1 x 32768 and 1 x 65536 x 16
+  // heads: 512 and 1024 chunks), else the compiled one (2 x 16384 x 16:
+  // 256 chunks, 128 programs per segment).
+  EXPECT_EQ(segmentChunksFor(32, 512, 64, 396), 64);
+  EXPECT_EQ(segmentChunksFor(32, 1024, 64, 396), 64);
+  EXPECT_EQ(segmentChunksFor(32, 256, 128, 396), 32);
+  EXPECT_EQ(segmentChunksFor(2, 32, 64, 396), 4);
+  EXPECT_EQ(segmentChunksFor(2, 28, 128, 396), 2);
 }
 
 TEST(SegmentChunks, NothingKnownKeepsTheCompiledLength) {
