@@ -430,13 +430,13 @@ int64_t chooseSegmentChunks(Context &ctx, const Package &pkg, size_t entryIndex,
     probe["segment_chunks"] = SymbolValue::integer(shortest);
     int64_t perSegment =
         evaluateGrid(entry, li, 0, probe) * evaluateGrid(entry, li, 1, probe);
+    // (A failed query only loses the choice: the compiled length runs.)
     int perSM = 0;
-    ctx.driver().check(
-        ctx.driver().cuOccupancyMaxActiveBlocksPerMultiprocessor(
+    if (ctx.driver().cuOccupancyMaxActiveBlocksPerMultiprocessor(
             &perSM, pkg.function(entryIndex, li),
             static_cast<int>(l.block[0] * l.block[1] * l.block[2]),
-            l.sharedBytes),
-        "cuOccupancyMaxActiveBlocksPerMultiprocessor('" + l.kernel + "')");
+            l.sharedBytes) != CUDA_SUCCESS)
+      return shortest;
     return segmentChunksFor(shortest, symbols.at("max_chunks").i, perSegment,
                             int64_t(perSM) * ctx.info().sm_count);
   }

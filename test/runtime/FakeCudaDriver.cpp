@@ -13,7 +13,8 @@
 // read. cuLaunchKernelEx with programmatic stream serialization is refused
 // for a kernel whose PTX has no griddepcontrol.wait ($FAKE_CUDA_LOG_LAUNCHES:
 // name each such launch and its grid on stderr). Occupancy queries answer
-// by shared memory and threads alone. Not thread safe; tests only.
+// by shared memory and threads alone ($FAKE_CUDA_OCCUPANCY_FAILS: they
+// fail). Not thread safe; tests only.
 //
 //===----------------------------------------------------------------------===//
 
@@ -252,10 +253,11 @@ CUresult CUDAAPI cuFuncSetAttribute(CUfunction, CUfunction_attribute, int) {
 }
 // Blocks per SM as an H100 / H200 limits them by shared memory (228 KB per
 // SM, 1 KB reserved per block) and threads (2048 per SM); registers are
-// not modelled (the PTX is not compiled).
+// not modelled (the PTX is not compiled). With $FAKE_CUDA_OCCUPANCY_FAILS
+// set, the query fails.
 CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessor(
     int *blocks, CUfunction, int blockSize, size_t dynamicSharedBytes) {
-  if (blockSize <= 0)
+  if (blockSize <= 0 || std::getenv("FAKE_CUDA_OCCUPANCY_FAILS"))
     return CUDA_ERROR_INVALID_VALUE;
   size_t bySmem = 233472 / (dynamicSharedBytes + 1024);
   size_t byThreads = 2048 / size_t(blockSize);
