@@ -341,6 +341,26 @@ dj_delta_rule_forward_entry(dj_context_t *ctx, dj_package_t *pkg,
   });
 }
 
+dj_status_t
+dj_delta_rule_forward_segment_chunks(dj_context_t *ctx, dj_package_t *pkg,
+                                     const dj_delta_rule_forward_args_t *args,
+                                     size_t entry_index, int64_t *chunks) {
+  return guard([&] {
+    Package &p = packageOf(ctx, pkg);
+    requireArg(args, "args");
+    requireArg(chunks, "chunks");
+    validateForwardArgs(*args);
+    const auto &entries = p.manifest().entries;
+    if (entry_index >= entries.size() ||
+        entries[entry_index].op != "delta_rule_forward")
+      fail(DJ_ERROR_INVALID_ARGUMENT, "entry_index ", entry_index,
+           " is not a delta_rule_forward entry of the package (",
+           entries.size(), " entries)");
+    ContextScope scope(p.context());
+    *chunks = forwardSegmentChunks(p.context(), p, entry_index, *args);
+  });
+}
+
 dj_status_t dj_delta_rule_decode_entry(dj_context_t *ctx, dj_package_t *pkg,
                                        const dj_delta_rule_decode_args_t *args,
                                        size_t *entry_index,

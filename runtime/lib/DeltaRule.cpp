@@ -444,6 +444,17 @@ int64_t chooseSegmentChunks(Context &ctx, const Package &pkg, size_t entryIndex,
 }
 } // namespace
 
+int64_t forwardSegmentChunks(Context &ctx, const Package &pkg,
+                             size_t entryIndex,
+                             const dj_delta_rule_forward_args_t &a) {
+  const EntrySpec &entry = pkg.manifest().entries.at(entryIndex);
+  if (!entry.segmentChunks || !entry.chunk)
+    return 0;
+  ForwardTables t = buildForwardTables(a, *entry.chunk);
+  return chooseSegmentChunks(ctx, pkg, entryIndex,
+                             forwardSymbols(a, t, 0, 0, 0, 0));
+}
+
 void deltaRuleForward(Context &ctx, const Package &pkg,
                       const dj_delta_rule_forward_args_t &a, CUstream stream) {
   validateForwardArgs(a);

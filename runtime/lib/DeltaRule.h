@@ -104,6 +104,13 @@ int64_t segmentChunksFor(int64_t shortest, int64_t maxChunks,
 /// (DJ_ERROR_INVALID_ARGUMENT) unless it is an even integer >= 2.
 std::optional<int64_t> segmentChunksOverride();
 
+/// The segment length (chunks) a forward call with `args` (validated)
+/// runs entry `entryIndex` at: chooseSegmentChunks's for a segment-scan
+/// entry, 0 for any other. The caller holds a ContextScope.
+int64_t forwardSegmentChunks(Context &ctx, const Package &pkg,
+                             size_t entryIndex,
+                             const dj_delta_rule_forward_args_t &args);
+
 /// The caller holds a ContextScope.
 void deltaRuleForward(Context &ctx, const Package &pkg,
                       const dj_delta_rule_forward_args_t &args,

@@ -148,6 +148,12 @@ TEST(CApi, TuningCallsCheckTheirArguments) {
   EXPECT_EQ(dj_delta_rule_decode_entry(nullptr, nullptr, &dec, &index, nullptr),
             DJ_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(index, 7u);
+  int64_t chunks = -1;
+  EXPECT_EQ(
+      dj_delta_rule_forward_segment_chunks(nullptr, nullptr, &fwd, 0, &chunks),
+      DJ_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(dj_last_error_message(), "ctx is NULL");
+  EXPECT_EQ(chunks, -1);
 }
 
 TEST(CApi, RuntimeVersion) {

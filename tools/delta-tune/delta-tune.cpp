@@ -103,8 +103,9 @@ void usage() {
       "(no GPU)\n"
       "  --which           print the config the runtime runs for each shape "
       "and why\n"
-      "                    (tuning database, package table, default), "
-      "running nothing\n"
+      "                    (tuning database, package table, default; a "
+      "segment scan's\n"
+      "                    segment length), running nothing\n"
       "  --help            this text\n\n"
       "Buckets: forward nh<P>_len<L> (P, L: powers of two at or below "
       "sequences x HV\n"
@@ -909,7 +910,7 @@ json itemJson(const ItemResult &item) {
 /// launched: validation only needs non-null pointers) and why.
 bool runtimeChoice(dj_package_t *pkg, const Group &g, const Shape &shape,
                    std::string &config, dj_entry_choice_t &how,
-                   std::string &error) {
+                   std::string &error, int64_t *segmentChunks = nullptr) {
   void *fake = reinterpret_cast<void *>(uintptr_t(256));
   size_t index = 0;
   dj_status_t st;
@@ -943,6 +944,9 @@ bool runtimeChoice(dj_package_t *pkg, const Group &g, const Shape &shape,
     a.use_qk_l2norm = g.sig.useQkL2norm;
     a.chunk_size = int(g.sig.chunk.value_or(0));
     st = dj_delta_rule_forward_entry(ctx, pkg, &a, &index, &how);
+    if (st == DJ_OK && segmentChunks)
+      st = dj_delta_rule_forward_segment_chunks(ctx, pkg, &a, index,
+                                                segmentChunks);
   }
   const char *name = nullptr;
   if (st == DJ_OK)
@@ -1058,7 +1062,8 @@ int which(const Options &o) {
   for (auto &[g, s] : workList(groups, shapes, true)) {
     std::string config, why;
     dj_entry_choice_t how;
-    if (runtimeChoice(pkg, *g, s, config, how, why)) {
+    int64_t segmentChunks = 0;
+    if (runtimeChoice(pkg, *g, s, config, how, why, &segmentChunks)) {
       const TuningRecord *r = db.find(gpu, dj_runtime_version(), pinfo.producer,
                                       g->sig, s.bucket());
       std::string stale =
@@ -1066,9 +1071,13 @@ int which(const Options &o) {
               ? "; the database's record of this bucket was measured on "
                 "other kernels, not applied: re-run delta-tune"
               : "";
-      std::printf("  %s | %s | %s -> %s (%s%s)\n", g->sig.describe().c_str(),
+      std::string segments =
+          segmentChunks
+              ? "; segments of " + std::to_string(segmentChunks) + " chunks"
+              : "";
+      std::printf("  %s | %s | %s -> %s (%s%s%s)\n", g->sig.describe().c_str(),
                   s.describe().c_str(), s.bucket().c_str(), config.c_str(),
-                  choiceName(how), stale.c_str());
+                  choiceName(how), segments.c_str(), stale.c_str());
     } else {
       std::printf("  %s | %s | %s -> error%s\n", g->sig.describe().c_str(),
                   s.describe().c_str(), s.bucket().c_str(), why.c_str());

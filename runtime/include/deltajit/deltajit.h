@@ -397,6 +397,19 @@ dj_delta_rule_forward_entry(dj_context_t *ctx, dj_package_t *pkg,
                             const dj_delta_rule_forward_args_t *args,
                             size_t *entry_index, dj_entry_choice_t *how);
 
+/** Writes the segment length, in chunks, at which a dj_delta_rule_forward()
+ *  call with these arguments (validated the same way) would run entry
+ *  `entry_index` to `*chunks`: for a segment-scan entry (config
+ *  "_seg<L>"), L or the longer length the runtime chooses for the GPU and
+ *  shape (docs/package-format.md, `segment_chunks`; DELTAJIT_SEGMENT_CHUNKS
+ *  pins it); 0 for any other entry. Queues nothing.
+ *  DJ_ERROR_INVALID_ARGUMENT when `entry_index` is not a delta_rule_forward
+ *  entry of `pkg`. */
+DJ_API dj_status_t
+dj_delta_rule_forward_segment_chunks(dj_context_t *ctx, dj_package_t *pkg,
+                                     const dj_delta_rule_forward_args_t *args,
+                                     size_t entry_index, int64_t *chunks);
+
 /** Arguments of dj_delta_rule_decode() (one token per sequence).
  *
  *  Layouts: q, k `[N, H, DK]`; v, o `[N, HV, DV]`; beta `[N, HV]`; states
