@@ -5,7 +5,8 @@ Usage:
   python3 tools/delta-bench/plot.py ours.json [--fla fla.json] -o bench.png
 
 `ours.json` is `delta-bench --json` output; `fla.json` (optional) is
-`compare_fla.py --json` output from the same run. Rows of kind "fwd" with
+`compare_fla.py --json` output from the same run: FLA called from Python, and,
+where it timed them, FLA's calls replayed from a CUDA graph. Rows of kind "fwd" with
 d = 128 and 16 heads (the BENCHMARKS.md sweep B x T = 16384 tokens) are drawn
 as time against T, one line per implementation. Needs matplotlib.
 """
@@ -23,7 +24,7 @@ def sweep(rows, key_ms):
             B, T, H, d = map(int, r["shape"].split("x"))
         except ValueError:
             continue
-        if H == 16 and d == 128:
+        if H == 16 and d == 128 and r.get(key_ms) is not None:
             points.append((T, r[key_ms], B))
     return sorted(points)
 
@@ -46,9 +47,15 @@ def main():
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot([p[0] for p in ours], [p[1] for p in ours], "o-", label="deltajit")
     if args.fla:
-        fla = sweep(json.load(open(args.fla))["rows"], "fla_ms")
+        rows = json.load(open(args.fla))["rows"]
+        fla = sweep(rows, "fla_ms")
         ax.plot([p[0] for p in fla], [p[1] for p in fla], "s--", label="FLA")
+        graph = sweep(rows, "fla_graph_ms")
+        if graph:
+            ax.plot([p[0] for p in graph], [p[1] for p in graph], "^-",
+                    label="FLA (CUDA graph)")
     ax.set_xscale("log", base=2)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("sequence length T (B x T = 16384 tokens, 16 heads, d = 128)")
     ax.set_ylabel("forward time (ms)")
     ax.set_title("delta-rule forward, bf16")
