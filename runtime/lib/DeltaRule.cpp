@@ -419,9 +419,9 @@ int64_t chooseSegmentChunks(Context &ctx, const Package &pkg, size_t entryIndex,
     return shortest;
   if (std::optional<int64_t> pinned = segmentChunksOverride())
     return *pinned;
+  const std::string suffix = "_transitions";
   for (size_t li = 0; li < entry.launches.size(); ++li) {
     const LaunchSpec &l = entry.launches[li];
-    const std::string suffix = "_transitions";
     if (!takesSegmentChunks(l) || l.kernel.size() < suffix.size() ||
         l.kernel.compare(l.kernel.size() - suffix.size(), suffix.size(),
                          suffix) != 0)
@@ -430,15 +430,11 @@ int64_t chooseSegmentChunks(Context &ctx, const Package &pkg, size_t entryIndex,
     probe["segment_chunks"] = SymbolValue::integer(shortest);
     int64_t perSegment =
         evaluateGrid(entry, li, 0, probe) * evaluateGrid(entry, li, 1, probe);
-    // (A failed query only loses the choice: the compiled length runs.)
-    int perSM = 0;
-    if (ctx.driver().cuOccupancyMaxActiveBlocksPerMultiprocessor(
-            &perSM, pkg.function(entryIndex, li),
-            static_cast<int>(l.block[0] * l.block[1] * l.block[2]),
-            l.sharedBytes) != CUDA_SUCCESS)
-      return shortest;
+    // (A failed occupancy query, 0, only loses the choice: segmentChunksFor
+    // keeps the compiled length.)
     return segmentChunksFor(shortest, symbols.at("max_chunks").i, perSegment,
-                            int64_t(perSM) * ctx.info().sm_count);
+                            int64_t(pkg.residentPerSM(entryIndex, li)) *
+                                ctx.info().sm_count);
   }
   return shortest;
 }

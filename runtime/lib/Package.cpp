@@ -209,11 +209,25 @@ CUmodule Package::loadModule(size_t index, const std::string &ptx) {
   return mod;
 }
 
+int Package::residentPerSM(size_t entry, size_t launch) const {
+  auto [it, added] = residentPerSM_.try_emplace({entry, launch}, 0);
+  if (added) {
+    const LaunchSpec &l = manifest_.entries.at(entry).launches.at(launch);
+    if (ctx_->driver().cuOccupancyMaxActiveBlocksPerMultiprocessor(
+            &it->second, function(entry, launch),
+            static_cast<int>(l.block[0] * l.block[1] * l.block[2]),
+            l.sharedBytes) != CUDA_SUCCESS)
+      it->second = 0;
+  }
+  return it->second;
+}
+
 void Package::unload() noexcept {
   for (CUmodule m : modules_)
     ctx_->driver().cuModuleUnload(m);
   modules_.clear();
   functions_.clear();
+  residentPerSM_.clear();
 }
 
 Package::~Package() = default;

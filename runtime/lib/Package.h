@@ -7,6 +7,7 @@
 #include "Manifest.h"
 #include "TuningDB.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +38,12 @@ public:
     return functions_[entry][launch];
   }
 
+  /// Programs of launch `launch` of entry `entry` one SM holds at once (the
+  /// driver's occupancy for its block and shared memory), asked once per
+  /// launch and remembered; 0 when the driver cannot say. The caller holds
+  /// a ContextScope.
+  int residentPerSM(size_t entry, size_t launch) const;
+
   /// The choice among entries that differ only in config (tuning); used
   /// under the context's lock, like every call on the package.
   EntryChooser &chooser() const { return chooser_; }
@@ -56,6 +63,7 @@ private:
   std::vector<CUmodule> modules_;
   std::vector<std::vector<CUfunction>> functions_;
   mutable EntryChooser chooser_;
+  mutable std::map<std::pair<size_t, size_t>, int> residentPerSM_;
 };
 
 /// JIT-compiles PTX to a cubin for the current context's device with the
